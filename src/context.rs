@@ -1,0 +1,283 @@
+//! What the crate reads from the outside world, injectable so every test runs offline and
+//! deterministically: the wall clock, the environment, the way to sleep, and the HTTP client.
+//!
+//! Production code uses [`Context::default()`], which reads the real process environment and
+//! clock. Tests build a [`Context`] with a [`ManualClock`] and a [`StaticEnv`] and point the
+//! endpoints at loopback emulators.
+//!
+//! ```
+//! use federated_credentials::context::{Context, ManualClock, StaticEnv};
+//! use std::time::{Duration, UNIX_EPOCH};
+//!
+//! let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_700_000_000));
+//! let ctx = Context::builder()
+//!     .clock(clock.clone())
+//!     .env(StaticEnv::from_pairs([("AWS_REGION", "eu-west-1")]))
+//!     .build();
+//! assert_eq!(ctx.env().get("AWS_REGION").as_deref(), Some("eu-west-1"));
+//! clock.advance(Duration::from_secs(60));
+//! assert_eq!(ctx.now(), UNIX_EPOCH + Duration::from_secs(1_700_000_060));
+//! ```
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::http::HttpClient;
+
+/// A source of wall-clock time.
+pub trait Clock: Send + Sync + fmt::Debug {
+    /// The current time.
+    fn now(&self) -> SystemTime;
+}
+
+/// The real system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> SystemTime {
+        SystemTime::now()
+    }
+}
+
+/// A clock that only moves when told to. Cloning shares the same time.
+///
+/// ```
+/// use federated_credentials::context::{Clock, ManualClock};
+/// use std::time::{Duration, UNIX_EPOCH};
+/// let clock = ManualClock::new(UNIX_EPOCH);
+/// clock.advance(Duration::from_secs(5));
+/// assert_eq!(clock.now(), UNIX_EPOCH + Duration::from_secs(5));
+/// ```
+#[derive(Debug, Clone)]
+pub struct ManualClock {
+    nanos_since_epoch: Arc<AtomicU64>,
+}
+
+impl ManualClock {
+    /// A clock standing at `at` (which must not be before the Unix epoch).
+    pub fn new(at: SystemTime) -> Self {
+        let clock = Self {
+            nanos_since_epoch: Arc::new(AtomicU64::new(0)),
+        };
+        clock.set(at);
+        clock
+    }
+
+    /// Moves the clock to `at`; it may go backwards, as a real wall clock can.
+    pub fn set(&self, at: SystemTime) {
+        let nanos = at
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos()
+            .min(u64::MAX as u128) as u64;
+        self.nanos_since_epoch.store(nanos, Ordering::SeqCst);
+    }
+
+    /// Moves the clock forward by `by`.
+    pub fn advance(&self, by: Duration) {
+        self.nanos_since_epoch
+            .fetch_add(by.as_nanos().min(u64::MAX as u128) as u64, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_nanos(self.nanos_since_epoch.load(Ordering::SeqCst))
+    }
+}
+
+/// Read access to environment variables.
+pub trait Env: Send + Sync + fmt::Debug {
+    /// The value of `key`, or `None` when it is unset or not valid Unicode.
+    fn get(&self, key: &str) -> Option<String>;
+
+    /// The value of `key`, treating an empty (or all-whitespace) value as unset, which is
+    /// what users mean when they write `AWS_REGION=` in a unit file.
+    fn get_non_empty(&self, key: &str) -> Option<String> {
+        self.get(key).filter(|v| !v.trim().is_empty())
+    }
+}
+
+/// The real process environment.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcessEnv;
+
+impl Env for ProcessEnv {
+    fn get(&self, key: &str) -> Option<String> {
+        std::env::var(key).ok()
+    }
+}
+
+/// A fixed set of variables, for tests and for callers that do not want the process
+/// environment consulted at all.
+///
+/// ```
+/// use federated_credentials::context::{Env, StaticEnv};
+/// let env = StaticEnv::from_pairs([("AWS_REGION", "us-east-2"), ("EMPTY", "")]);
+/// assert_eq!(env.get("AWS_REGION").as_deref(), Some("us-east-2"));
+/// assert_eq!(env.get_non_empty("EMPTY"), None);
+/// assert_eq!(env.get("UNSET"), None);
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct StaticEnv {
+    vars: HashMap<String, String>,
+}
+
+impl StaticEnv {
+    /// An environment with no variables.
+    pub fn empty() -> Self {
+        Self::default()
+    }
+
+    /// An environment holding exactly these pairs.
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        Self {
+            vars: pairs
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        }
+    }
+
+    /// Returns the environment with `key` set to `value`.
+    pub fn with(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.vars.insert(key.into(), value.into());
+        self
+    }
+}
+
+impl Env for StaticEnv {
+    fn get(&self, key: &str) -> Option<String> {
+        self.vars.get(key).cloned()
+    }
+}
+
+/// A boxed future returned by [`Sleep::sleep`].
+pub type SleepFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Waiting, used between retry attempts. Tests can make it instant.
+pub trait Sleep: Send + Sync + fmt::Debug {
+    /// A future that completes after `duration`.
+    fn sleep(&self, duration: Duration) -> SleepFuture;
+}
+
+/// Sleeps with `tokio::time::sleep` (so `tokio::time::pause` makes it virtual).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TokioSleep;
+
+impl Sleep for TokioSleep {
+    fn sleep(&self, duration: Duration) -> SleepFuture {
+        Box::pin(tokio::time::sleep(duration))
+    }
+}
+
+/// A sleep that returns at once, for tests of retry behaviour that must not wait.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct InstantSleep;
+
+impl Sleep for InstantSleep {
+    fn sleep(&self, _duration: Duration) -> SleepFuture {
+        Box::pin(std::future::ready(()))
+    }
+}
+
+/// Everything a source or exchange needs from the outside world. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Context {
+    clock: Arc<dyn Clock>,
+    env: Arc<dyn Env>,
+    sleep: Arc<dyn Sleep>,
+    http: HttpClient,
+}
+
+impl Default for Context {
+    fn default() -> Self {
+        Self::builder().build()
+    }
+}
+
+impl Context {
+    /// Starts a builder whose unset parts default to the real clock, process environment,
+    /// tokio sleep and a default [`HttpClient`].
+    pub fn builder() -> ContextBuilder {
+        ContextBuilder::default()
+    }
+
+    /// The current time from the injected clock.
+    pub fn now(&self) -> SystemTime {
+        self.clock.now()
+    }
+
+    /// The injected clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// The injected environment.
+    pub fn env(&self) -> &dyn Env {
+        self.env.as_ref()
+    }
+
+    /// The injected sleep.
+    pub fn sleeper(&self) -> &Arc<dyn Sleep> {
+        &self.sleep
+    }
+
+    /// The shared HTTP client.
+    pub fn http(&self) -> &HttpClient {
+        &self.http
+    }
+}
+
+/// Builds a [`Context`].
+#[derive(Debug, Default)]
+pub struct ContextBuilder {
+    clock: Option<Arc<dyn Clock>>,
+    env: Option<Arc<dyn Env>>,
+    sleep: Option<Arc<dyn Sleep>>,
+    http: Option<HttpClient>,
+}
+
+impl ContextBuilder {
+    /// Uses this clock instead of the system clock.
+    pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
+        self.clock = Some(Arc::new(clock));
+        self
+    }
+
+    /// Uses this environment instead of the process environment.
+    pub fn env(mut self, env: impl Env + 'static) -> Self {
+        self.env = Some(Arc::new(env));
+        self
+    }
+
+    /// Uses this sleep between retries instead of tokio's.
+    pub fn sleep(mut self, sleep: impl Sleep + 'static) -> Self {
+        self.sleep = Some(Arc::new(sleep));
+        self
+    }
+
+    /// Uses this HTTP client (with its timeouts and retry policy).
+    pub fn http(mut self, http: HttpClient) -> Self {
+        self.http = Some(http);
+        self
+    }
+
+    /// Builds the context.
+    pub fn build(self) -> Context {
+        Context {
+            clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+            env: self.env.unwrap_or_else(|| Arc::new(ProcessEnv)),
+            sleep: self.sleep.unwrap_or_else(|| Arc::new(TokioSleep)),
+            http: self.http.unwrap_or_default(),
+        }
+    }
+}

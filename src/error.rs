@@ -1,0 +1,370 @@
+//! The crate's one error type, [`Error`]: what kind of failure it was, which service or step
+//! failed, the upstream error code and request id when there is one, and whether retrying can
+//! help. Messages say what to fix. They never contain a secret: constructors take only text
+//! the crate wrote or upstream error text that has gone through [`sanitize_upstream_text`].
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What went wrong, broadly. Match on this rather than on messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The configuration is wrong or incomplete (a missing role ARN, an out-of-range
+    /// duration, an unreadable token file path). Fix the configuration; retrying will not help.
+    Configuration,
+    /// The identity this source needs does not exist here (not running on Google Cloud, no
+    /// token file). Usually a deployment problem.
+    NotAvailable,
+    /// The request did not get an HTTP answer: connection refused or reset, DNS failure,
+    /// timeout.
+    Transport,
+    /// The service answered with an error (an STS error code, a 403 from the metadata
+    /// server).
+    Upstream,
+    /// The service answered, but not in a form we understand (garbage, wrong XML, missing
+    /// fields, a redirect, an oversized body).
+    InvalidResponse,
+    /// A token or credential was already expired, or about to be, when we got it.
+    Expired,
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ErrorKind::Configuration => "configuration error",
+            ErrorKind::NotAvailable => "not available",
+            ErrorKind::Transport => "transport error",
+            ErrorKind::Upstream => "upstream error",
+            ErrorKind::InvalidResponse => "invalid response",
+            ErrorKind::Expired => "expired",
+        })
+    }
+}
+
+/// Which service, source or step failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Service {
+    /// The GCE/GKE metadata server.
+    GcpMetadata,
+    /// AWS STS.
+    AwsSts,
+    /// A token file on disk.
+    TokenFile,
+    /// A caller-supplied token source.
+    CustomSource,
+    /// The credential cache itself.
+    Cache,
+    /// Configuration (environment variables, builders, files).
+    Config,
+}
+
+impl Service {
+    /// A short human name, used in messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Service::GcpMetadata => "GCE metadata server",
+            Service::AwsSts => "AWS STS",
+            Service::TokenFile => "token file",
+            Service::CustomSource => "custom token source",
+            Service::Cache => "credential cache",
+            Service::Config => "configuration",
+        }
+    }
+}
+
+impl fmt::Display for Service {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The crate's error. Cheap to clone (the cache hands one failure to every waiting caller).
+///
+/// ```
+/// use federated_credentials::{Error, ErrorKind, Service};
+/// let err = Error::new(ErrorKind::Upstream, Service::AwsSts, "Not authorized to perform sts:AssumeRoleWithWebIdentity")
+///     .with_upstream_code("AccessDenied")
+///     .with_http_status(403);
+/// assert_eq!(err.kind(), ErrorKind::Upstream);
+/// assert_eq!(err.upstream_code(), Some("AccessDenied"));
+/// assert!(!err.is_transient());
+/// assert!(err.to_string().contains("AccessDenied"));
+/// ```
+#[derive(Clone)]
+pub struct Error {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    kind: ErrorKind,
+    service: Service,
+    message: String,
+    upstream_code: Option<String>,
+    http_status: Option<u16>,
+    request_id: Option<String>,
+    transient: bool,
+    retry_after: Option<Duration>,
+    source: Option<Arc<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+impl Error {
+    /// A new error. `message` must say what failed and, where possible, what to fix; it must
+    /// not contain secrets. Transport errors start transient, everything else not.
+    pub fn new(kind: ErrorKind, service: Service, message: impl Into<String>) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                kind,
+                service,
+                message: message.into(),
+                upstream_code: None,
+                http_status: None,
+                request_id: None,
+                transient: kind == ErrorKind::Transport,
+                retry_after: None,
+                source: None,
+            }),
+        }
+    }
+
+    /// A configuration error naming the field or setting that is wrong.
+    ///
+    /// ```
+    /// use federated_credentials::{Error, ErrorKind};
+    /// let e = Error::config("role_arn", "is required; set AWS_ROLE_ARN or call .role_arn()");
+    /// assert_eq!(e.kind(), ErrorKind::Configuration);
+    /// assert_eq!(e.to_string(), "configuration: role_arn: is required; set AWS_ROLE_ARN or call .role_arn()");
+    /// ```
+    pub fn config(field: &str, problem: impl fmt::Display) -> Self {
+        Self::new(
+            ErrorKind::Configuration,
+            Service::Config,
+            format!("{field}: {problem}"),
+        )
+    }
+
+    fn edit(mut self, f: impl FnOnce(&mut Inner)) -> Self {
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => f(inner),
+            None => {
+                let old = &self.inner;
+                let mut copy = Inner {
+                    kind: old.kind,
+                    service: old.service,
+                    message: old.message.clone(),
+                    upstream_code: old.upstream_code.clone(),
+                    http_status: old.http_status,
+                    request_id: old.request_id.clone(),
+                    transient: old.transient,
+                    retry_after: old.retry_after,
+                    source: old.source.clone(),
+                };
+                f(&mut copy);
+                self.inner = Arc::new(copy);
+            }
+        }
+        self
+    }
+
+    /// Sets the upstream error code (e.g. `InvalidIdentityToken`).
+    pub fn with_upstream_code(self, code: impl Into<String>) -> Self {
+        let code = code.into();
+        self.edit(|i| i.upstream_code = Some(code))
+    }
+
+    /// Sets the HTTP status the service answered with.
+    pub fn with_http_status(self, status: u16) -> Self {
+        self.edit(|i| i.http_status = Some(status))
+    }
+
+    /// Sets the upstream request id, for support cases.
+    pub fn with_request_id(self, id: impl Into<String>) -> Self {
+        let id = id.into();
+        self.edit(|i| i.request_id = Some(id))
+    }
+
+    /// Marks the error as transient (retrying may succeed) or permanent.
+    pub fn with_transient(self, transient: bool) -> Self {
+        self.edit(|i| i.transient = transient)
+    }
+
+    /// Records the delay the service asked for (`Retry-After`).
+    pub fn with_retry_after(self, after: Duration) -> Self {
+        self.edit(|i| i.retry_after = Some(after))
+    }
+
+    /// Attaches the underlying cause. The cause must not carry secrets either.
+    pub fn with_source(self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        let source: Arc<dyn std::error::Error + Send + Sync> = Arc::new(source);
+        self.edit(|i| i.source = Some(source))
+    }
+
+    /// Prefixes the message with the step that was being taken, e.g. `"fetching the
+    /// identity token"`.
+    pub fn context(self, step: impl fmt::Display) -> Self {
+        self.edit(|i| i.message = format!("{step}: {}", i.message))
+    }
+
+    /// The kind of failure.
+    pub fn kind(&self) -> ErrorKind {
+        self.inner.kind
+    }
+
+    /// The service, source or step that failed.
+    pub fn service(&self) -> Service {
+        self.inner.service
+    }
+
+    /// The message, without the service prefix and upstream details.
+    pub fn message(&self) -> &str {
+        &self.inner.message
+    }
+
+    /// The upstream error code, e.g. `ExpiredTokenException`.
+    pub fn upstream_code(&self) -> Option<&str> {
+        self.inner.upstream_code.as_deref()
+    }
+
+    /// The HTTP status the service answered with.
+    pub fn http_status(&self) -> Option<u16> {
+        self.inner.http_status
+    }
+
+    /// The upstream request id.
+    pub fn request_id(&self) -> Option<&str> {
+        self.inner.request_id.as_deref()
+    }
+
+    /// Whether retrying the same request may succeed.
+    pub fn is_transient(&self) -> bool {
+        self.inner.transient
+    }
+
+    /// How long the service asked us to wait before retrying.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.inner.retry_after
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let i = &self.inner;
+        write!(f, "{}: {}", i.service, i.message)?;
+        let mut details = Vec::new();
+        if let Some(code) = &i.upstream_code {
+            details.push(format!("code {code}"));
+        }
+        if let Some(status) = i.http_status {
+            details.push(format!("HTTP {status}"));
+        }
+        if let Some(id) = &i.request_id {
+            details.push(format!("request id {id}"));
+        }
+        if !details.is_empty() {
+            write!(f, " ({})", details.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let i = &self.inner;
+        f.debug_struct("Error")
+            .field("kind", &i.kind)
+            .field("service", &i.service)
+            .field("message", &i.message)
+            .field("upstream_code", &i.upstream_code)
+            .field("http_status", &i.http_status)
+            .field("request_id", &i.request_id)
+            .field("transient", &i.transient)
+            .field("source", &i.source)
+            .finish()
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.inner
+            .source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// Makes upstream error text safe to put in a message: keeps at most `max_chars`
+/// characters of the first lines, and replaces anything that looks like a JWT or a long
+/// opaque token with `[redacted]`. Upstream error bodies should not contain secrets, but a
+/// misbehaving proxy may echo a request back, so we never trust them.
+///
+/// ```
+/// use federated_credentials::error::sanitize_upstream_text;
+/// let echoed = "bad token eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln in request";
+/// assert_eq!(sanitize_upstream_text(echoed, 200), "bad token [redacted] in request");
+/// ```
+pub fn sanitize_upstream_text(text: &str, max_chars: usize) -> String {
+    let mut out = Vec::new();
+    for word in text.split_whitespace() {
+        let looks_like_jwt = word.matches('.').count() >= 2 && word.starts_with("eyJ");
+        let looks_like_opaque =
+            word.len() >= 40 && word.chars().all(|c| c.is_ascii_alphanumeric() || "+/=_-.".contains(c));
+        if looks_like_jwt || looks_like_opaque {
+            out.push("[redacted]".to_string());
+        } else {
+            out.push(word.to_string());
+        }
+    }
+    let joined = out.join(" ");
+    if joined.chars().count() > max_chars {
+        let cut: String = joined.chars().take(max_chars).collect();
+        format!("{cut}…")
+    } else {
+        joined
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_lists_upstream_details() {
+        let e = Error::new(ErrorKind::Upstream, Service::AwsSts, "token rejected")
+            .with_upstream_code("InvalidIdentityToken")
+            .with_http_status(400)
+            .with_request_id("abc-123");
+        assert_eq!(
+            e.to_string(),
+            "AWS STS: token rejected (code InvalidIdentityToken, HTTP 400, request id abc-123)"
+        );
+    }
+
+    #[test]
+    fn transport_errors_start_transient_and_can_be_overridden() {
+        let e = Error::new(ErrorKind::Transport, Service::GcpMetadata, "refused");
+        assert!(e.is_transient());
+        assert!(!e.with_transient(false).is_transient());
+        assert!(!Error::config("x", "y").is_transient());
+    }
+
+    #[test]
+    fn edits_on_shared_errors_do_not_affect_clones() {
+        let e = Error::new(ErrorKind::Upstream, Service::AwsSts, "m");
+        let clone = e.clone();
+        let edited = e.with_upstream_code("Throttling").context("assuming role");
+        assert_eq!(clone.upstream_code(), None);
+        assert_eq!(clone.message(), "m");
+        assert_eq!(edited.message(), "assuming role: m");
+    }
+
+    #[test]
+    fn sanitize_truncates_and_redacts() {
+        let long = "x".repeat(10);
+        assert_eq!(sanitize_upstream_text(&long, 4), "xxxx…");
+        let opaque = "A".repeat(64);
+        assert_eq!(sanitize_upstream_text(&format!("k={opaque}"), 100), "[redacted]");
+        assert_eq!(sanitize_upstream_text("line1\nline2", 100), "line1 line2");
+    }
+}

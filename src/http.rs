@@ -1,0 +1,535 @@
+//! The one place the crate talks HTTP: deadlines, bounded jittered retries for transient
+//! failures, a response-size cap, and no redirects.
+//!
+//! Every source and exchange builds an [`HttpRequest`], sends it with
+//! [`HttpClient::send`], and classifies the answer into an [`Error`] whose
+//! [`is_transient`](Error::is_transient) flag drives [`with_retries`]. Nothing else in the
+//! crate retries, sleeps between attempts, or reads a response body.
+
+use std::future::Future;
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::Method;
+use url::Url;
+
+use crate::context::Context;
+use crate::error::{Error, ErrorKind, Service};
+
+/// The default cap on a response body: 1 MiB. No endpoint we call sends more than a few KB.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// A shared HTTP client. Cloning is cheap and shares the connection pool.
+///
+/// It never follows redirects (a metadata endpoint that redirects is an SSRF vector), caps
+/// response bodies, and keeps two pools: one that honours `HTTPS_PROXY`/`NO_PROXY` for
+/// public endpoints, and one that never uses a proxy, for link-local metadata servers.
+#[derive(Debug, Clone)]
+pub struct HttpClient {
+    proxied: reqwest::Client,
+    direct: reqwest::Client,
+    max_body_bytes: usize,
+}
+
+impl Default for HttpClient {
+    fn default() -> Self {
+        Self::builder()
+            .build()
+            .expect("the default HTTP client configuration is valid")
+    }
+}
+
+impl HttpClient {
+    /// Starts a builder.
+    pub fn builder() -> HttpClientBuilder {
+        HttpClientBuilder {
+            connect_timeout: Duration::from_secs(2),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        }
+    }
+
+    /// Sends one request (no retries) and reads the whole body, up to the cap.
+    pub(crate) async fn send(&self, request: &HttpRequest) -> Result<HttpResponse, Error> {
+        let client = if request.direct {
+            &self.direct
+        } else {
+            &self.proxied
+        };
+        let host = request.url.host_str().unwrap_or("").to_string();
+        let mut builder = client
+            .request(request.method.clone(), request.url.clone())
+            .timeout(request.timeout)
+            .headers(request.headers.clone());
+        if let Some(body) = &request.body {
+            builder = builder.body(body.clone());
+        }
+        let mut response = builder
+            .send()
+            .await
+            .map_err(|e| transport_error(request, &host, e))?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        if response.status().is_redirection() {
+            let location = headers
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("(no Location)");
+            return Err(Error::new(
+                ErrorKind::InvalidResponse,
+                request.service,
+                format!(
+                    "{} answered HTTP {status} redirecting to {location}; redirects are never followed. Check the endpoint URL and any proxy in between",
+                    request.describe()
+                ),
+            )
+            .with_http_status(status));
+        }
+        let mut body = Vec::new();
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    if body.len() + chunk.len() > self.max_body_bytes {
+                        return Err(Error::new(
+                            ErrorKind::InvalidResponse,
+                            request.service,
+                            format!(
+                                "{} sent a response body over the {} byte limit; this is not a real {} endpoint",
+                                request.describe(),
+                                self.max_body_bytes,
+                                request.service
+                            ),
+                        )
+                        .with_http_status(status));
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(e) => return Err(transport_error(request, &host, e)),
+            }
+        }
+        tracing::debug!(
+            service = %request.service,
+            host = %host,
+            status,
+            bytes = body.len(),
+            "HTTP response"
+        );
+        Ok(HttpResponse {
+            status,
+            headers,
+            body,
+        })
+    }
+}
+
+fn transport_error(request: &HttpRequest, host: &str, e: reqwest::Error) -> Error {
+    let what = if e.is_timeout() {
+        format!(
+            "{} timed out after {:?}",
+            request.describe(),
+            request.timeout
+        )
+    } else if e.is_connect() {
+        format!("could not connect to {host} for {}", request.describe())
+    } else if e.is_body() || e.is_decode() {
+        format!("connection to {host} broke while reading the response")
+    } else {
+        format!("{} failed before an HTTP answer", request.describe())
+    };
+    // reqwest's own message can include the URL; ours never carry secrets in URLs.
+    Error::new(ErrorKind::Transport, request.service, what).with_source(e)
+}
+
+/// Builds an [`HttpClient`].
+#[derive(Debug, Clone)]
+pub struct HttpClientBuilder {
+    connect_timeout: Duration,
+    max_body_bytes: usize,
+}
+
+impl HttpClientBuilder {
+    /// How long to wait for a TCP/TLS connection (default 2 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// The largest response body accepted (default [`DEFAULT_MAX_BODY_BYTES`]).
+    pub fn max_body_bytes(mut self, bytes: usize) -> Self {
+        self.max_body_bytes = bytes;
+        self
+    }
+
+    /// Builds the client.
+    pub fn build(self) -> Result<HttpClient, Error> {
+        let make = |direct: bool| {
+            let mut b = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .connect_timeout(self.connect_timeout)
+                .user_agent(concat!(
+                    "federated-credentials/",
+                    env!("CARGO_PKG_VERSION")
+                ));
+            if direct {
+                b = b.no_proxy();
+            }
+            b.build().map_err(|e| {
+                Error::new(
+                    ErrorKind::Configuration,
+                    Service::Config,
+                    "could not initialise the HTTP client (TLS roots?)",
+                )
+                .with_source(e)
+            })
+        };
+        Ok(HttpClient {
+            proxied: make(false)?,
+            direct: make(true)?,
+            max_body_bytes: self.max_body_bytes,
+        })
+    }
+}
+
+/// One HTTP request, described so that it can be retried and logged without secrets.
+#[derive(Debug, Clone)]
+pub(crate) struct HttpRequest {
+    pub(crate) service: Service,
+    pub(crate) step: &'static str,
+    pub(crate) method: Method,
+    pub(crate) url: Url,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Option<Vec<u8>>,
+    pub(crate) timeout: Duration,
+    /// Bypass any proxy (for link-local metadata endpoints).
+    pub(crate) direct: bool,
+}
+
+impl HttpRequest {
+    pub(crate) fn new(
+        service: Service,
+        step: &'static str,
+        method: Method,
+        url: Url,
+        timeout: Duration,
+    ) -> Self {
+        Self {
+            service,
+            step,
+            method,
+            url,
+            headers: HeaderMap::new(),
+            body: None,
+            timeout,
+            direct: false,
+        }
+    }
+
+    pub(crate) fn header(mut self, name: &'static str, value: &str) -> Result<Self, Error> {
+        let value = HeaderValue::from_str(value).map_err(|_| {
+            Error::config(
+                name,
+                "contains characters not allowed in an HTTP header (control characters or newlines)",
+            )
+        })?;
+        self.headers.insert(HeaderName::from_static(name), value);
+        Ok(self)
+    }
+
+    pub(crate) fn form_body(mut self, pairs: &[(&str, &str)]) -> Self {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs)
+            .finish();
+        self.headers.insert(
+            reqwest::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-www-form-urlencoded; charset=utf-8"),
+        );
+        self.body = Some(body.into_bytes());
+        self
+    }
+
+    pub(crate) fn direct(mut self) -> Self {
+        self.direct = true;
+        self
+    }
+
+    /// `"<step> (<METHOD> <scheme://host:port/path>)"`; never the query or body.
+    pub(crate) fn describe(&self) -> String {
+        let mut shown = self.url.clone();
+        shown.set_query(None);
+        format!("{} ({} {})", self.step, self.method, shown)
+    }
+}
+
+/// An HTTP answer with its whole body.
+#[derive(Debug, Clone)]
+pub(crate) struct HttpResponse {
+    pub(crate) status: u16,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Vec<u8>,
+}
+
+impl HttpResponse {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub(crate) fn body_text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The `Retry-After` delay in seconds, when the server sent one.
+    pub(crate) fn retry_after(&self) -> Option<Duration> {
+        self.header("retry-after")
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs)
+    }
+
+    /// Whether the status is one every service treats as transient: 408, 429, 5xx.
+    pub(crate) fn is_transient_status(&self) -> bool {
+        self.status == 408 || self.status == 429 || (500..600).contains(&self.status)
+    }
+}
+
+/// How often and how patiently to retry transient failures.
+///
+/// Backoff is exponential with "equal jitter": the n-th wait is uniformly random in
+/// `[d/2, d]` where `d = min(max_backoff, initial_backoff * 2^n)`, or the server's
+/// `Retry-After` when that is longer (capped at `max_backoff`). The whole operation,
+/// attempts and waits together, ends by `deadline`.
+///
+/// ```
+/// use federated_credentials::http::RetryPolicy;
+/// use std::time::Duration;
+/// let p = RetryPolicy::new(3)
+///     .backoff(Duration::from_millis(50), Duration::from_secs(1))
+///     .deadline(Duration::from_secs(5));
+/// assert_eq!(p.max_attempts(), 3);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    max_attempts: u32,
+    initial_backoff: Duration,
+    max_backoff: Duration,
+    deadline: Duration,
+}
+
+impl RetryPolicy {
+    /// Up to `max_attempts` attempts in all (at least 1), 100 ms initial and 2 s maximum
+    /// backoff, 30 s deadline.
+    pub fn new(max_attempts: u32) -> Self {
+        Self {
+            max_attempts: max_attempts.max(1),
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(2),
+            deadline: Duration::from_secs(30),
+        }
+    }
+
+    /// A single attempt, no retries.
+    pub fn never() -> Self {
+        Self::new(1)
+    }
+
+    /// Sets the initial and maximum backoff.
+    pub fn backoff(mut self, initial: Duration, max: Duration) -> Self {
+        self.initial_backoff = initial;
+        self.max_backoff = max.max(initial);
+        self
+    }
+
+    /// Sets the deadline for the whole operation, retries included.
+    pub fn deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = deadline;
+        self
+    }
+
+    /// The maximum number of attempts.
+    pub fn max_attempts(&self) -> u32 {
+        self.max_attempts
+    }
+
+    /// The deadline for the whole operation.
+    pub fn deadline_duration(&self) -> Duration {
+        self.deadline
+    }
+
+    fn delay_before(&self, retry: u32, retry_after: Option<Duration>) -> Duration {
+        let exp = self
+            .initial_backoff
+            .saturating_mul(2u32.saturating_pow(retry.min(16)));
+        let cap = exp.min(self.max_backoff);
+        let half = cap / 2;
+        let jittered = half + cap.saturating_sub(half).mul_f64(fastrand::f64());
+        match retry_after {
+            Some(asked) => jittered.max(asked.min(self.max_backoff)),
+            None => jittered,
+        }
+    }
+}
+
+/// Runs `attempt` until it succeeds, fails permanently, runs out of attempts, or the
+/// deadline passes. `attempt` gets the 1-based attempt number.
+pub(crate) async fn with_retries<T, F, Fut>(
+    ctx: &Context,
+    policy: &RetryPolicy,
+    service: Service,
+    step: &str,
+    mut attempt: F,
+) -> Result<T, Error>
+where
+    F: FnMut(u32) -> Fut,
+    Fut: Future<Output = Result<T, Error>>,
+{
+    let started = tokio::time::Instant::now();
+    let deadline_error = || {
+        Error::new(
+            ErrorKind::Transport,
+            service,
+            format!(
+                "{step}: no answer within the {:?} deadline",
+                policy.deadline
+            ),
+        )
+    };
+    let mut n = 1;
+    loop {
+        let left = policy.deadline.saturating_sub(started.elapsed());
+        if left.is_zero() {
+            return Err(deadline_error());
+        }
+        let result = match tokio::time::timeout(left, attempt(n)).await {
+            Ok(r) => r,
+            Err(_) => Err(deadline_error()),
+        };
+        let err = match result {
+            Ok(v) => return Ok(v),
+            Err(e) => e,
+        };
+        if !err.is_transient() || n >= policy.max_attempts {
+            return Err(err);
+        }
+        let wait = policy.delay_before(n - 1, err.retry_after());
+        if started.elapsed() + wait >= policy.deadline {
+            return Err(err);
+        }
+        tracing::debug!(
+            service = %service,
+            step,
+            attempt = n,
+            wait_ms = wait.as_millis() as u64,
+            error = %err,
+            "transient failure; retrying"
+        );
+        ctx.sleeper().sleep(wait).await;
+        n += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::InstantSleep;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    fn ctx() -> Context {
+        Context::builder().sleep(InstantSleep).build()
+    }
+
+    fn transient() -> Error {
+        Error::new(ErrorKind::Transport, Service::AwsSts, "reset")
+    }
+
+    #[tokio::test]
+    async fn retries_transient_until_success() {
+        let calls = AtomicU32::new(0);
+        let r = with_retries(&ctx(), &RetryPolicy::new(3), Service::AwsSts, "t", |n| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if n < 3 {
+                    Err(transient())
+                } else {
+                    Ok(n)
+                }
+            }
+        })
+        .await;
+        assert_eq!(r.unwrap(), 3);
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn stops_after_max_attempts_with_last_error() {
+        let calls = AtomicU32::new(0);
+        let r: Result<(), _> =
+            with_retries(&ctx(), &RetryPolicy::new(4), Service::AwsSts, "t", |_| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async { Err(transient()) }
+            })
+            .await;
+        assert!(r.unwrap_err().is_transient());
+        assert_eq!(calls.load(Ordering::SeqCst), 4);
+    }
+
+    #[tokio::test]
+    async fn permanent_errors_are_not_retried() {
+        let calls = AtomicU32::new(0);
+        let r: Result<(), _> =
+            with_retries(&ctx(), &RetryPolicy::new(5), Service::AwsSts, "t", |_| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async { Err(Error::config("x", "bad")) }
+            })
+            .await;
+        assert_eq!(r.unwrap_err().kind(), ErrorKind::Configuration);
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn deadline_bounds_a_hanging_attempt() {
+        let policy = RetryPolicy::new(5).deadline(Duration::from_secs(2));
+        let start = tokio::time::Instant::now();
+        let r: Result<(), _> = with_retries(&ctx(), &policy, Service::GcpMetadata, "hang", |_| {
+            std::future::pending::<Result<(), Error>>()
+        })
+        .await;
+        let err = r.unwrap_err();
+        assert!(err.message().contains("deadline"), "{err}");
+        assert_eq!(start.elapsed(), Duration::from_secs(2));
+    }
+
+    #[test]
+    fn backoff_is_jittered_within_bounds_and_honours_retry_after() {
+        let p = RetryPolicy::new(5).backoff(Duration::from_millis(100), Duration::from_millis(800));
+        for _ in 0..200 {
+            let d0 = p.delay_before(0, None);
+            assert!(d0 >= Duration::from_millis(50) && d0 <= Duration::from_millis(100));
+            let d5 = p.delay_before(5, None);
+            assert!(d5 >= Duration::from_millis(400) && d5 <= Duration::from_millis(800));
+            let asked = p.delay_before(0, Some(Duration::from_secs(60)));
+            assert_eq!(asked, Duration::from_millis(800));
+        }
+    }
+
+    #[test]
+    fn describe_never_shows_query() {
+        let r = HttpRequest::new(
+            Service::GcpMetadata,
+            "fetching the identity token",
+            Method::GET,
+            Url::parse("http://h/p?audience=secretish").unwrap(),
+            Duration::from_secs(1),
+        );
+        assert_eq!(r.describe(), "fetching the identity token (GET http://h/p)");
+    }
+
+    #[test]
+    fn header_rejects_injection() {
+        let r = HttpRequest::new(
+            Service::AwsSts,
+            "s",
+            Method::GET,
+            Url::parse("http://h/").unwrap(),
+            Duration::from_secs(1),
+        );
+        assert!(r.header("x-test", "a\r\nInjected: yes").is_err());
+    }
+}

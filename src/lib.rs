@@ -1,0 +1,11 @@
+//! placeholder
+pub mod context;
+pub mod error;
+pub mod http;
+pub mod jwt;
+pub mod secret;
+pub mod token;
+pub use error::{Error, ErrorKind, Service};
+pub mod source;
+pub mod exchange;
+mod xml;

@@ -1,0 +1,187 @@
+//! Sources for tokens the caller already has: a fixed token ([`StaticToken`]) or an async
+//! closure ([`FnTokenSource`]) for Vault, SPIFFE, or a test double.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::SubjectTokenSource;
+use crate::context::Context;
+use crate::error::{Error, ErrorKind, Service};
+use crate::token::{format_rfc3339, SubjectToken, TokenType};
+
+/// A fixed token. Once it expires, fetching fails with [`ErrorKind::Expired`]: a static
+/// token cannot be renewed, so the error says to supply a source that can.
+///
+/// ```
+/// use federated_credentials::source::{StaticToken, SubjectTokenSource};
+/// use federated_credentials::token::TokenType;
+/// let source = StaticToken::new("eyJhbGciOi...", TokenType::Jwt);
+/// assert_eq!(source.name(), "static");
+/// ```
+#[derive(Debug, Clone)]
+pub struct StaticToken {
+    token: SubjectToken,
+}
+
+impl StaticToken {
+    /// A static token of the given type. If it is a JWT, its `exp` claim is read as the
+    /// expiry.
+    pub fn new(token: impl Into<String>, token_type: TokenType) -> Self {
+        let token: String = token.into();
+        let expiry = match token_type {
+            TokenType::Jwt | TokenType::IdToken => crate::jwt::decode_unverified(&token)
+                .ok()
+                .and_then(|c| c.expires_at()),
+            _ => None,
+        };
+        let mut subject = SubjectToken::new(token, token_type);
+        if let Some(exp) = expiry {
+            subject = subject.with_expiry(exp);
+        }
+        Self { token: subject }
+    }
+
+    /// A static token with its expiry already known.
+    pub fn from_subject_token(token: SubjectToken) -> Self {
+        Self { token }
+    }
+}
+
+#[async_trait]
+impl SubjectTokenSource for StaticToken {
+    async fn subject_token(&self, ctx: &Context) -> Result<SubjectToken, Error> {
+        if let Some(exp) = self.token.expires_at() {
+            if exp <= ctx.now() {
+                return Err(Error::new(
+                    ErrorKind::Expired,
+                    Service::CustomSource,
+                    format!(
+                        "the static token expired at {}; a static token cannot be renewed, use a source that fetches fresh tokens",
+                        format_rfc3339(exp)
+                    ),
+                ));
+            }
+        }
+        Ok(self.token.clone())
+    }
+
+    fn name(&self) -> &'static str {
+        "static"
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        if self.token.token().is_empty() {
+            return Err(Error::config("token_source", "the static token is empty"));
+        }
+        Ok(())
+    }
+}
+
+type BoxedTokenFuture = Pin<Box<dyn Future<Output = Result<SubjectToken, Error>> + Send>>;
+
+/// A source backed by an async closure, called on every refresh.
+///
+/// ```
+/// use federated_credentials::source::FnTokenSource;
+/// use federated_credentials::token::{SubjectToken, TokenType};
+/// let source = FnTokenSource::new(|| async {
+///     // e.g. read a JWT from Vault
+///     Ok(SubjectToken::new("eyJ...", TokenType::Jwt))
+/// });
+/// ```
+#[derive(Clone)]
+pub struct FnTokenSource {
+    f: Arc<dyn Fn() -> BoxedTokenFuture + Send + Sync>,
+}
+
+impl FnTokenSource {
+    /// Wraps `f`.
+    pub fn new<F, Fut>(f: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<SubjectToken, Error>> + Send + 'static,
+    {
+        Self {
+            f: Arc::new(move || Box::pin(f())),
+        }
+    }
+}
+
+impl fmt::Debug for FnTokenSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("FnTokenSource")
+    }
+}
+
+#[async_trait]
+impl SubjectTokenSource for FnTokenSource {
+    async fn subject_token(&self, ctx: &Context) -> Result<SubjectToken, Error> {
+        let token = (self.f)().await?;
+        if token.token().is_empty() {
+            return Err(Error::new(
+                ErrorKind::InvalidResponse,
+                Service::CustomSource,
+                "the token source returned an empty token",
+            ));
+        }
+        if token.is_expired_at(ctx.now()) {
+            return Err(Error::new(
+                ErrorKind::Expired,
+                Service::CustomSource,
+                "the token source returned a token that is already expired",
+            )
+            .with_transient(true));
+        }
+        Ok(token)
+    }
+
+    fn name(&self) -> &'static str {
+        "custom"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::ManualClock;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[tokio::test]
+    async fn static_token_fails_once_expired() {
+        let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(50));
+        let ctx = Context::builder().clock(clock.clone()).build();
+        let src = StaticToken::from_subject_token(
+            SubjectToken::new("tok", TokenType::Jwt)
+                .with_expiry(UNIX_EPOCH + Duration::from_secs(100)),
+        );
+        assert!(src.subject_token(&ctx).await.is_ok());
+        clock.advance(Duration::from_secs(50));
+        let err = src.subject_token(&ctx).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Expired);
+        assert!(!err.to_string().contains("tok "));
+    }
+
+    #[tokio::test]
+    async fn closure_source_rejects_empty_and_expired() {
+        let ctx = Context::builder()
+            .clock(ManualClock::new(UNIX_EPOCH + Duration::from_secs(10)))
+            .build();
+        let empty = FnTokenSource::new(|| async { Ok(SubjectToken::new("", TokenType::Jwt)) });
+        assert_eq!(
+            empty.subject_token(&ctx).await.unwrap_err().kind(),
+            ErrorKind::InvalidResponse
+        );
+        let expired = FnTokenSource::new(|| async {
+            Ok(SubjectToken::new("x", TokenType::Jwt).with_expiry(UNIX_EPOCH))
+        });
+        assert_eq!(
+            expired.subject_token(&ctx).await.unwrap_err().kind(),
+            ErrorKind::Expired
+        );
+        assert!(StaticToken::new("", TokenType::Jwt).validate().is_err());
+    }
+}

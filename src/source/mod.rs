@@ -1,0 +1,93 @@
+//! Token sources: where a workload's identity comes from.
+//!
+//! A [`SubjectTokenSource`] produces a [`SubjectToken`] each time it is asked; the caching
+//! provider decides how often that is. Implementations here:
+//!
+//! | source | use |
+//! |---|---|
+//! | [`GcpMetadataIdentityToken`] | a Google-signed OIDC token from the GCE/GKE metadata server |
+//! | [`TokenFile`] | a token file (Kubernetes projected tokens, `AWS_WEB_IDENTITY_TOKEN_FILE`) |
+//! | [`StaticToken`] | a token you already have |
+//! | [`FnTokenSource`] | any async closure (Vault, SPIFFE, a test double) |
+//!
+//! Implement the trait yourself for anything else.
+
+mod custom;
+mod file;
+mod gcp_metadata;
+
+pub use custom::{FnTokenSource, StaticToken};
+pub use file::{TokenFile, TokenFileFormat};
+pub use gcp_metadata::{GcpMetadataIdentityToken, IdTokenFormat};
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::context::Context;
+use crate::error::Error;
+use crate::token::SubjectToken;
+
+/// Anything that can produce a subject token proving who this workload is.
+///
+/// ```
+/// use async_trait::async_trait;
+/// use federated_credentials::context::Context;
+/// use federated_credentials::source::SubjectTokenSource;
+/// use federated_credentials::token::{SubjectToken, TokenType};
+/// use federated_credentials::Error;
+///
+/// #[derive(Debug)]
+/// struct FromVault;
+///
+/// #[async_trait]
+/// impl SubjectTokenSource for FromVault {
+///     async fn subject_token(&self, _ctx: &Context) -> Result<SubjectToken, Error> {
+///         Ok(SubjectToken::new("eyJ...", TokenType::Jwt))
+///     }
+///     fn name(&self) -> &'static str {
+///         "vault"
+///     }
+/// }
+/// ```
+#[async_trait]
+pub trait SubjectTokenSource: Send + Sync + fmt::Debug {
+    /// Produces a fresh subject token. Called on every credential refresh, so it should
+    /// not cache beyond the token's own expiry.
+    async fn subject_token(&self, ctx: &Context) -> Result<SubjectToken, Error>;
+
+    /// A short name for logs and provider names, e.g. `"gcp-metadata"`.
+    fn name(&self) -> &'static str;
+
+    /// Checks the configuration without any I/O, so that builders can fail early.
+    fn validate(&self) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl<T: SubjectTokenSource + ?Sized> SubjectTokenSource for Arc<T> {
+    async fn subject_token(&self, ctx: &Context) -> Result<SubjectToken, Error> {
+        (**self).subject_token(ctx).await
+    }
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+    fn validate(&self) -> Result<(), Error> {
+        (**self).validate()
+    }
+}
+
+#[async_trait]
+impl<T: SubjectTokenSource + ?Sized> SubjectTokenSource for Box<T> {
+    async fn subject_token(&self, ctx: &Context) -> Result<SubjectToken, Error> {
+        (**self).subject_token(ctx).await
+    }
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+    fn validate(&self) -> Result<(), Error> {
+        (**self).validate()
+    }
+}

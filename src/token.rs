@@ -1,0 +1,194 @@
+//! The tokens that flow between stages: [`SubjectToken`] (what a source produces and an
+//! exchange consumes) with its [`TokenType`], and the expiry helpers every stage shares.
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use crate::secret::SecretString;
+
+/// The type of a subject token, as the RFC 8693 URN that token exchanges expect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TokenType {
+    /// A JWT (`urn:ietf:params:oauth:token-type:jwt`): OIDC ID tokens from Kubernetes,
+    /// GitHub, the GCE metadata server, …
+    Jwt,
+    /// An OIDC ID token (`urn:ietf:params:oauth:token-type:id_token`).
+    IdToken,
+    /// A base64 SAML 2.0 assertion (`urn:ietf:params:oauth:token-type:saml2`).
+    Saml2,
+    /// A serialized, SigV4-signed `GetCallerIdentity` request
+    /// (`urn:ietf:params:aws:token-type:aws4_request`).
+    Aws4Request,
+    /// An OAuth 2.0 access token (`urn:ietf:params:oauth:token-type:access_token`).
+    AccessToken,
+}
+
+impl TokenType {
+    /// The URN for this token type.
+    ///
+    /// ```
+    /// use federated_credentials::token::TokenType;
+    /// assert_eq!(TokenType::IdToken.urn(), "urn:ietf:params:oauth:token-type:id_token");
+    /// ```
+    pub fn urn(&self) -> &'static str {
+        match self {
+            TokenType::Jwt => "urn:ietf:params:oauth:token-type:jwt",
+            TokenType::IdToken => "urn:ietf:params:oauth:token-type:id_token",
+            TokenType::Saml2 => "urn:ietf:params:oauth:token-type:saml2",
+            TokenType::Aws4Request => "urn:ietf:params:aws:token-type:aws4_request",
+            TokenType::AccessToken => "urn:ietf:params:oauth:token-type:access_token",
+        }
+    }
+
+    /// Parses a URN. Returns `None` for anything unknown.
+    ///
+    /// ```
+    /// use federated_credentials::token::TokenType;
+    /// assert_eq!(TokenType::from_urn("urn:ietf:params:oauth:token-type:jwt"), Some(TokenType::Jwt));
+    /// assert_eq!(TokenType::from_urn("urn:ietf:params:oauth:token-type:id-token"), None);
+    /// ```
+    pub fn from_urn(urn: &str) -> Option<Self> {
+        [
+            TokenType::Jwt,
+            TokenType::IdToken,
+            TokenType::Saml2,
+            TokenType::Aws4Request,
+            TokenType::AccessToken,
+        ]
+        .into_iter()
+        .find(|t| t.urn() == urn)
+    }
+}
+
+impl fmt::Display for TokenType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.urn())
+    }
+}
+
+/// A token proving who the workload is, to be traded at an exchange.
+///
+/// ```
+/// use federated_credentials::token::{SubjectToken, TokenType};
+/// use std::time::{Duration, UNIX_EPOCH};
+/// let t = SubjectToken::new("eyJ...", TokenType::Jwt)
+///     .with_expiry(UNIX_EPOCH + Duration::from_secs(100));
+/// assert!(t.is_expired_at(UNIX_EPOCH + Duration::from_secs(100)));
+/// assert!(!t.is_expired_at(UNIX_EPOCH + Duration::from_secs(99)));
+/// assert!(!format!("{t:?}").contains("eyJ"));
+/// ```
+#[derive(Clone, Debug)]
+pub struct SubjectToken {
+    token: SecretString,
+    token_type: TokenType,
+    expires_at: Option<SystemTime>,
+}
+
+impl SubjectToken {
+    /// A token of the given type with no known expiry.
+    pub fn new(token: impl Into<SecretString>, token_type: TokenType) -> Self {
+        Self {
+            token: token.into(),
+            token_type,
+            expires_at: None,
+        }
+    }
+
+    /// Records when the token expires.
+    pub fn with_expiry(mut self, expires_at: SystemTime) -> Self {
+        self.expires_at = Some(expires_at);
+        self
+    }
+
+    /// The token value.
+    pub fn token(&self) -> &SecretString {
+        &self.token
+    }
+
+    /// Its type.
+    pub fn token_type(&self) -> TokenType {
+        self.token_type
+    }
+
+    /// When it expires, if known.
+    pub fn expires_at(&self) -> Option<SystemTime> {
+        self.expires_at
+    }
+
+    /// Whether it is expired at `now` (a token without expiry never is).
+    pub fn is_expired_at(&self, now: SystemTime) -> bool {
+        self.expires_at.is_some_and(|exp| exp <= now)
+    }
+}
+
+/// Anything with an expiry time, so the cache can decide when to refresh.
+pub trait Expiry {
+    /// When the credential stops being valid; `None` means it does not expire on its own.
+    fn expires_at(&self) -> Option<SystemTime>;
+}
+
+/// How long until `expires_at`, seen from `now`; zero when already past.
+pub fn remaining(expires_at: SystemTime, now: SystemTime) -> Duration {
+    expires_at.duration_since(now).unwrap_or(Duration::ZERO)
+}
+
+/// Formats a time as RFC 3339 in UTC with whole seconds, e.g. `2026-11-22T04:00:00Z`.
+pub fn format_rfc3339(at: SystemTime) -> String {
+    let t: time::OffsetDateTime = at.into();
+    let t = t.replace_nanosecond(0).unwrap_or(t);
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| "invalid time".to_string())
+}
+
+/// Parses an RFC 3339 timestamp with or without fractional seconds and any offset.
+///
+/// ```
+/// use federated_credentials::token::parse_rfc3339;
+/// use std::time::{Duration, UNIX_EPOCH};
+/// let t = parse_rfc3339("2021-08-16T20:52:53.123456Z").unwrap();
+/// assert_eq!(t, UNIX_EPOCH + Duration::new(1629147173, 123_456_000));
+/// assert!(parse_rfc3339("yesterday").is_none());
+/// ```
+pub fn parse_rfc3339(value: &str) -> Option<SystemTime> {
+    time::OffsetDateTime::parse(value.trim(), &time::format_description::well_known::Rfc3339)
+        .ok()
+        .map(SystemTime::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::UNIX_EPOCH;
+
+    #[test]
+    fn urns_round_trip() {
+        for t in [
+            TokenType::Jwt,
+            TokenType::IdToken,
+            TokenType::Saml2,
+            TokenType::Aws4Request,
+            TokenType::AccessToken,
+        ] {
+            assert_eq!(TokenType::from_urn(t.urn()), Some(t));
+            assert_eq!(t.to_string(), t.urn());
+        }
+    }
+
+    #[test]
+    fn rfc3339_formats_and_parses_with_offsets() {
+        let t = UNIX_EPOCH + Duration::new(1_629_147_173, 999_000_000);
+        assert_eq!(format_rfc3339(t), "2021-08-16T20:52:53Z");
+        assert_eq!(
+            parse_rfc3339("2021-08-16T22:52:53+02:00"),
+            Some(UNIX_EPOCH + Duration::from_secs(1_629_147_173))
+        );
+    }
+
+    #[test]
+    fn remaining_saturates() {
+        let t = UNIX_EPOCH + Duration::from_secs(10);
+        assert_eq!(remaining(t, UNIX_EPOCH), Duration::from_secs(10));
+        assert_eq!(remaining(UNIX_EPOCH, t), Duration::ZERO);
+    }
+}
