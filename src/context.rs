@@ -92,6 +92,43 @@ impl Clock for ManualClock {
     }
 }
 
+/// Wall-clock time that moves with tokio's clock: `start + (tokio now - tokio at creation)`.
+///
+/// Under `tokio::time::pause()` it stands still until the runtime's clock is advanced, so
+/// timers, sleeps and the cache's idea of "now" stay in step in simulations and tests.
+///
+/// ```
+/// use federated_credentials::context::{Clock, TokioClock};
+/// use std::time::{Duration, UNIX_EPOCH};
+/// # let rt = tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap();
+/// # rt.block_on(async {
+/// let clock = TokioClock::starting_at(UNIX_EPOCH);
+/// tokio::time::advance(Duration::from_secs(30)).await;
+/// assert_eq!(clock.now(), UNIX_EPOCH + Duration::from_secs(30));
+/// # });
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct TokioClock {
+    start: SystemTime,
+    origin: tokio::time::Instant,
+}
+
+impl TokioClock {
+    /// A clock reading `start` now. Must be called inside a tokio runtime with time enabled.
+    pub fn starting_at(start: SystemTime) -> Self {
+        Self {
+            start,
+            origin: tokio::time::Instant::now(),
+        }
+    }
+}
+
+impl Clock for TokioClock {
+    fn now(&self) -> SystemTime {
+        self.start + self.origin.elapsed()
+    }
+}
+
 /// Read access to environment variables.
 pub trait Env: Send + Sync + fmt::Debug {
     /// The value of `key`, or `None` when it is unset or not valid Unicode.

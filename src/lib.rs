@@ -1,4 +1,6 @@
 //! placeholder
+pub mod aws;
+pub mod cache;
 pub mod context;
 pub mod error;
 pub mod http;

@@ -1,0 +1,429 @@
+//! GCP → AWS: [`WebIdentityProvider`], temporary AWS credentials from a workload's own
+//! identity, as an `aws_credential_types::provider::ProvideCredentials` that every AWS SDK
+//! client accepts.
+//!
+//! The provider chains a [`SubjectTokenSource`] (by default the GCE/GKE metadata server's
+//! identity token, or the file in `AWS_WEB_IDENTITY_TOKEN_FILE`) into an
+//! [`Exchange`] (by default STS `AssumeRoleWithWebIdentity`) behind a
+//! [`CredentialCache`] that refreshes five minutes (plus jitter) before expiry.
+//!
+//! ```no_run
+//! use federated_credentials::aws::WebIdentityProvider;
+//! use federated_credentials::source::GcpMetadataIdentityToken;
+//!
+//! # async fn run() -> Result<(), federated_credentials::Error> {
+//! let provider = WebIdentityProvider::builder()
+//!     .token_source(GcpMetadataIdentityToken::new("sts.amazonaws.com"))
+//!     .role_arn("arn:aws:iam::123456789012:role/gcp-workload")
+//!     .region("us-east-1")
+//!     .build()?;
+//! let creds = provider.credentials().await?;
+//! println!("acting as {}", creds.assumed_role_arn());
+//! # Ok(()) }
+//! ```
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_credential_types::provider::{self, error::CredentialsError, ProvideCredentials};
+
+use crate::cache::{CachePolicy, CredentialCache, Fetch};
+use crate::context::Context;
+use crate::error::{Error, ErrorKind};
+use crate::exchange::{AssumeRoleWithWebIdentity, AwsCredentials, Exchange};
+use crate::http::RetryPolicy;
+use crate::source::{GcpMetadataIdentityToken, SubjectTokenSource, TokenFile};
+use crate::token::SubjectToken;
+
+/// The environment variable that makes [`WebIdentityProvider::from_env`] use the metadata
+/// server's identity token (with this audience) when `AWS_WEB_IDENTITY_TOKEN_FILE` is unset.
+pub const GCP_AUDIENCE_ENV: &str = "FEDERATED_CREDENTIALS_GCP_AUDIENCE";
+
+type DynExchange = Arc<dyn Exchange<SubjectToken, Output = AwsCredentials>>;
+
+/// One fetch: a subject token, traded at STS.
+struct WebIdentityFetch {
+    ctx: Context,
+    source: Arc<dyn SubjectTokenSource>,
+    exchange: DynExchange,
+}
+
+#[async_trait]
+impl Fetch for WebIdentityFetch {
+    type Credential = AwsCredentials;
+
+    async fn fetch(&self) -> Result<AwsCredentials, Error> {
+        let token = self
+            .source
+            .subject_token(&self.ctx)
+            .await
+            .map_err(|e| e.context(format!("getting the {} token", self.source.name())))?;
+        match self.exchange.exchange(&self.ctx, &token).await {
+            // The token expired in flight (a stale projected file, a slow hop): one more try
+            // with a fresh token, as the AWS SDKs advise.
+            Err(e) if e.upstream_code() == Some("ExpiredTokenException") => {
+                tracing::debug!("STS says the web identity token expired; fetching a fresh one");
+                let token = self.source.subject_token(&self.ctx).await?;
+                self.exchange.exchange(&self.ctx, &token).await
+            }
+            other => other,
+        }
+    }
+}
+
+/// AWS credentials for an assumed role, from a web identity token; cached and refreshed
+/// ahead of expiry. Cheap to clone: clones share one cache.
+///
+/// Implements [`ProvideCredentials`], so it plugs into `aws-config`:
+///
+/// ```no_run
+/// # async fn run(provider: federated_credentials::aws::WebIdentityProvider) {
+/// // aws_config::defaults(BehaviorVersion::latest())
+/// //     .credentials_provider(provider)
+/// //     .load()
+/// //     .await;
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct WebIdentityProvider {
+    cache: CredentialCache<WebIdentityFetch>,
+    description: Arc<str>,
+}
+
+impl std::fmt::Debug for WebIdentityProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebIdentityProvider")
+            .field("flow", &self.description)
+            .field("cache", &self.cache)
+            .finish()
+    }
+}
+
+impl WebIdentityProvider {
+    /// Starts a builder.
+    pub fn builder() -> WebIdentityProviderBuilder {
+        WebIdentityProviderBuilder::default()
+    }
+
+    /// Configured like the AWS SDKs from the process environment: `AWS_ROLE_ARN`,
+    /// `AWS_WEB_IDENTITY_TOKEN_FILE`, `AWS_ROLE_SESSION_NAME`, `AWS_REGION` /
+    /// `AWS_DEFAULT_REGION`, `AWS_ENDPOINT_URL_STS`. When no token file is set and
+    /// `FEDERATED_CREDENTIALS_GCP_AUDIENCE` is, the token comes from the GCE/GKE metadata
+    /// server with that audience.
+    pub fn from_env() -> Result<Self, Error> {
+        Self::builder().configure_from_env().build()
+    }
+
+    /// The current credentials, fetching them if needed.
+    pub async fn credentials(&self) -> Result<Arc<AwsCredentials>, Error> {
+        self.cache.get().await
+    }
+
+    /// Forgets the cached credentials; the next call fetches new ones.
+    pub fn invalidate(&self) {
+        self.cache.invalidate();
+    }
+
+    /// How many fetches (source + exchange) have completed.
+    pub fn completed_fetches(&self) -> u64 {
+        self.cache.completed_fetches()
+    }
+}
+
+impl ProvideCredentials for WebIdentityProvider {
+    fn provide_credentials<'a>(&'a self) -> provider::future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        provider::future::ProvideCredentials::new(async move {
+            match self.cache.get().await {
+                Ok(creds) => Ok(creds.sdk_credentials().clone()),
+                Err(e) => Err(to_credentials_error(e)),
+            }
+        })
+    }
+}
+
+fn to_credentials_error(e: Error) -> CredentialsError {
+    match e.kind() {
+        ErrorKind::Configuration => CredentialsError::invalid_configuration(e),
+        ErrorKind::NotAvailable => CredentialsError::not_loaded(e),
+        _ => CredentialsError::provider_error(e),
+    }
+}
+
+/// Builds a [`WebIdentityProvider`].
+#[derive(Default)]
+pub struct WebIdentityProviderBuilder {
+    ctx: Option<Context>,
+    source: Option<Arc<dyn SubjectTokenSource>>,
+    exchange: Option<DynExchange>,
+    role_arn: Option<String>,
+    session_name: Option<String>,
+    duration: Option<Duration>,
+    policy: Option<String>,
+    policy_arns: Vec<String>,
+    region: Option<String>,
+    sts_endpoint: Option<String>,
+    fips: Option<bool>,
+    sts_retry: Option<RetryPolicy>,
+    cache_policy: Option<CachePolicy>,
+    from_env: bool,
+}
+
+impl WebIdentityProviderBuilder {
+    /// The context (clock, environment, HTTP client). Default: the real ones.
+    pub fn context(mut self, ctx: Context) -> Self {
+        self.ctx = Some(ctx);
+        self
+    }
+
+    /// Where the web identity token comes from.
+    pub fn token_source(mut self, source: impl SubjectTokenSource + 'static) -> Self {
+        self.source = Some(Arc::new(source));
+        self
+    }
+
+    /// Replaces STS `AssumeRoleWithWebIdentity` with another exchange; the role, session,
+    /// region and endpoint settings are then ignored.
+    pub fn exchange(
+        mut self,
+        exchange: impl Exchange<SubjectToken, Output = AwsCredentials> + 'static,
+    ) -> Self {
+        self.exchange = Some(Arc::new(exchange));
+        self
+    }
+
+    /// The role to assume (required unless set through the environment).
+    pub fn role_arn(mut self, arn: impl Into<String>) -> Self {
+        self.role_arn = Some(arn.into());
+        self
+    }
+
+    /// The role session name (2–64 of `[\w+=,.@-]`); default
+    /// `federated-credentials-<unix millis>`.
+    pub fn session_name(mut self, name: impl Into<String>) -> Self {
+        self.session_name = Some(name.into());
+        self
+    }
+
+    /// The session duration, 900–43200 s (default: STS's 3600 s).
+    pub fn duration(mut self, duration: Duration) -> Self {
+        self.duration = Some(duration);
+        self
+    }
+
+    /// An inline session policy.
+    pub fn policy(mut self, policy_json: impl Into<String>) -> Self {
+        self.policy = Some(policy_json.into());
+        self
+    }
+
+    /// Managed session policy ARNs (at most 10).
+    pub fn policy_arns(mut self, arns: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.policy_arns = arns.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The AWS region whose STS endpoint to call.
+    pub fn region(mut self, region: impl Into<String>) -> Self {
+        self.region = Some(region.into());
+        self
+    }
+
+    /// A fixed STS base URL (an emulator, a VPC endpoint).
+    pub fn sts_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.sts_endpoint = Some(url.into());
+        self
+    }
+
+    /// Uses the FIPS STS endpoint.
+    pub fn fips(mut self, fips: bool) -> Self {
+        self.fips = Some(fips);
+        self
+    }
+
+    /// The STS retry policy.
+    pub fn sts_retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.sts_retry = Some(policy);
+        self
+    }
+
+    /// When to refresh (default [`CachePolicy::aws_sts`]).
+    pub fn cache_policy(mut self, policy: CachePolicy) -> Self {
+        self.cache_policy = Some(policy);
+        self
+    }
+
+    /// Fills unset settings from the context's environment, as the AWS SDKs do:
+    /// `AWS_ROLE_ARN`, `AWS_ROLE_SESSION_NAME`, `AWS_WEB_IDENTITY_TOKEN_FILE` (as the token
+    /// source), or `FEDERATED_CREDENTIALS_GCP_AUDIENCE` (metadata-server token). Region and
+    /// endpoint variables are always honoured.
+    pub fn configure_from_env(mut self) -> Self {
+        self.from_env = true;
+        self
+    }
+
+    /// Validates everything that can be checked without I/O and builds the provider.
+    pub fn build(self) -> Result<WebIdentityProvider, Error> {
+        let ctx = self.ctx.unwrap_or_default();
+        let env = ctx.env();
+        let mut role_arn = self.role_arn;
+        let mut session_name = self.session_name;
+        let mut source = self.source;
+        if self.from_env {
+            role_arn = role_arn.or_else(|| env.get_non_empty("AWS_ROLE_ARN"));
+            session_name = session_name.or_else(|| env.get_non_empty("AWS_ROLE_SESSION_NAME"));
+            if source.is_none() {
+                if let Some(path) = env.get_non_empty("AWS_WEB_IDENTITY_TOKEN_FILE") {
+                    source = Some(Arc::new(
+                        TokenFile::text(path.trim()).setting_name("AWS_WEB_IDENTITY_TOKEN_FILE"),
+                    ));
+                } else if let Some(aud) = env.get_non_empty(GCP_AUDIENCE_ENV) {
+                    source = Some(Arc::new(GcpMetadataIdentityToken::new(aud.trim())));
+                }
+            }
+        }
+        let source = source.ok_or_else(|| {
+            Error::config(
+                "token_source",
+                "no web identity token source: call .token_source(), or set AWS_WEB_IDENTITY_TOKEN_FILE or FEDERATED_CREDENTIALS_GCP_AUDIENCE",
+            )
+        })?;
+        source.validate()?;
+        let exchange: DynExchange = match self.exchange {
+            Some(x) => x,
+            None => {
+                let role_arn = role_arn.ok_or_else(|| {
+                    Error::config(
+                        "role_arn",
+                        if self.from_env {
+                            "is required: set AWS_ROLE_ARN or call .role_arn()"
+                        } else {
+                            "is required: call .role_arn()"
+                        },
+                    )
+                })?;
+                let mut sts = AssumeRoleWithWebIdentity::new(role_arn.trim());
+                if let Some(n) = session_name {
+                    sts = sts.session_name(n);
+                }
+                if let Some(d) = self.duration {
+                    sts = sts.duration(d);
+                }
+                if let Some(p) = self.policy {
+                    sts = sts.policy(p);
+                }
+                if !self.policy_arns.is_empty() {
+                    sts = sts.policy_arns(self.policy_arns);
+                }
+                if let Some(r) = self.region {
+                    sts = sts.region(r);
+                }
+                if let Some(e) = self.sts_endpoint {
+                    sts = sts.endpoint_url(e);
+                }
+                if let Some(f) = self.fips {
+                    sts = sts.fips(f);
+                }
+                if let Some(r) = self.sts_retry {
+                    sts = sts.retry_policy(r);
+                }
+                Arc::new(sts)
+            }
+        };
+        exchange.validate(&ctx)?;
+        let description: Arc<str> = format!("{} -> {:?}", source.name(), exchange).into();
+        let clock = ctx.clock().clone();
+        let fetch = WebIdentityFetch {
+            ctx,
+            source,
+            exchange,
+        };
+        Ok(WebIdentityProvider {
+            cache: CredentialCache::new(
+                fetch,
+                clock,
+                self.cache_policy.unwrap_or_else(CachePolicy::aws_sts),
+            ),
+            description,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::StaticEnv;
+    use crate::source::StaticToken;
+    use crate::token::TokenType;
+
+    fn ctx(pairs: &[(&str, &str)]) -> Context {
+        Context::builder().env(StaticEnv::from_pairs(pairs.iter().copied())).build()
+    }
+
+    #[test]
+    fn build_requires_source_and_role() {
+        let err = WebIdentityProvider::builder().context(ctx(&[])).build().unwrap_err();
+        assert!(err.message().starts_with("token_source"));
+        let err = WebIdentityProvider::builder()
+            .context(ctx(&[]))
+            .token_source(StaticToken::new("abcd", TokenType::Jwt))
+            .build()
+            .unwrap_err();
+        assert!(err.message().starts_with("role_arn"));
+        let err = WebIdentityProvider::builder()
+            .context(ctx(&[]))
+            .configure_from_env()
+            .token_source(StaticToken::new("abcd", TokenType::Jwt))
+            .build()
+            .unwrap_err();
+        assert!(err.message().contains("AWS_ROLE_ARN"));
+    }
+
+    #[test]
+    fn build_validates_sts_parameters_and_env() {
+        let base = || {
+            WebIdentityProvider::builder()
+                .token_source(StaticToken::new("abcd", TokenType::Jwt))
+                .role_arn("arn:aws:iam::123456789012:role/r")
+        };
+        assert!(base().context(ctx(&[])).duration(Duration::from_secs(60)).build().is_err());
+        assert!(base().context(ctx(&[])).session_name("x").build().is_err());
+        let err = base().context(ctx(&[("AWS_REGION", "bad region")])).build().unwrap_err();
+        assert!(err.message().starts_with("AWS_REGION"), "{err}");
+        assert!(base().context(ctx(&[])).build().is_ok());
+        let err = WebIdentityProvider::builder()
+            .context(ctx(&[]))
+            .token_source(GcpMetadataIdentityToken::new(""))
+            .role_arn("arn:aws:iam::123456789012:role/r")
+            .build()
+            .unwrap_err();
+        assert!(err.message().starts_with("audience"));
+    }
+
+    #[test]
+    fn from_env_picks_token_file_then_metadata() {
+        let file = ctx(&[
+            ("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/r"),
+            ("AWS_WEB_IDENTITY_TOKEN_FILE", "/var/run/token"),
+            (GCP_AUDIENCE_ENV, "aud"),
+        ]);
+        let p = WebIdentityProvider::builder().context(file).configure_from_env().build().unwrap();
+        assert!(p.description.starts_with("token-file"), "{}", p.description);
+        let mds = ctx(&[("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/r"), (GCP_AUDIENCE_ENV, "aud")]);
+        let p = WebIdentityProvider::builder().context(mds).configure_from_env().build().unwrap();
+        assert!(p.description.starts_with("gcp-metadata"), "{}", p.description);
+    }
+
+    #[test]
+    fn error_kinds_map_to_sdk_errors() {
+        let e = to_credentials_error(Error::config("role_arn", "x"));
+        assert!(matches!(e, CredentialsError::InvalidConfiguration(_)));
+        let e = to_credentials_error(Error::new(ErrorKind::NotAvailable, crate::Service::TokenFile, "x"));
+        assert!(matches!(e, CredentialsError::CredentialsNotLoaded(_)));
+        let e = to_credentials_error(Error::new(ErrorKind::Upstream, crate::Service::AwsSts, "x"));
+        assert!(matches!(e, CredentialsError::ProviderError(_)));
+    }
+}

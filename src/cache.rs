@@ -1,0 +1,643 @@
+//! The caching provider: keeps one credential fresh for many callers.
+//!
+//! - **Warm reads** load an `Arc` from an [`ArcSwapOption`](arc_swap::ArcSwapOption), compare
+//!   two times and clone the `Arc`: no I/O, no lock, no allocation.
+//! - **Refresh ahead**: each credential gets a refresh time `expiry − window − jitter`
+//!   (half its lifetime when that is shorter). A background task wakes then and refreshes;
+//!   a read that finds the credential due also starts one. Callers keep getting the current
+//!   credential meanwhile.
+//! - **Single flight**: one fetch at a time. Callers that find nothing usable wait for the
+//!   fetch in progress and share its result, or its error.
+//! - **Stale-if-error**: a failed background refresh keeps the current credential, backs off,
+//!   and logs one warning per outage. Errors reach callers only when nothing usable is left.
+//! - **Never expired**: a credential is usable only until `expiry − buffer` by the injected
+//!   wall clock, checked on every read, so a host that slept past expiry refetches.
+//!
+//! The background task holds only a weak reference and stops when the cache is dropped.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, SystemTime};
+
+use arc_swap::ArcSwapOption;
+use async_trait::async_trait;
+
+use crate::context::Clock;
+use crate::error::{Error, ErrorKind, Service};
+use crate::token::{format_rfc3339, remaining, Expiry};
+
+/// Produces a fresh credential; the cache decides when to call it.
+#[async_trait]
+pub trait Fetch: Send + Sync + 'static {
+    /// The credential produced.
+    type Credential: Expiry + Send + Sync + 'static;
+
+    /// Fetches a new credential from upstream.
+    async fn fetch(&self) -> Result<Self::Credential, Error>;
+}
+
+/// When to refresh and how long a credential may be handed out.
+///
+/// ```
+/// use federated_credentials::cache::CachePolicy;
+/// use std::time::Duration;
+/// let p = CachePolicy::aws_sts().refresh_window(Duration::from_secs(600));
+/// assert_eq!(p.window(), Duration::from_secs(600));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CachePolicy {
+    window: Duration,
+    jitter: Duration,
+    buffer: Duration,
+    no_expiry_refresh: Duration,
+    min_retry: Duration,
+    max_retry: Duration,
+}
+
+impl CachePolicy {
+    /// For AWS STS credentials (about 1 h): refresh 5 min before expiry plus up to 2 min of
+    /// jitter, well ahead of the AWS SDK identity cache's own 10 s buffer; hand out nothing
+    /// with less than 15 s left.
+    pub fn aws_sts() -> Self {
+        Self {
+            window: Duration::from_secs(300),
+            jitter: Duration::from_secs(120),
+            buffer: Duration::from_secs(15),
+            no_expiry_refresh: Duration::from_secs(900),
+            min_retry: Duration::from_secs(5),
+            max_retry: Duration::from_secs(60),
+        }
+    }
+
+    /// For Google access tokens: refresh 3 min 45 s before expiry (the metadata server's
+    /// own convention) plus up to 30 s of jitter.
+    pub fn google_token() -> Self {
+        Self {
+            window: Duration::from_secs(225),
+            jitter: Duration::from_secs(30),
+            ..Self::aws_sts()
+        }
+    }
+
+    /// How long before expiry to start refreshing.
+    pub fn refresh_window(mut self, window: Duration) -> Self {
+        self.window = window;
+        self
+    }
+
+    /// The largest random extra lead, so a fleet started together does not refresh
+    /// together. Zero switches jitter off.
+    pub fn jitter(mut self, jitter: Duration) -> Self {
+        self.jitter = jitter;
+        self
+    }
+
+    /// Credentials with less than this left are never handed out (capped at a quarter of
+    /// the credential's lifetime, so short-lived credentials stay usable).
+    pub fn expiry_buffer(mut self, buffer: Duration) -> Self {
+        self.buffer = buffer;
+        self
+    }
+
+    /// How often to refetch credentials that carry no expiry.
+    pub fn no_expiry_refresh(mut self, every: Duration) -> Self {
+        self.no_expiry_refresh = every;
+        self
+    }
+
+    /// The refresh window.
+    pub fn window(&self) -> Duration {
+        self.window
+    }
+}
+
+struct Entry<C> {
+    credential: Arc<C>,
+    /// Do not hand it out from this time on. `None`: no expiry.
+    usable_until: Option<SystemTime>,
+    /// Start refreshing from this time on.
+    refresh_at: SystemTime,
+    /// Consecutive failed background refreshes of this entry.
+    failures: u32,
+}
+
+impl<C> Entry<C> {
+    fn usable(&self, now: SystemTime) -> bool {
+        self.usable_until.is_none_or(|t| now < t)
+    }
+}
+
+struct Inner<F: Fetch> {
+    fetcher: F,
+    clock: Arc<dyn Clock>,
+    policy: CachePolicy,
+    current: ArcSwapOption<Entry<F::Credential>>,
+    refresh_lock: tokio::sync::Mutex<()>,
+    completed_fetches: AtomicU64,
+    last_error: Mutex<Option<(u64, Error)>>,
+    background_running: AtomicBool,
+    failing: AtomicBool,
+    timer_started: AtomicBool,
+    shutdown: tokio::sync::watch::Sender<()>,
+}
+
+/// A cache in front of a [`Fetch`]. Cloning shares the cache.
+pub struct CredentialCache<F: Fetch> {
+    inner: Arc<Inner<F>>,
+}
+
+impl<F: Fetch> Clone for CredentialCache<F> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<F: Fetch> std::fmt::Debug for CredentialCache<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let entry = self.inner.current.load();
+        f.debug_struct("CredentialCache")
+            .field("policy", &self.inner.policy)
+            .field("cached", &entry.is_some())
+            .field(
+                "usable_until",
+                &entry.as_ref().and_then(|e| e.usable_until).map(format_rfc3339),
+            )
+            .finish()
+    }
+}
+
+impl<F: Fetch> CredentialCache<F> {
+    /// A cache that fetches with `fetcher`, reads time from `clock`, and follows `policy`.
+    pub fn new(fetcher: F, clock: Arc<dyn Clock>, policy: CachePolicy) -> Self {
+        let (shutdown, _) = tokio::sync::watch::channel(());
+        Self {
+            inner: Arc::new(Inner {
+                fetcher,
+                clock,
+                policy,
+                current: ArcSwapOption::const_empty(),
+                refresh_lock: tokio::sync::Mutex::new(()),
+                completed_fetches: AtomicU64::new(0),
+                last_error: Mutex::new(None),
+                background_running: AtomicBool::new(false),
+                failing: AtomicBool::new(false),
+                timer_started: AtomicBool::new(false),
+                shutdown,
+            }),
+        }
+    }
+
+    /// The fetcher.
+    pub fn fetcher(&self) -> &F {
+        &self.inner.fetcher
+    }
+
+    /// A usable credential: the cached one, or a freshly fetched one.
+    pub async fn get(&self) -> Result<Arc<F::Credential>, Error> {
+        let now = self.inner.clock.now();
+        if let Some(entry) = &*self.inner.current.load() {
+            if entry.usable(now) {
+                if now >= entry.refresh_at {
+                    Inner::spawn_background_refresh(&self.inner);
+                }
+                return Ok(entry.credential.clone());
+            }
+        }
+        Inner::refresh_blocking(&self.inner).await
+    }
+
+    /// Drops the cached credential so the next [`get`](Self::get) fetches a new one. Use it
+    /// when a downstream service rejected the credential (revoked, or its policy changed).
+    pub fn invalidate(&self) {
+        self.inner.current.store(None);
+    }
+
+    /// How many fetches have completed, successful or not.
+    pub fn completed_fetches(&self) -> u64 {
+        self.inner.completed_fetches.load(Ordering::Acquire)
+    }
+}
+
+impl<F: Fetch> Inner<F> {
+    fn usable_now(&self, now: SystemTime) -> Option<Arc<F::Credential>> {
+        self.current
+            .load()
+            .as_ref()
+            .filter(|e| e.usable(now))
+            .map(|e| e.credential.clone())
+    }
+
+    async fn refresh_blocking(self: &Arc<Self>) -> Result<Arc<F::Credential>, Error> {
+        let seen = self.completed_fetches.load(Ordering::Acquire);
+        let _guard = self.refresh_lock.lock().await;
+        if let Some(c) = self.usable_now(self.clock.now()) {
+            return Ok(c);
+        }
+        if self.completed_fetches.load(Ordering::Acquire) != seen {
+            // A fetch finished while we waited and left nothing usable: share its error
+            // instead of stampeding upstream again.
+            if let Some((at, err)) = &*self.last_error.lock().expect("not poisoned") {
+                if *at > seen {
+                    return Err(err.clone());
+                }
+            }
+        }
+        self.fetch_and_store().await
+    }
+
+    /// Fetches and stores. Must be called with `refresh_lock` held.
+    async fn fetch_and_store(self: &Arc<Self>) -> Result<Arc<F::Credential>, Error> {
+        let result = self.fetcher.fetch().await.and_then(|c| self.entry_for(c));
+        let n = self.completed_fetches.fetch_add(1, Ordering::AcqRel) + 1;
+        match result {
+            Ok(entry) => {
+                let credential = entry.credential.clone();
+                tracing::debug!(
+                    refresh_at = %format_rfc3339(entry.refresh_at),
+                    usable_until = ?entry.usable_until.map(format_rfc3339),
+                    "credential refreshed"
+                );
+                self.current.store(Some(Arc::new(entry)));
+                *self.last_error.lock().expect("not poisoned") = None;
+                if self.failing.swap(false, Ordering::AcqRel) {
+                    tracing::info!("credential refresh recovered");
+                }
+                Self::ensure_timer(self);
+                Ok(credential)
+            }
+            Err(err) => {
+                *self.last_error.lock().expect("not poisoned") = Some((n, err.clone()));
+                Err(err)
+            }
+        }
+    }
+
+    fn entry_for(&self, credential: F::Credential) -> Result<Entry<F::Credential>, Error> {
+        let now = self.clock.now();
+        let p = &self.policy;
+        let Some(expires_at) = credential.expires_at() else {
+            return Ok(Entry {
+                credential: Arc::new(credential),
+                usable_until: None,
+                refresh_at: now + p.no_expiry_refresh,
+                failures: 0,
+            });
+        };
+        let lifetime = remaining(expires_at, now);
+        let buffer = p.buffer.min(lifetime / 4);
+        if lifetime.is_zero() || lifetime <= buffer {
+            return Err(Error::new(
+                ErrorKind::Expired,
+                Service::Cache,
+                format!(
+                    "the new credential expires at {}, which is already past (now {}); check this machine's clock",
+                    format_rfc3339(expires_at),
+                    format_rfc3339(now)
+                ),
+            )
+            .with_transient(true));
+        }
+        let jitter = p.jitter.mul_f64(fastrand::f64());
+        let lead = p.window + jitter;
+        let refresh_at = if lead < lifetime / 2 {
+            expires_at - lead
+        } else {
+            now + lifetime / 2
+        };
+        Ok(Entry {
+            credential: Arc::new(credential),
+            usable_until: Some(expires_at - buffer),
+            refresh_at,
+            failures: 0,
+        })
+    }
+
+    fn spawn_background_refresh(this: &Arc<Self>) {
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if this.background_running.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let inner = this.clone();
+        handle.spawn(async move {
+            inner.background_refresh().await;
+            inner.background_running.store(false, Ordering::Release);
+        });
+    }
+
+    /// Refreshes if still due and nobody else is refreshing; on failure keeps the current
+    /// credential and pushes its refresh time back.
+    async fn background_refresh(self: &Arc<Self>) {
+        let Ok(_guard) = self.refresh_lock.try_lock() else {
+            return;
+        };
+        let now = self.clock.now();
+        let previous = self.current.load_full();
+        if previous.as_ref().is_some_and(|e| now < e.refresh_at) {
+            return;
+        }
+        if let Err(err) = self.fetch_and_store().await {
+            let Some(previous) = previous else { return };
+            let failures = previous.failures + 1;
+            let backoff = self
+                .policy
+                .min_retry
+                .saturating_mul(2u32.saturating_pow(failures.min(16) - 1))
+                .min(self.policy.max_retry);
+            let backoff = backoff / 2 + (backoff / 2).mul_f64(fastrand::f64());
+            let now = self.clock.now();
+            if !self.failing.swap(true, Ordering::AcqRel) {
+                tracing::warn!(
+                    error = %err,
+                    usable_until = ?previous.usable_until.map(format_rfc3339),
+                    "credential refresh failed; serving the cached credential until it expires"
+                );
+            }
+            // Only replace the entry we read, so a concurrent success is never undone.
+            let retry_entry = Arc::new(Entry {
+                credential: previous.credential.clone(),
+                usable_until: previous.usable_until,
+                refresh_at: now + backoff,
+                failures,
+            });
+            let _ = self.current.compare_and_swap(&previous, Some(retry_entry));
+        }
+    }
+
+    fn ensure_timer(this: &Arc<Self>) {
+        if this.timer_started.load(Ordering::Acquire) {
+            return;
+        }
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if this.timer_started.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let weak = Arc::downgrade(this);
+        let mut shutdown = this.shutdown.subscribe();
+        handle.spawn(async move {
+            loop {
+                let Some(wait) = Self::time_until_refresh(&weak) else {
+                    return;
+                };
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = shutdown.changed() => return,
+                }
+                let Some(inner) = weak.upgrade() else { return };
+                if inner.current.load().as_ref().is_some_and(|e| inner.clock.now() >= e.refresh_at) {
+                    inner.background_refresh().await;
+                }
+            }
+        });
+    }
+
+    fn time_until_refresh(weak: &Weak<Self>) -> Option<Duration> {
+        let inner = weak.upgrade()?;
+        let entry = inner.current.load();
+        let now = inner.clock.now();
+        Some(match entry.as_ref() {
+            Some(e) => remaining(e.refresh_at, now).max(Duration::from_millis(10)),
+            // Invalidated: the next read fetches; check back later.
+            None => inner.policy.min_retry,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::{ManualClock, TokioClock};
+    use std::sync::atomic::AtomicUsize;
+    use std::time::UNIX_EPOCH;
+
+    #[derive(Debug)]
+    struct Cred {
+        id: usize,
+        expires_at: Option<SystemTime>,
+    }
+
+    impl Expiry for Cred {
+        fn expires_at(&self) -> Option<SystemTime> {
+            self.expires_at
+        }
+    }
+
+    /// Fetches credentials living `lifetime` from the clock's now; fails while `fail` is set.
+    struct Counting {
+        clock: Arc<dyn Clock>,
+        lifetime: Option<Duration>,
+        calls: Arc<AtomicUsize>,
+        fail: Arc<AtomicBool>,
+        delay: Duration,
+    }
+
+    #[async_trait]
+    impl Fetch for Counting {
+        type Credential = Cred;
+        async fn fetch(&self) -> Result<Cred, Error> {
+            let id = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+            if !self.delay.is_zero() {
+                tokio::time::sleep(self.delay).await;
+            }
+            if self.fail.load(Ordering::SeqCst) {
+                return Err(Error::new(ErrorKind::Upstream, Service::AwsSts, "down").with_transient(true));
+            }
+            Ok(Cred {
+                id,
+                expires_at: self.lifetime.map(|l| self.clock.now() + l),
+            })
+        }
+    }
+
+    struct Harness {
+        cache: CredentialCache<Counting>,
+        calls: Arc<AtomicUsize>,
+        fail: Arc<AtomicBool>,
+    }
+
+    fn harness(clock: Arc<dyn Clock>, lifetime: Option<Duration>, delay: Duration, policy: CachePolicy) -> Harness {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let fail = Arc::new(AtomicBool::new(false));
+        let fetcher = Counting { clock: clock.clone(), lifetime, calls: calls.clone(), fail: fail.clone(), delay };
+        Harness { cache: CredentialCache::new(fetcher, clock, policy), calls, fail }
+    }
+
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    #[tokio::test]
+    async fn warm_reads_do_not_fetch() {
+        let clock = ManualClock::new(UNIX_EPOCH + HOUR);
+        let h = harness(Arc::new(clock.clone()), Some(HOUR), Duration::ZERO, CachePolicy::aws_sts());
+        let a = h.cache.get().await.unwrap();
+        for _ in 0..100 {
+            assert_eq!(h.cache.get().await.unwrap().id, a.id);
+        }
+        assert_eq!(h.calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn herd_on_cold_cache_makes_one_fetch() {
+        let clock: Arc<dyn Clock> = Arc::new(TokioClock::starting_at(UNIX_EPOCH + HOUR));
+        let h = harness(clock, Some(HOUR), Duration::from_millis(200), CachePolicy::aws_sts());
+        let tasks: Vec<_> = (0..1000)
+            .map(|_| {
+                let c = h.cache.clone();
+                tokio::spawn(async move { c.get().await.map(|c| c.id) })
+            })
+            .collect();
+        for t in tasks {
+            assert_eq!(t.await.unwrap().unwrap(), 1);
+        }
+        assert_eq!(h.calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn herd_shares_one_error() {
+        let clock: Arc<dyn Clock> = Arc::new(TokioClock::starting_at(UNIX_EPOCH + HOUR));
+        let h = harness(clock, Some(HOUR), Duration::from_millis(200), CachePolicy::aws_sts());
+        h.fail.store(true, Ordering::SeqCst);
+        let tasks: Vec<_> = (0..500)
+            .map(|_| {
+                let c = h.cache.clone();
+                tokio::spawn(async move { c.get().await.map(|c| c.id) })
+            })
+            .collect();
+        for t in tasks {
+            assert_eq!(t.await.unwrap().unwrap_err().message(), "down");
+        }
+        assert_eq!(h.calls.load(Ordering::SeqCst), 1);
+        // a later caller tries again
+        h.fail.store(false, Ordering::SeqCst);
+        assert_eq!(h.cache.get().await.unwrap().id, 2);
+    }
+
+    #[tokio::test]
+    async fn never_returns_expired_even_after_clock_jump() {
+        let clock = ManualClock::new(UNIX_EPOCH + HOUR);
+        let h = harness(Arc::new(clock.clone()), Some(HOUR), Duration::ZERO, CachePolicy::aws_sts());
+        assert_eq!(h.cache.get().await.unwrap().id, 1);
+        // the host sleeps through expiry: no timer fired, the read must refetch
+        clock.advance(2 * HOUR);
+        h.fail.store(true, Ordering::SeqCst);
+        assert!(h.cache.get().await.is_err(), "expired credential must not be served");
+        h.fail.store(false, Ordering::SeqCst);
+        let c = h.cache.get().await.unwrap();
+        assert!(c.expires_at.unwrap() > clock.now());
+    }
+
+    #[tokio::test]
+    async fn within_buffer_counts_as_expired() {
+        let clock = ManualClock::new(UNIX_EPOCH + HOUR);
+        let h = harness(Arc::new(clock.clone()), Some(HOUR), Duration::ZERO, CachePolicy::aws_sts());
+        h.cache.get().await.unwrap();
+        clock.advance(HOUR - Duration::from_secs(10)); // 10 s left < 15 s buffer
+        h.fail.store(true, Ordering::SeqCst);
+        assert!(h.cache.get().await.is_err());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn stale_if_error_serves_cached_then_fails_at_expiry() {
+        let clock = TokioClock::starting_at(UNIX_EPOCH + HOUR);
+        let policy = CachePolicy::aws_sts().jitter(Duration::ZERO);
+        let h = harness(Arc::new(clock), Some(HOUR), Duration::ZERO, policy);
+        assert_eq!(h.cache.get().await.unwrap().id, 1);
+        h.fail.store(true, Ordering::SeqCst);
+        // past the refresh time: refreshes fail in the background, the cached one is served
+        tokio::time::advance(HOUR - Duration::from_secs(200)).await;
+        for _ in 0..50 {
+            assert_eq!(h.cache.get().await.unwrap().id, 1);
+            tokio::time::advance(Duration::from_secs(1)).await;
+        }
+        let attempts = h.calls.load(Ordering::SeqCst);
+        assert!(attempts >= 2, "background refresh was attempted");
+        assert!(attempts < 30, "failed refreshes back off (got {attempts})");
+        // past expiry minus buffer: nothing usable, the error surfaces
+        tokio::time::advance(Duration::from_secs(140)).await;
+        assert_eq!(h.cache.get().await.unwrap_err().message(), "down");
+        // recovery
+        h.fail.store(false, Ordering::SeqCst);
+        assert!(h.cache.get().await.unwrap().id > 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn background_timer_refreshes_before_expiry_without_reads() {
+        let clock = TokioClock::starting_at(UNIX_EPOCH + HOUR);
+        let h = harness(Arc::new(clock), Some(HOUR), Duration::ZERO, CachePolicy::aws_sts());
+        assert_eq!(h.cache.get().await.unwrap().id, 1);
+        // window 5 min + jitter ≤ 2 min: refreshed by 55 min at the latest
+        tokio::time::sleep(Duration::from_secs(55 * 60 + 1)).await;
+        assert_eq!(h.calls.load(Ordering::SeqCst), 2);
+        assert_eq!(h.cache.get().await.unwrap().id, 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn timer_stops_when_cache_dropped() {
+        let clock = TokioClock::starting_at(UNIX_EPOCH + HOUR);
+        let h = harness(Arc::new(clock), Some(HOUR), Duration::ZERO, CachePolicy::aws_sts());
+        h.cache.get().await.unwrap();
+        let weak = Arc::downgrade(&h.cache.inner);
+        let calls = h.calls.clone();
+        drop(h);
+        tokio::task::yield_now().await;
+        assert!(weak.upgrade().is_none(), "no task keeps the cache alive");
+        tokio::time::sleep(3 * HOUR).await;
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn short_lived_and_non_expiring_credentials() {
+        let clock = ManualClock::new(UNIX_EPOCH + HOUR);
+        // 20 s lifetime, shorter than the 5 min window: usable, refresh at half-life
+        let h = harness(Arc::new(clock.clone()), Some(Duration::from_secs(20)), Duration::ZERO, CachePolicy::aws_sts());
+        assert_eq!(h.cache.get().await.unwrap().id, 1);
+        clock.advance(Duration::from_secs(14)); // buffer is min(15 s, 5 s) = 5 s
+        assert_eq!(h.cache.get().await.unwrap().id, 1);
+        clock.advance(Duration::from_secs(2));
+        assert_eq!(h.cache.get().await.unwrap().id, 2);
+
+        let h = harness(Arc::new(clock.clone()), None, Duration::ZERO, CachePolicy::aws_sts());
+        assert_eq!(h.cache.get().await.unwrap().id, 1);
+        clock.advance(100 * HOUR);
+        h.fail.store(true, Ordering::SeqCst);
+        assert_eq!(h.cache.get().await.unwrap().id, 1, "non-expiring credentials are served while refresh fails");
+    }
+
+    #[tokio::test]
+    async fn invalidate_forces_a_fetch() {
+        let clock = ManualClock::new(UNIX_EPOCH + HOUR);
+        let h = harness(Arc::new(clock), Some(HOUR), Duration::ZERO, CachePolicy::aws_sts());
+        assert_eq!(h.cache.get().await.unwrap().id, 1);
+        h.cache.invalidate();
+        assert_eq!(h.cache.get().await.unwrap().id, 2);
+        assert_eq!(h.cache.completed_fetches(), 2);
+    }
+
+    #[tokio::test]
+    async fn already_expired_fetch_result_is_an_error() {
+        let clock = ManualClock::new(UNIX_EPOCH + HOUR);
+        let h = harness(Arc::new(clock), Some(Duration::ZERO), Duration::ZERO, CachePolicy::aws_sts());
+        assert_eq!(h.cache.get().await.unwrap_err().kind(), ErrorKind::Expired);
+    }
+
+    #[test]
+    fn works_without_a_runtime_for_warm_reads() {
+        let clock = ManualClock::new(UNIX_EPOCH + HOUR);
+        let h = harness(Arc::new(clock.clone()), Some(HOUR), Duration::ZERO, CachePolicy::aws_sts());
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(h.cache.get()).unwrap();
+        drop(rt);
+        clock.advance(HOUR - Duration::from_secs(100)); // due for refresh, but no runtime: still served
+        let fut = h.cache.get();
+        let c = futures_lite_block_on(fut).unwrap();
+        assert_eq!(c.id, 1);
+    }
+
+    fn futures_lite_block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+    }
+}
