@@ -1,13 +1,62 @@
-//! placeholder
+//! Keyless cross-cloud workload identity.
+//!
+//! `federated-credentials` lets a workload in one cloud get credentials for another with
+//! nothing but its own ambient identity: no static keys, no secrets to rotate.
+//!
+//! **GCP → AWS.** A Compute Engine VM or GKE pod fetches a Google-signed OIDC token from the
+//! metadata server, trades it at AWS STS `AssumeRoleWithWebIdentity`, and hands the
+//! temporary credentials to every AWS SDK client through `aws-config`:
+//!
+//! ```no_run
+//! use federated_credentials::aws::WebIdentityProvider;
+//! use federated_credentials::source::GcpMetadataIdentityToken;
+//!
+//! # async fn run() -> Result<(), federated_credentials::Error> {
+//! let provider = WebIdentityProvider::builder()
+//!     .token_source(GcpMetadataIdentityToken::new("sts.amazonaws.com"))
+//!     .role_arn("arn:aws:iam::123456789012:role/gcp-workload")
+//!     .region("us-east-1")
+//!     .build()?;
+//! // aws_config::defaults(BehaviorVersion::latest()).credentials_provider(provider).load().await
+//! # Ok(()) }
+//! ```
+//!
+//! Every credential flows the same way: a **source** says who the workload is
+//! ([`source`]), an **exchange** trades that for a credential in the other cloud
+//! ([`exchange`]), a **cache** keeps it fresh ([`cache`]), and an **adapter** speaks the
+//! caller's trait ([`aws::WebIdentityProvider`] implements `ProvideCredentials`). Each stage
+//! is a trait, so any one can be replaced.
+//!
+//! Everything the crate reads from the outside world (clock, environment, HTTP) comes
+//! through a [`context::Context`], so tests run offline against the loopback emulators in
+//! `testkit` (feature `testkit`).
+//!
+//! Secrets live in [`secret::SecretString`] (or the AWS SDK's own redacting types) and never
+//! reach `Debug`, `Display`, errors or logs.
+//!
+//! ## Features
+//!
+//! | feature | what it adds |
+//! |---|---|
+//! | `testkit` | loopback emulators of the metadata server and AWS STS (hyper server) |
+//! | `cli` | the `federated-credentials` command (clap) |
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
 pub mod aws;
 pub mod cache;
 pub mod context;
 pub mod error;
+pub mod exchange;
 pub mod http;
 pub mod jwt;
 pub mod secret;
-pub mod token;
-pub use error::{Error, ErrorKind, Service};
 pub mod source;
-pub mod exchange;
+#[cfg(feature = "testkit")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
+pub mod testkit;
+pub mod token;
 mod xml;
+
+pub use error::{Error, ErrorKind, Service};

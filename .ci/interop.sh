@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Interop tests against moto, an independent AWS implementation
+# (interop/tests/moto.rs). Installs a pinned moto into target/interop-venv
+# (reused on later runs), starts moto_server on a free loopback port, runs the
+# tests against it and always stops it again.
+#
+# Usage: .ci/interop.sh [extra cargo test args]
+# Needs: python3 with the venv module (Debian: python3-venv), pip access to PyPI.
+set -euo pipefail
+exec </dev/null
+
+MOTO_VERSION=5.2.5
+PYTHON="${PYTHON:-python3}"
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT="$PWD"
+VENV="$ROOT/target/interop-venv"
+LOG="$ROOT/target/interop-moto.log"
+mkdir -p "$ROOT/target"
+
+log() { printf 'interop: %s\n' "$*" >&2; }
+
+# --- moto, in a venv of its own --------------------------------------------
+installed_moto() {
+    "$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("moto"))' 2>/dev/null || true
+}
+if ! "$VENV/bin/python" -c 'pass' 2>/dev/null; then
+    log "creating venv $VENV"
+    rm -rf "$VENV"
+    "$PYTHON" -m venv "$VENV"
+fi
+if [[ "$(installed_moto)" != "$MOTO_VERSION" || ! -x "$VENV/bin/moto_server" ]]; then
+    log "installing moto[server]==$MOTO_VERSION"
+    PIP_NO_INPUT=1 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+        "moto[server]==$MOTO_VERSION"
+fi
+
+# --- start moto_server --------------------------------------------------------
+PORT="$("$VENV/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+ENDPOINT="http://127.0.0.1:$PORT"
+
+MOTO_PID=""
+cleanup() {
+    local status=$?
+    if [[ -n "$MOTO_PID" ]]; then
+        kill "$MOTO_PID" 2>/dev/null || true
+        wait "$MOTO_PID" 2>/dev/null || true
+    fi
+    if [[ $status -ne 0 && -s "$LOG" ]]; then
+        log "moto_server log (last 40 lines of $LOG):"
+        tail -n 40 "$LOG" >&2 || true
+    fi
+    exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+log "starting moto_server $MOTO_VERSION on $ENDPOINT"
+# Auth checking starts off (INITIAL_NO_AUTH_ACTION_COUNT unset = inf); each test
+# switches it on itself through POST /moto-api/reset-auth.
+env -u INITIAL_NO_AUTH_ACTION_COUNT "$VENV/bin/moto_server" -H 127.0.0.1 -p "$PORT" >"$LOG" 2>&1 &
+MOTO_PID=$!
+
+ready=""
+for _ in $(seq 1 60); do # 60 x 0.5 s = 30 s
+    if ! kill -0 "$MOTO_PID" 2>/dev/null; then
+        log "moto_server exited during startup"
+        exit 1
+    fi
+    if "$VENV/bin/python" -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' \
+        "$ENDPOINT/moto-api/" 2>/dev/null; then
+        ready=1
+        break
+    fi
+    sleep 0.5
+done
+if [[ -z "$ready" ]]; then
+    log "moto_server did not answer on $ENDPOINT within 30 s"
+    exit 1
+fi
+
+# --- the tests ----------------------------------------------------------------
+# moto's auth switch is global to the server, so the tests run one at a time
+# (they also take a lock of their own; --test-threads=1 keeps the output tidy).
+log "running the interop tests"
+MOTO_ENDPOINT="$ENDPOINT" cargo test -p federated-credentials-interop "$@" -- --test-threads=1
