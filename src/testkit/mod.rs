@@ -1,0 +1,94 @@
+//! Loopback emulators of the cloud endpoints this crate talks to, for this crate's tests and
+//! for yours (feature `testkit`).
+//!
+//! Each emulator is a real HTTP/1.1 server on `127.0.0.1` with an ephemeral port, run by a task
+//! on the current tokio runtime and stopped when the emulator is dropped. They enforce what the
+//! real services enforce (required headers, parameter constraints, token signatures and expiry,
+//! trust conditions), so a client that passes against them is likely to pass against the cloud.
+//!
+//! - [`GcpMetadataEmulator`]: the GCE/GKE metadata server, issuing RS256 identity tokens signed
+//!   by a [`GoogleIdentity`].
+//! - [`AwsStsEmulator`]: AWS STS `AssumeRoleWithWebIdentity`, verifying those tokens against the
+//!   trust conditions of the [`RoleSpec`]s it knows.
+//!
+//! Every emulator records the requests it receives ([`RecordedRequest`]) and can be scripted to
+//! misbehave on its next requests with [`Fault`]s (error statuses, hangs, dropped connections,
+//! delays, garbage bodies, redirects). Pass a [`ManualClock`](crate::context::ManualClock) to
+//! control token issue and expiry times.
+//!
+//! # Example
+//!
+//! A workload on GCP getting AWS credentials, end to end against both emulators. By default
+//! both use [`GoogleIdentity::shared`], so the STS emulator trusts the metadata emulator's
+//! tokens without further configuration.
+//!
+//! ```
+//! use federated_credentials::testkit::{AwsStsEmulator, GcpMetadataEmulator, RoleSpec};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+//! runtime.block_on(async {
+//!     let mds = GcpMetadataEmulator::start().await?;
+//!     let sts = AwsStsEmulator::start().await?;
+//!     let role_arn = sts.role_arn("gcp-workload");
+//!     // Only tokens of this service account (matched against `azp`) requested for this
+//!     // audience (matched against `aud`) may assume the role.
+//!     sts.add_role(
+//!         RoleSpec::new(&role_arn)
+//!             .google_aud(&mds.default_service_account().unique_id)
+//!             .google_oaud("sts.amazonaws.com"),
+//!     );
+//!
+//!     let http = reqwest::Client::builder().no_proxy().build()?;
+//!     let token = http
+//!         .get(format!(
+//!             "http://{}/computeMetadata/v1/instance/service-accounts/default/identity?audience=sts.amazonaws.com",
+//!             mds.host()
+//!         ))
+//!         .header("Metadata-Flavor", "Google")
+//!         .send()
+//!         .await?
+//!         .text()
+//!         .await?;
+//!
+//!     let form = url::form_urlencoded::Serializer::new(String::new())
+//!         .append_pair("Action", "AssumeRoleWithWebIdentity")
+//!         .append_pair("Version", "2011-06-15")
+//!         .append_pair("RoleArn", &role_arn)
+//!         .append_pair("RoleSessionName", "demo")
+//!         .append_pair("WebIdentityToken", &token)
+//!         .finish();
+//!     let response = http
+//!         .post(sts.endpoint())
+//!         .header("Content-Type", "application/x-www-form-urlencoded")
+//!         .body(form)
+//!         .send()
+//!         .await?;
+//!     assert_eq!(response.status(), 200);
+//!     let xml = response.text().await?;
+//!
+//!     let issued = &sts.issued_credentials()[0];
+//!     assert!(xml.contains(&format!("<AccessKeyId>{}</AccessKeyId>", issued.access_key_id)));
+//!     assert_eq!(issued.role_session_name, "demo");
+//!     Ok(())
+//! })
+//! # }
+//! ```
+
+mod aws_sts;
+mod fault;
+mod gcp_metadata;
+mod jwt;
+mod random;
+mod request;
+pub(crate) mod server;
+#[cfg(test)]
+mod test_support;
+
+pub use aws_sts::{
+    AwsStsEmulator, AwsStsEmulatorBuilder, IssuedCredentials, RoleSpec, StsErrorCode,
+};
+pub use fault::Fault;
+pub use gcp_metadata::{GcpMetadataEmulator, GcpMetadataEmulatorBuilder, ServiceAccount};
+pub use jwt::{decode_header, decode_payload, GoogleIdentity, JwtError};
+pub use request::RecordedRequest;

@@ -1,0 +1,73 @@
+//! [`Response`]: what a [`Handler`](super::Handler) answers, turned into a hyper response by
+//! the server.
+
+use bytes::Bytes;
+use http_body_util::Full;
+
+/// A response produced by a [`Handler`](super::Handler).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Response {
+    pub(crate) status: u16,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Vec<u8>,
+}
+
+impl Response {
+    /// A response with this status, content type and body.
+    pub(crate) fn new(status: u16, content_type: &str, body: impl Into<Vec<u8>>) -> Self {
+        Self {
+            status,
+            headers: vec![("content-type".to_owned(), content_type.to_owned())],
+            body: body.into(),
+        }
+    }
+
+    /// A `text/plain` response, the usual shape of short error bodies.
+    pub(crate) fn text(status: u16, body: impl Into<String>) -> Self {
+        Self::new(status, "text/plain; charset=utf-8", body.into())
+    }
+
+    /// An `application/json` response.
+    pub(crate) fn json(status: u16, body: &serde_json::Value) -> Self {
+        Self::new(status, "application/json", body.to_string())
+    }
+
+    /// Adds (or replaces) header `name`.
+    pub(crate) fn with_header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.headers.retain(|(k, _)| !k.eq_ignore_ascii_case(name));
+        self.headers.push((name.to_owned(), value.into()));
+        self
+    }
+
+    /// The first value of header `name` (case-insensitive), if set.
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Adds header `name` unless the response already has one of that name.
+    pub(crate) fn set_header_if_absent(&mut self, name: &str, value: impl Into<String>) {
+        if self.header(name).is_none() {
+            self.headers.push((name.to_owned(), value.into()));
+        }
+    }
+
+    pub(super) fn into_hyper(self) -> hyper::Response<Full<Bytes>> {
+        let mut builder = hyper::Response::builder().status(self.status);
+        for (name, value) in &self.headers {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+        builder
+            .body(Full::new(Bytes::from(self.body)))
+            .unwrap_or_else(|e| {
+                // Only reachable through a malformed header or status scripted by a test.
+                let mut response = hyper::Response::new(Full::new(Bytes::from(format!(
+                    "testkit: cannot send the scripted response: {e}"
+                ))));
+                *response.status_mut() = hyper::StatusCode::INTERNAL_SERVER_ERROR;
+                response
+            })
+    }
+}

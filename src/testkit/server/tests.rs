@@ -1,0 +1,173 @@
+//! Tests of the server scaffolding with a minimal handler: request log, fault queue, shutdown.
+
+use super::*;
+use crate::testkit::test_support::{client, send};
+
+/// Answers `200 ok` with an `x-echo` header; scripted faults are status codes.
+#[derive(Debug)]
+struct Echo;
+
+impl Handler for Echo {
+    type Fault = u16;
+    const BODY_CONTENT_TYPE: &'static str = "text/plain";
+
+    fn handle(&self, request: &RecordedRequest) -> Response {
+        Response::text(200, "ok").with_header("x-echo", request.method.clone())
+    }
+
+    fn handle_fault(&self, _: &RecordedRequest, status: u16) -> Response {
+        Response::text(status, "scripted")
+    }
+
+    fn decorate(&self, response: &mut Response) {
+        response.set_header_if_absent("x-service", "echo");
+    }
+}
+
+async fn echo() -> Server<Echo> {
+    Server::start(Echo).await.unwrap()
+}
+
+#[tokio::test]
+async fn records_requests_decoded() {
+    let server = echo().await;
+    let url = format!("{}/a%40b/c?x=1%2B1&y=a+b&x=2", server.base_url());
+    let reply = send(client().post(url).header("X-Custom", "V").body("payload")).await;
+    assert_eq!((reply.status, reply.body.as_str()), (200, "ok"));
+    assert_eq!(reply.header("x-service"), Some("echo"));
+    let recorded = server.requests();
+    assert_eq!(recorded.len(), 1);
+    let r = &recorded[0];
+    assert_eq!((r.method.as_str(), r.path.as_str()), ("POST", "/a%40b/c"));
+    let query: Vec<(&str, &str)> = r
+        .query
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(query, [("x", "1+1"), ("y", "a b"), ("x", "2")]);
+    assert!(r.headers.contains(&("x-custom".to_owned(), "V".to_owned())));
+    assert_eq!(r.body, b"payload");
+    assert_eq!(server.request_count(), 1);
+    server.clear_requests();
+    assert!(server.requests().is_empty());
+    assert_eq!(server.request_count(), 1);
+}
+
+#[tokio::test]
+async fn faults_are_consumed_in_push_order() {
+    let server = echo().await;
+    let throttled = Fault::too_many_requests(Duration::from_secs(3));
+    server.push(Scripted::Generic(throttled), 1);
+    server.push(Scripted::Emulator(418), 2);
+    server.push(Scripted::Generic(Fault::Redirect("/elsewhere".into())), 1);
+    server.push(Scripted::Generic(Fault::Delay(Duration::from_millis(5))), 1);
+    assert_eq!(server.pending_faults(), 5);
+    let no_redirects = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let mut replies = Vec::new();
+    for _ in 0..6 {
+        replies.push(send(no_redirects.get(server.base_url())).await);
+    }
+    assert_eq!(replies[0].status, 429);
+    assert_eq!(replies[0].header("retry-after"), Some("3"));
+    assert_eq!(replies[0].header("x-service"), Some("echo"));
+    assert_eq!((replies[1].status, replies[2].status), (418, 418));
+    assert_eq!(replies[3].status, 302);
+    assert_eq!(replies[3].header("location"), Some("/elsewhere"));
+    assert_eq!(
+        replies[4].header("x-echo"),
+        Some("GET"),
+        "delayed, then normal"
+    );
+    assert_eq!(replies[5].status, 200);
+    assert_eq!(server.pending_faults(), 0);
+
+    server.push(Scripted::Emulator(500), 3);
+    server.clear_faults();
+    assert_eq!(send(client().get(server.base_url())).await.status, 200);
+}
+
+#[tokio::test]
+async fn fault_headers_override_decorations() {
+    let server = echo().await;
+    let fault = Fault::Status {
+        status: 503,
+        body: "down".into(),
+        headers: vec![("X-Service".into(), "proxy".into())],
+    };
+    server.push(Scripted::Generic(fault), 1);
+    let reply = send(client().get(server.base_url())).await;
+    assert_eq!((reply.status, reply.body.as_str()), (503, "down"));
+    assert_eq!(reply.header("x-service"), Some("proxy"));
+}
+
+#[tokio::test]
+async fn hang_holds_the_request_until_the_client_gives_up() {
+    let server = echo().await;
+    server.push(Scripted::Generic(Fault::Hang), 1);
+    let error = client()
+        .get(server.base_url())
+        .timeout(Duration::from_millis(200))
+        .send()
+        .await
+        .expect_err("no answer");
+    assert!(error.is_timeout(), "{error}");
+    assert_eq!(server.request_count(), 1);
+    assert_eq!(send(client().get(server.base_url())).await.status, 200);
+}
+
+#[tokio::test]
+async fn close_connection_sends_no_response() {
+    let server = echo().await;
+    server.push(Scripted::Generic(Fault::CloseConnection), 1);
+    let error = client()
+        .get(server.base_url())
+        .send()
+        .await
+        .expect_err("connection closed");
+    assert!(!error.is_timeout() && error.status().is_none(), "{error}");
+    assert_eq!(send(client().get(server.base_url())).await.status, 200);
+}
+
+#[tokio::test]
+async fn shutdown_closes_the_port() {
+    let server = echo().await;
+    let addr = server.addr();
+    assert!(TcpStream::connect(addr).await.is_ok());
+    server.shutdown().await;
+    assert!(TcpStream::connect(addr).await.is_err());
+}
+
+#[tokio::test]
+async fn drop_stops_the_server_and_its_hanging_connections() {
+    let server = echo().await;
+    let addr = server.addr();
+    server.push(Scripted::Generic(Fault::Hang), 1);
+    let hanging = tokio::spawn(client().get(server.base_url()).send());
+    for _ in 0..10_000 {
+        if server.request_count() > 0 {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(server.request_count(), 1, "the request never arrived");
+    drop(server);
+    let error = hanging
+        .await
+        .unwrap()
+        .expect_err("the hung connection is closed");
+    assert!(!error.is_timeout(), "{error}");
+    // Aborting is asynchronous: the listener closes once the runtime polls the task.
+    let mut refused = false;
+    for _ in 0..1000 {
+        if TcpStream::connect(addr).await.is_err() {
+            refused = true;
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert!(refused, "the port still accepts connections");
+}
