@@ -360,12 +360,17 @@ mod tests {
     use crate::token::TokenType;
 
     fn ctx(pairs: &[(&str, &str)]) -> Context {
-        Context::builder().env(StaticEnv::from_pairs(pairs.iter().copied())).build()
+        Context::builder()
+            .env(StaticEnv::from_pairs(pairs.iter().copied()))
+            .build()
     }
 
     #[test]
     fn build_requires_source_and_role() {
-        let err = WebIdentityProvider::builder().context(ctx(&[])).build().unwrap_err();
+        let err = WebIdentityProvider::builder()
+            .context(ctx(&[]))
+            .build()
+            .unwrap_err();
         assert!(err.message().starts_with("token_source"));
         let err = WebIdentityProvider::builder()
             .context(ctx(&[]))
@@ -389,9 +394,16 @@ mod tests {
                 .token_source(StaticToken::new("abcd", TokenType::Jwt))
                 .role_arn("arn:aws:iam::123456789012:role/r")
         };
-        assert!(base().context(ctx(&[])).duration(Duration::from_secs(60)).build().is_err());
+        assert!(base()
+            .context(ctx(&[]))
+            .duration(Duration::from_secs(60))
+            .build()
+            .is_err());
         assert!(base().context(ctx(&[])).session_name("x").build().is_err());
-        let err = base().context(ctx(&[("AWS_REGION", "bad region")])).build().unwrap_err();
+        let err = base()
+            .context(ctx(&[("AWS_REGION", "bad region")]))
+            .build()
+            .unwrap_err();
         assert!(err.message().starts_with("AWS_REGION"), "{err}");
         assert!(base().context(ctx(&[])).build().is_ok());
         let err = WebIdentityProvider::builder()
@@ -410,18 +422,37 @@ mod tests {
             ("AWS_WEB_IDENTITY_TOKEN_FILE", "/var/run/token"),
             (GCP_AUDIENCE_ENV, "aud"),
         ]);
-        let p = WebIdentityProvider::builder().context(file).configure_from_env().build().unwrap();
+        let p = WebIdentityProvider::builder()
+            .context(file)
+            .configure_from_env()
+            .build()
+            .unwrap();
         assert!(p.description.starts_with("token-file"), "{}", p.description);
-        let mds = ctx(&[("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/r"), (GCP_AUDIENCE_ENV, "aud")]);
-        let p = WebIdentityProvider::builder().context(mds).configure_from_env().build().unwrap();
-        assert!(p.description.starts_with("gcp-metadata"), "{}", p.description);
+        let mds = ctx(&[
+            ("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/r"),
+            (GCP_AUDIENCE_ENV, "aud"),
+        ]);
+        let p = WebIdentityProvider::builder()
+            .context(mds)
+            .configure_from_env()
+            .build()
+            .unwrap();
+        assert!(
+            p.description.starts_with("gcp-metadata"),
+            "{}",
+            p.description
+        );
     }
 
     #[test]
     fn error_kinds_map_to_sdk_errors() {
         let e = to_credentials_error(Error::config("role_arn", "x"));
         assert!(matches!(e, CredentialsError::InvalidConfiguration(_)));
-        let e = to_credentials_error(Error::new(ErrorKind::NotAvailable, crate::Service::TokenFile, "x"));
+        let e = to_credentials_error(Error::new(
+            ErrorKind::NotAvailable,
+            crate::Service::TokenFile,
+            "x",
+        ));
         assert!(matches!(e, CredentialsError::CredentialsNotLoaded(_)));
         let e = to_credentials_error(Error::new(ErrorKind::Upstream, crate::Service::AwsSts, "x"));
         assert!(matches!(e, CredentialsError::ProviderError(_)));

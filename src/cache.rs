@@ -162,7 +162,10 @@ impl<F: Fetch> std::fmt::Debug for CredentialCache<F> {
             .field("cached", &entry.is_some())
             .field(
                 "usable_until",
-                &entry.as_ref().and_then(|e| e.usable_until).map(format_rfc3339),
+                &entry
+                    .as_ref()
+                    .and_then(|e| e.usable_until)
+                    .map(format_rfc3339),
             )
             .finish()
     }
@@ -389,7 +392,12 @@ impl<F: Fetch> Inner<F> {
                     _ = shutdown.changed() => return,
                 }
                 let Some(inner) = weak.upgrade() else { return };
-                if inner.current.load().as_ref().is_some_and(|e| inner.clock.now() >= e.refresh_at) {
+                if inner
+                    .current
+                    .load()
+                    .as_ref()
+                    .is_some_and(|e| inner.clock.now() >= e.refresh_at)
+                {
                     inner.background_refresh().await;
                 }
             }
@@ -445,7 +453,9 @@ mod tests {
                 tokio::time::sleep(self.delay).await;
             }
             if self.fail.load(Ordering::SeqCst) {
-                return Err(Error::new(ErrorKind::Upstream, Service::AwsSts, "down").with_transient(true));
+                return Err(
+                    Error::new(ErrorKind::Upstream, Service::AwsSts, "down").with_transient(true)
+                );
             }
             Ok(Cred {
                 id,
@@ -460,11 +470,26 @@ mod tests {
         fail: Arc<AtomicBool>,
     }
 
-    fn harness(clock: Arc<dyn Clock>, lifetime: Option<Duration>, delay: Duration, policy: CachePolicy) -> Harness {
+    fn harness(
+        clock: Arc<dyn Clock>,
+        lifetime: Option<Duration>,
+        delay: Duration,
+        policy: CachePolicy,
+    ) -> Harness {
         let calls = Arc::new(AtomicUsize::new(0));
         let fail = Arc::new(AtomicBool::new(false));
-        let fetcher = Counting { clock: clock.clone(), lifetime, calls: calls.clone(), fail: fail.clone(), delay };
-        Harness { cache: CredentialCache::new(fetcher, clock, policy), calls, fail }
+        let fetcher = Counting {
+            clock: clock.clone(),
+            lifetime,
+            calls: calls.clone(),
+            fail: fail.clone(),
+            delay,
+        };
+        Harness {
+            cache: CredentialCache::new(fetcher, clock, policy),
+            calls,
+            fail,
+        }
     }
 
     const HOUR: Duration = Duration::from_secs(3600);
@@ -472,7 +497,12 @@ mod tests {
     #[tokio::test]
     async fn warm_reads_do_not_fetch() {
         let clock = ManualClock::new(UNIX_EPOCH + HOUR);
-        let h = harness(Arc::new(clock.clone()), Some(HOUR), Duration::ZERO, CachePolicy::aws_sts());
+        let h = harness(
+            Arc::new(clock.clone()),
+            Some(HOUR),
+            Duration::ZERO,
+            CachePolicy::aws_sts(),
+        );
         let a = h.cache.get().await.unwrap();
         for _ in 0..100 {
             assert_eq!(h.cache.get().await.unwrap().id, a.id);
@@ -483,7 +513,12 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn herd_on_cold_cache_makes_one_fetch() {
         let clock: Arc<dyn Clock> = Arc::new(TokioClock::starting_at(UNIX_EPOCH + HOUR));
-        let h = harness(clock, Some(HOUR), Duration::from_millis(200), CachePolicy::aws_sts());
+        let h = harness(
+            clock,
+            Some(HOUR),
+            Duration::from_millis(200),
+            CachePolicy::aws_sts(),
+        );
         let tasks: Vec<_> = (0..1000)
             .map(|_| {
                 let c = h.cache.clone();
@@ -499,7 +534,12 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn herd_shares_one_error() {
         let clock: Arc<dyn Clock> = Arc::new(TokioClock::starting_at(UNIX_EPOCH + HOUR));
-        let h = harness(clock, Some(HOUR), Duration::from_millis(200), CachePolicy::aws_sts());
+        let h = harness(
+            clock,
+            Some(HOUR),
+            Duration::from_millis(200),
+            CachePolicy::aws_sts(),
+        );
         h.fail.store(true, Ordering::SeqCst);
         let tasks: Vec<_> = (0..500)
             .map(|_| {
@@ -519,12 +559,20 @@ mod tests {
     #[tokio::test]
     async fn never_returns_expired_even_after_clock_jump() {
         let clock = ManualClock::new(UNIX_EPOCH + HOUR);
-        let h = harness(Arc::new(clock.clone()), Some(HOUR), Duration::ZERO, CachePolicy::aws_sts());
+        let h = harness(
+            Arc::new(clock.clone()),
+            Some(HOUR),
+            Duration::ZERO,
+            CachePolicy::aws_sts(),
+        );
         assert_eq!(h.cache.get().await.unwrap().id, 1);
         // the host sleeps through expiry: no timer fired, the read must refetch
         clock.advance(2 * HOUR);
         h.fail.store(true, Ordering::SeqCst);
-        assert!(h.cache.get().await.is_err(), "expired credential must not be served");
+        assert!(
+            h.cache.get().await.is_err(),
+            "expired credential must not be served"
+        );
         h.fail.store(false, Ordering::SeqCst);
         let c = h.cache.get().await.unwrap();
         assert!(c.expires_at.unwrap() > clock.now());
@@ -533,7 +581,12 @@ mod tests {
     #[tokio::test]
     async fn within_buffer_counts_as_expired() {
         let clock = ManualClock::new(UNIX_EPOCH + HOUR);
-        let h = harness(Arc::new(clock.clone()), Some(HOUR), Duration::ZERO, CachePolicy::aws_sts());
+        let h = harness(
+            Arc::new(clock.clone()),
+            Some(HOUR),
+            Duration::ZERO,
+            CachePolicy::aws_sts(),
+        );
         h.cache.get().await.unwrap();
         clock.advance(HOUR - Duration::from_secs(10)); // 10 s left < 15 s buffer
         h.fail.store(true, Ordering::SeqCst);
@@ -567,7 +620,12 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn background_timer_refreshes_before_expiry_without_reads() {
         let clock = TokioClock::starting_at(UNIX_EPOCH + HOUR);
-        let h = harness(Arc::new(clock), Some(HOUR), Duration::ZERO, CachePolicy::aws_sts());
+        let h = harness(
+            Arc::new(clock),
+            Some(HOUR),
+            Duration::ZERO,
+            CachePolicy::aws_sts(),
+        );
         assert_eq!(h.cache.get().await.unwrap().id, 1);
         // window 5 min + jitter ≤ 2 min: refreshed by 55 min at the latest
         tokio::time::sleep(Duration::from_secs(55 * 60 + 1)).await;
@@ -578,7 +636,12 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn timer_stops_when_cache_dropped() {
         let clock = TokioClock::starting_at(UNIX_EPOCH + HOUR);
-        let h = harness(Arc::new(clock), Some(HOUR), Duration::ZERO, CachePolicy::aws_sts());
+        let h = harness(
+            Arc::new(clock),
+            Some(HOUR),
+            Duration::ZERO,
+            CachePolicy::aws_sts(),
+        );
         h.cache.get().await.unwrap();
         let weak = Arc::downgrade(&h.cache.inner);
         let calls = h.calls.clone();
@@ -593,24 +656,43 @@ mod tests {
     async fn short_lived_and_non_expiring_credentials() {
         let clock = ManualClock::new(UNIX_EPOCH + HOUR);
         // 20 s lifetime, shorter than the 5 min window: usable, refresh at half-life
-        let h = harness(Arc::new(clock.clone()), Some(Duration::from_secs(20)), Duration::ZERO, CachePolicy::aws_sts());
+        let h = harness(
+            Arc::new(clock.clone()),
+            Some(Duration::from_secs(20)),
+            Duration::ZERO,
+            CachePolicy::aws_sts(),
+        );
         assert_eq!(h.cache.get().await.unwrap().id, 1);
         clock.advance(Duration::from_secs(14)); // buffer is min(15 s, 5 s) = 5 s
         assert_eq!(h.cache.get().await.unwrap().id, 1);
         clock.advance(Duration::from_secs(2));
         assert_eq!(h.cache.get().await.unwrap().id, 2);
 
-        let h = harness(Arc::new(clock.clone()), None, Duration::ZERO, CachePolicy::aws_sts());
+        let h = harness(
+            Arc::new(clock.clone()),
+            None,
+            Duration::ZERO,
+            CachePolicy::aws_sts(),
+        );
         assert_eq!(h.cache.get().await.unwrap().id, 1);
         clock.advance(100 * HOUR);
         h.fail.store(true, Ordering::SeqCst);
-        assert_eq!(h.cache.get().await.unwrap().id, 1, "non-expiring credentials are served while refresh fails");
+        assert_eq!(
+            h.cache.get().await.unwrap().id,
+            1,
+            "non-expiring credentials are served while refresh fails"
+        );
     }
 
     #[tokio::test]
     async fn invalidate_forces_a_fetch() {
         let clock = ManualClock::new(UNIX_EPOCH + HOUR);
-        let h = harness(Arc::new(clock), Some(HOUR), Duration::ZERO, CachePolicy::aws_sts());
+        let h = harness(
+            Arc::new(clock),
+            Some(HOUR),
+            Duration::ZERO,
+            CachePolicy::aws_sts(),
+        );
         assert_eq!(h.cache.get().await.unwrap().id, 1);
         h.cache.invalidate();
         assert_eq!(h.cache.get().await.unwrap().id, 2);
@@ -620,15 +702,28 @@ mod tests {
     #[tokio::test]
     async fn already_expired_fetch_result_is_an_error() {
         let clock = ManualClock::new(UNIX_EPOCH + HOUR);
-        let h = harness(Arc::new(clock), Some(Duration::ZERO), Duration::ZERO, CachePolicy::aws_sts());
+        let h = harness(
+            Arc::new(clock),
+            Some(Duration::ZERO),
+            Duration::ZERO,
+            CachePolicy::aws_sts(),
+        );
         assert_eq!(h.cache.get().await.unwrap_err().kind(), ErrorKind::Expired);
     }
 
     #[test]
     fn works_without_a_runtime_for_warm_reads() {
         let clock = ManualClock::new(UNIX_EPOCH + HOUR);
-        let h = harness(Arc::new(clock.clone()), Some(HOUR), Duration::ZERO, CachePolicy::aws_sts());
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let h = harness(
+            Arc::new(clock.clone()),
+            Some(HOUR),
+            Duration::ZERO,
+            CachePolicy::aws_sts(),
+        );
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(h.cache.get()).unwrap();
         drop(rt);
         clock.advance(HOUR - Duration::from_secs(100)); // due for refresh, but no runtime: still served
@@ -638,6 +733,9 @@ mod tests {
     }
 
     fn futures_lite_block_on<T>(f: impl std::future::Future<Output = T>) -> T {
-        tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
     }
 }

@@ -308,8 +308,10 @@ pub fn sanitize_upstream_text(text: &str, max_chars: usize) -> String {
     let mut out = Vec::new();
     for word in text.split_whitespace() {
         let looks_like_jwt = word.matches('.').count() >= 2 && word.starts_with("eyJ");
-        let looks_like_opaque =
-            word.len() >= 40 && word.chars().all(|c| c.is_ascii_alphanumeric() || "+/=_-.".contains(c));
+        let looks_like_opaque = word.len() >= 40
+            && word
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+/=_-.".contains(c));
         if looks_like_jwt || looks_like_opaque {
             out.push("[redacted]".to_string());
         } else {
@@ -364,7 +366,10 @@ mod tests {
         let long = "x".repeat(10);
         assert_eq!(sanitize_upstream_text(&long, 4), "xxxx…");
         let opaque = "A".repeat(64);
-        assert_eq!(sanitize_upstream_text(&format!("k={opaque}"), 100), "[redacted]");
+        assert_eq!(
+            sanitize_upstream_text(&format!("k={opaque}"), 100),
+            "[redacted]"
+        );
         assert_eq!(sanitize_upstream_text("line1\nline2", 100), "line1 line2");
     }
 }

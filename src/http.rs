@@ -166,10 +166,7 @@ impl HttpClientBuilder {
             let mut b = reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .connect_timeout(self.connect_timeout)
-                .user_agent(concat!(
-                    "federated-credentials/",
-                    env!("CARGO_PKG_VERSION")
-                ));
+                .user_agent(concat!("federated-credentials/", env!("CARGO_PKG_VERSION")));
             if direct {
                 b = b.no_proxy();
             }

@@ -94,8 +94,11 @@ fn string_claim(v: &serde_json::Value, name: &str) -> Option<String> {
 
 fn numeric_date(v: &serde_json::Value, name: &str) -> Option<u64> {
     let c = v.get(name)?;
-    c.as_u64()
-        .or_else(|| c.as_f64().filter(|f| f.is_finite() && *f >= 0.0).map(|f| f as u64))
+    c.as_u64().or_else(|| {
+        c.as_f64()
+            .filter(|f| f.is_finite() && *f >= 0.0)
+            .map(|f| f as u64)
+    })
 }
 
 #[cfg(test)]
@@ -119,15 +122,27 @@ mod tests {
         let c = decode_unverified(&jwt).unwrap();
         assert_eq!(c.azp.as_deref(), Some("1234"));
         assert_eq!(c.exp, Some(1_700_000_000));
-        assert_eq!(c.expires_at(), Some(UNIX_EPOCH + Duration::from_secs(1_700_000_000)));
+        assert_eq!(
+            c.expires_at(),
+            Some(UNIX_EPOCH + Duration::from_secs(1_700_000_000))
+        );
     }
 
     #[test]
     fn rejects_bad_shapes_without_echoing_input() {
-        for bad in ["a.b", "a.b.c.d", "a.!!!.c", &jwt_with_payload("[1]"), &jwt_with_payload(r#"{"exp":"soon"}"#)] {
+        for bad in [
+            "a.b",
+            "a.b.c.d",
+            "a.!!!.c",
+            &jwt_with_payload("[1]"),
+            &jwt_with_payload(r#"{"exp":"soon"}"#),
+        ] {
             let err = decode_unverified(bad).unwrap_err();
             assert!(!err.to_string().contains(bad));
         }
-        assert_eq!(decode_unverified(&jwt_with_payload("{}")).unwrap(), UnverifiedClaims::default());
+        assert_eq!(
+            decode_unverified(&jwt_with_payload("{}")).unwrap(),
+            UnverifiedClaims::default()
+        );
     }
 }

@@ -130,8 +130,18 @@ mod tests {
 
     #[test]
     fn rejects_malformed_documents() {
-        for bad in [&b"<a><b></a>"[..], b"<a>", b"", b"plain text", b"<html><body>502"] {
-            assert!(XmlLeaves::parse(bad).is_none(), "{}", String::from_utf8_lossy(bad));
+        for bad in [
+            &b"<a><b></a>"[..],
+            b"<a>",
+            b"",
+            b"plain text",
+            b"<html><body>502",
+        ] {
+            assert!(
+                XmlLeaves::parse(bad).is_none(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 }

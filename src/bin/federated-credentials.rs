@@ -21,7 +21,11 @@ use federated_credentials::token::format_rfc3339;
 use federated_credentials::Error;
 
 #[derive(Parser)]
-#[command(name = "federated-credentials", version, about = "Keyless cross-cloud credentials (GCP ⇄ AWS)")]
+#[command(
+    name = "federated-credentials",
+    version,
+    about = "Keyless cross-cloud credentials (GCP ⇄ AWS)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -101,7 +105,10 @@ struct IdTokenArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("federated-credentials: error: cannot start the async runtime: {e}");
@@ -132,9 +139,12 @@ async fn credential_process(args: CredentialProcessArgs) -> Result<String, Error
         .context(Context::default())
         .configure_from_env();
     let env = Context::default();
-    let env_has_source = ["AWS_WEB_IDENTITY_TOKEN_FILE", federated_credentials::aws::GCP_AUDIENCE_ENV]
-        .iter()
-        .any(|v| env.env().get_non_empty(v).is_some());
+    let env_has_source = [
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        federated_credentials::aws::GCP_AUDIENCE_ENV,
+    ]
+    .iter()
+    .any(|v| env.env().get_non_empty(v).is_some());
     if args.audience.is_none() && args.token_file.is_none() && !env_has_source {
         return Err(Error::config(
             "--audience/--token-file",
@@ -142,7 +152,10 @@ async fn credential_process(args: CredentialProcessArgs) -> Result<String, Error
         ));
     }
     if args.role_arn.is_none() && env.env().get_non_empty("AWS_ROLE_ARN").is_none() {
-        return Err(Error::config("--role-arn", "is required (or set AWS_ROLE_ARN)"));
+        return Err(Error::config(
+            "--role-arn",
+            "is required (or set AWS_ROLE_ARN)",
+        ));
     }
     if let Some(aud) = args.audience {
         builder = builder.token_source(GcpMetadataIdentityToken::new(aud));

@@ -269,15 +269,17 @@ impl AssumeRoleWithWebIdentity {
         let env = ctx.env();
         let explicit = [
             (self.endpoint.clone(), "endpoint_url"),
-            (env.get_non_empty("AWS_ENDPOINT_URL_STS"), "AWS_ENDPOINT_URL_STS"),
+            (
+                env.get_non_empty("AWS_ENDPOINT_URL_STS"),
+                "AWS_ENDPOINT_URL_STS",
+            ),
             (env.get_non_empty("AWS_ENDPOINT_URL"), "AWS_ENDPOINT_URL"),
         ]
         .into_iter()
         .find_map(|(v, name)| v.map(|v| (v, name)));
         if let Some((raw, setting)) = explicit {
-            let url = Url::parse(raw.trim()).map_err(|e| {
-                Error::config(setting, format!("`{raw}` is not a valid URL ({e})"))
-            })?;
+            let url = Url::parse(raw.trim())
+                .map_err(|e| Error::config(setting, format!("`{raw}` is not a valid URL ({e})")))?;
             if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
                 return Err(Error::config(
                     setting,
@@ -323,7 +325,10 @@ impl AssumeRoleWithWebIdentity {
             Some(r) => (Some(r.clone()), "region"),
             None => match ctx.env().get_non_empty("AWS_REGION") {
                 Some(r) => (Some(r), "AWS_REGION"),
-                None => (ctx.env().get_non_empty("AWS_DEFAULT_REGION"), "AWS_DEFAULT_REGION"),
+                None => (
+                    ctx.env().get_non_empty("AWS_DEFAULT_REGION"),
+                    "AWS_DEFAULT_REGION",
+                ),
             },
         };
         let Some(region) = region.map(|r| r.trim().to_string()) else {
@@ -424,7 +429,11 @@ impl AssumeRoleWithWebIdentity {
         params
     }
 
-    fn parse_success(&self, response: &HttpResponse, now: SystemTime) -> Result<AwsCredentials, Error> {
+    fn parse_success(
+        &self,
+        response: &HttpResponse,
+        now: SystemTime,
+    ) -> Result<AwsCredentials, Error> {
         let invalid = |what: &str| {
             Error::new(
                 ErrorKind::InvalidResponse,
@@ -435,16 +444,24 @@ impl AssumeRoleWithWebIdentity {
         };
         let doc = XmlLeaves::parse(&response.body).ok_or_else(|| invalid("the body is not XML"))?;
         if doc.root() != Some("AssumeRoleWithWebIdentityResponse") {
-            return Err(invalid("the body is not an AssumeRoleWithWebIdentityResponse"));
+            return Err(invalid(
+                "the body is not an AssumeRoleWithWebIdentityResponse",
+            ));
         }
-        let field = |name: &str| doc.get(&format!("{RESULT}/{name}")).filter(|v| !v.is_empty());
-        let required = |name: &str| field(name).ok_or_else(|| invalid(&format!("{name} is missing")));
+        let field = |name: &str| {
+            doc.get(&format!("{RESULT}/{name}"))
+                .filter(|v| !v.is_empty())
+        };
+        let required =
+            |name: &str| field(name).ok_or_else(|| invalid(&format!("{name} is missing")));
         let access_key_id = required("Credentials/AccessKeyId")?;
         let secret = required("Credentials/SecretAccessKey")?;
         let session_token = required("Credentials/SessionToken")?;
         let expiration_text = required("Credentials/Expiration")?;
         let expiration = parse_expiration(expiration_text).ok_or_else(|| {
-            invalid(&format!("Expiration `{expiration_text}` is not an RFC 3339 time"))
+            invalid(&format!(
+                "Expiration `{expiration_text}` is not an RFC 3339 time"
+            ))
         })?;
         if expiration <= now {
             return Err(Error::new(
@@ -479,9 +496,15 @@ impl AssumeRoleWithWebIdentity {
     fn parse_error(&self, response: &HttpResponse) -> Error {
         let header_request_id = response.header("x-amzn-requestid").map(str::to_owned);
         let transient_status = response.is_transient_status();
-        let Some(doc) = XmlLeaves::parse(&response.body).filter(|d| d.root() == Some("ErrorResponse")) else {
+        let Some(doc) =
+            XmlLeaves::parse(&response.body).filter(|d| d.root() == Some("ErrorResponse"))
+        else {
             let mut err = Error::new(
-                if transient_status { ErrorKind::Upstream } else { ErrorKind::InvalidResponse },
+                if transient_status {
+                    ErrorKind::Upstream
+                } else {
+                    ErrorKind::InvalidResponse
+                },
                 Service::AwsSts,
                 format!(
                     "AssumeRoleWithWebIdentity answered HTTP {} without an STS error document: {}",
@@ -499,8 +522,12 @@ impl AssumeRoleWithWebIdentity {
             }
             return err;
         };
-        let code = doc.get("ErrorResponse/Error/Code").unwrap_or("Unknown").to_string();
-        let message = sanitize_upstream_text(doc.get("ErrorResponse/Error/Message").unwrap_or(""), 500);
+        let code = doc
+            .get("ErrorResponse/Error/Code")
+            .unwrap_or("Unknown")
+            .to_string();
+        let message =
+            sanitize_upstream_text(doc.get("ErrorResponse/Error/Message").unwrap_or(""), 500);
         let hint = hint_for(&code, &self.role_arn);
         let text = match (message.is_empty(), hint) {
             (true, Some(h)) => h,
@@ -629,18 +656,24 @@ impl Exchange<SubjectToken> for AssumeRoleWithWebIdentity {
             endpoint = %request.url.host_str().unwrap_or(""),
         );
         let _guard = span.enter();
-        let creds = with_retries(ctx, &self.retry, Service::AwsSts, "AssumeRoleWithWebIdentity", |attempt| {
-            let request = &request;
-            async move {
-                tracing::debug!(attempt, "STS request");
-                let response = ctx.http().send(request).await?;
-                if response.status == 200 {
-                    self.parse_success(&response, ctx.now())
-                } else {
-                    Err(self.parse_error(&response))
+        let creds = with_retries(
+            ctx,
+            &self.retry,
+            Service::AwsSts,
+            "AssumeRoleWithWebIdentity",
+            |attempt| {
+                let request = &request;
+                async move {
+                    tracing::debug!(attempt, "STS request");
+                    let response = ctx.http().send(request).await?;
+                    if response.status == 200 {
+                        self.parse_success(&response, ctx.now())
+                    } else {
+                        Err(self.parse_error(&response))
+                    }
                 }
-            }
-        })
+            },
+        )
         .await?;
         tracing::debug!(
             assumed_role_arn = %creds.assumed_role_arn,
@@ -672,25 +705,84 @@ mod tests {
     #[test]
     fn endpoint_resolution_order() {
         let sts = AssumeRoleWithWebIdentity::new(ROLE);
-        let url = |s: &AssumeRoleWithWebIdentity, env: &[(&str, &str)]| s.resolve_endpoint(&ctx(env)).unwrap().to_string();
+        let url = |s: &AssumeRoleWithWebIdentity, env: &[(&str, &str)]| {
+            s.resolve_endpoint(&ctx(env)).unwrap().to_string()
+        };
         assert_eq!(url(&sts, &[]), "https://sts.amazonaws.com/");
-        assert_eq!(url(&sts, &[("AWS_DEFAULT_REGION", "eu-west-1")]), "https://sts.eu-west-1.amazonaws.com/");
-        assert_eq!(url(&sts, &[("AWS_REGION", "us-east-2"), ("AWS_DEFAULT_REGION", "eu-west-1")]), "https://sts.us-east-2.amazonaws.com/");
-        assert_eq!(url(&sts.clone().region("cn-north-1"), &[]), "https://sts.cn-north-1.amazonaws.com.cn/");
-        assert_eq!(url(&sts.clone().region("us-gov-west-1").fips(true), &[]), "https://sts-fips.us-gov-west-1.amazonaws.com/");
-        assert_eq!(url(&sts, &[("AWS_REGION", "us-east-1"), ("AWS_USE_FIPS_ENDPOINT", "true")]), "https://sts-fips.us-east-1.amazonaws.com/");
-        assert_eq!(url(&sts, &[("AWS_ENDPOINT_URL", "http://127.0.0.1:1/"), ("AWS_REGION", "x1")]), "http://127.0.0.1:1/");
-        assert_eq!(url(&sts, &[("AWS_ENDPOINT_URL", "http://a/"), ("AWS_ENDPOINT_URL_STS", "http://b/")]), "http://b/");
-        assert_eq!(url(&sts.clone().endpoint_url("http://c:9"), &[("AWS_ENDPOINT_URL_STS", "http://b/")]), "http://c:9/");
+        assert_eq!(
+            url(&sts, &[("AWS_DEFAULT_REGION", "eu-west-1")]),
+            "https://sts.eu-west-1.amazonaws.com/"
+        );
+        assert_eq!(
+            url(
+                &sts,
+                &[
+                    ("AWS_REGION", "us-east-2"),
+                    ("AWS_DEFAULT_REGION", "eu-west-1")
+                ]
+            ),
+            "https://sts.us-east-2.amazonaws.com/"
+        );
+        assert_eq!(
+            url(&sts.clone().region("cn-north-1"), &[]),
+            "https://sts.cn-north-1.amazonaws.com.cn/"
+        );
+        assert_eq!(
+            url(&sts.clone().region("us-gov-west-1").fips(true), &[]),
+            "https://sts-fips.us-gov-west-1.amazonaws.com/"
+        );
+        assert_eq!(
+            url(
+                &sts,
+                &[
+                    ("AWS_REGION", "us-east-1"),
+                    ("AWS_USE_FIPS_ENDPOINT", "true")
+                ]
+            ),
+            "https://sts-fips.us-east-1.amazonaws.com/"
+        );
+        assert_eq!(
+            url(
+                &sts,
+                &[
+                    ("AWS_ENDPOINT_URL", "http://127.0.0.1:1/"),
+                    ("AWS_REGION", "x1")
+                ]
+            ),
+            "http://127.0.0.1:1/"
+        );
+        assert_eq!(
+            url(
+                &sts,
+                &[
+                    ("AWS_ENDPOINT_URL", "http://a/"),
+                    ("AWS_ENDPOINT_URL_STS", "http://b/")
+                ]
+            ),
+            "http://b/"
+        );
+        assert_eq!(
+            url(
+                &sts.clone().endpoint_url("http://c:9"),
+                &[("AWS_ENDPOINT_URL_STS", "http://b/")]
+            ),
+            "http://c:9/"
+        );
     }
 
     #[test]
     fn endpoint_and_region_errors_name_the_setting() {
         let sts = AssumeRoleWithWebIdentity::new(ROLE);
-        let err = |s: &AssumeRoleWithWebIdentity, env: &[(&str, &str)]| s.resolve_endpoint(&ctx(env)).unwrap_err().message().to_string();
+        let err = |s: &AssumeRoleWithWebIdentity, env: &[(&str, &str)]| {
+            s.resolve_endpoint(&ctx(env))
+                .unwrap_err()
+                .message()
+                .to_string()
+        };
         assert!(err(&sts, &[("AWS_REGION", "us-east-1.evil.com/")]).starts_with("AWS_REGION:"));
         assert!(err(&sts.clone().region("US EAST"), &[]).starts_with("region:"));
-        assert!(err(&sts, &[("AWS_ENDPOINT_URL_STS", "not a url")]).starts_with("AWS_ENDPOINT_URL_STS:"));
+        assert!(err(&sts, &[("AWS_ENDPOINT_URL_STS", "not a url")])
+            .starts_with("AWS_ENDPOINT_URL_STS:"));
         assert!(err(&sts.clone().endpoint_url("ftp://x"), &[]).starts_with("endpoint_url:"));
         assert!(err(&sts.clone().endpoint_url("http://x/?a=b"), &[]).starts_with("endpoint_url:"));
         assert!(err(&sts.clone().fips(true), &[]).starts_with("region:"));
@@ -700,25 +792,77 @@ mod tests {
     fn parameter_validation() {
         let ok = AssumeRoleWithWebIdentity::new(ROLE);
         assert!(ok.check().is_ok());
-        assert!(AssumeRoleWithWebIdentity::new("arn:aws-cn:iam::123456789012:role/path/app").check().is_ok());
-        for bad in ["", "role", "arn:aws:iam::123:role/x", "arn:aws:sts::123456789012:role/x", "arn:aws:iam::123456789012:user/x", "arn:aws:iam::123456789012:role/"] {
-            assert!(AssumeRoleWithWebIdentity::new(bad).check().unwrap_err().message().starts_with("role_arn"), "{bad}");
+        assert!(
+            AssumeRoleWithWebIdentity::new("arn:aws-cn:iam::123456789012:role/path/app")
+                .check()
+                .is_ok()
+        );
+        for bad in [
+            "",
+            "role",
+            "arn:aws:iam::123:role/x",
+            "arn:aws:sts::123456789012:role/x",
+            "arn:aws:iam::123456789012:user/x",
+            "arn:aws:iam::123456789012:role/",
+        ] {
+            assert!(
+                AssumeRoleWithWebIdentity::new(bad)
+                    .check()
+                    .unwrap_err()
+                    .message()
+                    .starts_with("role_arn"),
+                "{bad}"
+            );
         }
         assert!(ok.clone().session_name("a").check().is_err());
         assert!(ok.clone().session_name("x".repeat(65)).check().is_err());
         assert!(ok.clone().session_name("has space").check().is_err());
-        assert!(ok.clone().session_name("a\r\nX-Injected: 1").check().is_err());
+        assert!(ok
+            .clone()
+            .session_name("a\r\nX-Injected: 1")
+            .check()
+            .is_err());
         assert!(ok.clone().session_name("ok_+=,.@-9").check().is_ok());
         assert!(ok.clone().session_name("x".repeat(64)).check().is_ok());
-        assert!(ok.clone().duration(Duration::from_secs(899)).check().unwrap_err().message().starts_with("duration_seconds"));
-        assert!(ok.clone().duration(Duration::from_secs(43201)).check().is_err());
-        assert!(ok.clone().duration(Duration::from_millis(1000_500)).check().is_err());
-        assert!(ok.clone().duration(Duration::from_secs(900)).check().is_ok());
-        assert!(ok.clone().duration(Duration::from_secs(43200)).check().is_ok());
+        assert!(ok
+            .clone()
+            .duration(Duration::from_secs(899))
+            .check()
+            .unwrap_err()
+            .message()
+            .starts_with("duration_seconds"));
+        assert!(ok
+            .clone()
+            .duration(Duration::from_secs(43201))
+            .check()
+            .is_err());
+        assert!(ok
+            .clone()
+            .duration(Duration::from_millis(1000_500))
+            .check()
+            .is_err());
+        assert!(ok
+            .clone()
+            .duration(Duration::from_secs(900))
+            .check()
+            .is_ok());
+        assert!(ok
+            .clone()
+            .duration(Duration::from_secs(43200))
+            .check()
+            .is_ok());
         assert!(ok.clone().policy("x".repeat(2049)).check().is_err());
         assert!(ok.clone().policy("\u{1}").check().is_err());
-        assert!(ok.clone().policy(r#"{"Version":"2012-10-17"}"#).check().is_ok());
-        assert!(ok.clone().policy_arns((0..11).map(|i| format!("arn:aws:iam::aws:policy/P{i}"))).check().is_err());
+        assert!(ok
+            .clone()
+            .policy(r#"{"Version":"2012-10-17"}"#)
+            .check()
+            .is_ok());
+        assert!(ok
+            .clone()
+            .policy_arns((0..11).map(|i| format!("arn:aws:iam::aws:policy/P{i}")))
+            .check()
+            .is_err());
         assert!(ok.clone().policy_arns(["nope"]).check().is_err());
     }
 
@@ -732,11 +876,20 @@ mod tests {
 
     #[test]
     fn expiration_formats() {
-        assert_eq!(parse_expiration("2021-08-16T20:52:53Z"), Some(UNIX_EPOCH + Duration::from_secs(1_629_147_173)));
+        assert_eq!(
+            parse_expiration("2021-08-16T20:52:53Z"),
+            Some(UNIX_EPOCH + Duration::from_secs(1_629_147_173))
+        );
         assert!(parse_expiration("2021-08-16T20:52:53.123456Z").is_some());
-        assert_eq!(parse_expiration("1.726572582E9"), Some(UNIX_EPOCH + Duration::from_secs_f64(1.726572582e9)));
+        assert_eq!(
+            parse_expiration("1.726572582E9"),
+            Some(UNIX_EPOCH + Duration::from_secs_f64(1.726572582e9))
+        );
         assert!(parse_expiration("tomorrow").is_none());
-        assert_eq!(account_from_arn("arn:aws:sts::123456789012:assumed-role/R/s"), Some("123456789012"));
+        assert_eq!(
+            account_from_arn("arn:aws:sts::123456789012:assumed-role/R/s"),
+            Some("123456789012")
+        );
         assert_eq!(account_from_arn("arn:aws:sts::12:assumed-role/R/s"), None);
     }
 }

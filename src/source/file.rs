@@ -117,7 +117,10 @@ impl TokenFile {
             ));
         }
         String::from_utf8(bytes).map_err(|_| {
-            self.error(ErrorKind::Configuration, "is not UTF-8 text, not a token file:")
+            self.error(
+                ErrorKind::Configuration,
+                "is not UTF-8 text, not a token file:",
+            )
         })
     }
 
@@ -125,9 +128,8 @@ impl TokenFile {
         match &self.format {
             TokenFileFormat::Text => Ok(contents.trim().to_string()),
             TokenFileFormat::Json { field } => {
-                let value: serde_json::Value = serde_json::from_str(&contents).map_err(|_| {
-                    self.error(ErrorKind::InvalidResponse, "is not valid JSON:")
-                })?;
+                let value: serde_json::Value = serde_json::from_str(&contents)
+                    .map_err(|_| self.error(ErrorKind::InvalidResponse, "is not valid JSON:"))?;
                 match value.get(field) {
                     Some(serde_json::Value::String(s)) => Ok(s.trim().to_string()),
                     Some(_) => Err(self.error(
@@ -226,10 +228,16 @@ mod tests {
         std::fs::write(&path, format!("{}\n\n", jwt(1000))).unwrap();
         let first = src.subject_token(&ctx_at(10)).await.unwrap();
         assert_eq!(first.token().expose_secret(), jwt(1000));
-        assert_eq!(first.expires_at(), Some(UNIX_EPOCH + Duration::from_secs(1000)));
+        assert_eq!(
+            first.expires_at(),
+            Some(UNIX_EPOCH + Duration::from_secs(1000))
+        );
         std::fs::write(&path, jwt(2000)).unwrap();
         let second = src.subject_token(&ctx_at(10)).await.unwrap();
-        assert_eq!(second.expires_at(), Some(UNIX_EPOCH + Duration::from_secs(2000)));
+        assert_eq!(
+            second.expires_at(),
+            Some(UNIX_EPOCH + Duration::from_secs(2000))
+        );
     }
 
     #[tokio::test]
@@ -243,18 +251,27 @@ mod tests {
             .unwrap_err();
         assert_eq!(
             err.message(),
-            format!("AWS_WEB_IDENTITY_TOKEN_FILE: no such file {}", missing.display())
+            format!(
+                "AWS_WEB_IDENTITY_TOKEN_FILE: no such file {}",
+                missing.display()
+            )
         );
 
         let empty = dir.path().join("empty");
         std::fs::write(&empty, " \n").unwrap();
-        let err = TokenFile::text(&empty).subject_token(&ctx_at(0)).await.unwrap_err();
+        let err = TokenFile::text(&empty)
+            .subject_token(&ctx_at(0))
+            .await
+            .unwrap_err();
         assert!(err.message().contains("empty file"), "{err}");
         assert!(err.message().contains(&empty.display().to_string()));
 
         let expired = dir.path().join("expired");
         std::fs::write(&expired, jwt(5)).unwrap();
-        let err = TokenFile::text(&expired).subject_token(&ctx_at(5)).await.unwrap_err();
+        let err = TokenFile::text(&expired)
+            .subject_token(&ctx_at(5))
+            .await
+            .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Expired);
         assert!(!err.to_string().contains(&jwt(5)));
     }
@@ -270,12 +287,21 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(tok.token().expose_secret(), "opaque-token");
-        let err = TokenFile::json(&path, "id_token").subject_token(&ctx_at(0)).await.unwrap_err();
+        let err = TokenFile::json(&path, "id_token")
+            .subject_token(&ctx_at(0))
+            .await
+            .unwrap_err();
         assert!(err.message().contains("no field `id_token`"));
-        let err = TokenFile::json(&path, "n").subject_token(&ctx_at(0)).await.unwrap_err();
+        let err = TokenFile::json(&path, "n")
+            .subject_token(&ctx_at(0))
+            .await
+            .unwrap_err();
         assert!(err.message().contains("not a string"));
         std::fs::write(&path, "not json").unwrap();
-        assert!(TokenFile::json(&path, "x").subject_token(&ctx_at(0)).await.is_err());
+        assert!(TokenFile::json(&path, "x")
+            .subject_token(&ctx_at(0))
+            .await
+            .is_err());
         assert!(TokenFile::json(&path, "").validate().is_err());
     }
 
@@ -290,7 +316,10 @@ mod tests {
         if std::fs::read(&path).is_ok() {
             return; // running as root: permissions are not enforced
         }
-        let err = TokenFile::text(&path).subject_token(&ctx_at(0)).await.unwrap_err();
+        let err = TokenFile::text(&path)
+            .subject_token(&ctx_at(0))
+            .await
+            .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Configuration);
     }
 
@@ -299,7 +328,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("huge");
         std::fs::write(&path, vec![b'a'; (MAX_TOKEN_FILE_BYTES + 10) as usize]).unwrap();
-        let err = TokenFile::text(&path).subject_token(&ctx_at(0)).await.unwrap_err();
+        let err = TokenFile::text(&path)
+            .subject_token(&ctx_at(0))
+            .await
+            .unwrap_err();
         assert!(err.message().contains("larger than"));
     }
 }

@@ -145,7 +145,12 @@ impl GcpMetadataIdentityToken {
         url.path_segments_mut()
             .map_err(|_| Error::config("GCE_METADATA_HOST", "cannot hold a path"))?
             .pop_if_empty()
-            .extend(["instance", "service-accounts", &self.service_account, "identity"]);
+            .extend([
+                "instance",
+                "service-accounts",
+                &self.service_account,
+                "identity",
+            ]);
         {
             let mut q = url.query_pairs_mut();
             q.append_pair("audience", &self.audience);
@@ -157,7 +162,12 @@ impl GcpMetadataIdentityToken {
         Ok(url)
     }
 
-    fn classify(&self, host: &str, response: HttpResponse, ctx: &Context) -> Result<SubjectToken, Error> {
+    fn classify(
+        &self,
+        host: &str,
+        response: HttpResponse,
+        ctx: &Context,
+    ) -> Result<SubjectToken, Error> {
         let flavor_ok = response
             .header("metadata-flavor")
             .is_some_and(|v| v.eq_ignore_ascii_case("google"));
@@ -263,16 +273,17 @@ impl SubjectTokenSource for GcpMetadataIdentityToken {
                 "is required for a metadata identity token (e.g. sts.amazonaws.com, matched by the role's accounts.google.com:oaud condition)",
             ));
         }
-        if self.service_account.is_empty()
-            || self.service_account.contains(['/', '?', '#', ' '])
-        {
+        if self.service_account.is_empty() || self.service_account.contains(['/', '?', '#', ' ']) {
             return Err(Error::config(
                 "service_account",
                 "must be `default` or a service account email",
             ));
         }
         if self.licenses && self.format != IdTokenFormat::Full {
-            return Err(Error::config("licenses", "only has an effect with format=full"));
+            return Err(Error::config(
+                "licenses",
+                "only has an effect with format=full",
+            ));
         }
         Ok(())
     }
@@ -299,21 +310,43 @@ mod tests {
     #[test]
     fn host_precedence_and_leniency() {
         let s = GcpMetadataIdentityToken::new("a");
-        let ctx = |pairs: Vec<(&str, &str)>| Context::builder().env(StaticEnv::from_pairs(pairs)).build();
+        let ctx =
+            |pairs: Vec<(&str, &str)>| Context::builder().env(StaticEnv::from_pairs(pairs)).build();
         assert_eq!(s.host(&ctx(vec![])), DEFAULT_METADATA_HOST);
-        assert_eq!(s.host(&ctx(vec![("GCE_METADATA_ROOT", "legacy:1")])), "legacy:1");
         assert_eq!(
-            s.host(&ctx(vec![("GCE_METADATA_HOST", "http://10.0.0.1:80/"), ("GCE_METADATA_ROOT", "x")])),
+            s.host(&ctx(vec![("GCE_METADATA_ROOT", "legacy:1")])),
+            "legacy:1"
+        );
+        assert_eq!(
+            s.host(&ctx(vec![
+                ("GCE_METADATA_HOST", "http://10.0.0.1:80/"),
+                ("GCE_METADATA_ROOT", "x")
+            ])),
             "10.0.0.1:80"
         );
-        assert_eq!(s.clone().metadata_host("m:1").host(&ctx(vec![("GCE_METADATA_HOST", "h")])), "m:1");
+        assert_eq!(
+            s.clone()
+                .metadata_host("m:1")
+                .host(&ctx(vec![("GCE_METADATA_HOST", "h")])),
+            "m:1"
+        );
         assert!(s.url("bad host").is_err());
     }
 
     #[test]
     fn validation_names_fields() {
-        assert!(GcpMetadataIdentityToken::new(" ").validate().unwrap_err().message().starts_with("audience"));
-        assert!(GcpMetadataIdentityToken::new("a").service_account("../x").validate().is_err());
-        assert!(GcpMetadataIdentityToken::new("a").licenses(true).validate().is_err());
+        assert!(GcpMetadataIdentityToken::new(" ")
+            .validate()
+            .unwrap_err()
+            .message()
+            .starts_with("audience"));
+        assert!(GcpMetadataIdentityToken::new("a")
+            .service_account("../x")
+            .validate()
+            .is_err());
+        assert!(GcpMetadataIdentityToken::new("a")
+            .licenses(true)
+            .validate()
+            .is_err());
     }
 }
