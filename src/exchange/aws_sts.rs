@@ -838,7 +838,7 @@ mod tests {
             .is_err());
         assert!(ok
             .clone()
-            .duration(Duration::from_millis(1000_500))
+            .duration(Duration::from_millis(1_000_500))
             .check()
             .is_err());
         assert!(ok

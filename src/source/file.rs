@@ -156,23 +156,25 @@ impl SubjectTokenSource for TokenFile {
                 .with_transient(true));
         }
         let mut subject = SubjectToken::new(token, self.token_type);
-        if matches!(self.token_type, TokenType::Jwt | TokenType::IdToken) {
-            if let Ok(exp) = crate::jwt::decode_unverified(subject.token().expose_secret())
-                .map(|c| c.expires_at())
-            {
-                if let Some(exp) = exp {
-                    if exp <= ctx.now() {
-                        return Err(self.error(
-                            ErrorKind::Expired,
-                            format!(
-                                "holds a token that expired at {}; whatever writes the file is not rotating it:",
-                                format_rfc3339(exp)
-                            ),
-                        ));
-                    }
-                    subject = subject.with_expiry(exp);
-                }
+        let jwt_expiry = match self.token_type {
+            TokenType::Jwt | TokenType::IdToken => {
+                crate::jwt::decode_unverified(subject.token().expose_secret())
+                    .ok()
+                    .and_then(|c| c.expires_at())
             }
+            _ => None,
+        };
+        if let Some(exp) = jwt_expiry {
+            if exp <= ctx.now() {
+                return Err(self.error(
+                    ErrorKind::Expired,
+                    format!(
+                        "holds a token that expired at {}; whatever writes the file is not rotating it:",
+                        format_rfc3339(exp)
+                    ),
+                ));
+            }
+            subject = subject.with_expiry(exp);
         }
         tracing::debug!(path = %self.path.display(), "read token file");
         Ok(subject)
