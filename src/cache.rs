@@ -1,6 +1,6 @@
 //! The caching provider: keeps one credential fresh for many callers.
 //!
-//! - **Warm reads** load an `Arc` from an [`ArcSwapOption`](arc_swap::ArcSwapOption), compare
+//! - **Warm reads** load an `Arc` from an `arc_swap::ArcSwapOption`, compare
 //!   two times and clone the `Arc`: no I/O, no lock, no allocation.
 //! - **Refresh ahead**: each credential gets a refresh time `expiry − window − jitter`
 //!   (half its lifetime when that is shorter). A background task wakes then and refreshes;

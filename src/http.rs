@@ -1,10 +1,10 @@
 //! The one place the crate talks HTTP: deadlines, bounded jittered retries for transient
 //! failures, a response-size cap, and no redirects.
 //!
-//! Every source and exchange builds an [`HttpRequest`], sends it with
-//! [`HttpClient::send`], and classifies the answer into an [`Error`] whose
-//! [`is_transient`](Error::is_transient) flag drives [`with_retries`]. Nothing else in the
-//! crate retries, sleeps between attempts, or reads a response body.
+//! Every source and exchange builds a request, sends it with the shared [`HttpClient`], and
+//! classifies the answer into an [`Error`] whose [`is_transient`](Error::is_transient) flag
+//! drives one retry loop governed by a [`RetryPolicy`]. Nothing else in the crate retries,
+//! sleeps between attempts, or reads a response body.
 
 use std::future::Future;
 use std::time::Duration;
