@@ -59,6 +59,18 @@ pub enum Service {
     Cache,
     /// Configuration (environment variables, builders, files).
     Config,
+    /// The EC2 instance metadata service (IMDS).
+    AwsImds,
+    /// Where AWS credentials for signing come from (environment, an aws-config provider).
+    AwsCredentials,
+    /// Google STS (`sts.googleapis.com`).
+    GoogleSts,
+    /// Google IAM Credentials (`iamcredentials.googleapis.com`).
+    IamCredentials,
+    /// A URL-sourced subject token (`credential_source.url`).
+    UrlSource,
+    /// An executable-sourced subject token (`credential_source.executable`).
+    Executable,
 }
 
 impl Service {
@@ -71,6 +83,12 @@ impl Service {
             Service::CustomSource => "custom token source",
             Service::Cache => "credential cache",
             Service::Config => "configuration",
+            Service::AwsImds => "EC2 instance metadata service",
+            Service::AwsCredentials => "AWS credentials",
+            Service::GoogleSts => "Google STS",
+            Service::IamCredentials => "IAM Credentials",
+            Service::UrlSource => "URL token source",
+            Service::Executable => "executable token source",
         }
     }
 }

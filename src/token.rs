@@ -122,6 +122,65 @@ impl SubjectToken {
     }
 }
 
+/// An OAuth 2.0 access token (a Google federated or service-account token).
+///
+/// ```
+/// use federated_credentials::token::AccessToken;
+/// use std::time::{Duration, UNIX_EPOCH};
+/// let t = AccessToken::new("ya29.secret", Some(UNIX_EPOCH + Duration::from_secs(3600)));
+/// assert_eq!(t.token_type(), "Bearer");
+/// assert!(!format!("{t:?}").contains("ya29"));
+/// ```
+#[derive(Clone, Debug)]
+pub struct AccessToken {
+    token: SecretString,
+    token_type: String,
+    expires_at: Option<SystemTime>,
+}
+
+impl AccessToken {
+    /// A bearer token with an optional expiry.
+    pub fn new(token: impl Into<SecretString>, expires_at: Option<SystemTime>) -> Self {
+        Self {
+            token: token.into(),
+            token_type: "Bearer".to_string(),
+            expires_at,
+        }
+    }
+
+    /// Sets the token type (as the server reported it; default `Bearer`).
+    pub fn with_token_type(mut self, token_type: impl Into<String>) -> Self {
+        self.token_type = token_type.into();
+        self
+    }
+
+    /// The token value.
+    pub fn token(&self) -> &SecretString {
+        &self.token
+    }
+
+    /// The token type, normally `Bearer`.
+    pub fn token_type(&self) -> &str {
+        &self.token_type
+    }
+
+    /// When it expires, if known.
+    pub fn expires_at(&self) -> Option<SystemTime> {
+        self.expires_at
+    }
+
+    /// The `Authorization` header value, `Bearer <token>`. Treat the result as a secret.
+    pub fn authorization_header(&self) -> String {
+        format!("Bearer {}", self.token.expose_secret())
+    }
+}
+
+impl Expiry for AccessToken {
+    fn expires_at(&self) -> Option<SystemTime> {
+        self.expires_at
+    }
+}
+
 /// Anything with an expiry time, so the cache can decide when to refresh.
 pub trait Expiry {
     /// When the credential stops being valid; `None` means it does not expire on its own.
