@@ -37,29 +37,33 @@ fn warm_read(c: &mut Criterion) {
     rt.block_on(cache.get()).unwrap();
 
     c.bench_function("warm read, one task", |b| {
-        b.to_async(&rt).iter(|| async { cache.get().await.unwrap() })
+        b.to_async(&rt)
+            .iter(|| async { cache.get().await.unwrap() })
     });
     for tasks in [8usize, 64] {
-        c.bench_function(&format!("warm read, {tasks} concurrent tasks x 100 reads"), |b| {
-            b.to_async(&rt).iter(|| {
-                let cache = cache.clone();
-                async move {
-                    let handles: Vec<_> = (0..tasks)
-                        .map(|_| {
-                            let cache = cache.clone();
-                            tokio::spawn(async move {
-                                for _ in 0..100 {
-                                    std::hint::black_box(cache.get().await.unwrap());
-                                }
+        c.bench_function(
+            &format!("warm read, {tasks} concurrent tasks x 100 reads"),
+            |b| {
+                b.to_async(&rt).iter(|| {
+                    let cache = cache.clone();
+                    async move {
+                        let handles: Vec<_> = (0..tasks)
+                            .map(|_| {
+                                let cache = cache.clone();
+                                tokio::spawn(async move {
+                                    for _ in 0..100 {
+                                        std::hint::black_box(cache.get().await.unwrap());
+                                    }
+                                })
                             })
-                        })
-                        .collect();
-                    for h in handles {
-                        h.await.unwrap();
+                            .collect();
+                        for h in handles {
+                            h.await.unwrap();
+                        }
                     }
-                }
-            })
-        });
+                })
+            },
+        );
     }
 }
 

@@ -187,8 +187,9 @@ impl HttpClientBuilder {
     }
 }
 
-/// One HTTP request, described so that it can be retried and logged without secrets.
-#[derive(Debug, Clone)]
+/// One HTTP request, described so that it can be retried and logged without secrets: its
+/// `Debug` shows neither the query nor the body, and credential headers are marked sensitive.
+#[derive(Clone)]
 pub(crate) struct HttpRequest {
     pub(crate) service: Service,
     pub(crate) step: &'static str,
@@ -199,6 +200,17 @@ pub(crate) struct HttpRequest {
     pub(crate) timeout: Duration,
     /// Bypass any proxy (for link-local metadata endpoints).
     pub(crate) direct: bool,
+}
+
+impl std::fmt::Debug for HttpRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpRequest")
+            .field("service", &self.service)
+            .field("request", &self.describe())
+            .field("headers", &self.headers)
+            .field("body_bytes", &self.body.as_ref().map_or(0, Vec::len))
+            .finish()
+    }
 }
 
 impl HttpRequest {
@@ -230,6 +242,27 @@ impl HttpRequest {
         })?;
         self.headers.insert(HeaderName::from_static(name), value);
         Ok(self)
+    }
+
+    /// A header carrying a credential (`Authorization`): marked sensitive so that `Debug`
+    /// of the header map never shows it.
+    pub(crate) fn secret_header(mut self, name: &'static str, value: &str) -> Result<Self, Error> {
+        let mut value = HeaderValue::from_str(value).map_err(|_| {
+            Error::config(name, "contains characters not allowed in an HTTP header")
+        })?;
+        value.set_sensitive(true);
+        self.headers.insert(HeaderName::from_static(name), value);
+        Ok(self)
+    }
+
+    /// Sets a JSON body and its content type.
+    pub(crate) fn json_body(mut self, body: &serde_json::Value) -> Self {
+        self.headers.insert(
+            reqwest::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        self.body = Some(body.to_string().into_bytes());
+        self
     }
 
     pub(crate) fn form_body(mut self, pairs: &[(&str, &str)]) -> Self {
@@ -279,6 +312,24 @@ impl HttpResponse {
         self.header("retry-after")
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs)
+    }
+
+    /// An error for this (non-success) answer: carries the HTTP status, whether it is
+    /// transient (408, 429, 5xx), and the `Retry-After` delay. Callers add the upstream code
+    /// and request id they parsed.
+    pub(crate) fn error(
+        &self,
+        kind: ErrorKind,
+        service: Service,
+        message: impl Into<String>,
+    ) -> Error {
+        let mut err = Error::new(kind, service, message)
+            .with_http_status(self.status)
+            .with_transient(self.is_transient_status());
+        if let Some(after) = self.retry_after() {
+            err = err.with_retry_after(after);
+        }
+        err
     }
 
     /// Whether the status is one every service treats as transient: 408, 429, 5xx.

@@ -499,28 +499,24 @@ impl AssumeRoleWithWebIdentity {
         let Some(doc) =
             XmlLeaves::parse(&response.body).filter(|d| d.root() == Some("ErrorResponse"))
         else {
-            let mut err = Error::new(
-                if transient_status {
-                    ErrorKind::Upstream
-                } else {
-                    ErrorKind::InvalidResponse
-                },
+            let kind = if transient_status {
+                ErrorKind::Upstream
+            } else {
+                ErrorKind::InvalidResponse
+            };
+            let err = response.error(
+                kind,
                 Service::AwsSts,
                 format!(
                     "AssumeRoleWithWebIdentity answered HTTP {} without an STS error document: {}",
                     response.status,
                     sanitize_upstream_text(&response.body_text(), 200)
                 ),
-            )
-            .with_http_status(response.status)
-            .with_transient(transient_status);
-            if let Some(id) = header_request_id {
-                err = err.with_request_id(id);
-            }
-            if let Some(after) = response.retry_after() {
-                err = err.with_retry_after(after);
-            }
-            return err;
+            );
+            return match header_request_id {
+                Some(id) => err.with_request_id(id),
+                None => err,
+            };
         };
         let code = doc
             .get("ErrorResponse/Error/Code")
@@ -528,29 +524,25 @@ impl AssumeRoleWithWebIdentity {
             .to_string();
         let message =
             sanitize_upstream_text(doc.get("ErrorResponse/Error/Message").unwrap_or(""), 500);
-        let hint = hint_for(&code, &self.role_arn);
-        let text = match (message.is_empty(), hint) {
+        let text = match (message.is_empty(), hint_for(&code, &self.role_arn)) {
             (true, Some(h)) => h,
             (false, Some(h)) => format!("{message}. {h}"),
             (true, None) => "STS rejected the request".to_string(),
             (false, None) => message,
         };
-        let mut err = Error::new(ErrorKind::Upstream, Service::AwsSts, text)
+        let err = response
+            .error(ErrorKind::Upstream, Service::AwsSts, text)
             .with_upstream_code(code.clone())
-            .with_http_status(response.status)
             .with_transient(transient_status || TRANSIENT_CODES.contains(&code.as_str()));
-        if let Some(id) = doc
+        match doc
             .get("ErrorResponse/RequestId")
             .or_else(|| doc.get("ErrorResponse/ResponseMetadata/RequestId"))
             .map(str::to_owned)
             .or(header_request_id)
         {
-            err = err.with_request_id(id);
+            Some(id) => err.with_request_id(id),
+            None => err,
         }
-        if let Some(after) = response.retry_after() {
-            err = err.with_retry_after(after);
-        }
-        err
     }
 }
 

@@ -191,14 +191,7 @@ impl GcpMetadataIdentityToken {
                 404 => (ErrorKind::Configuration, format!("service account `{}` is not attached to this instance; check service_account (or attach one to the VM)", self.service_account)),
                 _ => (ErrorKind::Upstream, "the metadata server failed".to_string()),
             };
-            let transient = response.is_transient_status();
-            let mut err = Error::new(kind, Service::GcpMetadata, format!("{hint}: {body}"))
-                .with_http_status(status)
-                .with_transient(transient);
-            if let Some(after) = response.retry_after() {
-                err = err.with_retry_after(after);
-            }
-            return Err(err);
+            return Err(response.error(kind, Service::GcpMetadata, format!("{hint}: {body}")));
         }
         let jwt = response.body_text().trim().to_string();
         let claims = crate::jwt::decode_unverified(&jwt).map_err(|e| {
