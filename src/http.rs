@@ -187,6 +187,16 @@ impl HttpClientBuilder {
     }
 }
 
+/// Whether the URL's host is a loopback address (`localhost`, `127.0.0.0/8`, `::1`).
+pub(crate) fn is_loopback_host(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
 /// One HTTP request, described so that it can be retried and logged without secrets: its
 /// `Debug` shows neither the query nor the body, and credential headers are marked sensitive.
 #[derive(Clone)]

@@ -1,18 +1,37 @@
 //! Exchanges: trading a token from one trust domain for a credential in another.
 //!
-//! An [`Exchange`] takes an input (a [`SubjectToken`](crate::token::SubjectToken)) and
-//! returns a credential. The built-in one is [`AssumeRoleWithWebIdentity`] (AWS STS); the
-//! providers accept any implementation, so a caller can put their own broker in its place.
+//! An [`Exchange`] takes an input credential and returns another. Built in:
+//!
+//! | exchange | input → output |
+//! |---|---|
+//! | [`AssumeRoleWithWebIdentity`] (AWS STS) | OIDC [`SubjectToken`](crate::token::SubjectToken) → [`AwsCredentials`] |
+//! | [`GoogleStsExchange`] (Google STS) | any subject token → federated [`AccessToken`](crate::token::AccessToken) |
+//! | [`ServiceAccountImpersonation`] (IAM `generateAccessToken`) | access token → service-account access token |
+//! | [`GenerateIdToken`] (IAM `generateIdToken`) | access token → Google-signed ID token |
+//!
+//! The providers accept any implementation, so a caller can put their own broker in place of
+//! any step.
 
 mod aws_sts;
+mod google_sts;
+mod impersonation;
 
 pub use aws_sts::{AssumeRoleWithWebIdentity, AwsCredentials, StsEndpoint};
+pub use google_sts::{
+    is_workforce_audience, GoogleStsExchange, CLOUD_PLATFORM_SCOPE, DEFAULT_TOKEN_URL,
+};
+pub use impersonation::{
+    service_account_from_url, GenerateIdToken, ServiceAccountImpersonation,
+    DEFAULT_IAM_CREDENTIALS_BASE,
+};
 
 use std::fmt;
 
 use async_trait::async_trait;
 
 use crate::context::Context;
+use url::Url;
+
 use crate::error::Error;
 
 /// One step that trades an input credential for an output credential.
@@ -47,5 +66,21 @@ pub trait Exchange<Input: Send + Sync + ?Sized>: Send + Sync + fmt::Debug {
     /// Checks the configuration without I/O, so builders can fail early.
     fn validate(&self, _ctx: &Context) -> Result<(), Error> {
         Ok(())
+    }
+}
+
+/// Parses a Google endpoint URL from configuration: `https` with a host, or `http` only for
+/// loopback hosts (emulators and tests). Errors name `field`.
+pub(crate) fn validate_google_url(field: &str, raw: &str) -> Result<Url, Error> {
+    let url = Url::parse(raw.trim())
+        .map_err(|e| Error::config(field, format!("`{raw}` is not a valid URL ({e})")))?;
+    let loopback = crate::http::is_loopback_host(&url);
+    match url.scheme() {
+        "https" if url.host_str().is_some_and(|h| !h.is_empty()) => Ok(url),
+        "http" if loopback => Ok(url),
+        _ => Err(Error::config(
+            field,
+            format!("`{raw}` must be an https URL (plain http is allowed only for loopback hosts)"),
+        )),
     }
 }

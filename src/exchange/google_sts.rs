@@ -1,0 +1,446 @@
+//! Google STS token exchange (RFC 8693): trades a subject token from another identity provider
+//! (an OIDC JWT, a SAML assertion, or a SigV4-signed AWS request) for a Google federated access
+//! token. Client authentication, workforce-pool options, lenient success parsing, and the
+//! OAuth error body.
+
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use base64::Engine;
+use reqwest::Method;
+use serde::Deserialize;
+use url::Url;
+
+use super::Exchange;
+use crate::context::Context;
+use crate::error::{sanitize_upstream_text, Error, ErrorKind, Service};
+use crate::http::{with_retries, HttpRequest, HttpResponse, RetryPolicy};
+use crate::secret::SecretString;
+use crate::token::{AccessToken, SubjectToken, TokenType};
+
+/// The default STS endpoint.
+pub const DEFAULT_TOKEN_URL: &str = "https://sts.googleapis.com/v1/token";
+/// The scope that covers every Google Cloud API.
+pub const CLOUD_PLATFORM_SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
+const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+
+/// Whether `audience` names a workforce pool provider (`//iam.googleapis.com/locations/L/workforcePools/...`).
+///
+/// ```
+/// use federated_credentials::exchange::is_workforce_audience;
+/// assert!(is_workforce_audience("//iam.googleapis.com/locations/global/workforcePools/p/providers/x"));
+/// assert!(!is_workforce_audience("//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/x"));
+/// ```
+pub fn is_workforce_audience(audience: &str) -> bool {
+    // Host-agnostic (other universes), like the reference clients' regex.
+    let Some(rest) = audience.strip_prefix("//") else {
+        return false;
+    };
+    let mut parts = rest.split('/').skip(1);
+    matches!(
+        (parts.next(), parts.next(), parts.next()),
+        (Some("locations"), Some(loc), Some("workforcePools")) if !loc.is_empty()
+    )
+}
+
+/// Google STS `token` exchange.
+///
+/// ```
+/// use federated_credentials::exchange::GoogleStsExchange;
+/// let sts = GoogleStsExchange::new(
+///     "//iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/aws/providers/aws",
+/// )
+/// .scopes(["https://www.googleapis.com/auth/cloud-platform"]);
+/// ```
+#[derive(Debug, Clone)]
+pub struct GoogleStsExchange {
+    token_url: String,
+    audience: String,
+    scopes: Vec<String>,
+    client_id: Option<String>,
+    client_secret: Option<SecretString>,
+    workforce_pool_user_project: Option<String>,
+    attempt_timeout: Duration,
+    retry: RetryPolicy,
+}
+
+impl GoogleStsExchange {
+    /// An exchange for the workload or workforce identity pool provider `audience`, at
+    /// [`DEFAULT_TOKEN_URL`], asking for the cloud-platform scope.
+    pub fn new(audience: impl Into<String>) -> Self {
+        Self {
+            token_url: DEFAULT_TOKEN_URL.to_string(),
+            audience: audience.into(),
+            scopes: vec![CLOUD_PLATFORM_SCOPE.to_string()],
+            client_id: None,
+            client_secret: None,
+            workforce_pool_user_project: None,
+            attempt_timeout: Duration::from_secs(10),
+            retry: RetryPolicy::new(3)
+                .backoff(Duration::from_millis(200), Duration::from_secs(3))
+                .deadline(Duration::from_secs(30)),
+        }
+    }
+
+    /// The STS endpoint (`token_url`).
+    pub fn token_url(mut self, url: impl Into<String>) -> Self {
+        self.token_url = url.into();
+        self
+    }
+
+    /// The scopes requested (space-joined on the wire; none sends no `scope`).
+    pub fn scopes(mut self, scopes: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Client authentication (`Authorization: Basic`), for workforce and gcloud flows.
+    pub fn client_credentials(
+        mut self,
+        client_id: impl Into<String>,
+        client_secret: impl Into<SecretString>,
+    ) -> Self {
+        self.client_id = Some(client_id.into());
+        self.client_secret = Some(client_secret.into());
+        self
+    }
+
+    /// The project billed for a workforce pool exchange (`options.userProject`).
+    pub fn workforce_pool_user_project(mut self, project: impl Into<String>) -> Self {
+        self.workforce_pool_user_project = Some(project.into());
+        self
+    }
+
+    /// The timeout of one attempt (default 10 s).
+    pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
+        self.attempt_timeout = timeout;
+        self
+    }
+
+    /// The retry policy (default: 3 attempts on 408/429/5xx, 30 s deadline).
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// The audience.
+    pub fn audience(&self) -> &str {
+        &self.audience
+    }
+
+    fn url(&self) -> Result<Url, Error> {
+        crate::exchange::validate_google_url("token_url", &self.token_url)
+    }
+
+    fn check(&self) -> Result<(), Error> {
+        if self.audience.trim().is_empty() {
+            return Err(Error::config("audience", "is required: the workload identity pool provider, //iam.googleapis.com/projects/NUMBER/locations/global/workloadIdentityPools/POOL/providers/PROVIDER"));
+        }
+        if self.workforce_pool_user_project.is_some() && !is_workforce_audience(&self.audience) {
+            return Err(Error::config(
+                "workforce_pool_user_project",
+                "is only allowed with a workforce pool audience (//iam.googleapis.com/locations/LOCATION/workforcePools/...)",
+            ));
+        }
+        if self.client_id.as_deref().is_some_and(|id| id.contains(':')) {
+            return Err(Error::config("client_id", "must not contain ':'"));
+        }
+        self.url().map(|_| ())
+    }
+
+    fn form(&self, token: &SubjectToken) -> Vec<(&'static str, String)> {
+        let mut form = vec![
+            ("grant_type", GRANT_TYPE.to_string()),
+            ("audience", self.audience.clone()),
+            (
+                "requested_token_type",
+                TokenType::AccessToken.urn().to_string(),
+            ),
+            ("subject_token_type", token.token_type().urn().to_string()),
+            ("subject_token", token.token().expose_secret().to_string()),
+        ];
+        if !self.scopes.is_empty() {
+            form.push(("scope", self.scopes.join(" ")));
+        }
+        if let Some(project) = &self.workforce_pool_user_project {
+            if self.client_id.is_none() && is_workforce_audience(&self.audience) {
+                form.push((
+                    "options",
+                    serde_json::json!({ "userProject": project }).to_string(),
+                ));
+            }
+        }
+        form
+    }
+
+    fn parse_success(
+        response: &HttpResponse,
+        requested_at: SystemTime,
+    ) -> Result<AccessToken, Error> {
+        #[derive(Deserialize)]
+        struct Body {
+            access_token: Option<String>,
+            token_type: Option<String>,
+            expires_in: Option<serde_json::Value>,
+        }
+        let invalid = |what: &str| {
+            Error::new(
+                ErrorKind::InvalidResponse,
+                Service::GoogleSts,
+                format!("the token exchange answered HTTP 200 but {what}"),
+            )
+            .with_http_status(response.status)
+        };
+        let body: Body = serde_json::from_slice(&response.body)
+            .map_err(|_| invalid("the body is not a JSON object"))?;
+        let token = body
+            .access_token
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| invalid("access_token is missing"))?;
+        let expires_in = match body.expires_in {
+            None | Some(serde_json::Value::Null) => None,
+            Some(v) => {
+                let secs = v
+                    .as_i64()
+                    .or_else(|| v.as_f64().map(|f| f as i64))
+                    .or_else(|| v.as_str().and_then(|s| s.trim().parse::<i64>().ok()))
+                    .ok_or_else(|| invalid("expires_in is not a number"))?;
+                if secs <= 0 {
+                    return Err(invalid("expires_in is not positive"));
+                }
+                Some(Duration::from_secs(secs as u64))
+            }
+        };
+        let mut access = AccessToken::new(token, expires_in.map(|d| requested_at + d));
+        if let Some(t) = body.token_type.filter(|t| !t.is_empty()) {
+            access = access.with_token_type(t);
+        }
+        Ok(access)
+    }
+
+    fn parse_error(response: &HttpResponse) -> Error {
+        #[derive(Deserialize)]
+        struct OAuthError {
+            error: String,
+            error_description: Option<String>,
+            error_uri: Option<String>,
+        }
+        match serde_json::from_slice::<OAuthError>(&response.body) {
+            Ok(e) => {
+                let mut text = format!(
+                    "{}: {}",
+                    e.error,
+                    sanitize_upstream_text(
+                        e.error_description.as_deref().unwrap_or("(no description)"),
+                        500
+                    )
+                );
+                if let Some(uri) = e.error_uri {
+                    text.push_str(&format!(" - {}", sanitize_upstream_text(&uri, 200)));
+                }
+                if let Some(hint) = oauth_hint(&e.error) {
+                    text.push_str(". ");
+                    text.push_str(hint);
+                }
+                response
+                    .error(ErrorKind::Upstream, Service::GoogleSts, text)
+                    .with_upstream_code(e.error)
+            }
+            Err(_) => response.error(
+                if response.is_transient_status() {
+                    ErrorKind::Upstream
+                } else {
+                    ErrorKind::InvalidResponse
+                },
+                Service::GoogleSts,
+                format!(
+                    "the token exchange answered HTTP {}: {}",
+                    response.status,
+                    sanitize_upstream_text(&response.body_text(), 200)
+                ),
+            ),
+        }
+    }
+}
+
+fn oauth_hint(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "invalid_request" => "Check the audience (the full provider resource name) and subject_token_type",
+        "invalid_grant" => "The subject token was rejected: check that it is valid and unexpired, that the provider's issuer or AWS account matches, and the clock",
+        "unauthorized_client" => "The provider's attribute condition rejected this identity",
+        "invalid_client" => "Check client_id and client_secret",
+        "invalid_scope" => "Check the requested scopes",
+        _ => return None,
+    })
+}
+
+#[async_trait]
+impl Exchange<SubjectToken> for GoogleStsExchange {
+    type Output = AccessToken;
+
+    async fn exchange(&self, ctx: &Context, token: &SubjectToken) -> Result<AccessToken, Error> {
+        self.check()?;
+        let form = self.form(token);
+        let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let mut request = HttpRequest::new(
+            Service::GoogleSts,
+            "exchanging the subject token at Google STS",
+            Method::POST,
+            self.url()?,
+            self.attempt_timeout,
+        )
+        .form_body(&pairs);
+        if let (Some(id), Some(secret)) = (&self.client_id, &self.client_secret) {
+            let basic = base64::engine::general_purpose::STANDARD
+                .encode(format!("{id}:{}", secret.expose_secret()));
+            request = request.secret_header("authorization", &format!("Basic {basic}"))?;
+        }
+        let span = tracing::debug_span!("google_sts_exchange", endpoint = %request.url.host_str().unwrap_or(""), subject_token_type = %token.token_type());
+        let _guard = span.enter();
+        with_retries(
+            ctx,
+            &self.retry,
+            Service::GoogleSts,
+            "token exchange",
+            |attempt| {
+                let request = &request;
+                async move {
+                    tracing::debug!(attempt, "Google STS request");
+                    let requested_at = ctx.now();
+                    let response = ctx.http().send(request).await?;
+                    if response.status == 200 {
+                        Self::parse_success(&response, requested_at)
+                    } else {
+                        Err(Self::parse_error(&response))
+                    }
+                }
+            },
+        )
+        .await
+    }
+
+    fn validate(&self, _ctx: &Context) -> Result<(), Error> {
+        self.check()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::UNIX_EPOCH;
+
+    const AUD: &str =
+        "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/x";
+    const WF: &str = "//iam.googleapis.com/locations/global/workforcePools/p/providers/x";
+
+    fn response(status: u16, body: &str) -> HttpResponse {
+        HttpResponse {
+            status,
+            headers: Default::default(),
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn form_has_every_field_and_single_encoded_options() {
+        let token = SubjectToken::new("subject", TokenType::Aws4Request);
+        let sts = GoogleStsExchange::new(WF)
+            .scopes(["a", "b"])
+            .workforce_pool_user_project("proj-1");
+        let form = sts.form(&token);
+        let get = |k: &str| form.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone());
+        assert_eq!(get("grant_type").as_deref(), Some(GRANT_TYPE));
+        assert_eq!(
+            get("requested_token_type").as_deref(),
+            Some("urn:ietf:params:oauth:token-type:access_token")
+        );
+        assert_eq!(
+            get("subject_token_type").as_deref(),
+            Some("urn:ietf:params:aws:token-type:aws4_request")
+        );
+        assert_eq!(get("scope").as_deref(), Some("a b"));
+        assert_eq!(
+            get("options").as_deref(),
+            Some(r#"{"userProject":"proj-1"}"#)
+        );
+        // with client auth, no options
+        let form = sts.clone().client_credentials("id", "secret").form(&token);
+        assert!(!form.iter().any(|(k, _)| *k == "options"));
+        // no scopes, no scope field
+        let form = GoogleStsExchange::new(AUD)
+            .scopes(Vec::<String>::new())
+            .form(&token);
+        assert!(!form.iter().any(|(k, _)| *k == "scope"));
+    }
+
+    #[test]
+    fn validation_names_fields() {
+        assert!(GoogleStsExchange::new("")
+            .check()
+            .unwrap_err()
+            .message()
+            .starts_with("audience"));
+        let err = GoogleStsExchange::new(AUD)
+            .workforce_pool_user_project("p")
+            .check()
+            .unwrap_err();
+        assert!(err.message().starts_with("workforce_pool_user_project"));
+        assert!(GoogleStsExchange::new(AUD)
+            .token_url("http://sts.googleapis.com/v1/token")
+            .check()
+            .is_err());
+        assert!(GoogleStsExchange::new(AUD)
+            .token_url("http://127.0.0.1:9/v1/token")
+            .check()
+            .is_ok());
+    }
+
+    #[test]
+    fn success_parsing_is_lenient() {
+        let at = UNIX_EPOCH + Duration::from_secs(1000);
+        let t = GoogleStsExchange::parse_success(
+            &response(200, r#"{"access_token":"ya29.x","expires_in":3599}"#),
+            at,
+        )
+        .unwrap();
+        assert_eq!(t.expires_at(), Some(at + Duration::from_secs(3599)));
+        assert_eq!(t.token_type(), "Bearer");
+        let t = GoogleStsExchange::parse_success(&response(200, r#"{"access_token":"ya29.x","expires_in":"60","token_type":"Bearer","issued_token_type":"x","extra":1}"#), at).unwrap();
+        assert_eq!(t.expires_at(), Some(at + Duration::from_secs(60)));
+        let t =
+            GoogleStsExchange::parse_success(&response(200, r#"{"access_token":"ya29.x"}"#), at)
+                .unwrap();
+        assert_eq!(t.expires_at(), None);
+        for bad in [
+            r#"{"expires_in":1}"#,
+            r#"{"access_token":"x","expires_in":0}"#,
+            r#"{"access_token":"x","expires_in":"soon"}"#,
+            "<html>",
+            "[]",
+        ] {
+            let err = GoogleStsExchange::parse_success(&response(200, bad), at).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidResponse, "{bad}");
+        }
+    }
+
+    #[test]
+    fn oauth_errors_show_code_and_description() {
+        let err = GoogleStsExchange::parse_error(&response(
+            400,
+            r#"{"error":"invalid_grant","error_description":"The audience in ID Token does not match."}"#,
+        ));
+        assert_eq!(err.upstream_code(), Some("invalid_grant"));
+        assert!(
+            err.to_string()
+                .contains("invalid_grant: The audience in ID Token does not match."),
+            "{err}"
+        );
+        assert!(!err.is_transient());
+        let err = GoogleStsExchange::parse_error(&response(503, "<html>unavailable</html>"));
+        assert!(err.is_transient());
+        assert_eq!(err.kind(), ErrorKind::Upstream);
+        let err = GoogleStsExchange::parse_error(&response(429, r#"{"error":"rate_limited"}"#));
+        assert!(err.is_transient());
+        assert!(GoogleStsExchange::parse_error(&response(408, "")).is_transient());
+    }
+}
