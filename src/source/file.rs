@@ -7,25 +7,13 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 
-use super::SubjectTokenSource;
+use super::{SubjectTokenSource, TokenFormat};
 use crate::context::Context;
 use crate::error::{Error, ErrorKind, Service};
 use crate::token::{format_rfc3339, SubjectToken, TokenType};
 
 /// The largest token file accepted (1 MiB); real tokens are a few KB.
 const MAX_TOKEN_FILE_BYTES: u64 = 1024 * 1024;
-
-/// How the file holds the token.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TokenFileFormat {
-    /// The whole file is the token; surrounding whitespace is trimmed.
-    Text,
-    /// The file is a JSON object and the token is the string at this top-level key.
-    Json {
-        /// The key holding the token, e.g. `access_token`.
-        field: String,
-    },
-}
 
 /// A token file, re-read on every fetch.
 ///
@@ -44,7 +32,7 @@ pub enum TokenFileFormat {
 #[derive(Debug, Clone)]
 pub struct TokenFile {
     path: PathBuf,
-    format: TokenFileFormat,
+    format: TokenFormat,
     token_type: TokenType,
     setting: &'static str,
 }
@@ -54,7 +42,7 @@ impl TokenFile {
     pub fn text(path: impl AsRef<Path>) -> Self {
         Self {
             path: path.as_ref().to_path_buf(),
-            format: TokenFileFormat::Text,
+            format: TokenFormat::Text,
             token_type: TokenType::Jwt,
             setting: "token file",
         }
@@ -63,9 +51,7 @@ impl TokenFile {
     /// A JSON file with the token at `field`.
     pub fn json(path: impl AsRef<Path>, field: impl Into<String>) -> Self {
         Self {
-            format: TokenFileFormat::Json {
-                field: field.into(),
-            },
+            format: TokenFormat::json(field),
             ..Self::text(path)
         }
     }
@@ -125,24 +111,9 @@ impl TokenFile {
     }
 
     fn extract(&self, contents: String) -> Result<String, Error> {
-        match &self.format {
-            TokenFileFormat::Text => Ok(contents.trim().to_string()),
-            TokenFileFormat::Json { field } => {
-                let value: serde_json::Value = serde_json::from_str(&contents)
-                    .map_err(|_| self.error(ErrorKind::InvalidResponse, "is not valid JSON:"))?;
-                match value.get(field) {
-                    Some(serde_json::Value::String(s)) => Ok(s.trim().to_string()),
-                    Some(_) => Err(self.error(
-                        ErrorKind::InvalidResponse,
-                        format!("field `{field}` is not a string in"),
-                    )),
-                    None => Err(self.error(
-                        ErrorKind::InvalidResponse,
-                        format!("has no field `{field}` (subject_token_field_name):"),
-                    )),
-                }
-            }
-        }
+        self.format
+            .extract(&contents)
+            .map_err(|problem| self.error(ErrorKind::InvalidResponse, format!("{problem}:")))
     }
 }
 
@@ -188,14 +159,7 @@ impl SubjectTokenSource for TokenFile {
         if self.path.as_os_str().is_empty() {
             return Err(Error::config(self.setting, "the token file path is empty"));
         }
-        if let TokenFileFormat::Json { field } = &self.format {
-            if field.is_empty() {
-                return Err(Error::config(
-                    "format.subject_token_field_name",
-                    "is required when the format type is json",
-                ));
-            }
-        }
+        self.format.validate()?;
         Ok(())
     }
 }

@@ -7,18 +7,26 @@
 //! |---|---|
 //! | [`GcpMetadataIdentityToken`] | a Google-signed OIDC token from the GCE/GKE metadata server |
 //! | [`TokenFile`] | a token file (Kubernetes projected tokens, `AWS_WEB_IDENTITY_TOKEN_FILE`) |
+//! | [`UrlToken`] | a token fetched from a URL (`credential_source.url`) |
+//! | [`ExecutableToken`] | a token printed by a program (`credential_source.executable`) |
 //! | [`StaticToken`] | a token you already have |
 //! | [`FnTokenSource`] | any async closure (Vault, SPIFFE, a test double) |
 //!
 //! Implement the trait yourself for anything else.
 
 mod custom;
+mod executable;
 mod file;
+mod format;
 mod gcp_metadata;
+mod url;
 
 pub use custom::{FnTokenSource, StaticToken};
-pub use file::{TokenFile, TokenFileFormat};
+pub use executable::{ExecutableToken, ALLOW_EXECUTABLES_ENV};
+pub use file::TokenFile;
+pub use format::TokenFormat;
 pub use gcp_metadata::{GcpMetadataIdentityToken, IdTokenFormat};
+pub use url::UrlToken;
 
 use std::fmt;
 use std::sync::Arc;

@@ -1,0 +1,63 @@
+//! [`TokenFormat`]: how a token is held in a file or an HTTP response body (plain text, or a
+//! field of a JSON object), shared by the file and URL sources.
+
+/// How a token is held in a file or response body.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum TokenFormat {
+    /// The whole content is the token; surrounding whitespace is trimmed.
+    #[default]
+    Text,
+    /// The content is a JSON object and the token is the string at this top-level key
+    /// (`format.subject_token_field_name`).
+    Json {
+        /// The key holding the token, e.g. `access_token`.
+        field: String,
+    },
+}
+
+impl TokenFormat {
+    /// A JSON format reading `field`.
+    pub fn json(field: impl Into<String>) -> Self {
+        TokenFormat::Json {
+            field: field.into(),
+        }
+    }
+
+    /// Takes the token out of `contents`, or says what is wrong (never quoting the content).
+    ///
+    /// ```
+    /// use federated_credentials::source::TokenFormat;
+    /// assert_eq!(TokenFormat::Text.extract(" tok\n").unwrap(), "tok");
+    /// assert_eq!(TokenFormat::json("t").extract(r#"{"t":"tok"}"#).unwrap(), "tok");
+    /// assert!(TokenFormat::json("t").extract("nope").is_err());
+    /// ```
+    pub fn extract(&self, contents: &str) -> Result<String, String> {
+        match self {
+            TokenFormat::Text => Ok(contents.trim().to_string()),
+            TokenFormat::Json { field } => {
+                let value: serde_json::Value =
+                    serde_json::from_str(contents).map_err(|_| "is not valid JSON".to_string())?;
+                match value.get(field) {
+                    Some(serde_json::Value::String(s)) => Ok(s.trim().to_string()),
+                    Some(_) => Err(format!("field `{field}` is not a string")),
+                    None => Err(format!(
+                        "has no field `{field}` (format.subject_token_field_name)"
+                    )),
+                }
+            }
+        }
+    }
+
+    /// Checks the format configuration.
+    pub(crate) fn validate(&self) -> Result<(), crate::Error> {
+        if let TokenFormat::Json { field } = self {
+            if field.is_empty() {
+                return Err(crate::Error::config(
+                    "format.subject_token_field_name",
+                    "is required when the format type is json",
+                ));
+            }
+        }
+        Ok(())
+    }
+}

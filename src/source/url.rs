@@ -1,0 +1,236 @@
+//! [`UrlToken`]: a subject token fetched with a `GET` from a URL with fixed headers, as in
+//! `credential_source.url` (Azure IMDS, a GCE metadata identity URL, a sidecar).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use reqwest::header::{HeaderName, HeaderValue};
+use reqwest::Method;
+use url::Url;
+
+use super::{SubjectTokenSource, TokenFormat};
+use crate::context::Context;
+use crate::error::{sanitize_upstream_text, Error, ErrorKind, Service};
+use crate::http::{with_retries, HttpRequest, RetryPolicy};
+use crate::token::{SubjectToken, TokenType};
+
+/// A token fetched from a URL on every refresh.
+///
+/// ```
+/// use federated_credentials::source::{TokenFormat, UrlToken};
+/// let source = UrlToken::new("http://169.254.169.254/metadata/identity/oauth2/token?api-version=2018-02-01")
+///     .header("Metadata", "True")
+///     .format(TokenFormat::json("access_token"));
+/// ```
+#[derive(Debug, Clone)]
+pub struct UrlToken {
+    url: String,
+    headers: Vec<(String, String)>,
+    format: TokenFormat,
+    token_type: TokenType,
+    attempt_timeout: Duration,
+    retry: RetryPolicy,
+}
+
+impl UrlToken {
+    /// A text token (a JWT) from `url`.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            headers: Vec::new(),
+            format: TokenFormat::Text,
+            token_type: TokenType::Jwt,
+            attempt_timeout: Duration::from_secs(5),
+            retry: RetryPolicy::new(3)
+                .backoff(Duration::from_millis(100), Duration::from_secs(1))
+                .deadline(Duration::from_secs(15)),
+        }
+    }
+
+    /// Adds a request header (sent exactly as given).
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// How the response holds the token (default text).
+    pub fn format(mut self, format: TokenFormat) -> Self {
+        self.format = format;
+        self
+    }
+
+    /// The token type (default [`TokenType::Jwt`]).
+    pub fn token_type(mut self, token_type: TokenType) -> Self {
+        self.token_type = token_type;
+        self
+    }
+
+    /// The retry policy (default: 3 attempts on 408/429/5xx).
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    fn parsed_url(&self) -> Result<Url, Error> {
+        let url = Url::parse(self.url.trim()).map_err(|e| {
+            Error::config(
+                "credential_source.url",
+                format!("`{}` is not a valid URL ({e})", self.url),
+            )
+        })?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(Error::config(
+                "credential_source.url",
+                "must be an http(s) URL with a host",
+            ));
+        }
+        Ok(url)
+    }
+
+    fn request(&self) -> Result<HttpRequest, Error> {
+        let mut request = HttpRequest::new(
+            Service::UrlSource,
+            "fetching the subject token",
+            Method::GET,
+            self.parsed_url()?,
+            self.attempt_timeout,
+        );
+        for (name, value) in &self.headers {
+            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+                Error::config(
+                    "credential_source.headers",
+                    format!("`{name}` is not a valid header name"),
+                )
+            })?;
+            let mut value = HeaderValue::from_str(value).map_err(|_| {
+                Error::config(
+                    "credential_source.headers",
+                    format!("the value of `{name}` contains control characters"),
+                )
+            })?;
+            // Header values may be credentials (an API key for a sidecar): never log them.
+            value.set_sensitive(true);
+            request.headers.append(name, value);
+        }
+        Ok(request)
+    }
+}
+
+#[async_trait]
+impl SubjectTokenSource for UrlToken {
+    async fn subject_token(&self, ctx: &Context) -> Result<SubjectToken, Error> {
+        let request = self.request()?;
+        let raw = with_retries(
+            ctx,
+            &self.retry,
+            Service::UrlSource,
+            "fetching the subject token",
+            |_| {
+                let request = &request;
+                async move {
+                    let response = ctx.http().send(request).await?;
+                    if response.status != 200 {
+                        return Err(response.error(
+                            ErrorKind::Upstream,
+                            Service::UrlSource,
+                            format!(
+                                "{} answered HTTP {}: {}",
+                                request.describe(),
+                                response.status,
+                                sanitize_upstream_text(&response.body_text(), 200)
+                            ),
+                        ));
+                    }
+                    String::from_utf8(response.body).map_err(|_| {
+                        Error::new(
+                            ErrorKind::InvalidResponse,
+                            Service::UrlSource,
+                            "the response is not UTF-8 text",
+                        )
+                    })
+                }
+            },
+        )
+        .await?;
+        let token = self.format.extract(&raw).map_err(|problem| {
+            Error::new(
+                ErrorKind::InvalidResponse,
+                Service::UrlSource,
+                format!("the response of {} {problem}", request.describe()),
+            )
+        })?;
+        if token.is_empty() {
+            return Err(Error::new(
+                ErrorKind::InvalidResponse,
+                Service::UrlSource,
+                format!("{} returned an empty token", request.describe()),
+            ));
+        }
+        let mut subject = SubjectToken::new(token, self.token_type);
+        if matches!(self.token_type, TokenType::Jwt | TokenType::IdToken) {
+            if let Some(exp) = crate::jwt::decode_unverified(subject.token().expose_secret())
+                .ok()
+                .and_then(|c| c.expires_at())
+            {
+                if exp <= ctx.now() {
+                    return Err(Error::new(
+                        ErrorKind::Expired,
+                        Service::UrlSource,
+                        "the URL returned a token that is already expired",
+                    )
+                    .with_transient(true));
+                }
+                subject = subject.with_expiry(exp);
+            }
+        }
+        Ok(subject)
+    }
+
+    fn name(&self) -> &'static str {
+        "url"
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        self.format.validate()?;
+        self.request().map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_names_fields() {
+        assert!(UrlToken::new("http://x/").validate().is_ok());
+        assert!(UrlToken::new("file:///etc/passwd")
+            .validate()
+            .unwrap_err()
+            .message()
+            .starts_with("credential_source.url"));
+        assert!(UrlToken::new("nope").validate().is_err());
+        let err = UrlToken::new("http://x/")
+            .header("Bad Name", "v")
+            .validate()
+            .unwrap_err();
+        assert!(err.message().starts_with("credential_source.headers"));
+        let err = UrlToken::new("http://x/")
+            .header("X-Ok", "a\r\nInjected: 1")
+            .validate()
+            .unwrap_err();
+        assert!(err.message().starts_with("credential_source.headers"));
+        assert!(UrlToken::new("http://x/")
+            .format(TokenFormat::json(""))
+            .validate()
+            .is_err());
+    }
+
+    #[test]
+    fn header_values_are_sensitive_in_debug() {
+        let r = UrlToken::new("http://x/")
+            .header("Authorization", "Bearer topsecret")
+            .request()
+            .unwrap();
+        assert!(!format!("{r:?}").contains("topsecret"));
+    }
+}
