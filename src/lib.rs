@@ -46,6 +46,7 @@
 
 pub mod aws;
 pub mod cache;
+pub mod config;
 pub mod context;
 pub mod error;
 pub mod exchange;

@@ -241,19 +241,20 @@ impl ExecutableToken {
                 format!("cannot be started ({e}); check credential_source.executable.command"),
             )
         })?;
-        let output =
-            match tokio::time::timeout(self.timeout, child.wait_with_output()).await {
-                Ok(r) => r.map_err(|e| {
-                    self.error(ErrorKind::Transport, format!("failed while running ({e})"))
-                })?,
-                Err(_) => return Err(self.error(
+        let output = match tokio::time::timeout(self.timeout, child.wait_with_output()).await {
+            Ok(r) => r.map_err(|e| {
+                self.error(ErrorKind::Transport, format!("failed while running ({e})"))
+            })?,
+            Err(_) => {
+                return Err(self.error(
                     ErrorKind::Transport,
                     format!(
                         "did not finish within {} ms (credential_source.executable.timeout_millis)",
                         self.timeout.as_millis()
                     ),
-                )),
-            };
+                ))
+            }
+        };
         if !output.status.success() {
             let stderr = String::from_utf8_lossy(&output.stderr);
             return Err(self.error(

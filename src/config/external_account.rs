@@ -1,0 +1,813 @@
+//! [`ExternalAccountConfig`]: the `external_account` credential configuration (AIP-4117), as
+//! `gcloud iam workload-identity-pools create-cred-config` writes it. Parsed and validated at
+//! load time; every error names the field and says what is wrong.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::json::{did_you_mean, Fields};
+use crate::context::Context;
+use crate::error::{Error, ErrorKind, Service};
+use crate::exchange::{is_workforce_audience, service_account_from_url};
+use crate::secret::SecretString;
+use crate::source::TokenFormat;
+use crate::token::TokenType;
+
+const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+const TOP_LEVEL_KEYS: &[&str] = &[
+    "type",
+    "audience",
+    "subject_token_type",
+    "token_url",
+    "service_account_impersonation_url",
+    "service_account_impersonation",
+    "credential_source",
+    "quota_project_id",
+    "workforce_pool_user_project",
+    "client_id",
+    "client_secret",
+    "token_info_url",
+    "universe_domain",
+    "scopes",
+];
+
+/// The default `regional_cred_verification_url` of AWS sources.
+pub const DEFAULT_REGIONAL_CRED_VERIFICATION_URL: &str =
+    "https://sts.{region}.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15";
+
+/// The `credential_source` of an AWS (`environment_id: aws1`) configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AwsSourceConfig {
+    /// `region_url` (availability zone or region).
+    pub region_url: Option<String>,
+    /// `url`: the role-credentials base URL.
+    pub url: Option<String>,
+    /// `regional_cred_verification_url`, with `{region}` still in it.
+    pub regional_cred_verification_url: String,
+    /// `imdsv2_session_token_url`, present when IMDSv2 is to be used.
+    pub imdsv2_session_token_url: Option<String>,
+}
+
+/// Where the subject token comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CredentialSource {
+    /// `credential_source.file`.
+    File {
+        /// The token file.
+        path: PathBuf,
+        /// How the file holds the token.
+        format: TokenFormat,
+    },
+    /// `credential_source.url`.
+    Url {
+        /// The URL.
+        url: String,
+        /// Headers sent with the request.
+        headers: Vec<(String, String)>,
+        /// How the response holds the token.
+        format: TokenFormat,
+    },
+    /// `credential_source.environment_id: aws1`.
+    Aws(AwsSourceConfig),
+    /// `credential_source.executable`.
+    Executable {
+        /// The command line.
+        command: String,
+        /// `timeout_millis` (5–120 s, default 30 s).
+        timeout: Duration,
+        /// `output_file`.
+        output_file: Option<PathBuf>,
+    },
+}
+
+/// A parsed and validated `external_account` configuration.
+///
+/// ```
+/// use federated_credentials::config::{CredentialSource, ExternalAccountConfig};
+/// let config = ExternalAccountConfig::from_json(r#"{
+///   "type": "external_account",
+///   "audience": "//iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/k8s/providers/k8s",
+///   "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+///   "token_url": "https://sts.googleapis.com/v1/token",
+///   "credential_source": { "file": "/var/run/secrets/tokens/gcp-token" }
+/// }"#).unwrap();
+/// assert!(matches!(config.credential_source, CredentialSource::File { .. }));
+///
+/// let err = ExternalAccountConfig::from_json(r#"{"type": "external_account"}"#).unwrap_err();
+/// assert_eq!(err.to_string(), "configuration: audience: is required");
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ExternalAccountConfig {
+    /// The workload or workforce identity pool provider.
+    pub audience: String,
+    /// `subject_token_type`.
+    pub subject_token_type: TokenType,
+    /// `token_url` (defaulted from `universe_domain`).
+    pub token_url: String,
+    /// `service_account_impersonation_url`.
+    pub service_account_impersonation_url: Option<String>,
+    /// `service_account_impersonation.token_lifetime_seconds`.
+    pub token_lifetime: Option<Duration>,
+    /// `credential_source`.
+    pub credential_source: CredentialSource,
+    /// `quota_project_id`: sent as `x-goog-user-project` on API calls.
+    pub quota_project_id: Option<String>,
+    /// `workforce_pool_user_project`.
+    pub workforce_pool_user_project: Option<String>,
+    /// `client_id`.
+    pub client_id: Option<String>,
+    /// `client_secret`.
+    pub client_secret: Option<SecretString>,
+    /// `universe_domain` (default `googleapis.com`).
+    pub universe_domain: String,
+    /// `scopes` (a non-standard key some tools write).
+    pub scopes: Vec<String>,
+    /// Allow AWS metadata URLs on hosts other than the IMDS addresses and loopback.
+    pub allow_any_aws_metadata_host: bool,
+}
+
+impl ExternalAccountConfig {
+    /// Parses and validates a configuration.
+    pub fn from_json(json: &str) -> Result<Self, Error> {
+        let value: Value = serde_json::from_str(json).map_err(|e| {
+            Error::config(
+                "(file)",
+                format!(
+                    "is not valid JSON (line {}, column {})",
+                    e.line(),
+                    e.column()
+                ),
+            )
+        })?;
+        Self::from_value(&value)
+    }
+
+    /// Reads a configuration file. Errors name the path.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self, Error> {
+        let path = path.as_ref();
+        let read_err = |problem: String| {
+            Error::new(
+                ErrorKind::Configuration,
+                Service::Config,
+                format!("credential configuration {}: {problem}", path.display()),
+            )
+        };
+        let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => read_err("no such file".into()),
+            _ => read_err(format!("cannot read ({e})")),
+        })?;
+        if meta.len() > MAX_CONFIG_BYTES {
+            return Err(read_err(format!(
+                "is {} bytes; a credential configuration is a small JSON file",
+                meta.len()
+            )));
+        }
+        let text =
+            std::fs::read_to_string(path).map_err(|e| read_err(format!("cannot read ({e})")))?;
+        Self::from_json(&text)
+            .map_err(|e| e.context(format!("credential configuration {}", path.display())))
+    }
+
+    /// Reads the file named by `GOOGLE_APPLICATION_CREDENTIALS`.
+    pub fn from_env(ctx: &Context) -> Result<Self, Error> {
+        let path = ctx
+            .env()
+            .get_non_empty("GOOGLE_APPLICATION_CREDENTIALS")
+            .ok_or_else(|| {
+                Error::config(
+                    "GOOGLE_APPLICATION_CREDENTIALS",
+                    "is not set: point it at the external_account JSON from `gcloud iam workload-identity-pools create-cred-config`",
+                )
+            })?;
+        Self::from_file(path.trim())
+    }
+
+    /// Parses an already-decoded JSON value.
+    pub fn from_value(value: &Value) -> Result<Self, Error> {
+        let top = Fields::new(value, "")?;
+        for key in top.keys() {
+            if !TOP_LEVEL_KEYS.contains(&key.as_str()) {
+                if let Some(known) = did_you_mean(key, TOP_LEVEL_KEYS) {
+                    return Err(Error::config(
+                        key,
+                        format!("unknown field; did you mean `{known}`?"),
+                    ));
+                }
+                tracing::debug!(field = %key, "ignoring unknown field in the credential configuration");
+            }
+        }
+        match top.str("type")? {
+            Some(t) if t == "external_account" => {}
+            Some(t) => {
+                return Err(Error::config(
+                    "type",
+                    format!("`{t}` is not supported here: this is for `external_account` (workload/workforce identity federation) configurations"),
+                ))
+            }
+            None => return Err(Error::config("type", "is required (`external_account`)")),
+        }
+        let audience = top.required_str("audience")?.trim().to_string();
+        let subject_token_type = {
+            let urn = top.required_str("subject_token_type")?;
+            match TokenType::from_urn(urn.trim()) {
+                Some(t @ (TokenType::Jwt | TokenType::IdToken | TokenType::Saml2 | TokenType::Aws4Request)) => t,
+                _ => {
+                    return Err(Error::config(
+                        "subject_token_type",
+                        format!("`{urn}` is not one of urn:ietf:params:oauth:token-type:jwt, …:id_token, …:saml2, urn:ietf:params:aws:token-type:aws4_request"),
+                    ))
+                }
+            }
+        };
+        let universe_domain = match top.str("universe_domain")? {
+            Some(u) if u.trim().is_empty() || u.contains(['/', ':', ' ']) => {
+                return Err(Error::config(
+                    "universe_domain",
+                    format!("`{u}` is not a domain like googleapis.com"),
+                ))
+            }
+            Some(u) => u.trim().to_string(),
+            None => "googleapis.com".to_string(),
+        };
+        let token_url = match top.str("token_url")? {
+            Some(u) => u.trim().to_string(),
+            None => format!("https://sts.{universe_domain}/v1/token"),
+        };
+        crate::exchange::validate_google_url("token_url", &token_url)?;
+        let service_account_impersonation_url = top
+            .str("service_account_impersonation_url")?
+            .map(|u| u.trim().to_string());
+        if let Some(url) = &service_account_impersonation_url {
+            crate::exchange::validate_google_url("service_account_impersonation_url", url)?;
+            if service_account_from_url(url).is_none() {
+                return Err(Error::config(
+                    "service_account_impersonation_url",
+                    "must end in /serviceAccounts/EMAIL:generateAccessToken",
+                ));
+            }
+        }
+        let token_lifetime = match top.object("service_account_impersonation")? {
+            None => None,
+            Some(imp) => match imp.int("token_lifetime_seconds")? {
+                None => None,
+                Some(secs) if (600..=43200).contains(&secs) => {
+                    Some(Duration::from_secs(secs as u64))
+                }
+                Some(secs) => {
+                    return Err(Error::config(
+                        "service_account_impersonation.token_lifetime_seconds",
+                        format!("{secs} is out of range: 600 to 43200 seconds"),
+                    ))
+                }
+            },
+        };
+        if token_lifetime.is_some() && service_account_impersonation_url.is_none() {
+            return Err(Error::config(
+                "service_account_impersonation.token_lifetime_seconds",
+                "only applies with service_account_impersonation_url, which is not set",
+            ));
+        }
+        let workforce_pool_user_project = top
+            .str("workforce_pool_user_project")?
+            .filter(|p| !p.trim().is_empty());
+        if workforce_pool_user_project.is_some() && !is_workforce_audience(&audience) {
+            return Err(Error::config(
+                "workforce_pool_user_project",
+                "is only allowed with a workforce pool audience (//iam.googleapis.com/locations/LOCATION/workforcePools/...)",
+            ));
+        }
+        let client_id = top.str("client_id")?.filter(|c| !c.is_empty());
+        let client_secret = top
+            .str("client_secret")?
+            .filter(|c| !c.is_empty())
+            .map(SecretString::from);
+        if client_secret.is_some() && client_id.is_none() {
+            return Err(Error::config(
+                "client_secret",
+                "is set but client_id is not",
+            ));
+        }
+        let scopes = top.strings("scopes")?.unwrap_or_default();
+        let source_fields = top
+            .object("credential_source")?
+            .ok_or_else(|| Error::config("credential_source", "is required"))?;
+        let credential_source = parse_source(&source_fields)?;
+        match (&credential_source, subject_token_type) {
+            (CredentialSource::Aws(_), TokenType::Aws4Request) => {}
+            (CredentialSource::Aws(_), t) => {
+                return Err(Error::config("subject_token_type", format!("must be urn:ietf:params:aws:token-type:aws4_request for an AWS credential_source, not {t}")))
+            }
+            (_, TokenType::Aws4Request) => {
+                return Err(Error::config("subject_token_type", "aws4_request needs an AWS credential_source (environment_id: aws1)"))
+            }
+            (CredentialSource::Executable { .. }, TokenType::Jwt | TokenType::IdToken | TokenType::Saml2) => {}
+            _ => {}
+        }
+        let config = Self {
+            audience,
+            subject_token_type,
+            token_url,
+            service_account_impersonation_url,
+            token_lifetime,
+            credential_source,
+            quota_project_id: top
+                .str("quota_project_id")?
+                .filter(|p| !p.trim().is_empty()),
+            workforce_pool_user_project,
+            client_id,
+            client_secret,
+            universe_domain,
+            scopes,
+            allow_any_aws_metadata_host: false,
+        };
+        config.check_aws_hosts()?;
+        Ok(config)
+    }
+
+    /// Allows AWS metadata URLs on any host (by default only `169.254.169.254`,
+    /// `fd00:ec2::254` and loopback are accepted, an SSRF guard AIP-4117 asks for).
+    pub fn allow_any_aws_metadata_host(mut self, allow: bool) -> Result<Self, Error> {
+        self.allow_any_aws_metadata_host = allow;
+        self.check_aws_hosts()?;
+        Ok(self)
+    }
+
+    fn check_aws_hosts(&self) -> Result<(), Error> {
+        let CredentialSource::Aws(aws) = &self.credential_source else {
+            return Ok(());
+        };
+        for (field, url) in [
+            ("credential_source.region_url", &aws.region_url),
+            ("credential_source.url", &aws.url),
+            (
+                "credential_source.imdsv2_session_token_url",
+                &aws.imdsv2_session_token_url,
+            ),
+        ] {
+            let Some(raw) = url else { continue };
+            let parsed = url::Url::parse(raw)
+                .map_err(|e| Error::config(field, format!("`{raw}` is not a valid URL ({e})")))?;
+            if !matches!(parsed.scheme(), "http" | "https") {
+                return Err(Error::config(field, format!("`{raw}` must be an http URL")));
+            }
+            let imds_host = match parsed.host() {
+                Some(url::Host::Ipv4(ip)) => ip == std::net::Ipv4Addr::new(169, 254, 169, 254),
+                Some(url::Host::Ipv6(ip)) => {
+                    ip == "fd00:ec2::254"
+                        .parse::<std::net::Ipv6Addr>()
+                        .expect("valid")
+                }
+                _ => false,
+            };
+            if !imds_host
+                && !crate::http::is_loopback_host(&parsed)
+                && !self.allow_any_aws_metadata_host
+            {
+                return Err(Error::config(
+                    field,
+                    format!("`{raw}` is not the EC2 metadata service (169.254.169.254 or [fd00:ec2::254]); if this is intended, allow it with allow_any_aws_metadata_host"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The impersonated service account's email, if any.
+    pub fn impersonated_service_account(&self) -> Option<String> {
+        self.service_account_impersonation_url
+            .as_deref()
+            .and_then(service_account_from_url)
+    }
+}
+
+fn parse_format(src: &Fields<'_>) -> Result<TokenFormat, Error> {
+    let Some(format) = src.object("format")? else {
+        return Ok(TokenFormat::Text);
+    };
+    match format.str("type")?.as_deref().map(str::trim) {
+        None | Some("text") | Some("") => Ok(TokenFormat::Text),
+        Some("json") => {
+            let field = format
+                .str("subject_token_field_name")?
+                .filter(|f| !f.is_empty())
+                .ok_or_else(|| {
+                    Error::config(
+                        &format.field("subject_token_field_name"),
+                        "is required when the format type is json",
+                    )
+                })?;
+            Ok(TokenFormat::json(field))
+        }
+        Some(other) => Err(Error::config(
+            &format.field("type"),
+            format!("`{other}` is not `text` or `json`"),
+        )),
+    }
+}
+
+fn parse_source(src: &Fields<'_>) -> Result<CredentialSource, Error> {
+    // An AWS source has a `url` key of its own; any other source next to it is a conflict.
+    let candidates: &[&str] = if src.has("environment_id") {
+        &["environment_id", "file", "executable", "certificate"]
+    } else {
+        &["file", "url", "executable", "certificate"]
+    };
+    let present: Vec<&str> = candidates.iter().copied().filter(|k| src.has(k)).collect();
+    match present.as_slice() {
+        [] => Err(Error::config(
+            "credential_source",
+            "names no source: set one of file, url, executable, or environment_id (aws1)",
+        )),
+        [one] => match *one {
+            "environment_id" => parse_aws(src),
+            "file" => {
+                let path = src.required_str("file")?;
+                Ok(CredentialSource::File {
+                    path: PathBuf::from(path.trim()),
+                    format: parse_format(src)?,
+                })
+            }
+            "url" => {
+                let url = src.required_str("url")?.trim().to_string();
+                let parsed = url::Url::parse(&url).map_err(|e| {
+                    Error::config(
+                        "credential_source.url",
+                        format!("`{url}` is not a valid URL ({e})"),
+                    )
+                })?;
+                if !matches!(parsed.scheme(), "http" | "https") {
+                    return Err(Error::config(
+                        "credential_source.url",
+                        format!("`{url}` must be an http(s) URL"),
+                    ));
+                }
+                Ok(CredentialSource::Url {
+                    url,
+                    headers: src.string_map("headers")?,
+                    format: parse_format(src)?,
+                })
+            }
+            "executable" => {
+                let exe = src.object("executable")?.expect("present");
+                let command = exe.required_str("command")?;
+                let timeout = match exe.int("timeout_millis")? {
+                    None => Duration::from_millis(30_000),
+                    Some(ms) if (5_000..=120_000).contains(&ms) => Duration::from_millis(ms as u64),
+                    Some(ms) => {
+                        return Err(Error::config(
+                            &exe.field("timeout_millis"),
+                            format!("{ms} is out of range: 5000 to 120000"),
+                        ))
+                    }
+                };
+                let output_file = exe
+                    .str("output_file")?
+                    .filter(|f| !f.trim().is_empty())
+                    .map(|f| PathBuf::from(f.trim()));
+                Ok(CredentialSource::Executable {
+                    command,
+                    timeout,
+                    output_file,
+                })
+            }
+            _ => Err(Error::config(
+                "credential_source.certificate",
+                "X.509 (mTLS) credential sources are not supported",
+            )),
+        },
+        many => Err(Error::config(
+            "credential_source",
+            format!("sets {}; exactly one source may be set", many.join(" and ")),
+        )),
+    }
+}
+
+fn parse_aws(src: &Fields<'_>) -> Result<CredentialSource, Error> {
+    let id = src.required_str("environment_id")?;
+    let version = id
+        .strip_prefix("aws")
+        .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+        .ok_or_else(|| {
+            Error::config(
+                "credential_source.environment_id",
+                format!("`{id}` is not supported; the only environment is aws1"),
+            )
+        })?;
+    if version != "1" {
+        return Err(Error::config(
+            "credential_source.environment_id",
+            format!("aws version '{version}' is not supported; only aws1 is"),
+        ));
+    }
+    let regional = src
+        .str("regional_cred_verification_url")?
+        .filter(|u| !u.trim().is_empty())
+        .unwrap_or_else(|| DEFAULT_REGIONAL_CRED_VERIFICATION_URL.to_string());
+    Ok(CredentialSource::Aws(AwsSourceConfig {
+        region_url: src.str("region_url")?.filter(|u| !u.trim().is_empty()),
+        url: src
+            .str("url")?
+            .filter(|u| !u.trim().is_empty())
+            .map(|u| u.trim_end_matches('/').to_string()),
+        regional_cred_verification_url: regional,
+        imdsv2_session_token_url: src
+            .str("imdsv2_session_token_url")?
+            .filter(|u| !u.trim().is_empty()),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const AUD: &str = "//iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/aws-pool/providers/aws-prov";
+
+    fn aws_config() -> Value {
+        serde_json::json!({
+          "type": "external_account",
+          "audience": AUD,
+          "subject_token_type": "urn:ietf:params:aws:token-type:aws4_request",
+          "token_url": "https://sts.googleapis.com/v1/token",
+          "service_account_impersonation_url": "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/app@my-proj.iam.gserviceaccount.com:generateAccessToken",
+          "service_account_impersonation": { "token_lifetime_seconds": 3600 },
+          "credential_source": {
+            "environment_id": "aws1",
+            "region_url": "http://169.254.169.254/latest/meta-data/placement/availability-zone",
+            "url": "http://169.254.169.254/latest/meta-data/iam/security-credentials",
+            "regional_cred_verification_url": "https://sts.{region}.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15",
+            "imdsv2_session_token_url": "http://169.254.169.254/latest/api/token"
+          }
+        })
+    }
+
+    fn err(mut v: Value, edit: impl FnOnce(&mut Value)) -> String {
+        edit(&mut v);
+        ExternalAccountConfig::from_value(&v)
+            .unwrap_err()
+            .message()
+            .to_string()
+    }
+
+    #[test]
+    fn parses_the_gcloud_aws_file() {
+        let c = ExternalAccountConfig::from_value(&aws_config()).unwrap();
+        assert_eq!(c.subject_token_type, TokenType::Aws4Request);
+        assert_eq!(c.token_lifetime, Some(Duration::from_secs(3600)));
+        assert_eq!(
+            c.impersonated_service_account().as_deref(),
+            Some("app@my-proj.iam.gserviceaccount.com")
+        );
+        let CredentialSource::Aws(aws) = &c.credential_source else {
+            panic!()
+        };
+        assert_eq!(
+            aws.imdsv2_session_token_url.as_deref(),
+            Some("http://169.254.169.254/latest/api/token")
+        );
+        assert_eq!(c.universe_domain, "googleapis.com");
+    }
+
+    #[test]
+    fn accepts_real_world_variations() {
+        // no format, no token_url (defaulted from universe), trailing slash, universe_domain, unknown extra key
+        let v = serde_json::json!({
+            "type": "external_account", "audience": AUD,
+            "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+            "universe_domain": "example-universe.com",
+            "credential_source": {"file": "/t", "format": null},
+            "token_info_url": "https://sts.googleapis.com/v1/introspect",
+            "some_future_field": {"x": 1}
+        });
+        let c = ExternalAccountConfig::from_value(&v).unwrap();
+        assert_eq!(c.token_url, "https://sts.example-universe.com/v1/token");
+        assert_eq!(
+            c.credential_source,
+            CredentialSource::File {
+                path: "/t".into(),
+                format: TokenFormat::Text
+            }
+        );
+        let mut v = aws_config();
+        v["credential_source"]["url"] =
+            "http://169.254.169.254/latest/meta-data/iam/security-credentials/".into();
+        v["credential_source"]
+            .as_object_mut()
+            .unwrap()
+            .remove("regional_cred_verification_url");
+        let c = ExternalAccountConfig::from_value(&v).unwrap();
+        let CredentialSource::Aws(aws) = c.credential_source else {
+            panic!()
+        };
+        assert_eq!(
+            aws.url.as_deref(),
+            Some("http://169.254.169.254/latest/meta-data/iam/security-credentials")
+        );
+        assert_eq!(
+            aws.regional_cred_verification_url,
+            DEFAULT_REGIONAL_CRED_VERIFICATION_URL
+        );
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let base = aws_config();
+        let cases: Vec<(Box<dyn FnOnce(&mut Value)>, &str)> = vec![
+            (Box::new(|v| v["type"] = "service_account".into()), "type:"),
+            (
+                Box::new(|v| {
+                    v.as_object_mut().unwrap().remove("type");
+                }),
+                "type: is required",
+            ),
+            (
+                Box::new(|v| {
+                    v.as_object_mut().unwrap().remove("audience");
+                }),
+                "audience: is required",
+            ),
+            (
+                Box::new(|v| v["audience"] = 5.into()),
+                "audience: expected a string",
+            ),
+            (
+                Box::new(|v| {
+                    v["subject_token_type"] = "urn:ietf:params:oauth:token-type:id-token".into()
+                }),
+                "subject_token_type:",
+            ),
+            (
+                Box::new(|v| {
+                    v["subject_token_type"] = "urn:ietf:params:oauth:token-type:jwt".into()
+                }),
+                "subject_token_type: must be urn:ietf:params:aws",
+            ),
+            (
+                Box::new(|v| v["token_url"] = "http://sts.googleapis.com/v1/token".into()),
+                "token_url:",
+            ),
+            (
+                Box::new(|v| v["token_url"] = "not a url".into()),
+                "token_url:",
+            ),
+            (
+                Box::new(|v| v["service_account_impersonation_url"] = "https://x/y".into()),
+                "service_account_impersonation_url:",
+            ),
+            (
+                Box::new(|v| {
+                    v["service_account_impersonation"]["token_lifetime_seconds"] = 599.into()
+                }),
+                "service_account_impersonation.token_lifetime_seconds: 599",
+            ),
+            (
+                Box::new(|v| {
+                    v["service_account_impersonation"]["token_lifetime_seconds"] = 43201.into()
+                }),
+                "43201 is out of range",
+            ),
+            (
+                Box::new(|v| v["workforce_pool_user_project"] = "p".into()),
+                "workforce_pool_user_project:",
+            ),
+            (
+                Box::new(|v| v["client_secret"] = "s".into()),
+                "client_secret:",
+            ),
+            (
+                Box::new(|v| v["audiance"] = "x".into()),
+                "audiance: unknown field; did you mean `audience`?",
+            ),
+            (
+                Box::new(|v| {
+                    v.as_object_mut().unwrap().remove("credential_source");
+                }),
+                "credential_source: is required",
+            ),
+            (
+                Box::new(|v| v["credential_source"] = serde_json::json!({})),
+                "credential_source: names no source",
+            ),
+            (
+                Box::new(|v| v["credential_source"]["file"] = "/x".into()),
+                "credential_source: sets environment_id and file",
+            ),
+            (
+                Box::new(|v| v["credential_source"]["environment_id"] = "aws2".into()),
+                "aws version '2' is not supported",
+            ),
+            (
+                Box::new(|v| v["credential_source"]["environment_id"] = "azure1".into()),
+                "credential_source.environment_id:",
+            ),
+            (
+                Box::new(|v| {
+                    v["credential_source"]["region_url"] = "http://evil.example.com/az".into()
+                }),
+                "credential_source.region_url:",
+            ),
+            (
+                Box::new(|v| {
+                    v["credential_source"]["imdsv2_session_token_url"] =
+                        "ftp://169.254.169.254/".into()
+                }),
+                "credential_source.imdsv2_session_token_url:",
+            ),
+            (
+                Box::new(|v| v["universe_domain"] = "https://x".into()),
+                "universe_domain:",
+            ),
+        ];
+        for (edit, expect) in cases {
+            let message = err(base.clone(), edit);
+            assert!(
+                message.starts_with(expect) || message.contains(expect),
+                "expected `{expect}` in `{message}`"
+            );
+        }
+    }
+
+    #[test]
+    fn other_sources_and_their_errors() {
+        let with_source = |src: Value, t: &str| serde_json::json!({"type":"external_account","audience":AUD,"subject_token_type":t,"credential_source":src});
+        let jwt = "urn:ietf:params:oauth:token-type:jwt";
+        let c = ExternalAccountConfig::from_value(&with_source(serde_json::json!({"url":"http://localhost:1/t","headers":{"Metadata":"True"},"format":{"type":"json","subject_token_field_name":"access_token"}}), jwt)).unwrap();
+        assert_eq!(
+            c.credential_source,
+            CredentialSource::Url {
+                url: "http://localhost:1/t".into(),
+                headers: vec![("Metadata".into(), "True".into())],
+                format: TokenFormat::json("access_token")
+            }
+        );
+        let c = ExternalAccountConfig::from_value(&with_source(serde_json::json!({"executable":{"command":"/bin/x --a","timeout_millis":5000,"output_file":"/tmp/o"}}), jwt)).unwrap();
+        assert!(
+            matches!(c.credential_source, CredentialSource::Executable { timeout, .. } if timeout == Duration::from_secs(5))
+        );
+        let e = |src: Value| {
+            ExternalAccountConfig::from_value(&with_source(src, jwt))
+                .unwrap_err()
+                .message()
+                .to_string()
+        };
+        assert!(e(serde_json::json!({"file":"/t","format":{"type":"json"}}))
+            .starts_with("credential_source.format.subject_token_field_name"));
+        assert!(e(serde_json::json!({"file":"/t","format":{"type":"xml"}}))
+            .starts_with("credential_source.format.type"));
+        assert!(e(serde_json::json!({"file":""}))
+            .starts_with("credential_source.file: must not be empty"));
+        assert!(e(serde_json::json!({"file":7}))
+            .starts_with("credential_source.file: expected a string"));
+        assert!(
+            e(serde_json::json!({"url":"file:///etc/passwd"})).starts_with("credential_source.url")
+        );
+        assert!(e(serde_json::json!({"url":"http://x","headers":{"a":1}}))
+            .starts_with("credential_source.headers.a"));
+        assert!(
+            e(serde_json::json!({"executable":{"command":"x","timeout_millis":1000}}))
+                .starts_with("credential_source.executable.timeout_millis")
+        );
+        assert!(e(serde_json::json!({"executable":{}}))
+            .starts_with("credential_source.executable.command"));
+        assert!(
+            e(serde_json::json!({"certificate":{"use_default_certificate_config":true}}))
+                .starts_with("credential_source.certificate")
+        );
+        assert!(e(serde_json::json!({"file":"/t","url":"http://x"})).contains("exactly one"));
+    }
+
+    #[test]
+    fn files_and_env() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.json");
+        std::fs::write(&path, aws_config().to_string()).unwrap();
+        assert!(ExternalAccountConfig::from_file(&path).is_ok());
+        let missing = ExternalAccountConfig::from_file(dir.path().join("nope.json")).unwrap_err();
+        assert!(missing.message().contains("no such file"), "{missing}");
+        std::fs::write(&path, "{not json").unwrap();
+        let bad = ExternalAccountConfig::from_file(&path).unwrap_err();
+        assert!(bad.message().contains("is not valid JSON"), "{bad}");
+        std::fs::write(&path, "").unwrap();
+        assert!(ExternalAccountConfig::from_file(&path).is_err());
+        let ctx = Context::builder()
+            .env(crate::context::StaticEnv::empty())
+            .build();
+        assert!(ExternalAccountConfig::from_env(&ctx)
+            .unwrap_err()
+            .message()
+            .starts_with("GOOGLE_APPLICATION_CREDENTIALS"));
+    }
+
+    #[test]
+    fn client_secret_is_redacted() {
+        let mut v = aws_config();
+        v["client_id"] = "id".into();
+        v["client_secret"] = "very-secret-value".into();
+        let c = ExternalAccountConfig::from_value(&v).unwrap();
+        assert!(!format!("{c:?}").contains("very-secret-value"));
+    }
+}
