@@ -50,6 +50,7 @@ pub mod config;
 pub mod context;
 pub mod error;
 pub mod exchange;
+pub mod google;
 pub mod http;
 pub mod jwt;
 pub mod secret;

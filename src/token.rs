@@ -101,6 +101,12 @@ impl SubjectToken {
         self
     }
 
+    /// Replaces the token type (the configuration's `subject_token_type` is authoritative).
+    pub fn with_token_type(mut self, token_type: TokenType) -> Self {
+        self.token_type = token_type;
+        self
+    }
+
     /// The token value.
     pub fn token(&self) -> &SecretString {
         &self.token
