@@ -616,7 +616,8 @@ mod tests {
     #[test]
     fn errors_name_the_field() {
         let base = aws_config();
-        let cases: Vec<(Box<dyn FnOnce(&mut Value)>, &str)> = vec![
+        type Edit = Box<dyn FnOnce(&mut Value)>;
+        let cases: Vec<(Edit, &str)> = vec![
             (Box::new(|v| v["type"] = "service_account".into()), "type:"),
             (
                 Box::new(|v| {
