@@ -10,6 +10,9 @@
 //!   by a [`GoogleIdentity`].
 //! - [`AwsStsEmulator`]: AWS STS `AssumeRoleWithWebIdentity`, verifying those tokens against the
 //!   trust conditions of the [`RoleSpec`]s it knows.
+//! - [`GoogleStsEmulator`]: Google STS token exchange (RFC 8693) for the providers
+//!   ([`ProviderSpec`]) it knows, re-verifying the SigV4 signature of AWS `aws4_request`
+//!   subject tokens against the AWS keys it is told to trust.
 //!
 //! Every emulator records the requests it receives ([`RecordedRequest`]) and can be scripted to
 //! misbehave on its next requests with [`Fault`]s (error statuses, hangs, dropped connections,
@@ -78,17 +81,22 @@
 mod aws_sts;
 mod fault;
 mod gcp_metadata;
+mod google_sts;
 mod jwt;
 mod random;
 mod request;
 pub(crate) mod server;
 #[cfg(test)]
 mod test_support;
+mod timestamp;
 
 pub use aws_sts::{
     AwsStsEmulator, AwsStsEmulatorBuilder, IssuedCredentials, RoleSpec, StsErrorCode,
 };
 pub use fault::Fault;
 pub use gcp_metadata::{GcpMetadataEmulator, GcpMetadataEmulatorBuilder, ServiceAccount};
+pub use google_sts::{
+    GoogleStsEmulator, GoogleStsEmulatorBuilder, IssuedFederatedToken, ProviderSpec,
+};
 pub use jwt::{decode_header, decode_payload, GoogleIdentity, JwtError};
 pub use request::RecordedRequest;
