@@ -1,7 +1,9 @@
 //! [`GoogleStsEmulator`]: a loopback emulator of the Google Security Token Service token
 //! exchange (RFC 8693, `POST /v1/token`), for workload and workforce identity federation. It
 //! verifies AWS `aws4_request` subject tokens down to their SigV4 signature, and records the
-//! federated tokens it issues.
+//! federated tokens it issues in a registry that [`IamCredentialsEmulator`] can trust.
+//!
+//! [`IamCredentialsEmulator`]: crate::testkit::IamCredentialsEmulator
 
 mod aws4;
 mod error;
@@ -19,12 +21,12 @@ use std::time::Duration;
 use self::error::OAuthError;
 use self::exchange::{ResponseStyle, StsHandler};
 use self::provider::AwsKey;
-use self::registry::TokenRegistry;
 use super::server::{emulator_controls, lock, Scripted, Server};
 use crate::context::{Clock, SystemClock};
 
 pub use self::provider::ProviderSpec;
 pub use self::registry::IssuedFederatedToken;
+pub(crate) use self::registry::TokenRegistry;
 
 /// Builds a [`GoogleStsEmulator`].
 #[derive(Debug)]
@@ -161,7 +163,9 @@ impl GoogleStsEmulatorBuilder {
 ///    `unauthorized_client`). For JWTs, see [`ProviderSpec::oidc`].
 ///
 /// Success is `200 {"access_token":"ya29.emulated-…","issued_token_type":"urn:ietf:params:oauth:token-type:access_token","token_type":"Bearer","expires_in":3599}`;
-/// each issued token is recorded ([`issued_tokens`](Self::issued_tokens)).
+/// each issued token is recorded ([`issued_tokens`](Self::issued_tokens)) in a registry that
+/// [`IamCredentialsEmulator::trust_sts`](crate::testkit::IamCredentialsEmulator::trust_sts)
+/// shares.
 #[derive(Debug)]
 pub struct GoogleStsEmulator {
     server: Server<StsHandler>,
@@ -273,6 +277,11 @@ impl GoogleStsEmulator {
     ) {
         let error = OAuthError::new(status, error, description);
         self.server.push(Scripted::Emulator(error), times);
+    }
+
+    /// The registry of issued tokens, shared with the IAM emulators that trust this one.
+    pub(crate) fn registry(&self) -> TokenRegistry {
+        self.handler().registry.clone()
     }
 
     fn handler(&self) -> &StsHandler {

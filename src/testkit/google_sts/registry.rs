@@ -50,4 +50,9 @@ impl TokenRegistry {
             .find(|token| token.access_token == access_token)
             .cloned()
     }
+
+    /// Whether both handles share one registry.
+    pub(crate) fn same_as(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }
