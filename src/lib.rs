@@ -38,7 +38,7 @@
 //!
 //! | feature | what it adds |
 //! |---|---|
-//! | `testkit` | loopback emulators of the metadata server and AWS STS (hyper server) |
+//! | `testkit` | loopback emulators of the metadata server, AWS STS, Google STS and IAM Credentials (hyper server) |
 //! | `cli` | the `federated-credentials` command (clap) |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]

@@ -10,6 +10,12 @@
 //!   by a [`GoogleIdentity`].
 //! - [`AwsStsEmulator`]: AWS STS `AssumeRoleWithWebIdentity`, verifying those tokens against the
 //!   trust conditions of the [`RoleSpec`]s it knows.
+//! - [`GoogleStsEmulator`]: Google STS token exchange (RFC 8693) for the providers
+//!   ([`ProviderSpec`]) it knows, re-verifying the SigV4 signature of AWS `aws4_request`
+//!   subject tokens against the AWS keys it is told to trust.
+//! - [`IamCredentialsEmulator`]: IAM Credentials `generateAccessToken` / `generateIdToken` for
+//!   the [`ServiceAccountSpec`]s it knows, authenticating callers with the federated tokens of
+//!   the [`GoogleStsEmulator`]s it trusts.
 //!
 //! Every emulator records the requests it receives ([`RecordedRequest`]) and can be scripted to
 //! misbehave on its next requests with [`Fault`]s (error statuses, hangs, dropped connections,
@@ -74,21 +80,91 @@
 //! })
 //! # }
 //! ```
+//!
+//! # Example: Google STS and service-account impersonation
+//!
+//! A federated workload exchanging a token at Google STS, then impersonating a service account.
+//! AWS workloads send a SigV4-signed `aws4_request` subject token instead, verified against the
+//! keys given to [`GoogleStsEmulator::trust_aws_key`] (or
+//! [`trust_aws_session_key`](GoogleStsEmulator::trust_aws_session_key) for the temporary
+//! credentials of an instance role).
+//!
+//! ```
+//! use federated_credentials::testkit::{
+//!     GoogleIdentity, GoogleStsEmulator, IamCredentialsEmulator, ProviderSpec, ServiceAccountSpec,
+//! };
+//! use serde_json::{json, Value};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+//! runtime.block_on(async {
+//!     let audience = "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/oidc";
+//!     let sts = GoogleStsEmulator::builder().provider(ProviderSpec::oidc(audience)).start().await?;
+//!     let iam = IamCredentialsEmulator::builder()
+//!         .service_account(ServiceAccountSpec::new("sa@p.iam.gserviceaccount.com", "1234"))
+//!         .start()
+//!         .await?;
+//!     iam.trust_sts(&sts); // IAM accepts the access tokens this STS issues
+//!
+//!     let exp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() + 600;
+//!     let subject_token = GoogleIdentity::shared().sign(&json!({"sub": "workload", "exp": exp}));
+//!     let http = reqwest::Client::builder().no_proxy().build()?;
+//!     let form = url::form_urlencoded::Serializer::new(String::new())
+//!         .append_pair("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange")
+//!         .append_pair("audience", audience)
+//!         .append_pair("scope", "https://www.googleapis.com/auth/cloud-platform")
+//!         .append_pair("requested_token_type", "urn:ietf:params:oauth:token-type:access_token")
+//!         .append_pair("subject_token_type", "urn:ietf:params:oauth:token-type:jwt")
+//!         .append_pair("subject_token", &subject_token)
+//!         .finish();
+//!     let exchanged = http
+//!         .post(sts.token_url())
+//!         .header("Content-Type", "application/x-www-form-urlencoded")
+//!         .body(form)
+//!         .send()
+//!         .await?
+//!         .text()
+//!         .await?;
+//!     let exchanged: Value = serde_json::from_str(&exchanged)?;
+//!     let federated = exchanged["access_token"].as_str().unwrap_or_default();
+//!
+//!     let response = http
+//!         .post(iam.generate_access_token_url("sa@p.iam.gserviceaccount.com"))
+//!         .bearer_auth(federated)
+//!         .body(json!({"scope": ["https://www.googleapis.com/auth/cloud-platform"]}).to_string())
+//!         .send()
+//!         .await?;
+//!     assert_eq!(response.status(), 200);
+//!     assert_eq!(iam.issued_access_tokens()[0].caller_audience, audience);
+//!     Ok(())
+//! })
+//! # }
+//! ```
 
 mod aws_sts;
 mod fault;
 mod gcp_metadata;
+mod google_sts;
+mod iam_credentials;
 mod jwt;
 mod random;
 mod request;
 pub(crate) mod server;
 #[cfg(test)]
 mod test_support;
+mod timestamp;
 
 pub use aws_sts::{
     AwsStsEmulator, AwsStsEmulatorBuilder, IssuedCredentials, RoleSpec, StsErrorCode,
 };
 pub use fault::Fault;
 pub use gcp_metadata::{GcpMetadataEmulator, GcpMetadataEmulatorBuilder, ServiceAccount};
+pub use google_sts::{
+    GoogleStsEmulator, GoogleStsEmulatorBuilder, IssuedFederatedToken, ProviderSpec,
+};
+pub use iam_credentials::{
+    IamCredentialsEmulator, IamCredentialsEmulatorBuilder, IssuedAccessToken, IssuedIdToken,
+    ServiceAccountSpec,
+};
 pub use jwt::{decode_header, decode_payload, GoogleIdentity, JwtError};
 pub use request::RecordedRequest;

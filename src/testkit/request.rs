@@ -66,6 +66,24 @@ impl RecordedRequest {
             .map(percent_decode)
             .collect()
     }
+
+    /// Whether the `Content-Type` is `mime`, ignoring case and parameters such as `charset`.
+    pub(crate) fn content_type_is(&self, mime: &str) -> bool {
+        self.header("content-type").is_some_and(|value| {
+            let essence = value.split(';').next().unwrap_or_default();
+            essence.trim().eq_ignore_ascii_case(mime)
+        })
+    }
+
+    /// The scheme and credentials of the `Authorization` header (`Basic`, `abc=`), if any.
+    pub(crate) fn authorization(&self) -> Option<(&str, &str)> {
+        let value = self.header("authorization")?.trim();
+        Some(
+            value
+                .split_once(' ')
+                .map_or((value, ""), |(scheme, rest)| (scheme, rest.trim())),
+        )
+    }
 }
 
 /// Decodes `application/x-www-form-urlencoded` data (also the query-string encoding).
@@ -80,8 +98,14 @@ fn first_value<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str>
         .map(|(_, v)| v.as_str())
 }
 
+/// Decodes one `application/x-www-form-urlencoded` value: `+` is a space, then `%XX` escapes.
+/// Invalid escapes are kept as is.
+pub(crate) fn decode_form_value(value: &str) -> String {
+    percent_decode(&value.replace('+', " "))
+}
+
 /// Decodes `%XX` escapes (not `+`, which is literal in a path). Invalid escapes are kept as is.
-fn percent_decode(segment: &str) -> String {
+pub(crate) fn percent_decode(segment: &str) -> String {
     let bytes = segment.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -131,5 +155,24 @@ mod tests {
         assert_eq!(r.form_param("Y").as_deref(), Some("a b"));
         assert_eq!(r.path_segments(), ["v1", "sa", "a@b.com", "%zz"]);
         assert_eq!(r.body_text(), "X=1%2B1&Y=a+b");
+        assert_eq!(decode_form_value("a+b%2Bc%20d%zz"), "a b+c d%zz");
+    }
+
+    #[test]
+    fn content_type_and_authorization() {
+        let mut r = request("/", "");
+        assert!(!r.content_type_is("application/json"));
+        r.headers.push((
+            "content-type".into(),
+            "Application/X-WWW-Form-Urlencoded ; charset=utf-8".into(),
+        ));
+        r.headers
+            .push(("authorization".into(), "Bearer  ya29.x ".into()));
+        assert!(r.content_type_is("application/x-www-form-urlencoded"));
+        assert!(!r.content_type_is("application/x-www-form"));
+        assert_eq!(r.authorization(), Some(("Bearer", "ya29.x")));
+        r.headers.pop();
+        r.headers.push(("authorization".into(), "Basic".into()));
+        assert_eq!(r.authorization(), Some(("Basic", "")));
     }
 }

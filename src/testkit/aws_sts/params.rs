@@ -36,11 +36,7 @@ struct Params(Vec<(String, String)>);
 impl Params {
     fn of(request: &RecordedRequest) -> Self {
         let mut pairs = request.query.clone();
-        let is_form = request.header("content-type").is_some_and(|ct| {
-            ct.to_ascii_lowercase()
-                .starts_with("application/x-www-form-urlencoded")
-        });
-        if is_form {
+        if request.content_type_is("application/x-www-form-urlencoded") {
             pairs.extend(request.form());
         }
         Self(pairs)

@@ -1,15 +1,12 @@
 //! The XML bodies of STS answers: the `AssumeRoleWithWebIdentityResponse` success document and
 //! the `ErrorResponse` document, and the `Expiration` timestamp format.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-use time::format_description::FormatItem;
-use time::macros::format_description;
-use time::OffsetDateTime;
+use std::time::SystemTime;
 
 use super::error::StsError;
 use super::IssuedCredentials;
 use crate::testkit::server::Response;
+use crate::testkit::timestamp;
 
 const NAMESPACE: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
 const CONTENT_TYPE: &str = "text/xml";
@@ -51,7 +48,7 @@ pub(crate) fn success(issued: &IssuedCredentials, request_id: &str, fractional: 
         key_id = escape(&issued.access_key_id),
         secret = escape(&issued.secret_access_key),
         session_token = escape(&issued.session_token),
-        expiration = format_timestamp(issued.expiration, fractional),
+        expiration = timestamp::format_rfc3339(issued.expiration, expiration_digits(fractional)),
         subject = escape(&issued.subject),
         request_id = escape(request_id),
     );
@@ -79,26 +76,18 @@ pub(crate) fn error(error: &StsError, request_id: &str) -> Response {
         .with_header(REQUEST_ID_HEADER, request_id)
 }
 
-/// RFC 3339 UTC: `2026-11-22T04:00:00Z`, or with microseconds `2026-11-22T04:00:00.123456Z`.
-pub(crate) fn format_timestamp(at: SystemTime, fractional: bool) -> String {
-    const WHOLE: &[FormatItem<'_>] =
-        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
-    const MICROS: &[FormatItem<'_>] =
-        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
-    let at = OffsetDateTime::from(at);
-    at.format(if fractional { MICROS } else { WHOLE })
-        .expect("a SystemTime within the years 0..=9999 formats as RFC 3339")
-}
-
-/// `at` cut to what [`format_timestamp`] shows, so the recorded expiration equals the sent one.
-pub(crate) fn wire_precision(at: SystemTime, fractional: bool) -> SystemTime {
-    let since_epoch = at.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let subsec = if fractional {
-        since_epoch.subsec_micros() * 1000
+/// Fractional digits of `Expiration`: microseconds (as moto sends them) or none.
+fn expiration_digits(fractional: bool) -> u8 {
+    if fractional {
+        6
     } else {
         0
-    };
-    UNIX_EPOCH + Duration::new(since_epoch.as_secs(), subsec)
+    }
+}
+
+/// `at` cut to what the response shows, so the recorded expiration equals the sent one.
+pub(crate) fn wire_precision(at: SystemTime, fractional: bool) -> SystemTime {
+    timestamp::truncate(at, expiration_digits(fractional))
 }
 
 /// Escapes text for an XML element.
@@ -122,11 +111,11 @@ mod tests {
     use super::*;
     use crate::testkit::aws_sts::StsErrorCode;
 
+    use std::time::{Duration, UNIX_EPOCH};
+
     #[test]
-    fn timestamps() {
+    fn expiration_precision() {
         let at = UNIX_EPOCH + Duration::new(1_795_320_000, 123_456_789);
-        assert_eq!(format_timestamp(at, false), "2026-11-22T04:00:00Z");
-        assert_eq!(format_timestamp(at, true), "2026-11-22T04:00:00.123456Z");
         let whole = wire_precision(at, false);
         assert_eq!(whole, UNIX_EPOCH + Duration::from_secs(1_795_320_000));
         assert_eq!(

@@ -1,0 +1,268 @@
+//! [`IamCredentialsEmulator`]: a loopback emulator of the IAM Service Account Credentials API
+//! (`generateAccessToken`, `generateIdToken`) that authenticates callers with the federated
+//! tokens of a trusted [`GoogleStsEmulator`] and answers errors in the `google.rpc.Status`
+//! envelope.
+
+mod account;
+mod body;
+mod error;
+mod handler;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use self::error::RpcError;
+use self::handler::IamHandler;
+use super::google_sts::GoogleStsEmulator;
+use super::jwt::GoogleIdentity;
+use super::server::{emulator_controls, lock, Scripted, Server};
+use crate::context::{Clock, SystemClock};
+
+pub use self::account::ServiceAccountSpec;
+
+/// An access token minted by `generateAccessToken`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct IssuedAccessToken {
+    /// The `accessToken`: `ya29.c.emulated-` and random characters.
+    pub access_token: String,
+    /// The impersonated service account's email.
+    pub service_account: String,
+    /// The requested `scope`s.
+    pub scopes: Vec<String>,
+    /// The requested `lifetime` (default one hour).
+    pub lifetime: Duration,
+    /// The `delegates`, as sent.
+    pub delegates: Vec<String>,
+    /// The `expireTime`, exactly as sent.
+    pub expire_time: SystemTime,
+    /// The STS `audience` (provider) of the caller's federated token.
+    pub caller_audience: String,
+}
+
+/// An ID token minted by `generateIdToken`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct IssuedIdToken {
+    /// The signed JWT.
+    pub token: String,
+    /// The impersonated service account's email.
+    pub service_account: String,
+    /// The requested `audience` (the token's `aud`).
+    pub audience: String,
+    /// Whether `includeEmail` was set (the token has `email` and `email_verified`).
+    pub include_email: bool,
+    /// The `delegates`, as sent.
+    pub delegates: Vec<String>,
+    /// The STS `audience` (provider) of the caller's federated token.
+    pub caller_audience: String,
+}
+
+/// Builds an [`IamCredentialsEmulator`].
+#[derive(Debug)]
+pub struct IamCredentialsEmulatorBuilder {
+    clock: Arc<dyn Clock>,
+    identity: Option<GoogleIdentity>,
+    accounts: Vec<ServiceAccountSpec>,
+    expire_time_digits: u8,
+    check_scopes: bool,
+    seed: Option<u64>,
+}
+
+impl Default for IamCredentialsEmulatorBuilder {
+    fn default() -> Self {
+        Self {
+            clock: Arc::new(SystemClock),
+            identity: None,
+            accounts: Vec::new(),
+            expire_time_digits: 0,
+            check_scopes: true,
+            seed: None,
+        }
+    }
+}
+
+impl IamCredentialsEmulatorBuilder {
+    /// The clock that decides bearer-token expiry, `expireTime` and ID-token `iat`/`exp`
+    /// (default the system clock). Share the STS emulator's
+    /// [`ManualClock`](crate::context::ManualClock) for deterministic tests.
+    pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// The key that signs ID tokens (default [`GoogleIdentity::shared`], which the
+    /// [`AwsStsEmulator`](crate::testkit::AwsStsEmulator) trusts by default).
+    pub fn identity(mut self, identity: GoogleIdentity) -> Self {
+        self.identity = Some(identity);
+        self
+    }
+
+    /// A service account tokens can be minted for (more can be added later with
+    /// [`IamCredentialsEmulator::add_service_account`]).
+    pub fn service_account(mut self, account: ServiceAccountSpec) -> Self {
+        self.accounts.push(account);
+        self
+    }
+
+    /// Sends `expireTime` with this many fractional digits: 0 (the default,
+    /// `2024-05-01T12:34:56Z`), 3, 6 or 9, as Google's JSON mapping may.
+    ///
+    /// # Panics
+    /// If `digits` is not 0, 3, 6 or 9.
+    pub fn expire_time_fraction_digits(mut self, digits: u8) -> Self {
+        assert!(
+            matches!(digits, 0 | 3 | 6 | 9),
+            "expireTime has 0, 3, 6 or 9 fractional digits, not {digits}"
+        );
+        self.expire_time_digits = digits;
+        self
+    }
+
+    /// Whether bearer tokens must have the `cloud-platform` or `iam` scope (default true;
+    /// without it, 403 `ACCESS_TOKEN_SCOPE_INSUFFICIENT`).
+    pub fn check_scopes(mut self, enabled: bool) -> Self {
+        self.check_scopes = enabled;
+        self
+    }
+
+    /// Seeds the generator of access tokens, for reproducible tokens (default: random).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Binds `127.0.0.1:0` and starts serving on the current tokio runtime.
+    pub async fn start(self) -> std::io::Result<IamCredentialsEmulator> {
+        let handler = IamHandler {
+            clock: self.clock,
+            identity: self.identity.unwrap_or_else(GoogleIdentity::shared),
+            trusted: Mutex::new(Vec::new()),
+            accounts: Mutex::new(self.accounts),
+            expire_time_digits: self.expire_time_digits,
+            check_scopes: self.check_scopes,
+            access_tokens: Mutex::new(Vec::new()),
+            id_tokens: Mutex::new(Vec::new()),
+            rng: Mutex::new(
+                self.seed
+                    .map_or_else(fastrand::Rng::new, fastrand::Rng::with_seed),
+            ),
+        };
+        Ok(IamCredentialsEmulator {
+            server: Server::start(handler).await?,
+        })
+    }
+}
+
+/// A loopback emulator of the IAM Service Account Credentials API.
+///
+/// It serves `POST /v1/projects/-/serviceAccounts/{ACCOUNT}:generateAccessToken` and
+/// `...:generateIdToken`, where `ACCOUNT` is the email (`@` may be percent-encoded) or the
+/// unique id of a [`ServiceAccountSpec`]. Checks, in order:
+///
+/// 1. `Authorization: Bearer` with a token issued by a Google STS emulator trusted with
+///    [`trust_sts`](Self::trust_sts), not expired by the clock, else 401 `UNAUTHENTICATED`;
+///    with the `cloud-platform` or `iam` scope, else 403 (see
+///    [`check_scopes`](IamCredentialsEmulatorBuilder::check_scopes)).
+/// 2. The project `-` (400), a registered account (404 `NOT_FOUND`) that permits the caller's
+///    STS audience (403 `PERMISSION_DENIED` with an `IAM_PERMISSION_DENIED` `ErrorInfo`).
+/// 3. The JSON body (400 `INVALID_ARGUMENT`; unknown fields are rejected like Google's proto
+///    JSON parser does). `generateAccessToken`: a non-empty `scope` list, `lifetime` matching
+///    `^\d+(\.\d+)?s$` (default `3600s`, at most 3600 s or, for accounts with
+///    [`allow_extended_lifetime`](ServiceAccountSpec::allow_extended_lifetime), 43200 s).
+///    `generateIdToken`: a non-empty `audience`, optional `includeEmail`. Both: optional
+///    `delegates`, each `projects/-/serviceAccounts/<registered account>`.
+///
+/// Success: `{"accessToken":"ya29.c.emulated-…","expireTime":"<RFC 3339>"}`, or
+/// `{"token":"<JWT>"}`: an RS256 ID token by the emulator's [`GoogleIdentity`] with `iss` =
+/// `https://accounts.google.com`, `aud`, `azp` = `sub` = the account's unique id, `iat`, `exp`
+/// one hour later, and `email`/`email_verified` with `includeEmail`. Errors use the
+/// `{"error":{"code","message","status","details"}}` envelope.
+#[derive(Debug)]
+pub struct IamCredentialsEmulator {
+    server: Server<IamHandler>,
+}
+
+emulator_controls!(IamCredentialsEmulator);
+
+impl IamCredentialsEmulator {
+    /// Starts an emulator with no service accounts, trusting no STS yet, signing ID tokens
+    /// with [`GoogleIdentity::shared`].
+    pub async fn start() -> std::io::Result<Self> {
+        Self::builder().start().await
+    }
+
+    /// A builder for custom settings.
+    pub fn builder() -> IamCredentialsEmulatorBuilder {
+        IamCredentialsEmulatorBuilder::default()
+    }
+
+    /// `http://127.0.0.1:PORT/v1/projects/-/serviceAccounts/{account}:generateAccessToken`,
+    /// the `service_account_impersonation_url` to configure in the client.
+    pub fn generate_access_token_url(&self, account: &str) -> String {
+        self.method_url(account, "generateAccessToken")
+    }
+
+    /// `http://127.0.0.1:PORT/v1/projects/-/serviceAccounts/{account}:generateIdToken`.
+    pub fn generate_id_token_url(&self, account: &str) -> String {
+        self.method_url(account, "generateIdToken")
+    }
+
+    fn method_url(&self, account: &str, method: &str) -> String {
+        format!(
+            "{}/v1/projects/-/serviceAccounts/{account}:{method}",
+            self.base_url()
+        )
+    }
+
+    /// Accepts the access tokens `sts` has issued or will issue as bearer tokens.
+    pub fn trust_sts(&self, sts: &GoogleStsEmulator) {
+        let registry = sts.registry();
+        let mut trusted = lock(&self.handler().trusted);
+        if !trusted.iter().any(|known| known.same_as(&registry)) {
+            trusted.push(registry);
+        }
+    }
+
+    /// Registers a service account, replacing any account with the same email.
+    pub fn add_service_account(&self, account: ServiceAccountSpec) {
+        let mut accounts = lock(&self.handler().accounts);
+        accounts.retain(|a| a.email() != account.email());
+        accounts.push(account);
+    }
+
+    /// The key that signs ID tokens.
+    pub fn identity(&self) -> GoogleIdentity {
+        self.handler().identity.clone()
+    }
+
+    /// Every access token minted so far, oldest first.
+    pub fn issued_access_tokens(&self) -> Vec<IssuedAccessToken> {
+        lock(&self.handler().access_tokens).clone()
+    }
+
+    /// Every ID token minted so far, oldest first.
+    pub fn issued_id_tokens(&self) -> Vec<IssuedIdToken> {
+        lock(&self.handler().id_tokens).clone()
+    }
+
+    /// Answers the next request with `{"error":{"code": code, "message": message, "status":
+    /// status}}` and HTTP status `code`, queued with the generic
+    /// [`Fault`](crate::testkit::Fault)s in push order.
+    pub fn push_rpc_error(&self, code: u16, status: &str, message: &str) {
+        self.push_rpc_error_times(code, status, message, 1);
+    }
+
+    /// Answers each of the next `times` requests with this error.
+    pub fn push_rpc_error_times(&self, code: u16, status: &str, message: &str, times: usize) {
+        let error = RpcError::new(code, status, message);
+        self.server.push(Scripted::Emulator(error), times);
+    }
+
+    fn handler(&self) -> &IamHandler {
+        self.server.handler()
+    }
+}
+
+#[cfg(test)]
+mod tests;
