@@ -9,13 +9,20 @@
 //! | [`TokenFile`] | a token file (Kubernetes projected tokens, `AWS_WEB_IDENTITY_TOKEN_FILE`) |
 //! | [`StaticToken`] | a token you already have |
 //! | [`FnTokenSource`] | any async closure (Vault, SPIFFE, a test double) |
+//! | [`AwsSignedRequestToken`] | a SigV4-signed `GetCallerIdentity` (`aws4_request`) for Google STS, from an [`aws::AwsIdentitySource`] |
+//!
+//! The AWS identities to sign with (environment, EC2 instance metadata, google-auth's
+//! `aws1` semantics, any `aws-config` provider) live in [`aws`].
 //!
 //! Implement the trait yourself for anything else.
 
+pub mod aws;
+mod aws_signed_request;
 mod custom;
 mod file;
 mod gcp_metadata;
 
+pub use aws_signed_request::{AwsSignedRequestToken, DEFAULT_REGIONAL_CRED_VERIFICATION_URL};
 pub use custom::{FnTokenSource, StaticToken};
 pub use file::{TokenFile, TokenFileFormat};
 pub use gcp_metadata::{GcpMetadataIdentityToken, IdTokenFormat};
