@@ -10,6 +10,8 @@
 //!   by a [`GoogleIdentity`].
 //! - [`AwsStsEmulator`]: AWS STS `AssumeRoleWithWebIdentity`, verifying those tokens against the
 //!   trust conditions of the [`RoleSpec`]s it knows.
+//! - [`Ec2MetadataEmulator`]: the EC2 instance metadata service (IMDSv2 session tokens, the
+//!   v2-required/optional/v1-only modes, the hop-limit hang, placement, role credentials).
 //!
 //! Every emulator records the requests it receives ([`RecordedRequest`]) and can be scripted to
 //! misbehave on its next requests with [`Fault`]s (error statuses, hangs, dropped connections,
@@ -75,6 +77,7 @@
 //! # }
 //! ```
 
+mod aws_imds;
 mod aws_sts;
 mod fault;
 mod gcp_metadata;
@@ -85,6 +88,7 @@ pub(crate) mod server;
 #[cfg(test)]
 mod test_support;
 
+pub use aws_imds::{Ec2MetadataEmulator, Ec2MetadataEmulatorBuilder, ImdsCredentials, ImdsMode};
 pub use aws_sts::{
     AwsStsEmulator, AwsStsEmulatorBuilder, IssuedCredentials, RoleSpec, StsErrorCode,
 };
