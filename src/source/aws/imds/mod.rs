@@ -528,3 +528,6 @@ fn status_error(response: &HttpResponse, step: &str) -> Error {
     }
     err
 }
+
+#[cfg(all(test, feature = "testkit"))]
+mod tests;

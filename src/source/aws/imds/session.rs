@@ -122,13 +122,15 @@ fn token_error(response: &HttpResponse, url: &Url) -> Error {
             ErrorKind::NotAvailable,
             format!("IMDSv2 not supported by the metadata endpoint {url} (HTTP {status}); use IMDSv1 (leave imdsv2_session_token_url out of the credential configuration) or point it at a real EC2 metadata service"),
         ),
-        _ => (
-            ErrorKind::Upstream,
-            format!(
-                "the session token request failed: {}",
-                sanitize_upstream_text(&response.body_text(), 200)
-            ),
-        ),
+        _ => {
+            let body = sanitize_upstream_text(&response.body_text(), 200);
+            let text = if body.is_empty() {
+                format!("the session token request to {url} failed")
+            } else {
+                format!("the session token request to {url} failed: {body}")
+            };
+            (ErrorKind::Upstream, text)
+        }
     };
     let mut err = Error::new(kind, Service::AwsImds, text)
         .with_http_status(status)
