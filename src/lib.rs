@@ -38,7 +38,7 @@
 //!
 //! | feature | what it adds |
 //! |---|---|
-//! | `testkit` | loopback emulators of the metadata server and AWS STS (hyper server) |
+//! | `testkit` | loopback emulators of the GCE metadata server, AWS STS and EC2 IMDS (hyper server) |
 //! | `cli` | the `federated-credentials` command (clap) |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]

@@ -355,3 +355,28 @@ async fn nothing_secret_in_debug_or_errors() {
     );
     let _ = token;
 }
+
+#[tokio::test]
+async fn concurrent_callers_share_one_token_and_one_fetch() {
+    let clock = clock();
+    let emulator = start(Ec2MetadataEmulator::builder().clock(clock.clone())).await;
+    let imds = client_of(&emulator).build().unwrap();
+    let c = ctx(&clock, &[]);
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let (imds, c) = (imds.clone(), c.clone());
+            tokio::spawn(async move {
+                imds.credentials(&c)
+                    .await
+                    .map(|k| k.access_key_id().to_string())
+            })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(
+            task.await.unwrap().unwrap(),
+            emulator.credentials().access_key_id
+        );
+    }
+    assert_eq!((emulator.put_count(), emulator.get_count()), (1, 2));
+}
