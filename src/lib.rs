@@ -38,7 +38,7 @@
 //!
 //! | feature | what it adds |
 //! |---|---|
-//! | `testkit` | loopback emulators of the metadata server, AWS STS, Google STS and IAM Credentials (hyper server) |
+//! | `testkit` | loopback emulators of the GCE metadata server, AWS STS, EC2 IMDS, Google STS and IAM Credentials (hyper server) |
 //! | `cli` | the `federated-credentials` command (clap) |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]

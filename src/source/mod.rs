@@ -11,9 +11,15 @@
 //! | [`ExecutableToken`] | a token printed by a program (`credential_source.executable`) |
 //! | [`StaticToken`] | a token you already have |
 //! | [`FnTokenSource`] | any async closure (Vault, SPIFFE, a test double) |
+//! | [`AwsSignedRequestToken`] | a SigV4-signed `GetCallerIdentity` (`aws4_request`) for Google STS, from an [`aws::AwsIdentitySource`] |
+//!
+//! The AWS identities to sign with (environment, EC2 instance metadata, google-auth's
+//! `aws1` semantics, any `aws-config` provider) live in [`aws`].
 //!
 //! Implement the trait yourself for anything else.
 
+pub mod aws;
+mod aws_signed_request;
 mod custom;
 mod executable;
 mod file;
@@ -21,6 +27,7 @@ mod format;
 mod gcp_metadata;
 mod url;
 
+pub use aws_signed_request::{AwsSignedRequestToken, DEFAULT_REGIONAL_CRED_VERIFICATION_URL};
 pub use custom::{FnTokenSource, StaticToken};
 pub use executable::{ExecutableToken, ALLOW_EXECUTABLES_ENV};
 pub use file::TokenFile;

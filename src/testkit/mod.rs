@@ -16,6 +16,8 @@
 //! - [`IamCredentialsEmulator`]: IAM Credentials `generateAccessToken` / `generateIdToken` for
 //!   the [`ServiceAccountSpec`]s it knows, authenticating callers with the federated tokens of
 //!   the [`GoogleStsEmulator`]s it trusts.
+//! - [`Ec2MetadataEmulator`]: the EC2 instance metadata service (IMDSv2 session tokens, the
+//!   v2-required/optional/v1-only modes, the hop-limit hang, placement, role credentials).
 //!
 //! Every emulator records the requests it receives ([`RecordedRequest`]) and can be scripted to
 //! misbehave on its next requests with [`Fault`]s (error statuses, hangs, dropped connections,
@@ -141,6 +143,7 @@
 //! # }
 //! ```
 
+mod aws_imds;
 mod aws_sts;
 mod fault;
 mod gcp_metadata;
@@ -154,6 +157,7 @@ pub(crate) mod server;
 mod test_support;
 mod timestamp;
 
+pub use aws_imds::{Ec2MetadataEmulator, Ec2MetadataEmulatorBuilder, ImdsCredentials, ImdsMode};
 pub use aws_sts::{
     AwsStsEmulator, AwsStsEmulatorBuilder, IssuedCredentials, RoleSpec, StsErrorCode,
 };

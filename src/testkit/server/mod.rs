@@ -53,6 +53,14 @@ pub(crate) trait Handler: Send + Sync + 'static {
     /// Answers a request that took an emulator-specific fault from the queue.
     fn handle_fault(&self, request: &RecordedRequest, fault: Self::Fault) -> Response;
 
+    /// Whether to accept `request` and never answer it, like [`Fault::Hang`] but decided by
+    /// the service's own state (e.g. an IMDS token `PUT` whose response the hop limit drops).
+    /// Scripted faults take precedence.
+    fn hangs(&self, request: &RecordedRequest) -> bool {
+        let _ = request;
+        false
+    }
+
     /// Adds the headers the emulated service puts on every response (faults included).
     /// Implementations should not replace headers that are already set.
     fn decorate(&self, response: &mut Response) {
@@ -223,6 +231,7 @@ async fn respond<H: Handler>(
     let next = lock(&state.faults).pop_front();
     let handler = &state.handler;
     let mut response = match next {
+        None if handler.hangs(&request) => std::future::pending().await,
         None => handler.handle(&request),
         Some(Scripted::Emulator(fault)) => handler.handle_fault(&request, fault),
         Some(Scripted::Generic(fault)) => match fault {

@@ -1,0 +1,193 @@
+//! Reading IMDS answers: the role-credentials JSON (leniently, like aws-config) and the
+//! placement region (with the guarded availability-zone strip).
+
+use std::time::SystemTime;
+
+use aws_credential_types::Credentials;
+use serde_json::{Map, Value};
+
+use crate::error::{sanitize_upstream_text, Error, ErrorKind, Service};
+use crate::source::aws::is_region_name;
+use crate::token::parse_rfc3339;
+
+/// The `provider_name` of credentials from the instance metadata service.
+pub(super) const PROVIDER_NAME: &str = "Ec2InstanceMetadata";
+
+/// The first value among `names` (matched case-insensitively) that is a non-empty string.
+fn field<'a>(map: &'a Map<String, Value>, names: &[&str]) -> Option<&'a str> {
+    names.iter().find_map(|name| {
+        map.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .and_then(|(_, v)| v.as_str())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    })
+}
+
+fn invalid(role: &str, what: impl std::fmt::Display) -> Error {
+    Error::new(
+        ErrorKind::InvalidResponse,
+        Service::AwsImds,
+        format!("the credentials of role `{role}` from the instance metadata service {what}"),
+    )
+}
+
+/// Parses `iam/security-credentials/{role}`. Keys are matched case-insensitively; `Token`
+/// may be `SessionToken` and `Expiration` may be `ExpiresAt`. Never puts the body in errors.
+pub(super) fn parse_credentials(body: &[u8], role: &str) -> Result<Credentials, Error> {
+    let map: Map<String, Value> =
+        serde_json::from_slice(body).map_err(|_| invalid(role, "are not a JSON object"))?;
+    if let Some(code) = field(&map, &["Code"]).filter(|c| *c != "Success") {
+        let message = sanitize_upstream_text(field(&map, &["Message"]).unwrap_or(""), 300);
+        let text = if code == "AssumeRoleUnauthorizedAccess" {
+            format!(
+                "EC2 could not assume role `{role}`: the role lacks a trust relationship with ec2.amazonaws.com (allow the service principal ec2.amazonaws.com to sts:AssumeRole in its trust policy)"
+            )
+        } else if message.is_empty() {
+            format!("the instance metadata service could not provide credentials for role `{role}`")
+        } else {
+            format!("the instance metadata service could not provide credentials for role `{role}`: {message}")
+        };
+        return Err(
+            Error::new(ErrorKind::Upstream, Service::AwsImds, text).with_upstream_code(code)
+        );
+    }
+    let required = |names: &[&str]| {
+        field(&map, names).ok_or_else(|| invalid(role, format_args!("lack {}", names[0])))
+    };
+    let access_key_id = required(&["AccessKeyId"])?;
+    let secret = required(&["SecretAccessKey"])?;
+    let token = required(&["Token", "SessionToken"])?;
+    let expiration_text = required(&["Expiration", "ExpiresAt"])?;
+    let expiration: SystemTime = parse_rfc3339(expiration_text).ok_or_else(|| {
+        invalid(
+            role,
+            format_args!(
+                "have an Expiration `{}` that is not an RFC 3339 time",
+                sanitize_upstream_text(expiration_text, 40)
+            ),
+        )
+    })?;
+    let mut builder = Credentials::builder()
+        .access_key_id(access_key_id)
+        .secret_access_key(secret)
+        .session_token(token)
+        .expiry(expiration)
+        .provider_name(PROVIDER_NAME);
+    if let Some(account) = field(&map, &["AccountId"]) {
+        builder = builder.account_id(account);
+    }
+    Ok(builder.build())
+}
+
+/// The region from a placement answer: used as is when it already looks like a region
+/// (`placement/region`), else with exactly one trailing lower-case letter stripped
+/// (`us-east-1a` → `us-east-1`, the Local Zone `us-west-2-lax-1a` → `us-west-2-lax-1`).
+pub(super) fn region_from_placement(body: &str) -> Result<String, Error> {
+    let value = body.trim();
+    let region = if value.ends_with(|c: char| c.is_ascii_digit()) {
+        value
+    } else if value.ends_with(|c: char| c.is_ascii_lowercase()) {
+        &value[..value.len() - 1]
+    } else {
+        value
+    };
+    if is_region_name(region) {
+        Ok(region.to_string())
+    } else {
+        Err(Error::new(
+            ErrorKind::InvalidResponse,
+            Service::AwsImds,
+            format!(
+                "the region URL answered `{}`, which is neither an availability zone nor a region; check region_url (…/placement/availability-zone or …/placement/region)",
+                sanitize_upstream_text(value, 64)
+            ),
+        ))
+    }
+}
+
+/// The role name from the `iam/security-credentials` listing: the first line, trimmed.
+pub(super) fn role_from_listing(body: &str) -> Option<String> {
+    let role = body.lines().map(str::trim).find(|l| !l.is_empty())?;
+    let role = role.trim_end_matches('/');
+    let ok = !role.is_empty()
+        && role
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c));
+    ok.then(|| role.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::aws::test_support::{assert_no_secrets, SECRET, SESSION_TOKEN};
+
+    #[test]
+    fn parses_pretty_printed_and_aliases() {
+        let body = format!(
+            "{{\n  \"Code\" : \"Success\",\n  \"LastUpdated\" : \"2021-09-20T21:42:26Z\",\n  \"Type\" : \"AWS-HMAC\",\n  \"AccessKeyId\" : \"ASIAEXAMPLE\",\n  \"SecretAccessKey\" : \"{SECRET}\",\n  \"Token\" : \"{SESSION_TOKEN}\",\n  \"Expiration\" : \"2021-09-21T04:16:53Z\",\n  \"AccountId\" : \"123456789012\"\n}}"
+        );
+        let creds = parse_credentials(body.as_bytes(), "r").unwrap();
+        assert_eq!(creds.access_key_id(), "ASIAEXAMPLE");
+        assert_eq!(creds.session_token(), Some(SESSION_TOKEN));
+        assert_eq!(creds.expiry(), parse_rfc3339("2021-09-21T04:16:53Z"));
+        assert_eq!(creds.account_id().map(|a| a.as_str()), Some("123456789012"));
+
+        let aliased = format!(
+            r#"{{"accesskeyid":"A","SECRETACCESSKEY":"{SECRET}","SessionToken":"{SESSION_TOKEN}","ExpiresAt":"2021-09-21T04:16:53Z"}}"#
+        );
+        let creds = parse_credentials(aliased.as_bytes(), "r").unwrap();
+        assert_eq!(creds.session_token(), Some(SESSION_TOKEN));
+        assert_eq!(creds.account_id(), None);
+    }
+
+    #[test]
+    fn errors_are_specific_and_never_echo_the_body() {
+        let missing = format!(
+            r#"{{"AccessKeyId":"A","SecretAccessKey":"{SECRET}","Expiration":"2021-09-21T04:16:53Z"}}"#
+        );
+        let e = parse_credentials(missing.as_bytes(), "r").unwrap_err();
+        assert!(e.message().contains("lack Token"), "{e}");
+        let garbage = format!("not json {SECRET}");
+        let e2 = parse_credentials(garbage.as_bytes(), "r").unwrap_err();
+        assert_eq!(e2.kind(), ErrorKind::InvalidResponse);
+        let unauthorized = br#"{"Code" : "AssumeRoleUnauthorizedAccess", "Message" : "EC2 cannot assume the role r.", "LastUpdated" : "2021-09-20T21:42:26Z"}"#;
+        let e3 = parse_credentials(unauthorized, "r").unwrap_err();
+        assert_eq!(e3.upstream_code(), Some("AssumeRoleUnauthorizedAccess"));
+        assert!(e3
+            .message()
+            .contains("trust relationship with ec2.amazonaws.com"));
+        let other = br#"{"Code":"InternalError","Message":"boom"}"#;
+        let e4 = parse_credentials(other, "r").unwrap_err();
+        assert!(e4.message().ends_with("boom"), "{e4}");
+        assert_no_secrets(&[&format!("{e:?} {e} {e2:?} {e2}")]);
+    }
+
+    #[test]
+    fn region_strip_is_guarded() {
+        assert_eq!(region_from_placement("us-east-1a").unwrap(), "us-east-1");
+        assert_eq!(region_from_placement("us-east-1\n").unwrap(), "us-east-1");
+        assert_eq!(
+            region_from_placement("us-west-2-lax-1a").unwrap(),
+            "us-west-2-lax-1"
+        );
+        assert_eq!(
+            region_from_placement("us-west-2-lax-1").unwrap(),
+            "us-west-2-lax-1"
+        );
+        for bad in ["", "hello", "us-east-1ab", "<html>"] {
+            assert!(region_from_placement(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn role_listing() {
+        assert_eq!(role_from_listing("my-role\n").as_deref(), Some("my-role"));
+        assert_eq!(
+            role_from_listing("  my-role/ \nother").as_deref(),
+            Some("my-role")
+        );
+        assert_eq!(role_from_listing(" \n"), None);
+        assert_eq!(role_from_listing("../x"), None);
+    }
+}

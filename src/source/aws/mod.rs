@@ -1,0 +1,181 @@
+//! AWS identities to sign with: credentials plus the region, for the AWS → GCP direction.
+//!
+//! An [`AwsIdentitySource`] answers two questions, each its own step so that a source only
+//! asks the instance metadata service for what it actually needs:
+//!
+//! | source | region | credentials |
+//! |---|---|---|
+//! | [`AwsEnvironment`] | `AWS_REGION`, `AWS_DEFAULT_REGION` | `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN` |
+//! | [`Ec2InstanceMetadata`] | IMDS `placement/availability-zone` (or `placement/region`) | IMDS instance-profile role |
+//! | [`Aws1Source`] | environment, else IMDS | environment, else IMDS (google-auth's `environment_id: aws1`) |
+//! | [`SdkCredentialsProvider`] | explicit, else environment | any `aws-config` credentials provider |
+//!
+//! [`AwsSignedRequestToken`](super::AwsSignedRequestToken) turns one of these into a Google
+//! STS subject token.
+
+mod aws1;
+mod env;
+mod imds;
+mod sdk;
+
+pub use aws1::Aws1Source;
+pub use env::AwsEnvironment;
+pub use imds::{
+    Ec2InstanceMetadata, Ec2InstanceMetadataBuilder, DEFAULT_IMDS_ENDPOINT,
+    DEFAULT_SESSION_TOKEN_TTL,
+};
+pub use sdk::{SdkCredentialsProvider, SdkCredentialsProviderBuilder};
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use aws_credential_types::Credentials;
+
+use crate::context::Context;
+use crate::error::Error;
+
+/// AWS credentials plus the region to sign for.
+///
+/// Implemented by [`AwsEnvironment`], [`Ec2InstanceMetadata`], [`Aws1Source`] and
+/// [`SdkCredentialsProvider`]; implement it yourself for anything else.
+///
+/// ```
+/// use async_trait::async_trait;
+/// use aws_credential_types::Credentials;
+/// use federated_credentials::context::Context;
+/// use federated_credentials::source::aws::AwsIdentitySource;
+/// use federated_credentials::Error;
+///
+/// #[derive(Debug)]
+/// struct FromVault;
+///
+/// #[async_trait]
+/// impl AwsIdentitySource for FromVault {
+///     async fn region(&self, _ctx: &Context) -> Result<String, Error> {
+///         Ok("eu-west-1".to_string())
+///     }
+///     async fn credentials(&self, _ctx: &Context) -> Result<Credentials, Error> {
+///         Ok(Credentials::new("AKIDEXAMPLE", "secret", None, None, "vault"))
+///     }
+///     fn name(&self) -> &'static str {
+///         "vault"
+///     }
+/// }
+/// ```
+#[async_trait]
+pub trait AwsIdentitySource: Send + Sync + fmt::Debug {
+    /// The region to sign for. Its own step, so that the instance metadata service is only
+    /// asked when the region is not known otherwise.
+    async fn region(&self, ctx: &Context) -> Result<String, Error>;
+
+    /// The credentials to sign with. Temporary credentials carry a session token and an
+    /// expiry.
+    async fn credentials(&self, ctx: &Context) -> Result<Credentials, Error>;
+
+    /// A short name for logs, e.g. `"aws-environment"`.
+    fn name(&self) -> &'static str;
+}
+
+#[async_trait]
+impl<T: AwsIdentitySource + ?Sized> AwsIdentitySource for Arc<T> {
+    async fn region(&self, ctx: &Context) -> Result<String, Error> {
+        (**self).region(ctx).await
+    }
+    async fn credentials(&self, ctx: &Context) -> Result<Credentials, Error> {
+        (**self).credentials(ctx).await
+    }
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+}
+
+#[async_trait]
+impl<T: AwsIdentitySource + ?Sized> AwsIdentitySource for Box<T> {
+    async fn region(&self, ctx: &Context) -> Result<String, Error> {
+        (**self).region(ctx).await
+    }
+    async fn credentials(&self, ctx: &Context) -> Result<Credentials, Error> {
+        (**self).credentials(ctx).await
+    }
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+}
+
+/// The region from `AWS_REGION`, then `AWS_DEFAULT_REGION` (empty counts as unset), with
+/// the name of the variable it came from.
+pub(crate) fn region_from_env(ctx: &Context) -> Option<(String, &'static str)> {
+    ["AWS_REGION", "AWS_DEFAULT_REGION"]
+        .into_iter()
+        .find_map(|name| {
+            ctx.env()
+                .get_non_empty(name)
+                .map(|v| (v.trim().to_string(), name))
+        })
+}
+
+/// Whether `region` looks like an AWS region name: lower-case letters, digits and inner
+/// hyphens, ending with a digit (`us-east-1`, `us-gov-west-1`, `cn-north-1`).
+pub(crate) fn is_region_name(region: &str) -> bool {
+    (2..=63).contains(&region.len())
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !region.starts_with('-')
+        && region.ends_with(|c: char| c.is_ascii_digit())
+        && region.contains('-')
+}
+
+/// Checks a region that came from `setting`, naming the setting in the error.
+pub(crate) fn check_region(region: String, setting: &str) -> Result<String, Error> {
+    if is_region_name(&region) {
+        Ok(region)
+    } else {
+        Err(Error::config(
+            setting,
+            format!("`{region}` is not an AWS region name (like us-east-1)"),
+        ))
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod test_support;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn region_names() {
+        for ok in [
+            "us-east-1",
+            "us-gov-west-1",
+            "cn-north-1",
+            "us-west-2-lax-1",
+        ] {
+            assert!(is_region_name(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "us-east-1a",
+            "US-EAST-1",
+            "us east 1",
+            "-us-1",
+            "1",
+            "us-east-",
+        ] {
+            assert!(!is_region_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn object_safe_and_wrappable() {
+        fn takes(_: &dyn AwsIdentitySource) {}
+        let boxed: Box<dyn AwsIdentitySource> = Box::new(AwsEnvironment::new());
+        let arc: Arc<dyn AwsIdentitySource> = Arc::new(AwsEnvironment::new());
+        takes(&boxed);
+        takes(&arc);
+        assert_eq!(boxed.name(), "aws-environment");
+    }
+}
