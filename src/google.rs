@@ -26,12 +26,15 @@ use async_trait::async_trait;
 use crate::cache::{CachePolicy, CredentialCache, Fetch};
 use crate::config::{CredentialSource, ExternalAccountConfig};
 use crate::context::Context;
-use crate::error::{Error, ErrorKind, Service};
+use crate::error::Error;
 use crate::exchange::{
     Exchange, GenerateIdToken, GoogleStsExchange, ServiceAccountImpersonation, CLOUD_PLATFORM_SCOPE,
 };
 use crate::secret::SecretString;
-use crate::source::{ExecutableToken, SubjectTokenSource, TokenFile, UrlToken};
+use crate::source::aws::{Aws1Source, Ec2InstanceMetadata};
+use crate::source::{
+    AwsSignedRequestToken, ExecutableToken, SubjectTokenSource, TokenFile, UrlToken,
+};
 use crate::token::{AccessToken, SubjectToken, TokenType};
 
 type DynSource = Arc<dyn SubjectTokenSource>;
@@ -484,19 +487,21 @@ fn source_from_config(
             }
             Arc::new(e)
         }
-        CredentialSource::Aws(aws) => aws_source(config, aws, audience)?,
+        CredentialSource::Aws(aws) => aws_source(aws, audience)?,
     })
 }
 
-fn aws_source(
-    _config: &ExternalAccountConfig,
-    _aws: &crate::config::AwsSourceConfig,
-    _audience: &str,
-) -> Result<DynSource, Error> {
-    Err(Error::new(
-        ErrorKind::Configuration,
-        Service::Config,
-        "credential_source.environment_id: AWS sources are not wired yet",
+/// The `aws1` source: the SigV4-signed `GetCallerIdentity` request, with credentials and
+/// region from the environment or, only when needed, from IMDS at the configured URLs.
+fn aws_source(aws: &crate::config::AwsSourceConfig, audience: &str) -> Result<DynSource, Error> {
+    let mut imds = Ec2InstanceMetadata::builder();
+    imds.set_region_url(aws.region_url.clone())
+        .set_credentials_url(aws.url.clone())
+        .set_session_token_url(aws.imdsv2_session_token_url.clone());
+    let imds = imds.build().map_err(|e| e.context("credential_source"))?;
+    Ok(Arc::new(
+        AwsSignedRequestToken::new(Aws1Source::new(imds), audience)
+            .regional_cred_verification_url(aws.regional_cred_verification_url.clone()),
     ))
 }
 

@@ -1,0 +1,479 @@
+//! AWS → GCP end to end against the loopback emulators: an EC2 instance's role credentials
+//! (IMDSv2) signed into an `aws4_request` subject token, traded at Google STS, then for a
+//! service account's token; the other credential sources; the errors of each step; and the
+//! GCP-federated → AWS chain through `generateIdToken`.
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use federated_credentials::aws::WebIdentityProvider;
+use federated_credentials::config::ExternalAccountConfig;
+use federated_credentials::context::{Context, InstantSleep, ManualClock, StaticEnv};
+use federated_credentials::exchange::GenerateIdToken;
+use federated_credentials::google::ExternalAccountCredentials;
+use federated_credentials::testkit::{
+    AwsStsEmulator, Ec2MetadataEmulator, Fault, GoogleIdentity, GoogleStsEmulator,
+    IamCredentialsEmulator, ProviderSpec, RoleSpec, ServiceAccountSpec,
+};
+use federated_credentials::{ErrorKind, Service};
+use serde_json::{json, Value};
+
+const AWS_AUDIENCE: &str = "//iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/aws-pool/providers/aws-prov";
+const OIDC_AUDIENCE: &str = "//iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/k8s/providers/k8s";
+const SA: &str = "app@my-proj.iam.gserviceaccount.com";
+const START: u64 = 1_800_000_000;
+
+struct World {
+    clock: ManualClock,
+    imds: Ec2MetadataEmulator,
+    sts: GoogleStsEmulator,
+    iam: IamCredentialsEmulator,
+    dir: tempfile::TempDir,
+}
+
+impl World {
+    async fn new() -> Self {
+        let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(START));
+        let imds = Ec2MetadataEmulator::builder()
+            .clock(clock.clone())
+            .credentials_lifetime(Duration::from_secs(6 * 3600))
+            .start()
+            .await
+            .unwrap();
+        let sts = GoogleStsEmulator::builder()
+            .clock(clock.clone())
+            .provider(ProviderSpec::aws(AWS_AUDIENCE, "123456789012"))
+            .provider(ProviderSpec::oidc(OIDC_AUDIENCE).trust(GoogleIdentity::shared()))
+            .start()
+            .await
+            .unwrap();
+        let c = imds.credentials();
+        sts.trust_aws_session_key(
+            c.access_key_id,
+            c.secret_access_key,
+            c.session_token,
+            c.account_id,
+        );
+        let iam = IamCredentialsEmulator::builder()
+            .clock(clock.clone())
+            .service_account(
+                ServiceAccountSpec::new(SA, "111222333444555666777").allow_extended_lifetime(),
+            )
+            .start()
+            .await
+            .unwrap();
+        iam.trust_sts(&sts);
+        Self {
+            clock,
+            imds,
+            sts,
+            iam,
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// The file gcloud writes for EC2 with --enable-imdsv2 and impersonation, pointed at the
+    /// emulators.
+    fn aws_config(&self) -> Value {
+        json!({
+            "type": "external_account",
+            "audience": AWS_AUDIENCE,
+            "subject_token_type": "urn:ietf:params:aws:token-type:aws4_request",
+            "token_url": self.sts.token_url(),
+            "service_account_impersonation_url": self.iam.generate_access_token_url(SA),
+            "credential_source": {
+                "environment_id": "aws1",
+                "region_url": self.imds.availability_zone_url(),
+                "url": self.imds.credentials_url(),
+                "regional_cred_verification_url": "https://sts.{region}.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15",
+                "imdsv2_session_token_url": self.imds.token_url()
+            },
+            "quota_project_id": "billing-proj"
+        })
+    }
+
+    fn ctx(&self, env: &[(&str, &str)]) -> Context {
+        Context::builder()
+            .clock(self.clock.clone())
+            .env(StaticEnv::from_pairs(env.iter().copied()))
+            .sleep(InstantSleep)
+            .build()
+    }
+
+    fn credentials(&self, config: &Value, env: &[(&str, &str)]) -> ExternalAccountCredentials {
+        let path = self.dir.path().join("config.json");
+        std::fs::write(&path, config.to_string()).unwrap();
+        ExternalAccountCredentials::builder()
+            .context(self.ctx(env))
+            .config(ExternalAccountConfig::from_file(&path).unwrap())
+            .build()
+            .unwrap()
+    }
+}
+
+#[tokio::test]
+async fn ec2_role_to_impersonated_service_account() {
+    let w = World::new().await;
+    let creds = w.credentials(&w.aws_config(), &[]);
+    let token = creds.access_token().await.unwrap();
+
+    let issued = w.iam.issued_access_tokens();
+    assert_eq!(issued.len(), 1);
+    assert_eq!(token.token().expose_secret(), issued[0].access_token);
+    assert_eq!(token.expires_at(), Some(issued[0].expire_time));
+    assert_eq!(creds.service_account(), Some(SA));
+
+    // the STS exchange used the IMDS role's key, signed for the AZ's region
+    let federated = w.sts.issued_tokens();
+    assert_eq!(federated.len(), 1);
+    assert_eq!(federated[0].subject, w.imds.credentials().access_key_id);
+    assert_eq!(
+        federated[0].scopes,
+        vec!["https://www.googleapis.com/auth/cloud-platform".to_string()]
+    );
+    let form = w.sts.last_request().unwrap();
+    assert_eq!(
+        form.form_param("subject_token_type").as_deref(),
+        Some("urn:ietf:params:aws:token-type:aws4_request")
+    );
+    assert!(
+        !form.has_header("authorization"),
+        "no client auth configured"
+    );
+    let subject: Value = serde_json::from_str(
+        &url::form_urlencoded::parse(
+            format!("x={}", form.form_param("subject_token").unwrap()).as_bytes(),
+        )
+        .next()
+        .unwrap()
+        .1,
+    )
+    .unwrap();
+    assert_eq!(
+        subject["url"],
+        "https://sts.us-east-1.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15"
+    );
+    assert_eq!(subject["method"], "POST");
+
+    // headers for API calls
+    let headers = creds.headers().await.unwrap();
+    assert_eq!(headers[1].0, "x-goog-user-project");
+    assert_eq!(headers[1].1.expose_secret(), "billing-proj");
+
+    // first refresh: 1 PUT + region + role + credentials from IMDS, then STS and IAM
+    assert_eq!(w.imds.put_count(), 1);
+    assert_eq!(w.imds.get_count(), 3);
+    assert_eq!(w.sts.request_count(), 1);
+    assert_eq!(w.iam.request_count(), 1);
+
+    // a steady-state refresh while the instance credentials are valid: STS + IAM only
+    w.clock.advance(Duration::from_secs(3600));
+    let again = creds.access_token().await.unwrap();
+    assert_ne!(again.token().expose_secret(), token.token().expose_secret());
+    assert_eq!(
+        w.imds.put_count() + w.imds.get_count(),
+        4,
+        "IMDS token, role and credentials were cached"
+    );
+    assert_eq!(w.sts.request_count(), 2);
+    assert_eq!(w.iam.request_count(), 2);
+}
+
+#[tokio::test]
+async fn token_lifetime_is_honoured() {
+    let w = World::new().await;
+    let mut config = w.aws_config();
+    config["service_account_impersonation"] = json!({"token_lifetime_seconds": 7200});
+    let token = w.credentials(&config, &[]).access_token().await.unwrap();
+    assert_eq!(
+        w.iam
+            .last_request()
+            .unwrap()
+            .body_text()
+            .contains("\"lifetime\":\"7200s\""),
+        true
+    );
+    assert_eq!(
+        token.expires_at(),
+        Some(UNIX_EPOCH + Duration::from_secs(START + 7200))
+    );
+}
+
+#[tokio::test]
+async fn env_credentials_skip_imds_entirely() {
+    let w = World::new().await;
+    let c = w.imds.credentials();
+    let env = [
+        ("AWS_ACCESS_KEY_ID", c.access_key_id.as_str()),
+        ("AWS_SECRET_ACCESS_KEY", c.secret_access_key.as_str()),
+        ("AWS_SESSION_TOKEN", c.session_token.as_str()),
+        ("AWS_REGION", "eu-west-1"),
+    ];
+    let mut config = w.aws_config();
+    config
+        .as_object_mut()
+        .unwrap()
+        .remove("service_account_impersonation_url");
+    config["scopes"] = json!(["https://www.googleapis.com/auth/devstorage.read_only"]);
+    let creds = w.credentials(&config, &env);
+    let token = creds.access_token().await.unwrap();
+    assert_eq!(w.imds.request_count(), 0, "no IMDS call, not even the PUT");
+    assert_eq!(
+        token.token().expose_secret(),
+        w.sts.issued_tokens()[0].access_token
+    );
+    assert_eq!(
+        w.sts.issued_tokens()[0].scopes,
+        vec!["https://www.googleapis.com/auth/devstorage.read_only".to_string()]
+    );
+    assert_eq!(w.iam.request_count(), 0);
+}
+
+#[tokio::test]
+async fn sts_errors_are_typed_and_transient_ones_retried() {
+    let w = World::new().await;
+    w.sts.push_oauth_error(
+        400,
+        "invalid_grant",
+        "The given AWS credentials are not valid.",
+    );
+    let err = w
+        .credentials(&w.aws_config(), &[])
+        .access_token()
+        .await
+        .unwrap_err();
+    assert_eq!(err.service(), Service::GoogleSts);
+    assert_eq!(err.upstream_code(), Some("invalid_grant"));
+    assert!(
+        err.to_string()
+            .contains("invalid_grant: The given AWS credentials are not valid."),
+        "{err}"
+    );
+    assert_eq!(w.sts.request_count(), 1);
+
+    let w = World::new().await;
+    w.sts.push_fault(Fault::status(503));
+    w.sts
+        .push_fault(Fault::too_many_requests(Duration::from_secs(1)));
+    w.credentials(&w.aws_config(), &[])
+        .access_token()
+        .await
+        .unwrap();
+    assert_eq!(w.sts.request_count(), 3);
+}
+
+#[tokio::test]
+async fn clock_skew_over_fifteen_minutes_is_rejected_by_sts() {
+    let w = World::new().await;
+    let skewed = ManualClock::new(UNIX_EPOCH + Duration::from_secs(START - 20 * 60));
+    let path = w.dir.path().join("c.json");
+    std::fs::write(&path, w.aws_config().to_string()).unwrap();
+    let creds = ExternalAccountCredentials::builder()
+        .context(
+            Context::builder()
+                .clock(skewed)
+                .env(StaticEnv::empty())
+                .sleep(InstantSleep)
+                .build(),
+        )
+        .config(ExternalAccountConfig::from_file(&path).unwrap())
+        .build()
+        .unwrap();
+    let err = creds.access_token().await.unwrap_err();
+    assert_eq!(err.upstream_code(), Some("invalid_grant"));
+}
+
+#[tokio::test]
+async fn iam_errors_are_typed() {
+    let w = World::new().await;
+    w.iam.push_rpc_error(
+        403,
+        "PERMISSION_DENIED",
+        "Permission 'iam.serviceAccounts.getAccessToken' denied on resource (or it may not exist).",
+    );
+    let err = w
+        .credentials(&w.aws_config(), &[])
+        .access_token()
+        .await
+        .unwrap_err();
+    assert_eq!(err.service(), Service::IamCredentials);
+    assert_eq!(err.upstream_code(), Some("PERMISSION_DENIED"));
+    assert!(
+        err.message().contains("roles/iam.workloadIdentityUser"),
+        "{err}"
+    );
+    assert_eq!(w.iam.request_count(), 1);
+
+    // an unknown service account
+    let w = World::new().await;
+    let mut config = w.aws_config();
+    config["service_account_impersonation_url"] = w
+        .iam
+        .generate_access_token_url("nobody@p.iam.gserviceaccount.com")
+        .into();
+    let err = w
+        .credentials(&config, &[])
+        .access_token()
+        .await
+        .unwrap_err();
+    assert_eq!(err.upstream_code(), Some("NOT_FOUND"));
+}
+
+#[tokio::test]
+async fn imds_problems_say_what_to_fix() {
+    let w = World::new().await;
+    w.imds.set_role(None);
+    let err = w
+        .credentials(&w.aws_config(), &[])
+        .access_token()
+        .await
+        .unwrap_err();
+    assert_eq!(err.service(), Service::AwsImds);
+    assert!(err.message().contains("instance profile"), "{err}");
+    assert_eq!(w.sts.request_count(), 0);
+}
+
+#[tokio::test]
+async fn file_url_and_executable_sources() {
+    let w = World::new().await;
+    let jwt = |lifetime: u64| {
+        GoogleIdentity::shared().sign(&json!({"iss":"https://k8s.example","sub":"system:serviceaccount:ns:app","aud":"gcp","iat":START,"exp":START + lifetime}))
+    };
+    let oidc = |source: Value| json!({"type":"external_account","audience":OIDC_AUDIENCE,"subject_token_type":"urn:ietf:params:oauth:token-type:jwt","token_url":w.sts.token_url(),"credential_source":source});
+
+    // file, re-read on every refresh
+    let token_path = w.dir.path().join("token");
+    std::fs::write(&token_path, jwt(3600)).unwrap();
+    let creds = w.credentials(&oidc(json!({"file": token_path})), &[]);
+    creds.access_token().await.unwrap();
+    std::fs::write(&token_path, jwt(7200)).unwrap();
+    w.clock.advance(Duration::from_secs(3590)); // past the token's usable life: a blocking refresh
+    creds.access_token().await.unwrap();
+    let sent: Vec<String> = w
+        .sts
+        .requests()
+        .iter()
+        .filter_map(|r| r.form_param("subject_token"))
+        .collect();
+    assert_eq!(sent, vec![jwt(3600), jwt(7200)]);
+
+    // url, JSON format, with headers (served by the GCE metadata emulator's token endpoint shape)
+    let gce = federated_credentials::testkit::GcpMetadataEmulator::builder()
+        .clock(w.clock.clone())
+        .start()
+        .await
+        .unwrap();
+    let id_url = format!(
+        "http://{}/computeMetadata/v1/instance/service-accounts/default/identity?audience=gcp",
+        gce.host()
+    );
+    let creds = w.credentials(&oidc(json!({"url": id_url, "headers": {"Metadata-Flavor": "Google"}, "format": {"type": "text"}})), &[]);
+    creds.access_token().await.unwrap();
+    assert_eq!(gce.request_count(), 1);
+
+    // executable
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let script = w.dir.path().join("token.sh");
+        let body = json!({"version":1,"success":true,"token_type":"urn:ietf:params:oauth:token-type:jwt","id_token":jwt(3600),"expiration_time":START + 7200});
+        std::fs::write(&script, format!("#!/bin/sh\necho '{body}'\n")).unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let config = oidc(
+            json!({"executable": {"command": script.display().to_string(), "timeout_millis": 5000}}),
+        );
+        let err = w
+            .credentials(&config, &[])
+            .access_token()
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.kind(),
+            ErrorKind::Configuration,
+            "not allowed without the variable: {err}"
+        );
+        let creds = w.credentials(
+            &config,
+            &[("GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES", "1")],
+        );
+        creds.access_token().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn gcp_federated_workload_assumes_an_aws_role() {
+    // AWS workload → Google (impersonating SA) → generateIdToken → AWS STS in another account
+    // (the federated principal itself holds roles/iam.serviceAccountOpenIdTokenCreator on SA)
+    let w = World::new().await;
+    let mut config = w.aws_config();
+    config
+        .as_object_mut()
+        .unwrap()
+        .remove("service_account_impersonation_url");
+    let google = w.credentials(&config, &[]);
+    let aws_sts = AwsStsEmulator::builder()
+        .clock(w.clock.clone())
+        .trust(w.iam.identity())
+        .start()
+        .await
+        .unwrap();
+    let role = aws_sts.role_arn("from-gcp");
+    aws_sts.add_role(
+        RoleSpec::new(&role)
+            .google_aud("111222333444555666777")
+            .google_oaud("sts.amazonaws.com"),
+    );
+    let base = format!("{}/v1", w.iam.base_url());
+    let provider = WebIdentityProvider::builder()
+        .context(w.ctx(&[]))
+        .token_source(
+            google.id_token_source(
+                GenerateIdToken::new(SA, "sts.amazonaws.com")
+                    .include_email(true)
+                    .base_url(base),
+            ),
+        )
+        .role_arn(&role)
+        .sts_endpoint(aws_sts.endpoint())
+        .build()
+        .unwrap();
+    let creds = provider.credentials().await.unwrap();
+    assert!(creds.assumed_role_arn().contains("assumed-role/from-gcp/"));
+    assert_eq!(w.iam.issued_id_tokens().len(), 1);
+}
+
+#[tokio::test]
+async fn nothing_secret_is_rendered() {
+    let w = World::new().await;
+    let mut config = w.aws_config();
+    config["client_id"] = "client".into();
+    config["client_secret"] = "client-secret-value".into();
+    w.sts.add_client("client", "client-secret-value");
+    let creds = w.credentials(&config, &[]);
+    let token = creds.access_token().await.unwrap();
+    let c = w.imds.credentials();
+    let federated = w.sts.issued_tokens()[0].access_token.clone();
+    let subject = w
+        .sts
+        .last_request()
+        .unwrap()
+        .form_param("subject_token")
+        .unwrap();
+    w.iam
+        .push_rpc_error(401, "UNAUTHENTICATED", &format!("bad token {federated}"));
+    creds.invalidate();
+    let err = creds.access_token().await.unwrap_err();
+    let rendered = format!(
+        "{creds:?} {token:?} {err} {err:?} {:?}",
+        ExternalAccountConfig::from_value(&config).unwrap()
+    );
+    for secret in [
+        token.token().expose_secret(),
+        &federated,
+        &subject,
+        &c.secret_access_key,
+        &c.session_token,
+        "client-secret-value",
+    ] {
+        assert!(!rendered.contains(secret), "leaked: {rendered}");
+    }
+}
