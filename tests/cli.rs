@@ -216,3 +216,174 @@ async fn google_id_token_prints_the_metadata_token() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unreachable"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn google_access_token_from_a_credential_config() {
+    use federated_credentials::testkit::{GoogleIdentity, GoogleStsEmulator, ProviderSpec};
+    let aud =
+        "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/oidc";
+    let sts = GoogleStsEmulator::builder()
+        .provider(ProviderSpec::oidc(aud).trust(GoogleIdentity::shared()))
+        .start()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 600;
+    std::fs::write(
+        dir.path().join("jwt"),
+        GoogleIdentity::shared().sign(&serde_json::json!({"sub": "w", "exp": exp})),
+    )
+    .unwrap();
+    let config = serde_json::json!({
+        "type": "external_account", "audience": aud,
+        "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+        "token_url": sts.token_url(),
+        "credential_source": {"file": dir.path().join("jwt")}
+    });
+    let path = dir.path().join("config.json");
+    std::fs::write(&path, config.to_string()).unwrap();
+
+    // via GOOGLE_APPLICATION_CREDENTIALS, bare token
+    let out = run(
+        vec![s("google"), s("access-token")],
+        vec![("GOOGLE_APPLICATION_CREDENTIALS", path.display().to_string())],
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap().trim(),
+        sts.issued_tokens()[0].access_token
+    );
+
+    // explicit path, scopes, JSON
+    let out = run(
+        vec![
+            s("google"),
+            s("access-token"),
+            s("--credential-config"),
+            path.display().to_string(),
+            s("--scopes"),
+            s("a,b"),
+            s("--format"),
+            s("json"),
+        ],
+        vec![],
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        json["access_token"],
+        sts.issued_tokens()[1].access_token.as_str()
+    );
+    assert_eq!(json["token_type"], "Bearer");
+    assert!(json["expires_in"].as_u64().unwrap() > 3000);
+    assert_eq!(sts.issued_tokens()[1].scopes, vec![s("a"), s("b")]);
+
+    // a broken configuration is one line naming the field
+    std::fs::write(&path, r#"{"type":"external_account"}"#).unwrap();
+    let out = run(
+        vec![
+            s("google"),
+            s("access-token"),
+            s("--credential-config"),
+            path.display().to_string(),
+        ],
+        vec![],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("audience: is required"), "{stderr}");
+    let out = run(vec![s("google"), s("access-token")], vec![]).await;
+    assert!(String::from_utf8_lossy(&out.stderr).contains("GOOGLE_APPLICATION_CREDENTIALS"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn executable_output_feeds_an_executable_credential_source() {
+    use federated_credentials::context::{Context, StaticEnv};
+    use federated_credentials::source::{ExecutableToken, SubjectTokenSource};
+    let (mds, _sts, _) = world().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("out.json");
+    let out = run(
+        vec![
+            s("google"),
+            s("executable-output"),
+            s("--audience"),
+            s("//iam.googleapis.com/x"),
+        ],
+        vec![
+            ("GCE_METADATA_HOST", mds.host()),
+            (
+                "GOOGLE_EXTERNAL_ACCOUNT_OUTPUT_FILE",
+                cache.display().to_string(),
+            ),
+        ],
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["version"], 1);
+    assert_eq!(json["success"], true);
+    assert_eq!(json["token_type"], "urn:ietf:params:oauth:token-type:jwt");
+    assert!(mds
+        .identity()
+        .verify(json["id_token"].as_str().unwrap())
+        .is_ok());
+    assert!(json["expiration_time"].as_u64().is_some());
+    assert_eq!(
+        std::fs::read_to_string(&cache).unwrap().trim(),
+        String::from_utf8_lossy(&out.stdout).trim()
+    );
+
+    // the crate's own executable source accepts it, command line and environment included
+    let cmd = format!(
+        "{} google executable-output --audience aud",
+        env!("CARGO_BIN_EXE_federated-credentials")
+    );
+    let ctx = Context::builder()
+        .env(StaticEnv::from_pairs([(
+            "GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES",
+            "1",
+        )]))
+        .build();
+    // the child inherits the process environment: point it at the emulator
+    std::env::set_var("GCE_METADATA_HOST", mds.host());
+    let token = ExecutableToken::new(cmd).subject_token(&ctx).await.unwrap();
+    assert!(mds.identity().verify(token.token().expose_secret()).is_ok());
+
+    // failures are the protocol's JSON on stdout plus a non-zero exit
+    let out = run(
+        vec![
+            s("google"),
+            s("executable-output"),
+            s("--token-file"),
+            s("/nonexistent"),
+        ],
+        vec![],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["success"], false);
+    assert_eq!(json["code"], "NOT_AVAILABLE");
+    assert!(json["message"].as_str().unwrap().contains("/nonexistent"));
+}

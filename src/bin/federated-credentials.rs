@@ -5,6 +5,10 @@
 //!   `~/.aws/config` (the AWS CLI, boto3 and every AWS SDK read it).
 //! - `google id-token`: the metadata server's identity token, like
 //!   `gcloud auth print-identity-token` on a VM.
+//! - `google access-token`: a Google access token from an `external_account` configuration,
+//!   like `gcloud auth print-access-token`.
+//! - `google executable-output`: a pluggable-auth executable response, so any Google client
+//!   library can use our token sources through an `executable` credential_source.
 //!
 //! Errors go to stderr as one line, with a non-zero exit status.
 
@@ -13,11 +17,13 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use federated_credentials::aws::WebIdentityProvider;
+use federated_credentials::config::ExternalAccountConfig;
 use federated_credentials::context::Context;
+use federated_credentials::google::ExternalAccountCredentials;
 use federated_credentials::source::{
     GcpMetadataIdentityToken, IdTokenFormat, SubjectTokenSource, TokenFile,
 };
-use federated_credentials::token::format_rfc3339;
+use federated_credentials::token::{format_rfc3339, remaining, SubjectToken, TokenType};
 use federated_credentials::Error;
 
 #[derive(Parser)]
@@ -79,6 +85,43 @@ struct CredentialProcessArgs {
 enum GoogleCommand {
     /// Print an identity token from the GCE/GKE metadata server.
     IdToken(IdTokenArgs),
+    /// Print a Google access token from an external_account credential configuration
+    /// (what `gcloud auth print-access-token` gives).
+    AccessToken(AccessTokenArgs),
+    /// Print a pluggable-auth executable response (version 1) with an OIDC token from one of
+    /// our sources, for an `executable` credential_source of any Google client library.
+    ExecutableOutput(ExecutableOutputArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum OutputFormat {
+    /// The bare token.
+    Token,
+    /// JSON: access_token, token_type, expires_in, expiry.
+    Json,
+}
+
+#[derive(Args)]
+struct AccessTokenArgs {
+    /// The external_account JSON (default: GOOGLE_APPLICATION_CREDENTIALS).
+    #[arg(long, value_name = "PATH")]
+    credential_config: Option<String>,
+    /// Comma-separated scopes (default: cloud-platform).
+    #[arg(long, value_name = "S,...", value_delimiter = ',')]
+    scopes: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "token")]
+    format: OutputFormat,
+}
+
+#[derive(Args)]
+struct ExecutableOutputArgs {
+    /// Get an identity token from the GCE/GKE metadata server with this audience.
+    #[arg(long, value_name = "AUD", conflicts_with = "token_file")]
+    audience: Option<String>,
+    /// Or read the token from this file.
+    #[arg(long, value_name = "PATH")]
+    token_file: Option<String>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -131,6 +174,123 @@ async fn run(command: Command) -> Result<String, Error> {
     match command {
         Command::Aws(AwsCommand::CredentialProcess(args)) => credential_process(args).await,
         Command::Google(GoogleCommand::IdToken(args)) => id_token(args).await,
+        Command::Google(GoogleCommand::AccessToken(args)) => access_token(args).await,
+        Command::Google(GoogleCommand::ExecutableOutput(args)) => executable_output(args).await,
+    }
+}
+
+async fn access_token(args: AccessTokenArgs) -> Result<String, Error> {
+    let ctx = Context::default();
+    let config = match args.credential_config {
+        Some(path) => ExternalAccountConfig::from_file(path)?,
+        None => ExternalAccountConfig::from_env(&ctx)?,
+    };
+    let mut builder = ExternalAccountCredentials::builder()
+        .context(ctx.clone())
+        .config(config);
+    if !args.scopes.is_empty() {
+        builder = builder.scopes(args.scopes.iter().map(|s| s.trim().to_string()));
+    }
+    let token = builder.build()?.access_token().await?;
+    Ok(match args.format {
+        OutputFormat::Token => token.token().expose_secret().to_string(),
+        OutputFormat::Json => {
+            let mut out = serde_json::json!({
+                "access_token": token.token().expose_secret(),
+                "token_type": token.token_type(),
+            });
+            if let Some(exp) = token.expires_at() {
+                out["expires_in"] = remaining(exp, ctx.now()).as_secs().into();
+                out["expiry"] = format_rfc3339(exp).into();
+            }
+            out.to_string()
+        }
+    })
+}
+
+/// The pluggable-auth response for `token`, or for `error`.
+fn executable_response(
+    result: &Result<SubjectToken, Error>,
+    token_type: TokenType,
+) -> serde_json::Value {
+    match result {
+        Ok(token) => {
+            let mut out = serde_json::json!({
+                "version": 1,
+                "success": true,
+                "token_type": token_type.urn(),
+                "id_token": token.token().expose_secret(),
+            });
+            if let Some(exp) = token.expires_at() {
+                out["expiration_time"] = exp
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_secs()
+                    .into();
+            }
+            out
+        }
+        Err(e) => serde_json::json!({
+            "version": 1,
+            "success": false,
+            "code": e.upstream_code().unwrap_or(match e.kind() {
+                federated_credentials::ErrorKind::Configuration => "CONFIGURATION",
+                federated_credentials::ErrorKind::NotAvailable => "NOT_AVAILABLE",
+                federated_credentials::ErrorKind::Expired => "EXPIRED",
+                _ => "UNAVAILABLE",
+            }),
+            "message": e.to_string(),
+        }),
+    }
+}
+
+async fn executable_output(args: ExecutableOutputArgs) -> Result<String, Error> {
+    let ctx = Context::default();
+    let token_type = match ctx
+        .env()
+        .get_non_empty("GOOGLE_EXTERNAL_ACCOUNT_TOKEN_TYPE")
+    {
+        None => TokenType::Jwt,
+        Some(urn) => match TokenType::from_urn(urn.trim()) {
+            Some(t @ (TokenType::Jwt | TokenType::IdToken)) => t,
+            _ => {
+                return Err(Error::config(
+                    "GOOGLE_EXTERNAL_ACCOUNT_TOKEN_TYPE",
+                    format!("`{urn}` is not a jwt or id_token type"),
+                ))
+            }
+        },
+    };
+    let result = match (args.audience, args.token_file) {
+        (Some(aud), None) => GcpMetadataIdentityToken::new(aud).subject_token(&ctx).await,
+        (None, Some(path)) => TokenFile::text(path).setting_name("--token-file").subject_token(&ctx).await,
+        _ => Err(Error::config(
+            "--audience/--token-file",
+            "say where the token comes from: --audience AUD (GCE/GKE metadata server) or --token-file PATH",
+        )),
+    };
+    let response = executable_response(&result, token_type);
+    // Cache for the calling library when it asks for an output file.
+    if result.is_ok() {
+        if let Some(path) = ctx
+            .env()
+            .get_non_empty("GOOGLE_EXTERNAL_ACCOUNT_OUTPUT_FILE")
+        {
+            std::fs::write(path.trim(), response.to_string()).map_err(|e| {
+                Error::config(
+                    "GOOGLE_EXTERNAL_ACCOUNT_OUTPUT_FILE",
+                    format!("cannot write {}: {e}", path.trim()),
+                )
+            })?;
+        }
+    }
+    match result {
+        Ok(_) => Ok(response.to_string()),
+        // The protocol wants the failure as JSON on stdout, and a non-zero exit.
+        Err(e) => {
+            println!("{response}");
+            Err(e)
+        }
     }
 }
 
