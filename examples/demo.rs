@@ -1,6 +1,6 @@
-//! The GCP → AWS flow end to end, on this machine: loopback emulators of the GCE metadata
-//! server and AWS STS stand in for the clouds, and the crate does exactly what it does in
-//! production against them.
+//! Both directions end to end, on this machine: loopback emulators of the GCE metadata server,
+//! AWS STS, EC2 IMDS, Google STS and IAM Credentials stand in for the clouds, and the crate does
+//! exactly what it does in production against them.
 //!
 //! ```sh
 //! cargo run --example demo --features testkit
@@ -10,9 +10,14 @@ use std::time::Duration;
 
 use aws_credential_types::provider::ProvideCredentials;
 use federated_credentials::aws::WebIdentityProvider;
+use federated_credentials::config::ExternalAccountConfig;
 use federated_credentials::context::{Context, StaticEnv};
+use federated_credentials::google::ExternalAccountCredentials;
 use federated_credentials::source::{GcpMetadataIdentityToken, SubjectTokenSource};
-use federated_credentials::testkit::{AwsStsEmulator, Fault, GcpMetadataEmulator, RoleSpec};
+use federated_credentials::testkit::{
+    AwsStsEmulator, Ec2MetadataEmulator, Fault, GcpMetadataEmulator, GoogleStsEmulator,
+    IamCredentialsEmulator, ProviderSpec, RoleSpec, ServiceAccountSpec,
+};
 use federated_credentials::token::format_rfc3339;
 
 const AUDIENCE: &str = "sts.amazonaws.com";
@@ -128,6 +133,82 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Ok(_) => println!("   unexpected: a bad role ARN was accepted"),
         Err(e) => println!("   a bad role ARN: {e}"),
     }
+    aws_to_gcp().await?;
     println!("\ndone: no keys were stored anywhere.");
+    Ok(())
+}
+
+/// The other direction: an EC2 instance's role becomes a Google service account.
+async fn aws_to_gcp() -> Result<(), Box<dyn std::error::Error>> {
+    const POOL_PROVIDER: &str = "//iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/aws-pool/providers/aws-prov";
+    const SA: &str = "app@my-project.iam.gserviceaccount.com";
+    println!("\n--- and back: an AWS workload gets Google Cloud access, keyless ---\n");
+
+    let imds = Ec2MetadataEmulator::start().await?;
+    let sts = GoogleStsEmulator::builder()
+        .provider(ProviderSpec::aws(POOL_PROVIDER, "123456789012"))
+        .start()
+        .await?;
+    let role = imds.credentials();
+    // Google STS verifies the SigV4 signature the way AWS would, so it must know the key.
+    sts.trust_aws_session_key(
+        &role.access_key_id,
+        &role.secret_access_key,
+        &role.session_token,
+        &role.account_id,
+    );
+    let iam = IamCredentialsEmulator::builder()
+        .service_account(ServiceAccountSpec::new(SA, "111222333444555666777"))
+        .start()
+        .await?;
+    iam.trust_sts(&sts);
+    println!(
+        "6. emulators up: EC2 IMDSv2 {}, Google STS {}, IAM Credentials {}",
+        imds.endpoint(),
+        sts.token_url(),
+        iam.base_url()
+    );
+
+    // What `gcloud iam workload-identity-pools create-cred-config --aws --enable-imdsv2
+    // --service-account=SA` writes, pointed at the emulators.
+    let config = serde_json::json!({
+        "type": "external_account",
+        "audience": POOL_PROVIDER,
+        "subject_token_type": "urn:ietf:params:aws:token-type:aws4_request",
+        "token_url": sts.token_url(),
+        "service_account_impersonation_url": iam.generate_access_token_url(SA),
+        "credential_source": {
+            "environment_id": "aws1",
+            "region_url": imds.availability_zone_url(),
+            "url": imds.credentials_url(),
+            "regional_cred_verification_url": "https://sts.{region}.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15",
+            "imdsv2_session_token_url": imds.token_url()
+        }
+    });
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("config.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&config)?)?;
+    println!("7. credential configuration written to {}", path.display());
+
+    let google = ExternalAccountCredentials::builder()
+        .context(Context::builder().env(StaticEnv::empty()).build())
+        .config(ExternalAccountConfig::from_file(&path)?)
+        .build()?;
+    let token = google.access_token().await?;
+    println!(
+        "8. IMDS role {} signed GetCallerIdentity -> Google STS -> impersonated {SA}",
+        role.access_key_id
+    );
+    println!(
+        "   access token {} (Bearer), expires {}",
+        token.token(),
+        token.expires_at().map(format_rfc3339).unwrap_or_default()
+    );
+    println!(
+        "   requests: IMDS {} (1 token PUT, region, role, credentials), Google STS {}, IAM {}",
+        imds.request_count(),
+        sts.request_count(),
+        iam.request_count()
+    );
     Ok(())
 }
