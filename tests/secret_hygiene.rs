@@ -1,0 +1,212 @@
+//! No secret reaches a log line, `Debug`, `Display`, an error or its source chain: both
+//! directions run with every `tracing` event captured at TRACE, successful and failing, and
+//! everything is searched for every secret that was in play.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, UNIX_EPOCH};
+
+use federated_credentials::aws::WebIdentityProvider;
+use federated_credentials::config::ExternalAccountConfig;
+use federated_credentials::context::{Context, InstantSleep, ManualClock, StaticEnv};
+use federated_credentials::google::ExternalAccountCredentials;
+use federated_credentials::source::{GcpMetadataIdentityToken, SubjectTokenSource};
+use federated_credentials::testkit::{
+    AwsStsEmulator, Ec2MetadataEmulator, Fault, GcpMetadataEmulator, GoogleStsEmulator,
+    IamCredentialsEmulator, ProviderSpec, RoleSpec, ServiceAccountSpec, StsErrorCode,
+};
+use serde_json::json;
+
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
+    type Writer = Capture;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = format!("{e} | {e:?}");
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(&format!(" | {s} | {s:?}"));
+        source = s.source();
+    }
+    out
+}
+
+#[tokio::test]
+async fn no_secret_in_logs_debug_display_or_errors() {
+    let capture = Capture::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(capture.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_800_000_000));
+    let mut rendered = String::new();
+    let mut secrets: Vec<String> = Vec::new();
+
+    // GCP -> AWS
+    let mds = GcpMetadataEmulator::builder()
+        .clock(clock.clone())
+        .start()
+        .await
+        .unwrap();
+    let sts = AwsStsEmulator::builder()
+        .clock(clock.clone())
+        .start()
+        .await
+        .unwrap();
+    let role = sts.role_arn("r");
+    sts.add_role(RoleSpec::new(&role));
+    let ctx = Context::builder()
+        .clock(clock.clone())
+        .env(StaticEnv::from_pairs([("GCE_METADATA_HOST", mds.host())]))
+        .sleep(InstantSleep)
+        .build();
+    let source = GcpMetadataIdentityToken::new("sts.amazonaws.com");
+    let subject = source.subject_token(&ctx).await.unwrap();
+    secrets.push(subject.token().expose_secret().to_string());
+    rendered.push_str(&format!("{subject:?} {source:?}"));
+    let provider = WebIdentityProvider::builder()
+        .context(ctx.clone())
+        .token_source(source)
+        .role_arn(&role)
+        .sts_endpoint(sts.endpoint())
+        .build()
+        .unwrap();
+    let creds = provider.credentials().await.unwrap();
+    let sdk = creds.sdk_credentials();
+    secrets.push(sdk.secret_access_key().to_string());
+    secrets.push(sdk.session_token().unwrap().to_string());
+    secrets.push(
+        sts.last_request()
+            .unwrap()
+            .form_param("WebIdentityToken")
+            .unwrap(),
+    );
+    rendered.push_str(&format!("{provider:?} {creds:?} {sdk:?}"));
+    // failures: an STS error echoing the token, a transient outage, garbage
+    let token = secrets[0].clone();
+    sts.push_error_with_message(
+        StsErrorCode::InvalidIdentityToken,
+        format!("token {token} rejected"),
+    );
+    provider.invalidate();
+    rendered.push_str(&error_chain(&provider.credentials().await.unwrap_err()));
+    sts.push_fault(Fault::Body(format!("<html>{token}</html>")));
+    provider.invalidate();
+    rendered.push_str(&error_chain(&provider.credentials().await.unwrap_err()));
+    sts.push_fault_times(Fault::status_with_body(503, format!("echo {token}")), 10);
+    provider.invalidate();
+    rendered.push_str(&error_chain(&provider.credentials().await.unwrap_err()));
+
+    // AWS -> GCP, with client credentials and impersonation
+    let aud =
+        "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/aws";
+    let sa = "sa@p.iam.gserviceaccount.com";
+    let imds = Ec2MetadataEmulator::builder()
+        .clock(clock.clone())
+        .start()
+        .await
+        .unwrap();
+    let gsts = GoogleStsEmulator::builder()
+        .clock(clock.clone())
+        .provider(ProviderSpec::aws(aud, "123456789012"))
+        .start()
+        .await
+        .unwrap();
+    let c = imds.credentials();
+    gsts.trust_aws_session_key(
+        &c.access_key_id,
+        &c.secret_access_key,
+        &c.session_token,
+        &c.account_id,
+    );
+    gsts.add_client("client-id", "client-secret-value");
+    let iam = IamCredentialsEmulator::builder()
+        .clock(clock.clone())
+        .service_account(ServiceAccountSpec::new(sa, "42"))
+        .start()
+        .await
+        .unwrap();
+    iam.trust_sts(&gsts);
+    secrets.extend([
+        c.secret_access_key.clone(),
+        c.session_token.clone(),
+        "client-secret-value".to_string(),
+    ]);
+    let config = json!({
+        "type": "external_account", "audience": aud,
+        "subject_token_type": "urn:ietf:params:aws:token-type:aws4_request",
+        "token_url": gsts.token_url(),
+        "service_account_impersonation_url": iam.generate_access_token_url(sa),
+        "client_id": "client-id", "client_secret": "client-secret-value",
+        "credential_source": {
+            "environment_id": "aws1", "region_url": imds.availability_zone_url(),
+            "url": imds.credentials_url(), "imdsv2_session_token_url": imds.token_url()
+        }
+    });
+    let parsed = ExternalAccountConfig::from_value(&config).unwrap();
+    rendered.push_str(&format!("{parsed:?}"));
+    let google = ExternalAccountCredentials::builder()
+        .context(
+            Context::builder()
+                .clock(clock.clone())
+                .env(StaticEnv::empty())
+                .sleep(InstantSleep)
+                .build(),
+        )
+        .config(parsed)
+        .build()
+        .unwrap();
+    let access = google.access_token().await.unwrap();
+    secrets.push(access.token().expose_secret().to_string());
+    secrets.push(gsts.issued_tokens()[0].access_token.clone());
+    secrets.push(
+        gsts.last_request()
+            .unwrap()
+            .form_param("subject_token")
+            .unwrap(),
+    );
+    rendered.push_str(&format!(
+        "{google:?} {access:?} {:?}",
+        google.headers().await.unwrap()
+    ));
+    let federated = gsts.issued_tokens()[0].access_token.clone();
+    iam.push_rpc_error(401, "UNAUTHENTICATED", &format!("bad bearer {federated}"));
+    google.invalidate();
+    rendered.push_str(&error_chain(&google.access_token().await.unwrap_err()));
+    gsts.push_oauth_error(400, "invalid_grant", &format!("subject {federated}"));
+    google.invalidate();
+    rendered.push_str(&error_chain(&google.access_token().await.unwrap_err()));
+
+    drop(_guard);
+    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logs.contains("TRACE") || logs.contains("DEBUG"),
+        "the subscriber captured events"
+    );
+    let everything = format!("{rendered}\n{logs}");
+    for secret in &secrets {
+        assert!(secret.len() >= 8, "a real secret: {secret:?}");
+        assert!(
+            !everything.contains(secret.as_str()),
+            "secret found in output: {secret}\n{everything}"
+        );
+    }
+}
