@@ -267,7 +267,8 @@ fn oauth_hint(code: &str) -> Option<&'static str> {
     Some(match code {
         "invalid_request" => "Check the audience (the full provider resource name) and subject_token_type",
         "invalid_grant" => "The subject token was rejected: check that it is valid and unexpired, that the provider's issuer or AWS account matches, and the clock",
-        "unauthorized_client" => "The provider's attribute condition rejected this identity",
+        "unauthorized_client" => "The provider rejected this identity: check its attribute condition and, for AWS providers, that the AWS account id matches",
+        "invalid_target" => "The workload identity pool or provider does not exist or is disabled: check the audience",
         "invalid_client" => "Check client_id and client_secret",
         "invalid_scope" => "Check the requested scopes",
         _ => return None,

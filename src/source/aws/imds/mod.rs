@@ -73,8 +73,9 @@ struct Inner {
 ///   sent as `X-aws-ec2-metadata-token`. A 401 drops it and fetches a new one, once. Only
 ///   fetched when a metadata request is actually made. Without a token URL
 ///   ([`imds_v1`](Ec2InstanceMetadataBuilder::imds_v1)) requests are plain IMDSv1 `GET`s.
-/// - **Region**: `GET` the region URL (default `…/placement/availability-zone`); a zone has
-///   its one trailing letter stripped, a region (`…/placement/region`) is used as is. Cached.
+/// - **Region**: `GET` the region URL (default `…/placement/availability-zone`); a zone gives
+///   its region (`us-east-1a` → `us-east-1`, and Local or Wavelength zones their parent region,
+///   `us-west-2-lax-1a` → `us-west-2`), a region (`…/placement/region`) is used as is. Cached.
 /// - **Credentials**: `GET` the credentials URL for the role name (cached), then
 ///   `{url}/{role}`. Cached until 5 min before their `Expiration`.
 ///

@@ -80,18 +80,29 @@ pub(super) fn parse_credentials(body: &[u8], role: &str) -> Result<Credentials, 
     Ok(builder.build())
 }
 
-/// The region from a placement answer: used as is when it already looks like a region
-/// (`placement/region`), else with exactly one trailing lower-case letter stripped
-/// (`us-east-1a` → `us-east-1`, the Local Zone `us-west-2-lax-1a` → `us-west-2-lax-1`).
+/// The region from a placement answer: the leading `area-direction-number` of a region or a
+/// zone. `us-east-1` and `us-east-1a` give `us-east-1`; a Local Zone `us-west-2-lax-1a` and a
+/// Wavelength zone `us-east-1-wl1-bos-wlz-1` give their parent region (`us-west-2`,
+/// `us-east-1`), where a blind strip of the last character would give a region with no STS
+/// endpoint.
 pub(super) fn region_from_placement(body: &str) -> Result<String, Error> {
     let value = body.trim();
-    let region = if value.ends_with(|c: char| c.is_ascii_digit()) {
-        value
-    } else if value.ends_with(|c: char| c.is_ascii_lowercase()) {
-        &value[..value.len() - 1]
-    } else {
-        value
-    };
+    let mut parts = Vec::new();
+    let mut zone_suffix_ok = false;
+    for part in value.split('-') {
+        let digits: String = part.chars().take_while(|c| c.is_ascii_digit()).collect();
+        if digits.is_empty() {
+            parts.push(part.to_string());
+        } else {
+            // `1` (a region), `1a` (a zone letter); anything longer is not a placement value.
+            let rest = &part[digits.len()..];
+            zone_suffix_ok = rest.len() <= 1 && rest.chars().all(|c| c.is_ascii_lowercase());
+            parts.push(digits);
+            break;
+        }
+    }
+    let region = &parts.join("-");
+    let region = if zone_suffix_ok { region.as_str() } else { "" };
     if is_region_name(region) {
         Ok(region.to_string())
     } else {
@@ -167,13 +178,22 @@ mod tests {
     fn region_strip_is_guarded() {
         assert_eq!(region_from_placement("us-east-1a").unwrap(), "us-east-1");
         assert_eq!(region_from_placement("us-east-1\n").unwrap(), "us-east-1");
+        // Local Zones and Wavelength zones belong to their parent region
         assert_eq!(
             region_from_placement("us-west-2-lax-1a").unwrap(),
-            "us-west-2-lax-1"
+            "us-west-2"
         );
         assert_eq!(
-            region_from_placement("us-west-2-lax-1").unwrap(),
-            "us-west-2-lax-1"
+            region_from_placement("us-east-1-wl1-bos-wlz-1").unwrap(),
+            "us-east-1"
+        );
+        assert_eq!(
+            region_from_placement("us-gov-west-1a").unwrap(),
+            "us-gov-west-1"
+        );
+        assert_eq!(
+            region_from_placement("cn-northwest-1b").unwrap(),
+            "cn-northwest-1"
         );
         for bad in ["", "hello", "us-east-1ab", "<html>"] {
             assert!(region_from_placement(bad).is_err(), "{bad}");
