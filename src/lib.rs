@@ -48,6 +48,7 @@ pub mod aws;
 pub mod cache;
 pub mod config;
 pub mod context;
+pub mod default_chain;
 pub mod error;
 pub mod exchange;
 pub mod google;

@@ -32,7 +32,7 @@ pub use custom::{FnTokenSource, StaticToken};
 pub use executable::{ExecutableToken, ALLOW_EXECUTABLES_ENV};
 pub use file::TokenFile;
 pub use format::TokenFormat;
-pub use gcp_metadata::{GcpMetadataIdentityToken, IdTokenFormat};
+pub use gcp_metadata::{GcpMetadataIdentityToken, IdTokenFormat, DEFAULT_METADATA_HOST};
 pub use url::UrlToken;
 
 use std::fmt;

@@ -1,0 +1,319 @@
+//! Default chains: what to use when the user configured nothing beyond the conventions of
+//! each ecosystem. Every step logs at DEBUG why it was chosen or skipped.
+//!
+//! GCP → AWS ([`aws_web_identity`]), first match wins:
+//! 1. `AWS_WEB_IDENTITY_TOKEN_FILE` with `AWS_ROLE_ARN` (the AWS SDK convention; EKS, GKE with a
+//!    projected token);
+//! 2. `FEDERATED_CREDENTIALS_GCP_AUDIENCE` with `AWS_ROLE_ARN` (the metadata server's token);
+//! 3. the `AWS_PROFILE` profile of `~/.aws/config` (or `AWS_CONFIG_FILE`) when it has
+//!    `role_arn` and `web_identity_token_file` or `federated_credentials_gcp_audience`;
+//! 4. on Google Cloud (detected as the reference clients do), the metadata server's token with
+//!    audience `sts.amazonaws.com` and `AWS_ROLE_ARN`.
+//!
+//! AWS → GCP ([`google_external_account`]): `GOOGLE_APPLICATION_CREDENTIALS`, then gcloud's
+//! well-known file (`~/.config/gcloud/application_default_credentials.json`) when it holds an
+//! `external_account` configuration.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use url::Url;
+
+use crate::aws::{WebIdentityProvider, GCP_AUDIENCE_ENV};
+use crate::config::{AwsProfile, ExternalAccountConfig};
+use crate::context::Context;
+use crate::error::{Error, ErrorKind, Service};
+use crate::google::ExternalAccountCredentials;
+use crate::http::HttpRequest;
+use crate::source::{GcpMetadataIdentityToken, TokenFile, DEFAULT_METADATA_HOST};
+
+/// The audience used for the metadata server's token when nothing else says.
+pub const DEFAULT_AWS_AUDIENCE: &str = "sts.amazonaws.com";
+
+/// Builds the GCP → AWS provider from the first source in the chain that applies.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), federated_credentials::Error> {
+/// let provider = federated_credentials::default_chain::aws_web_identity(&Default::default()).await?;
+/// # Ok(()) }
+/// ```
+pub async fn aws_web_identity(ctx: &Context) -> Result<WebIdentityProvider, Error> {
+    let env = ctx.env();
+    if env.get_non_empty("AWS_WEB_IDENTITY_TOKEN_FILE").is_some() {
+        tracing::debug!("default chain: AWS_WEB_IDENTITY_TOKEN_FILE is set; using the token file");
+        return WebIdentityProvider::builder()
+            .context(ctx.clone())
+            .configure_from_env()
+            .build();
+    }
+    tracing::debug!("default chain: AWS_WEB_IDENTITY_TOKEN_FILE is not set; skipped");
+    if env.get_non_empty(GCP_AUDIENCE_ENV).is_some() {
+        tracing::debug!("default chain: {GCP_AUDIENCE_ENV} is set; using the metadata server");
+        return WebIdentityProvider::builder()
+            .context(ctx.clone())
+            .configure_from_env()
+            .build();
+    }
+    tracing::debug!("default chain: {GCP_AUDIENCE_ENV} is not set; skipped");
+    match AwsProfile::load(ctx) {
+        Ok(profile)
+            if profile.role_arn.is_some()
+                && (profile.web_identity_token_file.is_some()
+                    || profile.gcp_audience.is_some()) =>
+        {
+            tracing::debug!(profile = %profile.name, "default chain: using the web identity settings of the AWS profile");
+            return from_profile(ctx, profile);
+        }
+        Ok(profile) => {
+            tracing::debug!(profile = %profile.name, "default chain: the AWS profile has no web identity settings; skipped")
+        }
+        Err(e) => tracing::debug!(error = %e, "default chain: no AWS profile; skipped"),
+    }
+    if is_on_gce(ctx).await {
+        tracing::debug!("default chain: running on Google Cloud; using the metadata server with audience {DEFAULT_AWS_AUDIENCE}");
+        return WebIdentityProvider::builder()
+            .context(ctx.clone())
+            .configure_from_env()
+            .token_source(GcpMetadataIdentityToken::new(DEFAULT_AWS_AUDIENCE))
+            .build();
+    }
+    tracing::debug!("default chain: not on Google Cloud; skipped");
+    Err(Error::new(
+        ErrorKind::NotAvailable,
+        Service::Config,
+        format!(
+            "no web identity found: set AWS_WEB_IDENTITY_TOKEN_FILE or {GCP_AUDIENCE_ENV} with AWS_ROLE_ARN, configure an AWS profile with role_arn and web_identity_token_file, or run on Google Cloud"
+        ),
+    ))
+}
+
+/// The provider described by an AWS profile's web identity settings; unset settings fall
+/// back to the environment (`AWS_REGION`, `AWS_ENDPOINT_URL_STS`, …).
+pub fn from_profile(ctx: &Context, profile: AwsProfile) -> Result<WebIdentityProvider, Error> {
+    let field = |k: &str| format!("profile {}.{k}", profile.name);
+    let mut b = WebIdentityProvider::builder()
+        .context(ctx.clone())
+        .configure_from_env();
+    match (&profile.web_identity_token_file, &profile.gcp_audience) {
+        (Some(path), None) => {
+            b = b.token_source(TokenFile::text(path).setting_name("web_identity_token_file"))
+        }
+        (None, Some(aud)) => b = b.token_source(GcpMetadataIdentityToken::new(aud.clone())),
+        (Some(_), Some(_)) => return Err(Error::config(
+            &field("web_identity_token_file"),
+            "set either web_identity_token_file or federated_credentials_gcp_audience, not both",
+        )),
+        (None, None) => {
+            return Err(Error::config(
+                &field("web_identity_token_file"),
+                "is required (or federated_credentials_gcp_audience)",
+            ))
+        }
+    }
+    let role = profile
+        .role_arn
+        .ok_or_else(|| Error::config(&field("role_arn"), "is required"))?;
+    b = b.role_arn(role);
+    if let Some(n) = profile.role_session_name {
+        b = b.session_name(n);
+    }
+    if let Some(d) = profile.duration {
+        b = b.duration(d);
+    }
+    if let Some(r) = profile.region {
+        b = b.region(r);
+    }
+    if let Some(e) = profile.endpoint_url {
+        b = b.sts_endpoint(e);
+    }
+    b.build()
+}
+
+/// Google credentials from `GOOGLE_APPLICATION_CREDENTIALS`, or gcloud's well-known file when
+/// it holds an `external_account` configuration.
+pub fn google_external_account(ctx: &Context) -> Result<ExternalAccountCredentials, Error> {
+    if let Some(path) = ctx.env().get_non_empty("GOOGLE_APPLICATION_CREDENTIALS") {
+        tracing::debug!(path = %path.trim(), "default chain: using GOOGLE_APPLICATION_CREDENTIALS");
+        return ExternalAccountCredentials::builder()
+            .context(ctx.clone())
+            .config(ExternalAccountConfig::from_file(path.trim())?)
+            .build();
+    }
+    tracing::debug!("default chain: GOOGLE_APPLICATION_CREDENTIALS is not set; skipped");
+    let well_known = ctx
+        .env()
+        .get_non_empty("CLOUDSDK_CONFIG")
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            ctx.env()
+                .get_non_empty("HOME")
+                .map(|h| std::path::Path::new(&h).join(".config/gcloud"))
+        })
+        .map(|dir| dir.join("application_default_credentials.json"));
+    if let Some(path) = well_known.filter(|p| p.exists()) {
+        tracing::debug!(path = %path.display(), "default chain: using gcloud's application default credentials file");
+        return ExternalAccountCredentials::builder()
+            .context(ctx.clone())
+            .config(ExternalAccountConfig::from_file(&path)?)
+            .build();
+    }
+    Err(Error::new(
+        ErrorKind::NotAvailable,
+        Service::Config,
+        "no external_account configuration: set GOOGLE_APPLICATION_CREDENTIALS to the file from `gcloud iam workload-identity-pools create-cred-config`",
+    ))
+}
+
+/// Whether this is Google Cloud: `GCE_METADATA_HOST` set (as the Go client decides),
+/// `NO_GCE_CHECK=true` (no), or a metadata server answering a quick ping with the
+/// `Metadata-Flavor: Google` header; on Linux the DMI product name is checked first, which
+/// costs no network round trip.
+pub async fn is_on_gce(ctx: &Context) -> bool {
+    if ctx
+        .env()
+        .get_non_empty("NO_GCE_CHECK")
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+    {
+        tracing::debug!("GCE detection: NO_GCE_CHECK=true");
+        return false;
+    }
+    let host = ctx.env().get_non_empty("GCE_METADATA_HOST");
+    if host.is_some() {
+        tracing::debug!("GCE detection: GCE_METADATA_HOST is set");
+        return true;
+    }
+    if std::fs::read_to_string("/sys/class/dmi/id/product_name")
+        .is_ok_and(|p| p.trim().starts_with("Google"))
+    {
+        tracing::debug!("GCE detection: DMI product name is Google");
+        return true;
+    }
+    let ip = ctx
+        .env()
+        .get_non_empty("GCE_METADATA_IP")
+        .unwrap_or_else(|| "169.254.169.254".to_string());
+    let Ok(url) = Url::parse(&format!("http://{}/", ip.trim())) else {
+        return false;
+    };
+    let Ok(request) = HttpRequest::new(
+        Service::GcpMetadata,
+        "detecting Google Cloud",
+        Method::GET,
+        url,
+        Duration::from_millis(500),
+    )
+    .header("metadata-flavor", "Google")
+    .map(HttpRequest::direct) else {
+        return false;
+    };
+    let found = matches!(ctx.http().send(&request).await, Ok(r) if r.header("metadata-flavor").is_some_and(|v| v.eq_ignore_ascii_case("google")));
+    tracing::debug!(
+        found,
+        host = DEFAULT_METADATA_HOST,
+        "GCE detection: metadata ping"
+    );
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::StaticEnv;
+
+    fn ctx(pairs: &[(&str, &str)]) -> Context {
+        Context::builder()
+            .env(StaticEnv::from_pairs(pairs.iter().copied()))
+            .build()
+    }
+
+    const ROLE: &str = "arn:aws:iam::123456789012:role/r";
+
+    #[tokio::test]
+    async fn chain_order_and_reasons() {
+        let p = aws_web_identity(&ctx(&[
+            ("AWS_WEB_IDENTITY_TOKEN_FILE", "/t"),
+            ("AWS_ROLE_ARN", ROLE),
+            (GCP_AUDIENCE_ENV, "a"),
+        ]))
+        .await
+        .unwrap();
+        assert!(format!("{p:?}").contains("token-file"));
+        let p = aws_web_identity(&ctx(&[(GCP_AUDIENCE_ENV, "a"), ("AWS_ROLE_ARN", ROLE)]))
+            .await
+            .unwrap();
+        assert!(format!("{p:?}").contains("gcp-metadata"));
+        // GCE_METADATA_HOST counts as being on Google Cloud
+        let p = aws_web_identity(&ctx(&[
+            ("GCE_METADATA_HOST", "127.0.0.1:1"),
+            ("AWS_ROLE_ARN", ROLE),
+            ("AWS_CONFIG_FILE", "/nonexistent"),
+        ]))
+        .await
+        .unwrap();
+        assert!(format!("{p:?}").contains("gcp-metadata"));
+        // on GCP but no role: the builder's error names AWS_ROLE_ARN
+        let err = aws_web_identity(&ctx(&[
+            ("GCE_METADATA_HOST", "127.0.0.1:1"),
+            ("AWS_CONFIG_FILE", "/nonexistent"),
+        ]))
+        .await
+        .unwrap_err();
+        assert!(err.message().contains("AWS_ROLE_ARN"), "{err}");
+        // nothing at all: NO_GCE_CHECK avoids the network probe
+        let err = aws_web_identity(&ctx(&[
+            ("NO_GCE_CHECK", "true"),
+            ("AWS_CONFIG_FILE", "/nonexistent"),
+        ]))
+        .await
+        .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotAvailable);
+    }
+
+    #[tokio::test]
+    async fn profile_step() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("config");
+        std::fs::write(&cfg, format!("[profile gcp]\nrole_arn = {ROLE}\nfederated_credentials_gcp_audience = aud\nregion = eu-west-1\nduration_seconds = 900\n[profile both]\nrole_arn = {ROLE}\nweb_identity_token_file = /t\nfederated_credentials_gcp_audience = a\n")).unwrap();
+        let c = cfg.display().to_string();
+        let p = aws_web_identity(&ctx(&[
+            ("AWS_CONFIG_FILE", &c),
+            ("AWS_PROFILE", "gcp"),
+            ("NO_GCE_CHECK", "true"),
+        ]))
+        .await
+        .unwrap();
+        assert!(
+            format!("{p:?}").contains("sts.eu-west-1") || format!("{p:?}").contains("eu-west-1")
+        );
+        let err = from_profile(
+            &ctx(&[]),
+            AwsProfile::parse(&std::fs::read_to_string(&cfg).unwrap(), "both", &cfg).unwrap(),
+        )
+        .unwrap_err();
+        assert!(
+            err.message()
+                .starts_with("profile both.web_identity_token_file"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn google_chain() {
+        let err = google_external_account(&ctx(&[])).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotAvailable);
+        let dir = tempfile::tempdir().unwrap();
+        let gcloud = dir.path().join("gcloud");
+        std::fs::create_dir_all(&gcloud).unwrap();
+        std::fs::write(gcloud.join("application_default_credentials.json"), serde_json::json!({
+            "type":"external_account","audience":"//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/x",
+            "subject_token_type":"urn:ietf:params:oauth:token-type:jwt","credential_source":{"file":"/t"}}).to_string()).unwrap();
+        let g = gcloud.display().to_string();
+        assert!(google_external_account(&ctx(&[("CLOUDSDK_CONFIG", &g)])).is_ok());
+        let err = google_external_account(&ctx(&[(
+            "GOOGLE_APPLICATION_CREDENTIALS",
+            "/nonexistent.json",
+        )]))
+        .unwrap_err();
+        assert!(err.message().contains("/nonexistent.json"));
+    }
+}
