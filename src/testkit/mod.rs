@@ -19,6 +19,9 @@
 //! - [`Ec2MetadataEmulator`]: the EC2 instance metadata service (IMDSv2 session tokens, the
 //!   v2-required/optional/v1-only modes, the hop-limit hang, placement, role credentials).
 //!
+//! [`Clouds`] starts all five at once, wired to trust each other, and hands out the environment
+//! and credential configuration that point a workload at them.
+//!
 //! Every emulator records the requests it receives ([`RecordedRequest`]) and can be scripted to
 //! misbehave on its next requests with [`Fault`]s (error statuses, hangs, dropped connections,
 //! delays, garbage bodies, redirects). Pass a [`ManualClock`](crate::context::ManualClock) to
@@ -145,6 +148,7 @@
 
 mod aws_imds;
 mod aws_sts;
+mod clouds;
 mod fault;
 mod gcp_metadata;
 mod google_sts;
@@ -160,6 +164,9 @@ mod timestamp;
 pub use aws_imds::{Ec2MetadataEmulator, Ec2MetadataEmulatorBuilder, ImdsCredentials, ImdsMode};
 pub use aws_sts::{
     AwsStsEmulator, AwsStsEmulatorBuilder, IssuedCredentials, RoleSpec, StsErrorCode,
+};
+pub use clouds::{
+    Clouds, AWS_AUDIENCE, AWS_PROVIDER_AUDIENCE, OIDC_PROVIDER_AUDIENCE, SERVICE_ACCOUNT,
 };
 pub use fault::Fault;
 pub use gcp_metadata::{GcpMetadataEmulator, GcpMetadataEmulatorBuilder, ServiceAccount};
