@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
-# Interop tests against moto, an independent AWS implementation
-# (interop/tests/moto.rs). Installs a pinned moto into target/interop-venv
-# (reused on later runs), starts moto_server on a free loopback port, runs the
-# tests against it and always stops it again.
+# Interop tests against independent implementations, from one venv in
+# target/interop-venv (reused on later runs) with pinned packages:
+# * moto, an independent AWS implementation (interop/tests/moto.rs): starts
+#   moto_server on a free loopback port, runs the tests against it and always
+#   stops it again;
+# * google-auth, the Python reference client of workload identity federation
+#   (interop/tests/google_auth.rs, driving interop/google_auth_driver.py with
+#   the venv's python, GOOGLE_AUTH_PYTHON): both clients against the same
+#   loopback emulators. Its table of request counts is printed at the end
+#   (target/interop-request-counts.txt).
 #
 # Usage: .ci/interop.sh [extra cargo test args]
 # Needs: python3 with the venv module (Debian: python3-venv), pip access to PyPI.
@@ -10,29 +16,35 @@ set -euo pipefail
 exec </dev/null
 
 MOTO_VERSION=5.2.5
+GOOGLE_AUTH_VERSION=2.62.2
+# google-auth's transport (google.auth.transport.requests); moto needs it too.
+REQUESTS_VERSION=2.34.2
 PYTHON="${PYTHON:-python3}"
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT="$PWD"
 VENV="$ROOT/target/interop-venv"
 LOG="$ROOT/target/interop-moto.log"
+COUNTS="$ROOT/target/interop-request-counts.txt"
 mkdir -p "$ROOT/target"
 
 log() { printf 'interop: %s\n' "$*" >&2; }
 
-# --- moto, in a venv of its own --------------------------------------------
-installed_moto() {
-    "$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("moto"))' 2>/dev/null || true
+# --- moto and google-auth, in a venv of their own ----------------------------
+installed() {
+    "$VENV/bin/python" -c 'import sys, importlib.metadata as m; print(m.version(sys.argv[1]))' "$1" 2>/dev/null || true
 }
 if ! "$VENV/bin/python" -c 'pass' 2>/dev/null; then
     log "creating venv $VENV"
     rm -rf "$VENV"
     "$PYTHON" -m venv "$VENV"
 fi
-if [[ "$(installed_moto)" != "$MOTO_VERSION" || ! -x "$VENV/bin/moto_server" ]]; then
-    log "installing moto[server]==$MOTO_VERSION"
+if [[ "$(installed moto)" != "$MOTO_VERSION" || ! -x "$VENV/bin/moto_server" ||
+    "$(installed google-auth)" != "$GOOGLE_AUTH_VERSION" ||
+    "$(installed requests)" != "$REQUESTS_VERSION" ]]; then
+    log "installing moto[server]==$MOTO_VERSION google-auth==$GOOGLE_AUTH_VERSION requests==$REQUESTS_VERSION"
     PIP_NO_INPUT=1 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
-        "moto[server]==$MOTO_VERSION"
+        "moto[server]==$MOTO_VERSION" "google-auth==$GOOGLE_AUTH_VERSION" "requests==$REQUESTS_VERSION"
 fi
 
 # --- start moto_server --------------------------------------------------------
@@ -83,5 +95,12 @@ fi
 # --- the tests ----------------------------------------------------------------
 # moto's auth switch is global to the server, so the tests run one at a time
 # (they also take a lock of their own; --test-threads=1 keeps the output tidy).
-log "running the interop tests"
-MOTO_ENDPOINT="$ENDPOINT" cargo test -p federated-credentials-interop "$@" -- --test-threads=1
+# The google-auth tests run the same way: one python at a time on 2 cores.
+log "running the interop tests (moto, google-auth)"
+rm -f "$COUNTS"
+MOTO_ENDPOINT="$ENDPOINT" GOOGLE_AUTH_PYTHON="$VENV/bin/python" \
+    NO_PROXY="127.0.0.1,localhost${NO_PROXY:+,$NO_PROXY}" no_proxy="127.0.0.1,localhost${no_proxy:+,$no_proxy}" \
+    cargo test -p federated-credentials-interop "$@" -- --test-threads=1
+if [[ -s "$COUNTS" ]]; then
+    cat "$COUNTS" >&2
+fi

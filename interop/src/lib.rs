@@ -1,1 +1,1 @@
-//! Nothing here: the interop tests are in `tests/moto.rs`; run them with `.ci/interop.sh`.
+//! Nothing here: the interop tests are in `tests/moto.rs` and `tests/google_auth.rs`; run them with `.ci/interop.sh`.

@@ -15,7 +15,7 @@ use super::provider::{AwsKey, ProviderKind, ProviderSpec, SubjectTokenType};
 use super::registry::{IssuedFederatedToken, TokenRegistry};
 use crate::context::Clock;
 use crate::testkit::jwt::{decode_header, decode_payload, JwtError};
-use crate::testkit::random::{random_string, BASE64_URL};
+use crate::testkit::random::{derived_string, random_string, BASE64_URL};
 use crate::testkit::request::RecordedRequest;
 use crate::testkit::server::{lock, Handler, Response};
 
@@ -38,6 +38,9 @@ pub(super) struct StsHandler {
     pub(super) registry: TokenRegistry,
     pub(super) expires_in: Mutex<Duration>,
     pub(super) style: ResponseStyle,
+    /// Derive access tokens from the exchange's meaning (see
+    /// `GoogleStsEmulatorBuilder::deterministic_tokens`).
+    pub(super) deterministic_tokens: bool,
     pub(super) rng: Mutex<fastrand::Rng>,
 }
 
@@ -93,7 +96,7 @@ impl StsHandler {
         let expires_in = *lock(&self.expires_in);
         let access_token = format!(
             "ya29.emulated-{}",
-            random_string(&mut lock(&self.rng), BASE64_URL, 64)
+            self.token_body(&call.audience, &subject, &call.scopes)
         );
         let issued = IssuedFederatedToken {
             access_token,
@@ -108,6 +111,19 @@ impl StsHandler {
         };
         self.registry.record(issued.clone());
         Ok(issued)
+    }
+
+    /// The random part of a new access token: random, or derived from the exchange's meaning.
+    fn token_body(&self, audience: &str, subject: &str, scopes: &[String]) -> String {
+        if !self.deterministic_tokens {
+            return random_string(&mut lock(&self.rng), BASE64_URL, 64);
+        }
+        let mut scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
+        scopes.sort_unstable();
+        scopes.dedup();
+        let mut parts = vec!["google-sts", audience, subject];
+        parts.extend(scopes);
+        derived_string(&parts, BASE64_URL, 64)
     }
 
     /// Verifies the subject token; returns the subject to record.

@@ -37,6 +37,7 @@ pub struct GoogleStsEmulatorBuilder {
     expires_in: Duration,
     style: ResponseStyle,
     seed: Option<u64>,
+    deterministic_tokens: bool,
 }
 
 impl Default for GoogleStsEmulatorBuilder {
@@ -48,6 +49,7 @@ impl Default for GoogleStsEmulatorBuilder {
             expires_in: Duration::from_secs(3599),
             style: ResponseStyle::default(),
             seed: None,
+            deterministic_tokens: false,
         }
     }
 }
@@ -112,6 +114,22 @@ impl GoogleStsEmulatorBuilder {
         self
     }
 
+    /// Derives each access token from what the exchange means instead of drawing it at random
+    /// (default false): a SHA-256 of the provider `audience`, the authenticated subject (the
+    /// access key id of an `aws4_request` token, the `sub` of a JWT, see
+    /// [`IssuedFederatedToken::subject`]) and the requested scopes as a set. Two clients that
+    /// exchange for the same thing, however differently they serialize and sign their subject
+    /// tokens, then get the same token, which lets interop tests compare the tokens of
+    /// different client libraries. Overrides [`seed`](Self::seed).
+    ///
+    /// Repeated exchanges get the same token again, each recorded as issued; IAM emulators
+    /// that [trust](crate::testkit::IamCredentialsEmulator::trust_sts) this one authenticate
+    /// such a token by its newest record.
+    pub fn deterministic_tokens(mut self, enabled: bool) -> Self {
+        self.deterministic_tokens = enabled;
+        self
+    }
+
     /// Binds `127.0.0.1:0` and starts serving on the current tokio runtime.
     pub async fn start(self) -> std::io::Result<GoogleStsEmulator> {
         let handler = StsHandler {
@@ -122,6 +140,7 @@ impl GoogleStsEmulatorBuilder {
             registry: TokenRegistry::default(),
             expires_in: Mutex::new(self.expires_in),
             style: self.style,
+            deterministic_tokens: self.deterministic_tokens,
             rng: Mutex::new(
                 self.seed
                     .map_or_else(fastrand::Rng::new, fastrand::Rng::with_seed),
@@ -255,7 +274,8 @@ impl GoogleStsEmulator {
         self.handler().registry.all()
     }
 
-    /// The issued token with this `access_token`, if any.
+    /// The issued token with this `access_token`, if any (its newest record, for
+    /// [deterministic tokens](GoogleStsEmulatorBuilder::deterministic_tokens)).
     pub fn token_info(&self, access_token: &str) -> Option<IssuedFederatedToken> {
         self.handler().registry.find(access_token)
     }

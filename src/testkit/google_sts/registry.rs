@@ -10,7 +10,9 @@ use crate::testkit::server::lock;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct IssuedFederatedToken {
-    /// The `access_token`: `ya29.emulated-` and random characters.
+    /// The `access_token`: `ya29.emulated-` and random characters (or characters derived from
+    /// the exchange, with
+    /// [`deterministic_tokens`](crate::testkit::GoogleStsEmulatorBuilder::deterministic_tokens)).
     pub access_token: String,
     /// The provider's resource name the token was exchanged at (`audience`).
     pub audience: String,
@@ -44,9 +46,11 @@ impl TokenRegistry {
         lock(&self.0).clone()
     }
 
+    /// The newest record of `access_token` (a deterministic token is issued again and again).
     pub(crate) fn find(&self, access_token: &str) -> Option<IssuedFederatedToken> {
         lock(&self.0)
             .iter()
+            .rev()
             .find(|token| token.access_token == access_token)
             .cloned()
     }

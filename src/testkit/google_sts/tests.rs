@@ -605,6 +605,69 @@ async fn oidc_subject_tokens() {
 }
 
 #[tokio::test]
+async fn deterministic_tokens_depend_on_what_was_exchanged() {
+    let f = fixture_with(GoogleStsEmulator::builder().deterministic_tokens(true)).await;
+    let token_of = |reply: Reply| {
+        assert_success(&reply)["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+
+    // Python's serialization (target resource not signed) and the recommended one, signed a
+    // second later, mean the same exchange: the same token
+    let python = signer().sign().subject_token(Style::Python);
+    let mut later = signer();
+    later.at = at(T0_SECS + 1);
+    let recommended = later.sign().subject_token(Style::Recommended);
+    assert_ne!(python, recommended);
+    let first = token_of(f.exchange_aws(&python).await);
+    assert!(first.starts_with("ya29.emulated-"), "{first}");
+    assert_eq!(first, token_of(f.exchange_aws(&recommended).await));
+    // scopes count as a set
+    let two = |scope| {
+        edit(
+            fields(AUDIENCE, AWS4, &recommended),
+            &[("scope", Some(scope))],
+        )
+    };
+    let both = token_of(f.post(&two("a b"), None).await);
+    assert_eq!(both, token_of(f.post(&two("b a a"), None).await));
+    assert_ne!(both, first);
+    // another subject, another token
+    let jwt = |sub: &str, exp| GoogleIdentity::shared().sign(&json!({"sub": sub, "exp": exp}));
+    let alice = token_of(
+        f.post(&fields(OIDC, JWT, &jwt("alice", T0_SECS + 60)), None)
+            .await,
+    );
+    let again = token_of(
+        f.post(&fields(OIDC, JWT, &jwt("alice", T0_SECS + 90)), None)
+            .await,
+    );
+    let bob = token_of(
+        f.post(&fields(OIDC, JWT, &jwt("bob", T0_SECS + 60)), None)
+            .await,
+    );
+    assert_eq!(alice, again);
+    assert_ne!(alice, bob);
+    assert_ne!(alice, first);
+    // each issue is recorded; lookups find the newest record
+    assert_eq!(f.sts.issued_tokens().len(), 7);
+    f.clock.set(at(T0_SECS + 10));
+    let newest = token_of(f.exchange_aws(&recommended).await);
+    assert_eq!(newest, first);
+    assert_eq!(
+        f.sts.token_info(&first).unwrap().issued_at,
+        at(T0_SECS + 10)
+    );
+
+    // off (the default): random tokens
+    let f = fixture().await;
+    let a = token_of(f.exchange_aws(&python).await);
+    assert_ne!(a, token_of(f.exchange_aws(&python).await));
+}
+
+#[tokio::test]
 async fn saml_only_when_enabled() {
     let f = fixture().await;
     let saml = "urn:ietf:params:oauth:token-type:saml2";

@@ -14,7 +14,7 @@ use super::{IssuedAccessToken, IssuedIdToken};
 use crate::context::Clock;
 use crate::testkit::google_sts::{IssuedFederatedToken, TokenRegistry};
 use crate::testkit::jwt::GoogleIdentity;
-use crate::testkit::random::{random_string, BASE64_URL};
+use crate::testkit::random::{derived_string, random_string, BASE64_URL};
 use crate::testkit::request::RecordedRequest;
 use crate::testkit::server::{lock, Handler, Response};
 use crate::testkit::timestamp;
@@ -63,6 +63,9 @@ pub(super) struct IamHandler {
     pub(super) accounts: Mutex<Vec<ServiceAccountSpec>>,
     pub(super) expire_time_digits: u8,
     pub(super) check_scopes: bool,
+    /// Derive access tokens from the request's meaning (see
+    /// `IamCredentialsEmulatorBuilder::deterministic_tokens`).
+    pub(super) deterministic_tokens: bool,
     pub(super) access_tokens: Mutex<Vec<IssuedAccessToken>>,
     pub(super) id_tokens: Mutex<Vec<IssuedIdToken>>,
     pub(super) rng: Mutex<fastrand::Rng>,
@@ -207,7 +210,7 @@ impl IamHandler {
         let expire_time = timestamp::truncate(now + call.lifetime, digits);
         let access_token = format!(
             "ya29.c.emulated-{}",
-            random_string(&mut lock(&self.rng), BASE64_URL, 96)
+            self.token_body(account.email(), &call)
         );
         let body = json!({
             "accessToken": access_token,
@@ -223,6 +226,22 @@ impl IamHandler {
             caller_audience: caller.audience.clone(),
         });
         Ok(Response::json(200, &body))
+    }
+
+    /// The random part of a new access token: random, or derived from the request's meaning.
+    fn token_body(&self, account: &str, call: &AccessTokenRequest) -> String {
+        if !self.deterministic_tokens {
+            return random_string(&mut lock(&self.rng), BASE64_URL, 96);
+        }
+        let mut scopes: Vec<&str> = call.scopes.iter().map(String::as_str).collect();
+        scopes.sort_unstable();
+        scopes.dedup();
+        let lifetime = call.lifetime.as_nanos().to_string();
+        let delegates = call.delegates.len().to_string();
+        let mut parts = vec!["iam-credentials", account, &lifetime, &delegates];
+        parts.extend(call.delegates.iter().map(String::as_str));
+        parts.extend(scopes);
+        derived_string(&parts, BASE64_URL, 96)
     }
 
     fn generate_id_token(

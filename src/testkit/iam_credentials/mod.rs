@@ -24,7 +24,9 @@ pub use self::account::ServiceAccountSpec;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct IssuedAccessToken {
-    /// The `accessToken`: `ya29.c.emulated-` and random characters.
+    /// The `accessToken`: `ya29.c.emulated-` and random characters (or characters derived from
+    /// the request, with
+    /// [`deterministic_tokens`](IamCredentialsEmulatorBuilder::deterministic_tokens)).
     pub access_token: String,
     /// The impersonated service account's email.
     pub service_account: String,
@@ -67,6 +69,7 @@ pub struct IamCredentialsEmulatorBuilder {
     expire_time_digits: u8,
     check_scopes: bool,
     seed: Option<u64>,
+    deterministic_tokens: bool,
 }
 
 impl Default for IamCredentialsEmulatorBuilder {
@@ -78,6 +81,7 @@ impl Default for IamCredentialsEmulatorBuilder {
             expire_time_digits: 0,
             check_scopes: true,
             seed: None,
+            deterministic_tokens: false,
         }
     }
 }
@@ -132,6 +136,18 @@ impl IamCredentialsEmulatorBuilder {
         self
     }
 
+    /// Derives each `generateAccessToken` token from what the request means instead of drawing
+    /// it at random (default false): a SHA-256 of the service account (its email, however the
+    /// URL named it), the scopes as a set, the lifetime and the `delegates` chain in order. The
+    /// caller's bearer token does not enter it, so two clients that impersonate the same
+    /// account for the same scopes get the same token even when their federated tokens
+    /// differ, which lets interop tests compare the tokens of different client libraries.
+    /// Overrides [`seed`](Self::seed). ID tokens are JWTs and are not affected.
+    pub fn deterministic_tokens(mut self, enabled: bool) -> Self {
+        self.deterministic_tokens = enabled;
+        self
+    }
+
     /// Binds `127.0.0.1:0` and starts serving on the current tokio runtime.
     pub async fn start(self) -> std::io::Result<IamCredentialsEmulator> {
         let handler = IamHandler {
@@ -141,6 +157,7 @@ impl IamCredentialsEmulatorBuilder {
             accounts: Mutex::new(self.accounts),
             expire_time_digits: self.expire_time_digits,
             check_scopes: self.check_scopes,
+            deterministic_tokens: self.deterministic_tokens,
             access_tokens: Mutex::new(Vec::new()),
             id_tokens: Mutex::new(Vec::new()),
             rng: Mutex::new(

@@ -156,6 +156,60 @@ async fn generate_access_token_success_and_record() {
 }
 
 #[tokio::test]
+async fn deterministic_tokens_depend_on_what_was_requested() {
+    let f = fixture_with(IamCredentialsEmulator::builder().deterministic_tokens(true)).await;
+    let token_of = |reply: Reply| {
+        assert_ok(&reply)["accessToken"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let body = |scopes: &[&str], lifetime: &str, delegates: &[&str]| json!({"scope": scopes, "lifetime": lifetime, "delegates": delegates});
+    let first = token_of(
+        f.access_token(SA, &body(&[CLOUD_PLATFORM], "3600s", &[]))
+            .await,
+    );
+    assert!(first.starts_with("ya29.c.emulated-"), "{first}");
+    // the same request by another caller (another federated token, another provider), with
+    // the account named by its unique id, `delegates: null` and the default lifetime
+    let other_caller = federated_token(&f.sts, OTHER_PROVIDER, CLOUD_PLATFORM).await;
+    let url = f.iam.generate_access_token_url(SA_ID);
+    let same = json!({"scope": [CLOUD_PLATFORM], "delegates": null});
+    let reply = f.call(&url, Some(&other_caller), &same).await;
+    assert_eq!(token_of(reply), first);
+    // scopes are a set
+    let ab = token_of(
+        f.access_token(SA, &body(&[CLOUD_PLATFORM, IAM_SCOPE], "3600s", &[]))
+            .await,
+    );
+    let ba = token_of(
+        f.access_token(SA, &body(&[IAM_SCOPE, CLOUD_PLATFORM], "3600s", &[]))
+            .await,
+    );
+    assert_eq!(ab, ba);
+    assert_ne!(ab, first);
+    // anything else that differs gives another token
+    let delegate = format!("projects/-/serviceAccounts/{LONG_SA}");
+    let others = [
+        f.access_token(SA, &body(&[CLOUD_PLATFORM], "1800s", &[]))
+            .await,
+        f.access_token(SA, &body(&[CLOUD_PLATFORM], "3600s", &[&delegate]))
+            .await,
+        f.access_token(LONG_SA, &body(&[CLOUD_PLATFORM], "3600s", &[]))
+            .await,
+    ];
+    for reply in others {
+        assert_ne!(token_of(reply), first);
+    }
+    assert_eq!(f.iam.issued_access_tokens().len(), 7);
+
+    // off (the default): random tokens
+    let f = fixture().await;
+    let a = token_of(f.access_token(SA, &scope()).await);
+    assert_ne!(a, token_of(f.access_token(SA, &scope()).await));
+}
+
+#[tokio::test]
 async fn lifetime_rules() {
     let f = fixture().await;
     let with = |lifetime: &str| json!({"scope": [CLOUD_PLATFORM], "lifetime": lifetime});
