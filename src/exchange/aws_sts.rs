@@ -510,7 +510,10 @@ impl AssumeRoleWithWebIdentity {
                 format!(
                     "AssumeRoleWithWebIdentity answered HTTP {} without an STS error document: {}",
                     response.status,
-                    sanitize_upstream_text(&response.body_text(), 200)
+                    match sanitize_upstream_text(&response.body_text(), 200) {
+                        t if t.is_empty() => "(empty body)".to_string(),
+                        t => t,
+                    }
                 ),
             );
             return match header_request_id {
