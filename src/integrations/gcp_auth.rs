@@ -1,5 +1,5 @@
-//! The [`gcp_auth`](::gcp_auth) crate: [`GcpAuthProvider`] implements
-//! [`gcp_auth::TokenProvider`](::gcp_auth::TokenProvider), so code written against
+//! The [`gcp_auth`] crate: [`GcpAuthProvider`] implements
+//! [`gcp_auth::TokenProvider`], so code written against
 //! `Arc<dyn TokenProvider>` (what `gcp_auth::provider()` returns) can run on federated
 //! credentials.
 //!
@@ -17,7 +17,7 @@
 //! without a known expiry is given one hour. Each token is converted once and the same
 //! `Arc<Token>` returned until the cache refreshes.
 //!
-//! **Errors.** `gcp_auth::Error` has no transient flag: our [`Error`](crate::Error) becomes
+//! **Errors.** `gcp_auth::Error` has no transient flag: our [`Error`] becomes
 //! `gcp_auth::Error::Other(.., source)` with our error as the source, so
 //! `err.source().and_then(|s| s.downcast_ref::<federated_credentials::Error>())` gives back
 //! its kind and [`is_transient`](crate::Error::is_transient).
@@ -38,7 +38,7 @@ use crate::token::{remaining, AccessToken};
 /// The lifetime given to a token whose expiry is unknown.
 const UNKNOWN_EXPIRY_LIFETIME: Duration = Duration::from_secs(3600);
 
-/// [`ExternalAccountCredentials`] as a [`gcp_auth::TokenProvider`](TokenProvider). Cheap to
+/// [`ExternalAccountCredentials`] as a [`gcp_auth::TokenProvider`]. Cheap to
 /// clone: clones share the credentials' token cache.
 ///
 /// ```no_run

@@ -1,7 +1,7 @@
 //! The official Google Cloud client libraries for Rust (`google-cloud-storage`,
 //! `google-cloud-pubsub`, … on [`google-cloud-auth`](::google_cloud_auth) 1.x):
 //! [`GoogleCloudAuthProvider`] implements
-//! [`CredentialsProvider`](::google_cloud_auth::credentials::CredentialsProvider), so
+//! [`CredentialsProvider`], so
 //! `Credentials::from(provider)` goes into any client builder's `.with_credentials(..)`.
 //!
 //! The headers are `authorization: Bearer <token>` (marked sensitive, so `http`'s `Debug`
@@ -9,8 +9,8 @@
 //! tags follow the token cache: a caller that passes back the tag it got gets
 //! `CacheableResource::NotModified` for as long as the same token is cached, and new headers
 //! with a new tag once the token is refreshed. Errors become
-//! [`CredentialsError`](::google_cloud_auth::errors::CredentialsError)s with the same
-//! transient flag, our [`Error`](crate::Error) as their source and its message as theirs.
+//! [`CredentialsError`]s with the same
+//! transient flag, our [`Error`] as their source and its message as theirs.
 //!
 //! Requires feature `google-cloud-auth`.
 
