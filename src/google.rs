@@ -38,6 +38,9 @@ use crate::source::{
 use crate::token::{AccessToken, SubjectToken, TokenType};
 
 type DynSource = Arc<dyn SubjectTokenSource>;
+
+/// The universe of the public Google Cloud.
+const DEFAULT_UNIVERSE_DOMAIN: &str = "googleapis.com";
 type DynTokenExchange = Arc<dyn Exchange<AccessToken, Output = AccessToken>>;
 
 /// One fetch: subject token → Google STS → (impersonation).
@@ -76,6 +79,8 @@ pub struct ExternalAccountCredentials {
     cache: CredentialCache<FederatedFetch>,
     quota_project_id: Option<Arc<str>>,
     service_account: Option<Arc<str>>,
+    scopes: Arc<[String]>,
+    universe_domain: Arc<str>,
     description: Arc<str>,
 }
 
@@ -124,6 +129,17 @@ impl ExternalAccountCredentials {
     /// The impersonated service account, if any.
     pub fn service_account(&self) -> Option<&str> {
         self.service_account.as_deref()
+    }
+
+    /// The scopes of the tokens these credentials produce (from the builder or the
+    /// configuration; default `https://www.googleapis.com/auth/cloud-platform`).
+    pub fn scopes(&self) -> &[String] {
+        &self.scopes
+    }
+
+    /// The universe domain from the configuration (default `googleapis.com`).
+    pub fn universe_domain(&self) -> &str {
+        &self.universe_domain
     }
 
     /// The headers for a Google API call: `authorization` and, when a quota project is
@@ -387,7 +403,7 @@ impl ExternalAccountCredentialsBuilder {
         {
             (Some(custom), _) => Some(custom),
             (None, Some(url)) => {
-                let mut imp = ServiceAccountImpersonation::new(url).scopes(scopes);
+                let mut imp = ServiceAccountImpersonation::new(url).scopes(scopes.clone());
                 if let Some(l) = token_lifetime {
                     imp = imp.lifetime(l);
                 }
@@ -418,6 +434,11 @@ impl ExternalAccountCredentialsBuilder {
             .quota_project_id
             .or_else(|| config.as_ref().and_then(|c| c.quota_project_id.clone()))
             .map(Arc::from);
+        let universe_domain: Arc<str> = config
+            .as_ref()
+            .map_or(DEFAULT_UNIVERSE_DOMAIN, |c| c.universe_domain.as_str())
+            .into();
+        let scopes: Arc<[String]> = scopes.into();
         let clock = ctx.clock().clone();
         let fetch = FederatedFetch {
             ctx,
@@ -434,6 +455,8 @@ impl ExternalAccountCredentialsBuilder {
             ),
             quota_project_id,
             service_account: service_account.map(Arc::from),
+            scopes,
+            universe_domain,
             description,
         })
     }

@@ -40,6 +40,9 @@
 //! |---|---|
 //! | `testkit` | loopback emulators of the GCE metadata server, AWS STS, EC2 IMDS, Google STS and IAM Credentials (hyper server) |
 //! | `cli` | the `federated-credentials` command (clap) |
+//! | `google-cloud-auth` | `integrations::google_cloud_auth`: `ExternalAccountCredentials` as a `google-cloud-auth` 1.x `CredentialsProvider`, for the official Google Cloud client libraries |
+//! | `gcloud-token` | `integrations::gcloud_token`: `TokenSource`/`TokenSourceProvider` (`token-source` 1.x), for the `gcloud-*` community clients |
+//! | `gcp-auth` | `integrations::gcp_auth`: a `gcp_auth` 0.12 `TokenProvider` |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
@@ -53,6 +56,20 @@ pub mod error;
 pub mod exchange;
 pub mod google;
 pub mod http;
+#[cfg(any(
+    feature = "google-cloud-auth",
+    feature = "gcloud-token",
+    feature = "gcp-auth"
+))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(
+        feature = "google-cloud-auth",
+        feature = "gcloud-token",
+        feature = "gcp-auth"
+    )))
+)]
+pub mod integrations;
 pub mod jwt;
 pub mod secret;
 pub mod source;

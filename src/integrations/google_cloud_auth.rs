@@ -1,0 +1,181 @@
+//! The official Google Cloud client libraries for Rust (`google-cloud-storage`,
+//! `google-cloud-pubsub`, … on [`google-cloud-auth`](::google_cloud_auth) 1.x):
+//! [`GoogleCloudAuthProvider`] implements
+//! [`CredentialsProvider`], so
+//! `Credentials::from(provider)` goes into any client builder's `.with_credentials(..)`.
+//!
+//! The headers are `authorization: Bearer <token>` (marked sensitive, so `http`'s `Debug`
+//! hides it) and, when the configuration has a quota project, `x-goog-user-project`. Entity
+//! tags follow the token cache: a caller that passes back the tag it got gets
+//! `CacheableResource::NotModified` for as long as the same token is cached, and new headers
+//! with a new tag once the token is refreshed. Errors become
+//! [`CredentialsError`]s with the same
+//! transient flag, our [`Error`] as their source and its message as theirs.
+//!
+//! Requires feature `google-cloud-auth`.
+
+use std::sync::Arc;
+
+use ::google_cloud_auth::credentials::{
+    AccessToken as GoogleAccessToken, AccessTokenCredentialsProvider, CacheableResource,
+    Credentials, CredentialsProvider, EntityTag,
+};
+use ::google_cloud_auth::errors::CredentialsError;
+use http::header::{HeaderName, HeaderValue, AUTHORIZATION};
+use http::{Extensions, HeaderMap};
+use zeroize::Zeroizing;
+
+use super::derived::Derived;
+use crate::error::Error;
+use crate::google::ExternalAccountCredentials;
+use crate::token::AccessToken;
+
+const QUOTA_PROJECT_HEADER: HeaderName = HeaderName::from_static("x-goog-user-project");
+const DEFAULT_UNIVERSE_DOMAIN: &str = "googleapis.com";
+
+/// [`ExternalAccountCredentials`] as a `google-cloud-auth` 1.x
+/// [`CredentialsProvider`] (and [`AccessTokenCredentialsProvider`]), for every official
+/// Google Cloud client library. Cheap to clone: clones share the credentials' token cache.
+///
+/// ```no_run
+/// use federated_credentials::google::ExternalAccountCredentials;
+/// use federated_credentials::integrations::google_cloud_auth::GoogleCloudAuthProvider;
+/// use google_cloud_auth::credentials::Credentials;
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let federated = ExternalAccountCredentials::from_env()?;
+/// let credentials = Credentials::from(GoogleCloudAuthProvider::new(federated));
+/// // google_cloud_storage::client::Storage::builder().with_credentials(credentials).build().await?
+/// let headers = credentials.headers(http::Extensions::new()).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct GoogleCloudAuthProvider {
+    credentials: ExternalAccountCredentials,
+    entity_tag: Arc<Derived<EntityTag>>,
+}
+
+impl GoogleCloudAuthProvider {
+    /// Wraps `credentials`.
+    pub fn new(credentials: ExternalAccountCredentials) -> Self {
+        Self {
+            credentials,
+            entity_tag: Arc::new(Derived::new()),
+        }
+    }
+
+    /// The wrapped credentials (to [`invalidate`](ExternalAccountCredentials::invalidate)
+    /// the cached token after a 401, say).
+    pub fn credentials(&self) -> &ExternalAccountCredentials {
+        &self.credentials
+    }
+
+    /// `google_cloud_auth::credentials::Credentials::from(self)`, spelled as a method.
+    pub fn into_credentials(self) -> Credentials {
+        Credentials::from(self)
+    }
+
+    async fn token(&self) -> Result<Arc<AccessToken>, CredentialsError> {
+        self.credentials
+            .access_token()
+            .await
+            .map_err(to_credentials_error)
+    }
+
+    fn headers_for(&self, token: &AccessToken) -> Result<HeaderMap, CredentialsError> {
+        let value = Zeroizing::new(format!(
+            "{} {}",
+            token.token_type(),
+            token.token().expose_secret()
+        ));
+        let mut value = HeaderValue::from_str(&value).map_err(|_| {
+            // the error would not contain the token, but say nothing about it at all
+            CredentialsError::from_msg(
+                false,
+                "federated-credentials: the access token is not a valid HTTP header value",
+            )
+        })?;
+        value.set_sensitive(true);
+        let mut headers = HeaderMap::with_capacity(2);
+        headers.insert(AUTHORIZATION, value);
+        if let Some(project) = self.credentials.quota_project_id() {
+            let value = HeaderValue::from_str(project).map_err(|_| {
+                CredentialsError::from_msg(
+                    false,
+                    format!(
+                        "federated-credentials: quota_project_id {project:?} is not a valid \
+                         HTTP header value"
+                    ),
+                )
+            })?;
+            headers.insert(QUOTA_PROJECT_HEADER, value);
+        }
+        Ok(headers)
+    }
+}
+
+impl From<ExternalAccountCredentials> for GoogleCloudAuthProvider {
+    fn from(credentials: ExternalAccountCredentials) -> Self {
+        Self::new(credentials)
+    }
+}
+
+impl CredentialsProvider for GoogleCloudAuthProvider {
+    async fn headers(
+        &self,
+        extensions: Extensions,
+    ) -> Result<CacheableResource<HeaderMap>, CredentialsError> {
+        let token = self.token().await?;
+        let entity_tag = self.entity_tag.get(&token, EntityTag::new);
+        if extensions.get::<EntityTag>() == Some(&entity_tag) {
+            return Ok(CacheableResource::NotModified);
+        }
+        Ok(CacheableResource::New {
+            entity_tag,
+            data: self.headers_for(&token)?,
+        })
+    }
+
+    async fn universe_domain(&self) -> Option<String> {
+        let domain = self.credentials.universe_domain();
+        (domain != DEFAULT_UNIVERSE_DOMAIN).then(|| domain.to_string())
+    }
+}
+
+impl AccessTokenCredentialsProvider for GoogleCloudAuthProvider {
+    async fn access_token(&self) -> Result<GoogleAccessToken, CredentialsError> {
+        let token = self.token().await?;
+        Ok(GoogleAccessToken {
+            token: token.token().expose_secret().to_string(),
+        })
+    }
+}
+
+/// Our error as a `CredentialsError`: same transient flag, same (secret-free) message, and
+/// the original as its `source()`.
+///
+/// `CredentialsError`'s constructors are public but hidden from its docs; `google-cloud-auth`
+/// itself builds its errors the same way.
+pub fn to_credentials_error(error: Error) -> CredentialsError {
+    CredentialsError::new(error.is_transient(), error.to_string(), error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ErrorKind, Service};
+    use std::error::Error as _;
+
+    #[test]
+    fn errors_keep_the_transient_flag_message_and_source() {
+        let transient = Error::new(ErrorKind::Transport, Service::GoogleSts, "connection reset");
+        let mapped = to_credentials_error(transient);
+        assert!(mapped.is_transient());
+        assert!(mapped.to_string().contains("connection reset"), "{mapped}");
+        let source = mapped.source().unwrap().downcast_ref::<Error>().unwrap();
+        assert_eq!(source.kind(), ErrorKind::Transport);
+
+        let permanent = Error::new(ErrorKind::Upstream, Service::GoogleSts, "invalid_grant");
+        assert!(!to_credentials_error(permanent).is_transient());
+    }
+}
