@@ -75,6 +75,12 @@ impl Fetch for WebIdentityFetch {
 /// AWS credentials for an assumed role, from a web identity token; cached and refreshed
 /// ahead of expiry. Cheap to clone: clones share one cache.
 ///
+/// To share one cache across many SDK clients, build the provider once and give each client a
+/// clone (`.credentials_provider(provider.clone())`): the process then makes one STS call per
+/// refresh, however many clients it has. The AWS SDK puts its own identity cache in front of
+/// the provider; this cache refreshes minutes ahead of expiry, well before that cache's 10 s
+/// buffer, so the SDK's cache never waits on STS.
+///
 /// Implements [`ProvideCredentials`], so it plugs into `aws-config`:
 ///
 /// ```no_run
@@ -120,7 +126,16 @@ impl WebIdentityProvider {
         self.cache.get().await
     }
 
-    /// Forgets the cached credentials; the next call fetches new ones.
+    /// Fetches credentials now unless usable ones are cached; returns the error if that
+    /// fails. For services that want to fail fast at startup; see also
+    /// [`WebIdentityProviderBuilder::build_and_prefetch`].
+    pub async fn prefetch(&self) -> Result<(), Error> {
+        self.cache.prefetch().await
+    }
+
+    /// Forgets the cached credentials; the next call fetches new ones. Call it when an AWS
+    /// service rejected them (for example `ExpiredToken` or `InvalidClientTokenId` after a
+    /// revocation): every clone of this provider then refetches once.
     pub fn invalidate(&self) {
         self.cache.invalidate();
     }
@@ -265,7 +280,19 @@ impl WebIdentityProviderBuilder {
         self
     }
 
-    /// Validates everything that can be checked without I/O and builds the provider.
+    /// Builds the provider and fetches its first credentials before returning, so that a
+    /// misconfiguration (untrusted token, unknown role, unreachable STS) fails at startup
+    /// instead of on the first request. Like `aws_config::defaults(..).load().await`, it is
+    /// the async, eager counterpart of [`build`](Self::build). Must be called inside a tokio
+    /// runtime, which then also runs the background refresh.
+    pub async fn build_and_prefetch(self) -> Result<WebIdentityProvider, Error> {
+        let provider = self.build()?;
+        provider.prefetch().await?;
+        Ok(provider)
+    }
+
+    /// Validates everything that can be checked without I/O and builds the provider. Nothing
+    /// is fetched until the first call (or [`WebIdentityProvider::prefetch`]).
     pub fn build(self) -> Result<WebIdentityProvider, Error> {
         let ctx = self.ctx.unwrap_or_default();
         let env = ctx.env();

@@ -2,10 +2,23 @@
 //!
 //! - **Warm reads** load an `Arc` from an `arc_swap::ArcSwapOption`, compare
 //!   two times and clone the `Arc`: no I/O, no lock, no allocation.
-//! - **Refresh ahead**: each credential gets a refresh time `expiry − window − jitter`
-//!   (half its lifetime when that is shorter). A background task wakes then and refreshes;
-//!   a read that finds the credential due also starts one. Callers keep getting the current
+//! - **Refresh ahead**: each credential gets a refresh time `expiry − window − jitter`, the
+//!   jitter drawn from `[0, policy jitter)`. A background task wakes then and refreshes; a
+//!   read that finds the credential due also starts one. Callers keep getting the current
 //!   credential meanwhile.
+//! - **Fleet spreading**: each cache draws its jitter fraction once, when it is created, and
+//!   keeps it, so its refresh period is stable and different from its neighbours': a fleet
+//!   started (or recovered from an outage) in the same second drifts apart a little more
+//!   with every refresh instead of refreshing in waves. The fractions come from a
+//!   golden-ratio (Weyl) sequence with a random start per process, so the caches of one
+//!   process (one per tenant, role or audience) are spread evenly over the jitter range
+//!   rather than clumping as independent random draws do; separate processes stay
+//!   independent.
+//! - **Short-lived credentials** (lifetime under twice `window + jitter`): refreshed between
+//!   50 % and 75 % of their lifetime (jittered the same way), never handed out within
+//!   `min(buffer, lifetime / 4)` of expiry.
+//! - **Credentials without expiry**: refetched every `no_expiry_refresh` (minus jitter of up to
+//!   a quarter of it); served for as long as refetches fail.
 //! - **Single flight**: one fetch at a time. Callers that find nothing usable wait for the
 //!   fetch in progress and share its result, or its error.
 //! - **Stale-if-error**: a failed background refresh keeps the current credential, backs off,
@@ -13,7 +26,16 @@
 //! - **Never expired**: a credential is usable only until `expiry − buffer` by the injected
 //!   wall clock, checked on every read, so a host that slept past expiry refetches.
 //!
-//! The background task holds only a weak reference and stops when the cache is dropped.
+//! The background task holds only a weak reference and stops when the cache is dropped; it
+//! never keeps a runtime alive (a runtime shut down drops it, and the next fetch on another
+//! runtime starts a new one). It runs on current-thread and multi-thread runtimes alike.
+//!
+//! # Sharing one cache
+//!
+//! A cache belongs to one provider instance, and cloning a provider (or a
+//! [`CredentialCache`]) shares its cache. To give many SDK clients one cache, build the
+//! provider once and hand each client a clone: one fetch per refresh for the whole process.
+//! Building a provider per client gives each its own cache and its own upstream traffic.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -55,13 +77,14 @@ pub struct CachePolicy {
 }
 
 impl CachePolicy {
-    /// For AWS STS credentials (about 1 h): refresh 5 min before expiry plus up to 2 min of
-    /// jitter, well ahead of the AWS SDK identity cache's own 10 s buffer; hand out nothing
-    /// with less than 15 s left.
+    /// For AWS STS credentials (about 1 h): refresh between 5 and 25 min before expiry
+    /// (window 5 min, jitter 20 min, close to botocore's 15 min + 2–10 min), far ahead of the
+    /// AWS SDK identity cache's own 10 s buffer; hand out nothing with less than 15 s left.
+    /// The wide jitter is what keeps a fleet started together from refreshing together.
     pub fn aws_sts() -> Self {
         Self {
             window: Duration::from_secs(300),
-            jitter: Duration::from_secs(120),
+            jitter: Duration::from_secs(1200),
             buffer: Duration::from_secs(15),
             no_expiry_refresh: Duration::from_secs(900),
             min_retry: Duration::from_secs(5),
@@ -69,12 +92,12 @@ impl CachePolicy {
         }
     }
 
-    /// For Google access tokens: refresh 3 min 45 s before expiry (the metadata server's
-    /// own convention) plus up to 30 s of jitter.
+    /// For Google access tokens (about 1 h): refresh between 3 min 45 s (the Google
+    /// libraries' convention) and 18 min 45 s before expiry (window 225 s, jitter 15 min).
     pub fn google_token() -> Self {
         Self {
             window: Duration::from_secs(225),
-            jitter: Duration::from_secs(30),
+            jitter: Duration::from_secs(900),
             ..Self::aws_sts()
         }
     }
@@ -109,6 +132,26 @@ impl CachePolicy {
     pub fn window(&self) -> Duration {
         self.window
     }
+
+    /// The jitter range.
+    pub fn jitter_range(&self) -> Duration {
+        self.jitter
+    }
+}
+
+/// A jitter fraction in `[0, 1)`: the next element of a golden-ratio (Weyl) sequence that
+/// starts at a random point per process. Any run of consecutive draws is spread evenly over
+/// the interval, so many caches in one process do not clump; processes stay independent.
+fn jitter_fraction() -> f64 {
+    use std::sync::OnceLock;
+    static START: OnceLock<u64> = OnceLock::new();
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    // 2^64 / golden ratio, odd: consecutive multiples are maximally spread modulo 2^64.
+    const STEP: u64 = 0x9E37_79B9_7F4A_7C15;
+    let start = *START.get_or_init(|| fastrand::u64(..));
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let x = start.wrapping_add(n.wrapping_mul(STEP));
+    (x >> 11) as f64 / (1u64 << 53) as f64
 }
 
 struct Entry<C> {
@@ -131,6 +174,8 @@ struct Inner<F: Fetch> {
     fetcher: F,
     clock: Arc<dyn Clock>,
     policy: CachePolicy,
+    /// This cache's jitter fraction in `[0, 1)`, drawn once.
+    jitter_fraction: f64,
     current: ArcSwapOption<Entry<F::Credential>>,
     refresh_lock: tokio::sync::Mutex<()>,
     completed_fetches: AtomicU64,
@@ -180,6 +225,7 @@ impl<F: Fetch> CredentialCache<F> {
                 fetcher,
                 clock,
                 policy,
+                jitter_fraction: jitter_fraction(),
                 current: ArcSwapOption::const_empty(),
                 refresh_lock: tokio::sync::Mutex::new(()),
                 completed_fetches: AtomicU64::new(0),
@@ -209,6 +255,13 @@ impl<F: Fetch> CredentialCache<F> {
             }
         }
         Inner::refresh_blocking(&self.inner).await
+    }
+
+    /// Fetches a credential now unless a usable one is cached, and returns the error if that
+    /// fails: for services that want to fail fast at startup rather than on their first
+    /// request. It also starts the background refresh. Concurrent callers share the fetch.
+    pub async fn prefetch(&self) -> Result<(), Error> {
+        self.get().await.map(|_| ())
     }
 
     /// Drops the cached credential so the next [`get`](Self::get) fetches a new one. Use it
@@ -280,11 +333,13 @@ impl<F: Fetch> Inner<F> {
     fn entry_for(&self, credential: F::Credential) -> Result<Entry<F::Credential>, Error> {
         let now = self.clock.now();
         let p = &self.policy;
+        let u = self.jitter_fraction;
         let Some(expires_at) = credential.expires_at() else {
+            let jitter = p.jitter.min(p.no_expiry_refresh / 4).mul_f64(u);
             return Ok(Entry {
                 credential: Arc::new(credential),
                 usable_until: None,
-                refresh_at: now + p.no_expiry_refresh,
+                refresh_at: now + (p.no_expiry_refresh - jitter),
                 failures: 0,
             });
         };
@@ -302,12 +357,13 @@ impl<F: Fetch> Inner<F> {
             )
             .with_transient(true));
         }
-        let jitter = p.jitter.mul_f64(fastrand::f64());
-        let lead = p.window + jitter;
-        let refresh_at = if lead < lifetime / 2 {
+        let lead = p.window + p.jitter.mul_f64(u);
+        let refresh_at = if p.window + p.jitter <= lifetime / 2 {
             expires_at - lead
         } else {
-            now + lifetime / 2
+            // Short-lived: the window does not fit; refresh between half and three quarters
+            // of the lifetime, which leaves at least a quarter of it as margin.
+            now + lifetime / 2 + (lifetime / 4).mul_f64(u)
         };
         Ok(Entry {
             credential: Arc::new(credential),
@@ -324,10 +380,10 @@ impl<F: Fetch> Inner<F> {
         if this.background_running.swap(true, Ordering::AcqRel) {
             return;
         }
-        let inner = this.clone();
+        let guard = BackgroundRunning(this.clone());
         handle.spawn(async move {
-            inner.background_refresh().await;
-            inner.background_running.store(false, Ordering::Release);
+            guard.0.background_refresh().await;
+            drop(guard);
         });
     }
 
@@ -382,7 +438,9 @@ impl<F: Fetch> Inner<F> {
         }
         let weak = Arc::downgrade(this);
         let mut shutdown = this.shutdown.subscribe();
+        let started = TimerStarted(weak.clone());
         handle.spawn(async move {
+            let _started = started;
             loop {
                 let Some(wait) = Self::time_until_refresh(&weak) else {
                     return;
@@ -413,6 +471,27 @@ impl<F: Fetch> Inner<F> {
             // Invalidated: the next read fetches; check back later.
             None => inner.policy.min_retry,
         })
+    }
+}
+
+/// Clears `background_running` when the refresh task ends or is dropped with its runtime.
+struct BackgroundRunning<F: Fetch>(Arc<Inner<F>>);
+
+impl<F: Fetch> Drop for BackgroundRunning<F> {
+    fn drop(&mut self) {
+        self.0.background_running.store(false, Ordering::Release);
+    }
+}
+
+/// Clears `timer_started` when the timer task ends or is dropped with its runtime, so the
+/// next fetch (perhaps on another runtime) starts a new timer.
+struct TimerStarted<F: Fetch>(Weak<Inner<F>>);
+
+impl<F: Fetch> Drop for TimerStarted<F> {
+    fn drop(&mut self) {
+        if let Some(inner) = self.0.upgrade() {
+            inner.timer_started.store(false, Ordering::Release);
+        }
     }
 }
 
@@ -627,7 +706,7 @@ mod tests {
             CachePolicy::aws_sts(),
         );
         assert_eq!(h.cache.get().await.unwrap().id, 1);
-        // window 5 min + jitter ≤ 2 min: refreshed by 55 min at the latest
+        // window 5 min + jitter < 20 min: refreshed by 55 min at the latest
         tokio::time::sleep(Duration::from_secs(55 * 60 + 1)).await;
         assert_eq!(h.calls.load(Ordering::SeqCst), 2);
         assert_eq!(h.cache.get().await.unwrap().id, 2);

@@ -74,6 +74,10 @@ impl Fetch for FederatedFetch {
 
 /// Google access tokens from an external identity, cached and refreshed ahead of expiry.
 /// Cheap to clone: clones share one cache.
+///
+/// To share one cache across many API clients, build the credentials once and give each
+/// client a clone: the process then makes one exchange per refresh, however many clients it
+/// has. Building one per client gives each its own cache and its own upstream traffic.
 #[derive(Clone)]
 pub struct ExternalAccountCredentials {
     cache: CredentialCache<FederatedFetch>,
@@ -159,7 +163,15 @@ impl ExternalAccountCredentials {
         Ok(headers)
     }
 
-    /// Forgets the cached token (call it after a 401 from an API).
+    /// Fetches a token now unless a usable one is cached; returns the error if that fails.
+    /// For services that want to fail fast at startup; see also
+    /// [`ExternalAccountCredentialsBuilder::build_and_prefetch`].
+    pub async fn prefetch(&self) -> Result<(), Error> {
+        self.cache.prefetch().await
+    }
+
+    /// Forgets the cached token (call it after a 401 from an API); every clone then
+    /// refetches once.
     pub fn invalidate(&self) {
         self.cache.invalidate();
     }
@@ -316,7 +328,19 @@ impl ExternalAccountCredentialsBuilder {
         self
     }
 
-    /// Validates and builds.
+    /// Builds the credentials and fetches the first token before returning, so that a
+    /// misconfiguration (untrusted subject token, unknown pool provider, missing
+    /// impersonation permission) fails at startup instead of on the first request: the
+    /// async, eager counterpart of [`build`](Self::build). Must be called inside a tokio
+    /// runtime, which then also runs the background refresh.
+    pub async fn build_and_prefetch(self) -> Result<ExternalAccountCredentials, Error> {
+        let credentials = self.build()?;
+        credentials.prefetch().await?;
+        Ok(credentials)
+    }
+
+    /// Validates and builds. Nothing is fetched until the first call (or
+    /// [`ExternalAccountCredentials::prefetch`]).
     pub fn build(self) -> Result<ExternalAccountCredentials, Error> {
         let ctx = self.ctx.unwrap_or_default();
         let config = self.config;

@@ -1,0 +1,497 @@
+//! The cache's promises, asserted as counts (never wall times) so they hold on a loaded CI
+//! machine: a thundering herd on a cold provider makes one upstream fetch; a refresh under
+//! load never makes a caller wait; a fleet started in the same second does not refresh in
+//! waves; an expired credential is never served whatever the clock does; prefetch fails
+//! fast; and the background task neither leaks nor keeps a runtime alive, on both runtime
+//! flavours.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll, Waker};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use federated_credentials::aws::{WebIdentityProvider, WebIdentityProviderBuilder};
+use federated_credentials::cache::{CachePolicy, CredentialCache, Fetch};
+use federated_credentials::context::{
+    Clock, Context, InstantSleep, ManualClock, StaticEnv, TokioClock,
+};
+use federated_credentials::source::GcpMetadataIdentityToken;
+use federated_credentials::testkit::{
+    AwsStsEmulator, Fault, GcpMetadataEmulator, RoleSpec, StsErrorCode,
+};
+use federated_credentials::token::Expiry;
+use federated_credentials::{Error, ErrorKind, Service};
+
+const HOUR: Duration = Duration::from_secs(3600);
+const AUDIENCE: &str = "sts.amazonaws.com";
+
+/// A GCP → AWS world: metadata server and STS on loopback, sharing a manual clock.
+struct World {
+    clock: ManualClock,
+    mds: GcpMetadataEmulator,
+    sts: AwsStsEmulator,
+    role_arn: String,
+}
+
+impl World {
+    async fn new() -> Self {
+        let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_800_000_000));
+        let mds = GcpMetadataEmulator::builder()
+            .clock(clock.clone())
+            .start()
+            .await
+            .unwrap();
+        let sts = AwsStsEmulator::builder()
+            .clock(clock.clone())
+            .start()
+            .await
+            .unwrap();
+        let role_arn = sts.role_arn("gcp-workload");
+        sts.add_role(
+            RoleSpec::new(&role_arn)
+                .google_aud(&mds.default_service_account().unique_id)
+                .google_oaud(AUDIENCE),
+        );
+        Self {
+            clock,
+            mds,
+            sts,
+            role_arn,
+        }
+    }
+
+    fn builder(&self) -> WebIdentityProviderBuilder {
+        let ctx = Context::builder()
+            .clock(self.clock.clone())
+            .env(StaticEnv::from_pairs([(
+                "GCE_METADATA_HOST",
+                self.mds.host(),
+            )]))
+            .sleep(InstantSleep)
+            .build();
+        WebIdentityProvider::builder()
+            .context(ctx)
+            .token_source(GcpMetadataIdentityToken::new(AUDIENCE))
+            .role_arn(&self.role_arn)
+            .sts_endpoint(self.sts.endpoint())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn herd_of_10000_first_calls_makes_one_upstream_fetch() {
+    let w = World::new().await;
+    let provider = w.builder().build().unwrap();
+    // hold the one fetch in flight so the whole herd piles up behind it
+    w.sts.push_fault(Fault::Delay(Duration::from_millis(200)));
+    let tasks: Vec<_> = (0..10_000)
+        .map(|_| {
+            let p = provider.clone();
+            tokio::spawn(
+                async move { p.credentials().await.map(|c| c.access_key_id().to_string()) },
+            )
+        })
+        .collect();
+    let mut keys = std::collections::HashSet::new();
+    for t in tasks {
+        keys.insert(t.await.unwrap().unwrap());
+    }
+    assert_eq!(keys.len(), 1, "every caller got the one fetched credential");
+    assert_eq!(w.mds.request_count(), 1, "one metadata request");
+    assert_eq!(w.sts.request_count(), 1, "one STS request");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn herd_on_a_failing_upstream_shares_one_error() {
+    let w = World::new().await;
+    let provider = w.builder().build().unwrap();
+    // the fetch takes 500 ms (a slow metadata server), then STS refuses
+    w.mds.push_fault(Fault::Delay(Duration::from_millis(500)));
+    w.sts.push_error(StsErrorCode::AccessDenied);
+    // all callers start together, well within the fetch's 500 ms
+    let start = Arc::new(tokio::sync::Barrier::new(2_001));
+    let tasks: Vec<_> = (0..2_000)
+        .map(|_| {
+            let p = provider.clone();
+            let start = start.clone();
+            tokio::spawn(async move {
+                start.wait().await;
+                p.credentials().await.map(|_| ())
+            })
+        })
+        .collect();
+    start.wait().await;
+    for t in tasks {
+        assert!(t.await.unwrap().is_err());
+    }
+    assert_eq!(
+        w.sts.request_count(),
+        1,
+        "the error was shared, not retried per caller"
+    );
+}
+
+#[tokio::test]
+async fn never_serves_expired_credentials_after_the_host_sleeps() {
+    let w = World::new().await;
+    let provider = w.builder().build().unwrap();
+    provider.credentials().await.unwrap();
+    // the host sleeps through expiry: no timer fired meanwhile
+    w.clock.advance(2 * HOUR);
+    w.sts.push_error(StsErrorCode::AccessDenied);
+    assert!(
+        provider.credentials().await.is_err(),
+        "an expired credential must not be served"
+    );
+    let fresh = provider.credentials().await.unwrap();
+    assert!(fresh.expiration() > w.clock.now());
+    // and a wall clock set backwards keeps the valid credential
+    w.clock.set(w.clock.now() - HOUR);
+    assert_eq!(
+        provider.credentials().await.unwrap().access_key_id(),
+        fresh.access_key_id()
+    );
+}
+
+#[tokio::test]
+async fn build_and_prefetch_fails_fast_and_warms_the_cache() {
+    let w = World::new().await;
+    let err = w
+        .builder()
+        .role_arn(w.sts.role_arn("no-such-role"))
+        .build_and_prefetch()
+        .await
+        .unwrap_err();
+    assert_eq!(err.service(), Service::AwsSts);
+    let before = w.sts.request_count();
+    let provider = w.builder().build_and_prefetch().await.unwrap();
+    assert_eq!(w.sts.request_count(), before + 1, "fetched at build");
+    let clone = provider.clone();
+    clone.credentials().await.unwrap();
+    provider.credentials().await.unwrap();
+    assert_eq!(
+        w.sts.request_count(),
+        before + 1,
+        "clones share the warm cache"
+    );
+    assert_eq!(w.mds.request_count(), 2);
+}
+
+// ---------------------------------------------------------------------------------------
+// In-memory fetchers, for deterministic schedules under tokio's paused clock.
+
+#[derive(Debug)]
+struct Cred {
+    id: usize,
+    expires_at: SystemTime,
+}
+
+impl Expiry for Cred {
+    fn expires_at(&self) -> Option<SystemTime> {
+        Some(self.expires_at)
+    }
+}
+
+/// Issues credentials living `lifetime` after `delay`, and counts the fetches per second of
+/// the clock since `start`.
+struct SimFetch {
+    clock: TokioClock,
+    start: SystemTime,
+    lifetime: Duration,
+    delay: Duration,
+    calls: Arc<AtomicUsize>,
+    per_second: Arc<Vec<AtomicU32>>,
+    fail: Arc<AtomicBool>,
+}
+
+#[async_trait]
+impl Fetch for SimFetch {
+    type Credential = Cred;
+    async fn fetch(&self) -> Result<Cred, Error> {
+        let id = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+        let second = self
+            .clock
+            .now()
+            .duration_since(self.start)
+            .unwrap()
+            .as_secs() as usize;
+        if let Some(c) = self.per_second.get(second) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+        if !self.delay.is_zero() {
+            tokio::time::sleep(self.delay).await;
+        }
+        if self.fail.load(Ordering::SeqCst) {
+            return Err(Error::new(ErrorKind::Upstream, Service::AwsSts, "down"));
+        }
+        Ok(Cred {
+            id,
+            expires_at: self.clock.now() + self.lifetime,
+        })
+    }
+}
+
+fn sim_cache(
+    clock: TokioClock,
+    lifetime: Duration,
+    delay: Duration,
+    policy: CachePolicy,
+    per_second: Arc<Vec<AtomicU32>>,
+) -> (CredentialCache<SimFetch>, Arc<AtomicUsize>, Arc<AtomicBool>) {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let fail = Arc::new(AtomicBool::new(false));
+    let fetch = SimFetch {
+        clock,
+        start: clock.now(),
+        lifetime,
+        delay,
+        calls: calls.clone(),
+        per_second,
+        fail: fail.clone(),
+    };
+    (
+        CredentialCache::new(fetch, Arc::new(clock), policy),
+        calls,
+        fail,
+    )
+}
+
+/// Polls a future once: `Some` if it completed without waiting.
+fn poll_once<F: std::future::Future>(f: F) -> Option<F::Output> {
+    let mut f = std::pin::pin!(f);
+    match f.as_mut().poll(&mut TaskContext::from_waker(Waker::noop())) {
+        Poll::Ready(v) => Some(v),
+        Poll::Pending => None,
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn refresh_under_load_never_makes_a_caller_wait() {
+    let clock = TokioClock::starting_at(UNIX_EPOCH + HOUR);
+    let policy = CachePolicy::aws_sts();
+    let (cache, calls, _) = sim_cache(
+        clock,
+        HOUR,
+        Duration::from_millis(200),
+        policy,
+        Arc::new(Vec::new()),
+    );
+    let first = cache.get().await.unwrap();
+    assert_eq!(first.id, 1);
+    // 56 min later the credential is due (refresh 5 to 25 min before expiry) but valid;
+    // upstream now takes 200 ms, and callers keep reading every millisecond meanwhile.
+    tokio::time::advance(Duration::from_secs(56 * 60)).await;
+    let mut served_old = 0;
+    for _ in 0..1_000 {
+        for _ in 0..10 {
+            let c = poll_once(cache.get())
+                .expect("a warm read completes without waiting")
+                .unwrap();
+            if c.id == 1 {
+                served_old += 1;
+            }
+        }
+        tokio::time::advance(Duration::from_millis(1)).await;
+    }
+    assert!(
+        served_old >= 1_000,
+        "the old credential was served during the refresh"
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 2, "exactly one refresh ran");
+    assert_eq!(poll_once(cache.get()).unwrap().unwrap().id, 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn stale_if_error_keeps_serving_then_errors_only_at_expiry() {
+    let clock = TokioClock::starting_at(UNIX_EPOCH + HOUR);
+    let (cache, calls, fail) = sim_cache(
+        clock,
+        HOUR,
+        Duration::ZERO,
+        CachePolicy::aws_sts().jitter(Duration::ZERO),
+        Arc::new(Vec::new()),
+    );
+    assert_eq!(cache.get().await.unwrap().id, 1);
+    fail.store(true, Ordering::SeqCst);
+    // refresh due at 55 min; it fails from then on, and reads still get credential 1
+    tokio::time::sleep(Duration::from_secs(55 * 60)).await;
+    for _ in 0..280 {
+        assert_eq!(poll_once(cache.get()).unwrap().unwrap().id, 1);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let attempts = calls.load(Ordering::SeqCst) - 1;
+    assert!(attempts >= 4, "retried in the background ({attempts})");
+    assert!(attempts <= 30, "with backoff, not in a loop ({attempts})");
+    // past expiry minus the 15 s buffer nothing valid is left: the error surfaces
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert!(cache.get().await.is_err());
+    fail.store(false, Ordering::SeqCst);
+    assert!(cache.get().await.unwrap().id > 1);
+}
+
+/// Runs `n` caches started in the same second with 1-hour credentials for 6 simulated hours
+/// and returns the fetches per second.
+async fn fleet(n: usize, policy: CachePolicy) -> Vec<u32> {
+    let secs = 6 * 3600;
+    let per_second: Arc<Vec<AtomicU32>> = Arc::new((0..=secs).map(|_| AtomicU32::new(0)).collect());
+    let clock = TokioClock::starting_at(UNIX_EPOCH + HOUR);
+    let mut caches = Vec::with_capacity(n);
+    for _ in 0..n {
+        let (cache, _, _) = sim_cache(clock, HOUR, Duration::ZERO, policy, per_second.clone());
+        cache.get().await.unwrap();
+        caches.push(cache);
+    }
+    tokio::time::sleep(Duration::from_secs(secs as u64)).await;
+    drop(caches);
+    per_second
+        .iter()
+        .take(secs)
+        .map(|c| c.load(Ordering::Relaxed))
+        .collect()
+}
+
+/// Peak and mean fetches per second after the start-up second (whose fetches are the
+/// providers' first, not refreshes).
+fn peak_and_mean(per_second: &[u32]) -> (u32, f64) {
+    let steady = &per_second[1..];
+    let peak = *steady.iter().max().unwrap();
+    let mean = steady.iter().map(|&c| c as f64).sum::<f64>() / steady.len() as f64;
+    (peak, mean)
+}
+
+/// The full fleet of 10,000 (the perf crate runs the same simulation and plots it).
+const FLEET: usize = 10_000;
+
+#[tokio::test(start_paused = true)]
+async fn fleet_started_together_refreshes_without_waves() {
+    let per_second = fleet(FLEET, CachePolicy::aws_sts()).await;
+    assert_eq!(
+        per_second[0] as usize, FLEET,
+        "every provider fetched once at start"
+    );
+    let (peak, mean) = peak_and_mean(&per_second);
+    let total: u32 = per_second[1..].iter().sum();
+    // 1-hour credentials refreshed 5-25 min ahead: 6 to 10 refreshes each in 6 hours
+    assert!(
+        total as usize >= 6 * FLEET && total as usize <= 10 * FLEET,
+        "{total}"
+    );
+    assert!(
+        peak as f64 <= 3.0 * mean,
+        "peak {peak}/s is more than 3x the mean {mean:.2}/s"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn fleet_without_jitter_refreshes_in_waves() {
+    let per_second = fleet(FLEET, CachePolicy::aws_sts().jitter(Duration::ZERO)).await;
+    let (peak, mean) = peak_and_mean(&per_second);
+    assert_eq!(
+        peak as usize, FLEET,
+        "the whole fleet refreshes in the same second"
+    );
+    assert!(peak as f64 > 100.0 * mean);
+}
+
+// ---------------------------------------------------------------------------------------
+// The background task on both runtime flavours.
+
+fn runtime(multi_thread: bool) -> tokio::runtime::Runtime {
+    let mut b = if multi_thread {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    b.enable_all().start_paused(!multi_thread);
+    if multi_thread {
+        b.worker_threads(2);
+    }
+    b.build().unwrap()
+}
+
+fn background_task_lifecycle(multi_thread: bool) {
+    let rt = runtime(multi_thread);
+    let (cache, calls) = rt.block_on(async {
+        let clock = TokioClock::starting_at(UNIX_EPOCH + HOUR);
+        let (cache, calls, _) = sim_cache(
+            clock,
+            HOUR,
+            Duration::ZERO,
+            CachePolicy::aws_sts(),
+            Arc::new(Vec::new()),
+        );
+        cache.prefetch().await.unwrap();
+        (cache, calls)
+    });
+    assert_eq!(
+        rt.metrics().num_alive_tasks(),
+        1,
+        "one timer task per cache"
+    );
+    let weak_probe = cache.clone();
+    drop(cache);
+    drop(weak_probe);
+    rt.block_on(async {
+        for _ in 0..100 {
+            if tokio::runtime::Handle::current()
+                .metrics()
+                .num_alive_tasks()
+                == 0
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    });
+    assert_eq!(
+        rt.metrics().num_alive_tasks(),
+        0,
+        "the timer task ends when the cache is dropped"
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+
+    // A cache outliving its runtime: the runtime shuts down (nothing keeps it alive), and
+    // the next runtime that uses the cache gets a new timer that refreshes on schedule.
+    let rt = runtime(multi_thread);
+    let (cache, calls) = rt.block_on(async {
+        let clock = TokioClock::starting_at(UNIX_EPOCH + HOUR);
+        let (cache, calls, _) = sim_cache(
+            clock,
+            HOUR,
+            Duration::from_millis(1),
+            CachePolicy::aws_sts(),
+            Arc::new(Vec::new()),
+        );
+        cache.get().await.unwrap();
+        (cache, calls)
+    });
+    rt.shutdown_timeout(Duration::from_secs(5));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        cache.invalidate();
+        cache.get().await.unwrap();
+        assert_eq!(
+            tokio::runtime::Handle::current()
+                .metrics()
+                .num_alive_tasks(),
+            1
+        );
+    });
+    drop(cache);
+    drop(rt);
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn background_task_on_current_thread_runtime() {
+    background_task_lifecycle(false);
+}
+
+#[test]
+fn background_task_on_multi_thread_runtime() {
+    background_task_lifecycle(true);
+}
