@@ -144,6 +144,12 @@ impl WebIdentityProvider {
     pub fn completed_fetches(&self) -> u64 {
         self.cache.completed_fetches()
     }
+
+    /// Counters and times for a metrics system: fetches, failures, reads served while
+    /// refreshes fail, the last refresh and the current expiry. Lock-free.
+    pub fn metrics(&self) -> crate::cache::CacheMetrics {
+        self.cache.metrics()
+    }
 }
 
 impl ProvideCredentials for WebIdentityProvider {

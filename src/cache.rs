@@ -179,6 +179,10 @@ struct Inner<F: Fetch> {
     current: ArcSwapOption<Entry<F::Credential>>,
     refresh_lock: tokio::sync::Mutex<()>,
     completed_fetches: AtomicU64,
+    failed_fetches: AtomicU64,
+    served_stale: AtomicU64,
+    /// Unix milliseconds of the last successful fetch; 0 before the first.
+    last_refresh_millis: AtomicU64,
     last_error: Mutex<Option<(u64, Error)>>,
     background_running: AtomicBool,
     failing: AtomicBool,
@@ -229,6 +233,9 @@ impl<F: Fetch> CredentialCache<F> {
                 current: ArcSwapOption::const_empty(),
                 refresh_lock: tokio::sync::Mutex::new(()),
                 completed_fetches: AtomicU64::new(0),
+                failed_fetches: AtomicU64::new(0),
+                served_stale: AtomicU64::new(0),
+                last_refresh_millis: AtomicU64::new(0),
                 last_error: Mutex::new(None),
                 background_running: AtomicBool::new(false),
                 failing: AtomicBool::new(false),
@@ -249,6 +256,9 @@ impl<F: Fetch> CredentialCache<F> {
         if let Some(entry) = &*self.inner.current.load() {
             if entry.usable(now) {
                 if now >= entry.refresh_at {
+                    if entry.failures > 0 {
+                        self.inner.served_stale.fetch_add(1, Ordering::Relaxed);
+                    }
                     Inner::spawn_background_refresh(&self.inner);
                 }
                 return Ok(entry.credential.clone());
@@ -274,6 +284,51 @@ impl<F: Fetch> CredentialCache<F> {
     pub fn completed_fetches(&self) -> u64 {
         self.inner.completed_fetches.load(Ordering::Acquire)
     }
+
+    /// A snapshot of the counters, for a service's metrics system. Reading it takes no lock.
+    ///
+    /// ```
+    /// # use federated_credentials::cache::CacheMetrics;
+    /// fn export(m: CacheMetrics) {
+    ///     // e.g. gauges and counters in your metrics library
+    ///     let _ = (m.fetches, m.failures, m.served_stale, m.last_refresh, m.expires_at);
+    /// }
+    /// ```
+    pub fn metrics(&self) -> CacheMetrics {
+        let inner = &self.inner;
+        let completed = inner.completed_fetches.load(Ordering::Acquire);
+        let failures = inner.failed_fetches.load(Ordering::Acquire);
+        let millis = inner.last_refresh_millis.load(Ordering::Acquire);
+        let entry = inner.current.load();
+        CacheMetrics {
+            fetches: completed,
+            failures,
+            served_stale: inner.served_stale.load(Ordering::Relaxed),
+            last_refresh: (millis > 0)
+                .then(|| std::time::UNIX_EPOCH + Duration::from_millis(millis)),
+            expires_at: entry.as_ref().and_then(|e| e.credential.expires_at()),
+            refresh_failing: inner.failing.load(Ordering::Acquire),
+        }
+    }
+}
+
+/// Counters and times of one cache ([`CredentialCache::metrics`], and `metrics()` on the
+/// providers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct CacheMetrics {
+    /// Fetches completed (successful or not).
+    pub fetches: u64,
+    /// Fetches that failed.
+    pub failures: u64,
+    /// Reads served from a credential whose refresh had failed (stale-if-error).
+    pub served_stale: u64,
+    /// When the last successful fetch finished.
+    pub last_refresh: Option<SystemTime>,
+    /// When the cached credential expires (`None`: nothing cached, or no expiry).
+    pub expires_at: Option<SystemTime>,
+    /// Whether background refreshes are currently failing (an outage is in progress).
+    pub refresh_failing: bool,
 }
 
 impl<F: Fetch> Inner<F> {
@@ -305,12 +360,23 @@ impl<F: Fetch> Inner<F> {
 
     /// Fetches and stores. Must be called with `refresh_lock` held.
     async fn fetch_and_store(self: &Arc<Self>) -> Result<Arc<F::Credential>, Error> {
+        let started = std::time::Instant::now();
         let result = self.fetcher.fetch().await.and_then(|c| self.entry_for(c));
         let n = self.completed_fetches.fetch_add(1, Ordering::AcqRel) + 1;
         match result {
             Ok(entry) => {
                 let credential = entry.credential.clone();
+                let millis = self
+                    .clock
+                    .now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_millis() as u64;
+                self.last_refresh_millis
+                    .store(millis.max(1), Ordering::Release);
                 tracing::debug!(
+                    fetch_ms = started.elapsed().as_millis() as u64,
+                    expires_at = ?credential.expires_at().map(format_rfc3339),
                     refresh_at = %format_rfc3339(entry.refresh_at),
                     usable_until = ?entry.usable_until.map(format_rfc3339),
                     "credential refreshed"
@@ -324,6 +390,8 @@ impl<F: Fetch> Inner<F> {
                 Ok(credential)
             }
             Err(err) => {
+                self.failed_fetches.fetch_add(1, Ordering::AcqRel);
+                tracing::debug!(fetch_ms = started.elapsed().as_millis() as u64, error = %err, "credential fetch failed");
                 *self.last_error.lock().expect("not poisoned") = Some((n, err.clone()));
                 Err(err)
             }
@@ -761,6 +829,34 @@ mod tests {
             1,
             "non-expiring credentials are served while refresh fails"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn metrics_count_fetches_failures_and_stale_reads() {
+        let clock = TokioClock::starting_at(UNIX_EPOCH + HOUR);
+        let h = harness(
+            Arc::new(clock),
+            Some(HOUR),
+            Duration::ZERO,
+            CachePolicy::aws_sts().jitter(Duration::ZERO),
+        );
+        assert_eq!(h.cache.metrics(), CacheMetrics::default());
+        h.cache.get().await.unwrap();
+        let m = h.cache.metrics();
+        assert_eq!((m.fetches, m.failures, m.served_stale), (1, 0, 0));
+        assert_eq!(m.last_refresh, Some(UNIX_EPOCH + HOUR));
+        assert_eq!(m.expires_at, Some(UNIX_EPOCH + 2 * HOUR));
+        h.fail.store(true, Ordering::SeqCst);
+        tokio::time::advance(HOUR - Duration::from_secs(200)).await;
+        for _ in 0..20 {
+            h.cache.get().await.unwrap();
+            tokio::time::advance(Duration::from_secs(1)).await;
+        }
+        let m = h.cache.metrics();
+        assert!(m.failures >= 1, "{m:?}");
+        assert!(m.served_stale >= 1, "{m:?}");
+        assert!(m.refresh_failing);
+        assert_eq!(m.fetches, 1 + m.failures);
     }
 
     #[tokio::test]

@@ -181,6 +181,12 @@ impl ExternalAccountCredentials {
         self.cache.completed_fetches()
     }
 
+    /// Counters and times for a metrics system: fetches, failures, reads served while
+    /// refreshes fail, the last refresh and the current expiry. Lock-free.
+    pub fn metrics(&self) -> crate::cache::CacheMetrics {
+        self.cache.metrics()
+    }
+
     /// A token source of Google-signed ID tokens for `service_account` with `aud` =
     /// `audience`, made with these credentials through `generateIdToken`: how a workload that
     /// is federated into Google assumes an AWS role
