@@ -50,6 +50,9 @@ pub mod config;
 pub mod context;
 pub mod error;
 pub mod exchange;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod google;
 pub mod http;
 pub mod jwt;

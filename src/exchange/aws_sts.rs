@@ -429,7 +429,7 @@ impl AssumeRoleWithWebIdentity {
         params
     }
 
-    fn parse_success(
+    pub(crate) fn parse_success(
         &self,
         response: &HttpResponse,
         now: SystemTime,
@@ -493,7 +493,7 @@ impl AssumeRoleWithWebIdentity {
         Ok(creds)
     }
 
-    fn parse_error(&self, response: &HttpResponse) -> Error {
+    pub(crate) fn parse_error(&self, response: &HttpResponse) -> Error {
         let header_request_id = response.header("x-amzn-requestid").map(str::to_owned);
         let transient_status = response.is_transient_status();
         let Some(doc) =

@@ -173,7 +173,7 @@ impl GoogleStsExchange {
         form
     }
 
-    fn parse_success(
+    pub(crate) fn parse_success(
         response: &HttpResponse,
         requested_at: SystemTime,
     ) -> Result<AccessToken, Error> {
@@ -218,7 +218,7 @@ impl GoogleStsExchange {
         Ok(access)
     }
 
-    fn parse_error(response: &HttpResponse) -> Error {
+    pub(crate) fn parse_error(response: &HttpResponse) -> Error {
         #[derive(Deserialize)]
         struct OAuthError {
             error: String,

@@ -171,32 +171,7 @@ impl Exchange<AccessToken> for ServiceAccountImpersonation {
                     if response.status != 200 {
                         return Err(rpc_error(&response, sa));
                     }
-                    #[derive(Deserialize)]
-                    #[serde(rename_all = "camelCase")]
-                    struct Body {
-                        access_token: Option<String>,
-                        expire_time: Option<String>,
-                    }
-                    let invalid = |what: &str| {
-                        Error::new(
-                            ErrorKind::InvalidResponse,
-                            Service::IamCredentials,
-                            format!("generateAccessToken answered HTTP 200 but {what}"),
-                        )
-                    };
-                    let body: Body = serde_json::from_slice(&response.body)
-                        .map_err(|_| invalid("the body is not a JSON object"))?;
-                    let token = body
-                        .access_token
-                        .filter(|t| !t.is_empty())
-                        .ok_or_else(|| invalid("accessToken is missing"))?;
-                    let expire = body
-                        .expire_time
-                        .ok_or_else(|| invalid("expireTime is missing"))?;
-                    let expires_at = parse_rfc3339(&expire).ok_or_else(|| {
-                        invalid(&format!("expireTime `{expire}` is not RFC 3339"))
-                    })?;
-                    Ok(AccessToken::new(token, Some(expires_at)))
+                    parse_access_token(&response.body)
                 }
             },
         )
@@ -221,8 +196,69 @@ fn qualified_delegates(delegates: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// Reads a `generateAccessToken` success body (`accessToken`, `expireTime`).
+pub(crate) fn parse_access_token(body: &[u8]) -> Result<AccessToken, Error> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Body {
+        access_token: Option<String>,
+        expire_time: Option<String>,
+    }
+    let invalid = |what: &str| {
+        Error::new(
+            ErrorKind::InvalidResponse,
+            Service::IamCredentials,
+            format!("generateAccessToken answered HTTP 200 but {what}"),
+        )
+    };
+    let body: Body =
+        serde_json::from_slice(body).map_err(|_| invalid("the body is not a JSON object"))?;
+    let token = body
+        .access_token
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| invalid("accessToken is missing"))?;
+    let expire = body
+        .expire_time
+        .ok_or_else(|| invalid("expireTime is missing"))?;
+    let expires_at = parse_rfc3339(&expire).ok_or_else(|| {
+        invalid(&format!(
+            "expireTime `{}` is not RFC 3339",
+            sanitize_upstream_text(&expire, 40)
+        ))
+    })?;
+    Ok(AccessToken::new(token, Some(expires_at)))
+}
+
+/// Reads a `generateIdToken` success body (`token`, a JWT whose `exp` becomes the expiry).
+pub(crate) fn parse_id_token(body: &[u8]) -> Result<SubjectToken, Error> {
+    #[derive(Deserialize)]
+    struct Body {
+        token: Option<String>,
+    }
+    let invalid = |what: &str| {
+        Error::new(
+            ErrorKind::InvalidResponse,
+            Service::IamCredentials,
+            format!("generateIdToken answered HTTP 200 but {what}"),
+        )
+    };
+    let body: Body =
+        serde_json::from_slice(body).map_err(|_| invalid("the body is not a JSON object"))?;
+    let jwt = body
+        .token
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| invalid("token is missing"))?;
+    let claims = crate::jwt::decode_unverified(&jwt)
+        .map_err(|e| invalid(&format!("the token is not a JWT ({e})")))?;
+    let mut token = SubjectToken::new(jwt, TokenType::Jwt);
+    if let Some(exp) = claims.expires_at() {
+        token = token.with_expiry(exp);
+    }
+    Ok(token)
+}
+
 /// Turns a `google.rpc.Status` error body into an [`Error`].
-fn rpc_error(response: &HttpResponse, service_account: &str) -> Error {
+pub(crate) fn rpc_error(response: &HttpResponse, service_account: &str) -> Error {
     #[derive(Deserialize)]
     struct Envelope {
         error: Status,
@@ -385,30 +421,7 @@ impl Exchange<AccessToken> for GenerateIdToken {
                     if response.status != 200 {
                         return Err(rpc_error(&response, &self.service_account));
                     }
-                    #[derive(Deserialize)]
-                    struct Body {
-                        token: Option<String>,
-                    }
-                    let invalid = |what: &str| {
-                        Error::new(
-                            ErrorKind::InvalidResponse,
-                            Service::IamCredentials,
-                            format!("generateIdToken answered HTTP 200 but {what}"),
-                        )
-                    };
-                    let body: Body = serde_json::from_slice(&response.body)
-                        .map_err(|_| invalid("the body is not a JSON object"))?;
-                    let jwt = body
-                        .token
-                        .filter(|t| !t.is_empty())
-                        .ok_or_else(|| invalid("token is missing"))?;
-                    let claims = crate::jwt::decode_unverified(&jwt)
-                        .map_err(|e| invalid(&format!("the token is not a JWT ({e})")))?;
-                    let mut token = SubjectToken::new(jwt, TokenType::Jwt);
-                    if let Some(exp) = claims.expires_at() {
-                        token = token.with_expiry(exp);
-                    }
-                    Ok(token)
+                    parse_id_token(&response.body)
                 }
             },
         )

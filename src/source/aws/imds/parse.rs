@@ -34,7 +34,7 @@ fn invalid(role: &str, what: impl std::fmt::Display) -> Error {
 
 /// Parses `iam/security-credentials/{role}`. Keys are matched case-insensitively; `Token`
 /// may be `SessionToken` and `Expiration` may be `ExpiresAt`. Never puts the body in errors.
-pub(super) fn parse_credentials(body: &[u8], role: &str) -> Result<Credentials, Error> {
+pub(crate) fn parse_credentials(body: &[u8], role: &str) -> Result<Credentials, Error> {
     let map: Map<String, Value> =
         serde_json::from_slice(body).map_err(|_| invalid(role, "are not a JSON object"))?;
     if let Some(code) = field(&map, &["Code"]).filter(|c| *c != "Success") {
@@ -83,7 +83,7 @@ pub(super) fn parse_credentials(body: &[u8], role: &str) -> Result<Credentials, 
 /// The region from a placement answer: used as is when it already looks like a region
 /// (`placement/region`), else with exactly one trailing lower-case letter stripped
 /// (`us-east-1a` → `us-east-1`, the Local Zone `us-west-2-lax-1a` → `us-west-2-lax-1`).
-pub(super) fn region_from_placement(body: &str) -> Result<String, Error> {
+pub(crate) fn region_from_placement(body: &str) -> Result<String, Error> {
     let value = body.trim();
     let region = if value.ends_with(|c: char| c.is_ascii_digit()) {
         value
@@ -107,7 +107,7 @@ pub(super) fn region_from_placement(body: &str) -> Result<String, Error> {
 }
 
 /// The role name from the `iam/security-credentials` listing: the first line, trimmed.
-pub(super) fn role_from_listing(body: &str) -> Option<String> {
+pub(crate) fn role_from_listing(body: &str) -> Option<String> {
     let role = body.lines().map(str::trim).find(|l| !l.is_empty())?;
     let role = role.trim_end_matches('/');
     let ok = !role.is_empty()
