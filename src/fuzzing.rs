@@ -19,6 +19,7 @@ use crate::context::{Context, StaticEnv};
 use crate::exchange::{AssumeRoleWithWebIdentity, GoogleStsExchange};
 use crate::http::HttpResponse;
 use crate::source::{ExecutableToken, TokenFormat};
+use crate::token::format_rfc3339;
 use crate::Error;
 
 /// The fixed "now" every entry point judges expiry against (2027-01-15).
@@ -95,6 +96,7 @@ pub fn sts_xml_success(data: &[u8]) {
     match sts().parse_success(&response(200, data), now()) {
         Ok(creds) => {
             assert!(creds.expiration() > now(), "accepted expired credentials");
+            let _ = format_rfc3339(creds.expiration());
             assert!(!creds.access_key_id().is_empty());
             let _ = format!("{creds:?}");
         }
@@ -122,6 +124,7 @@ pub fn google_sts_json(data: &[u8]) {
             Ok(token) => {
                 if let Some(at) = token.expires_at() {
                     assert!(at > now(), "accepted an expired access token");
+                    let _ = format_rfc3339(at);
                 }
                 let _ = format!("{token:?}");
             }
@@ -142,14 +145,14 @@ pub fn iam_json(data: &[u8]) {
     match mode % 3 {
         0 => match parse_access_token(body) {
             Ok(token) => {
-                let _ = token.expires_at();
+                let _ = token.expires_at().map(format_rfc3339);
                 let _ = format!("{token:?}");
             }
             Err(e) => exercise_error(&e, body.len()),
         },
         1 => match parse_id_token(body) {
             Ok(token) => {
-                let _ = token.expires_at();
+                let _ = token.expires_at().map(format_rfc3339);
                 let _ = format!("{token:?}");
             }
             Err(e) => exercise_error(&e, body.len()),
@@ -168,6 +171,7 @@ pub fn imds_credentials_json(data: &[u8]) {
     match parse_credentials(data, "fuzz-role") {
         Ok(creds) => {
             assert!(!creds.access_key_id().is_empty());
+            let _ = creds.expiry().map(format_rfc3339);
             let _ = format!("{creds:?}");
         }
         Err(e) => exercise_error(&e, data.len()),
@@ -203,6 +207,7 @@ pub fn executable_output(data: &[u8]) {
         Ok(token) => {
             if let Some(at) = token.expires_at() {
                 assert!(at > now(), "accepted an expired token");
+                let _ = format_rfc3339(at);
             }
             let _ = format!("{token:?}");
         }
@@ -228,7 +233,7 @@ pub fn jwt_payload(data: &[u8]) {
     };
     match crate::jwt::decode_unverified(&jwt) {
         Ok(claims) => {
-            let _ = claims.expires_at();
+            let _ = claims.expires_at().map(format_rfc3339);
             let _ = format!("{claims:?}");
         }
         Err(e) => assert!(e.to_string().len() < 200),

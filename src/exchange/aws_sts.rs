@@ -565,7 +565,11 @@ fn hint_for(code: &str, role_arn: &str) -> Option<String> {
 fn parse_expiration(text: &str) -> Option<SystemTime> {
     parse_rfc3339(text).or_else(|| {
         let secs: f64 = text.trim().parse().ok()?;
-        (secs.is_finite() && secs > 0.0).then(|| UNIX_EPOCH + Duration::from_secs_f64(secs))
+        if !(secs.is_finite() && secs > 0.0) {
+            return None;
+        }
+        // Checked all the way: an absurd value from a broken endpoint must not panic.
+        UNIX_EPOCH.checked_add(Duration::try_from_secs_f64(secs).ok()?)
     })
 }
 
@@ -883,5 +887,32 @@ mod tests {
             Some("123456789012")
         );
         assert_eq!(account_from_arn("arn:aws:sts::12:assumed-role/R/s"), None);
+    }
+
+    /// Regression (fuzz target sts_xml_success, crash-e94d6f52): an epoch-seconds Expiration
+    /// too large for a `Duration` panicked in `Duration::from_secs_f64`.
+    #[test]
+    fn absurd_epoch_expirations_are_rejected_not_panicked_on() {
+        for text in [
+            "18000036666666666666666666666666666666666666666666666666666666666600.5",
+            "1e300",
+            "18446744073709551616",
+        ] {
+            assert_eq!(parse_expiration(text), None, "{text}");
+        }
+        let body = "<AssumeRoleWithWebIdentityResponse><AssumeRoleWithWebIdentityResult>\
+            <AssumedRoleUser><Arn>arn:aws:sts::123456789012:assumed-role/R/s</Arn></AssumedRoleUser>\
+            <Credentials><AccessKeyId>ASIA</AccessKeyId><SecretAccessKey>s</SecretAccessKey>\
+            <SessionToken>t</SessionToken><Expiration>1e300</Expiration></Credentials>\
+            </AssumeRoleWithWebIdentityResult></AssumeRoleWithWebIdentityResponse>";
+        let response = HttpResponse {
+            status: 200,
+            headers: Default::default(),
+            body: body.as_bytes().to_vec(),
+        };
+        let err = AssumeRoleWithWebIdentity::new(ROLE)
+            .parse_success(&response, UNIX_EPOCH)
+            .unwrap_err();
+        assert!(err.message().contains("not an RFC 3339 time"), "{err}");
     }
 }
