@@ -69,12 +69,22 @@ impl HttpClient {
             .map_err(|e| transport_error(request, &host, e))?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
+        // Once the headers are in, every failure keeps the upstream request id.
+        let request_id = request
+            .request_id_header
+            .and_then(|name| headers.get(name))
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let tag = |err: Error| match &request_id {
+            Some(id) => err.with_request_id(id.clone()),
+            None => err,
+        };
         if response.status().is_redirection() {
             let location = headers
                 .get(reqwest::header::LOCATION)
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("(no Location)");
-            return Err(Error::new(
+            return Err(tag(Error::new(
                 ErrorKind::InvalidResponse,
                 request.service,
                 format!(
@@ -82,14 +92,14 @@ impl HttpClient {
                     request.describe()
                 ),
             )
-            .with_http_status(status));
+            .with_http_status(status)));
         }
         let mut body = Vec::new();
         loop {
             match response.chunk().await {
                 Ok(Some(chunk)) => {
                     if body.len() + chunk.len() > self.max_body_bytes {
-                        return Err(Error::new(
+                        return Err(tag(Error::new(
                             ErrorKind::InvalidResponse,
                             request.service,
                             format!(
@@ -99,12 +109,12 @@ impl HttpClient {
                                 request.service
                             ),
                         )
-                        .with_http_status(status));
+                        .with_http_status(status)));
                     }
                     body.extend_from_slice(&chunk);
                 }
                 Ok(None) => break,
-                Err(e) => return Err(transport_error(request, &host, e)),
+                Err(e) => return Err(tag(transport_error(request, &host, e))),
             }
         }
         tracing::debug!(
@@ -132,7 +142,10 @@ fn transport_error(request: &HttpRequest, host: &str, e: reqwest::Error) -> Erro
     } else if e.is_connect() {
         format!("could not connect to {host} for {}", request.describe())
     } else if e.is_body() || e.is_decode() {
-        format!("connection to {host} broke while reading the response")
+        format!(
+            "connection to {host} broke while reading the response to {}",
+            request.describe()
+        )
     } else {
         format!("{} failed before an HTTP answer", request.describe())
     };
@@ -210,6 +223,9 @@ pub(crate) struct HttpRequest {
     pub(crate) timeout: Duration,
     /// Bypass any proxy (for link-local metadata endpoints).
     pub(crate) direct: bool,
+    /// The response header holding the upstream request id, kept on every error once the
+    /// response headers have arrived (e.g. `x-amzn-requestid`).
+    pub(crate) request_id_header: Option<&'static str>,
 }
 
 impl std::fmt::Debug for HttpRequest {
@@ -240,7 +256,14 @@ impl HttpRequest {
             body: None,
             timeout,
             direct: false,
+            request_id_header: None,
         }
+    }
+
+    /// Names the response header carrying the upstream request id.
+    pub(crate) fn request_id_header(mut self, name: &'static str) -> Self {
+        self.request_id_header = Some(name);
+        self
     }
 
     pub(crate) fn header(mut self, name: &'static str, value: &str) -> Result<Self, Error> {

@@ -20,6 +20,9 @@ pub const PROVIDER_NAME: &str = "FederatedWebIdentity";
 
 const RESULT: &str = "AssumeRoleWithWebIdentityResponse/AssumeRoleWithWebIdentityResult";
 
+/// The response header carrying the STS request id.
+const REQUEST_ID_HEADER: &str = "x-amzn-requestid";
+
 /// STS error codes that are worth retrying.
 const TRANSIENT_CODES: &[&str] = &[
     "IDPCommunicationError",
@@ -434,13 +437,18 @@ impl AssumeRoleWithWebIdentity {
         response: &HttpResponse,
         now: SystemTime,
     ) -> Result<AwsCredentials, Error> {
+        let header_request_id = response.header(REQUEST_ID_HEADER);
         let invalid = |what: &str| {
-            Error::new(
+            let err = Error::new(
                 ErrorKind::InvalidResponse,
                 Service::AwsSts,
                 format!("AssumeRoleWithWebIdentity answered HTTP 200 but {what}"),
             )
-            .with_http_status(response.status)
+            .with_http_status(response.status);
+            match header_request_id {
+                Some(id) => err.with_request_id(id),
+                None => err,
+            }
         };
         let doc = XmlLeaves::parse(&response.body).ok_or_else(|| invalid("the body is not XML"))?;
         if doc.root() != Some("AssumeRoleWithWebIdentityResponse") {
@@ -489,12 +497,12 @@ impl AssumeRoleWithWebIdentity {
         creds.request_id = doc
             .get("AssumeRoleWithWebIdentityResponse/ResponseMetadata/RequestId")
             .map(str::to_owned)
-            .or_else(|| response.header("x-amzn-requestid").map(str::to_owned));
+            .or_else(|| header_request_id.map(str::to_owned));
         Ok(creds)
     }
 
     pub(crate) fn parse_error(&self, response: &HttpResponse) -> Error {
-        let header_request_id = response.header("x-amzn-requestid").map(str::to_owned);
+        let header_request_id = response.header(REQUEST_ID_HEADER).map(str::to_owned);
         let transient_status = response.is_transient_status();
         let Some(doc) =
             XmlLeaves::parse(&response.body).filter(|d| d.root() == Some("ErrorResponse"))
@@ -645,6 +653,7 @@ impl Exchange<SubjectToken> for AssumeRoleWithWebIdentity {
             url,
             self.attempt_timeout,
         )
+        .request_id_header(REQUEST_ID_HEADER)
         .form_body(&pairs);
         let span = tracing::debug_span!(
             "aws_sts_assume_role_with_web_identity",
@@ -887,6 +896,26 @@ mod tests {
             Some("123456789012")
         );
         assert_eq!(account_from_arn("arn:aws:sts::12:assumed-role/R/s"), None);
+    }
+
+    /// Regression (fault matrix, garbage 200 bodies): the request id STS sends in its header
+    /// was dropped when the body could not be read as a success.
+    #[test]
+    fn unreadable_success_bodies_keep_the_header_request_id() {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(REQUEST_ID_HEADER, "req-123".parse().unwrap());
+        for body in ["<html>502</html>", "{}", "<Other/>"] {
+            let response = HttpResponse {
+                status: 200,
+                headers: headers.clone(),
+                body: body.as_bytes().to_vec(),
+            };
+            let err = AssumeRoleWithWebIdentity::new(ROLE)
+                .parse_success(&response, UNIX_EPOCH)
+                .unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidResponse);
+            assert_eq!(err.request_id(), Some("req-123"), "{body}: {err}");
+        }
     }
 
     /// Regression (fuzz target sts_xml_success, crash-e94d6f52): an epoch-seconds Expiration

@@ -301,7 +301,7 @@ impl Exchange<SubjectToken> for GoogleStsExchange {
             ctx,
             &self.retry,
             Service::GoogleSts,
-            "token exchange",
+            "exchanging the subject token at Google STS",
             |attempt| {
                 let request = &request;
                 async move {
