@@ -375,8 +375,10 @@ impl HttpResponse {
 ///
 /// Backoff is exponential with "equal jitter": the n-th wait is uniformly random in
 /// `[d/2, d]` where `d = min(max_backoff, initial_backoff * 2^n)`, or the server's
-/// `Retry-After` when that is longer (capped at `max_backoff`). The whole operation,
-/// attempts and waits together, ends by `deadline`.
+/// `Retry-After` when that is longer. A server asking for a longer wait than `max_backoff`
+/// or than the deadline leaves is never retried early: the error (carrying
+/// [`Error::retry_after`]) is returned at once. The whole operation, attempts and waits
+/// together, ends by `deadline`.
 ///
 /// ```
 /// use federated_credentials::http::RetryPolicy;
@@ -442,7 +444,7 @@ impl RetryPolicy {
         let half = cap / 2;
         let jittered = half + cap.saturating_sub(half).mul_f64(fastrand::f64());
         match retry_after {
-            Some(asked) => jittered.max(asked.min(self.max_backoff)),
+            Some(asked) => jittered.max(asked),
             None => jittered,
         }
     }
@@ -490,7 +492,9 @@ where
             return Err(err);
         }
         let wait = policy.delay_before(n - 1, err.retry_after());
-        if started.elapsed() + wait >= policy.deadline {
+        // Retrying before the server's Retry-After would only add load to an overloaded
+        // service; a wait we will not make ends the operation.
+        if wait > policy.max_backoff || started.elapsed() + wait >= policy.deadline {
             return Err(err);
         }
         tracing::debug!(
@@ -564,6 +568,40 @@ mod tests {
         assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
 
+    /// Regression (fault matrix, 429 with a long Retry-After): a server asking for more than
+    /// the maximum backoff used to be retried after the maximum backoff anyway.
+    #[tokio::test]
+    async fn retry_after_beyond_max_backoff_is_not_retried_early() {
+        let calls = AtomicU32::new(0);
+        let policy = RetryPolicy::new(5)
+            .backoff(Duration::from_millis(10), Duration::from_secs(2))
+            .deadline(Duration::from_secs(600));
+        let r: Result<(), _> = with_retries(&ctx(), &policy, Service::AwsSts, "t", |_| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            async { Err(transient().with_retry_after(Duration::from_secs(60))) }
+        })
+        .await;
+        assert_eq!(r.unwrap_err().retry_after(), Some(Duration::from_secs(60)));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+
+        let calls = AtomicU32::new(0);
+        let r = with_retries(&ctx(), &policy, Service::AwsSts, "t", |n| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            async move {
+                match n {
+                    1 => Err(transient().with_retry_after(Duration::from_secs(1))),
+                    _ => Ok(n),
+                }
+            }
+        })
+        .await;
+        assert_eq!(
+            r.unwrap(),
+            2,
+            "a Retry-After within the backoff cap is waited for"
+        );
+    }
+
     #[tokio::test(start_paused = true)]
     async fn deadline_bounds_a_hanging_attempt() {
         let policy = RetryPolicy::new(5).deadline(Duration::from_secs(2));
@@ -585,8 +623,10 @@ mod tests {
             assert!(d0 >= Duration::from_millis(50) && d0 <= Duration::from_millis(100));
             let d5 = p.delay_before(5, None);
             assert!(d5 >= Duration::from_millis(400) && d5 <= Duration::from_millis(800));
+            let asked = p.delay_before(0, Some(Duration::from_millis(700)));
+            assert_eq!(asked, Duration::from_millis(700));
             let asked = p.delay_before(0, Some(Duration::from_secs(60)));
-            assert_eq!(asked, Duration::from_millis(800));
+            assert_eq!(asked, Duration::from_secs(60), "never shortened");
         }
     }
 
