@@ -2,7 +2,7 @@
 //! federated token, and Google-signed ID tokens (`generateIdToken`) for a workload that is
 //! itself federated into Google and needs an OIDC token, for example to assume an AWS role.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use reqwest::Method;
@@ -13,7 +13,7 @@ use super::{validate_google_url, Exchange};
 use crate::context::Context;
 use crate::error::{sanitize_upstream_text, Error, ErrorKind, Service};
 use crate::http::{with_retries, HttpRequest, HttpResponse, RetryPolicy};
-use crate::token::{parse_rfc3339, AccessToken, SubjectToken, TokenType};
+use crate::token::{format_rfc3339, parse_rfc3339, AccessToken, SubjectToken, TokenType};
 
 /// The default IAM Credentials API base.
 pub const DEFAULT_IAM_CREDENTIALS_BASE: &str = "https://iamcredentials.googleapis.com/v1";
@@ -96,7 +96,14 @@ impl ServiceAccountImpersonation {
         self
     }
 
-    /// The retry policy (default: 3 attempts on 408/429/5xx).
+    /// The timeout of one attempt (default 10 s).
+    pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
+        self.attempt_timeout = timeout;
+        self
+    }
+
+    /// The retry policy (default: 3 attempts on 408/429/5xx, 200 ms–3 s backoff, 30 s
+    /// deadline).
     pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
         self.retry = policy;
         self
@@ -171,7 +178,9 @@ impl Exchange<AccessToken> for ServiceAccountImpersonation {
                     if response.status != 200 {
                         return Err(rpc_error(&response, sa));
                     }
-                    parse_access_token(&response.body)
+                    let token = parse_access_token(&response.body)?;
+                    reject_expired("generateAccessToken", token.expires_at(), ctx.now())?;
+                    Ok(token)
                 }
             },
         )
@@ -194,6 +203,27 @@ fn qualified_delegates(delegates: &[String]) -> Vec<String> {
             }
         })
         .collect()
+}
+
+/// An `Expired` error when a token IAM just issued is already past its expiry by our clock
+/// (a clock skewed by an hour or more, since tokens live an hour).
+fn reject_expired(
+    method: &str,
+    expires_at: Option<SystemTime>,
+    now: SystemTime,
+) -> Result<(), Error> {
+    match expires_at {
+        Some(at) if at <= now => Err(Error::new(
+            ErrorKind::Expired,
+            Service::IamCredentials,
+            format!(
+                "{method} returned a token that expired at {} (now {}); check this machine's clock",
+                format_rfc3339(at),
+                format_rfc3339(now)
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Reads a `generateAccessToken` success body (`accessToken`, `expireTime`).
@@ -368,6 +398,19 @@ impl GenerateIdToken {
         self
     }
 
+    /// The timeout of one attempt (default 10 s).
+    pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
+        self.attempt_timeout = timeout;
+        self
+    }
+
+    /// The retry policy (default: 3 attempts on 408/429/5xx, 200 ms–3 s backoff, 30 s
+    /// deadline).
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
     fn url(&self) -> Result<Url, Error> {
         if self.audience.trim().is_empty() {
             return Err(Error::config("audience", "is required for generateIdToken"));
@@ -421,7 +464,9 @@ impl Exchange<AccessToken> for GenerateIdToken {
                     if response.status != 200 {
                         return Err(rpc_error(&response, &self.service_account));
                     }
-                    parse_id_token(&response.body)
+                    let token = parse_id_token(&response.body)?;
+                    reject_expired("generateIdToken", token.expires_at(), ctx.now())?;
+                    Ok(token)
                 }
             },
         )
@@ -527,5 +572,26 @@ mod tests {
         assert_eq!(u.as_str(), "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/sa@p.iam.gserviceaccount.com:generateIdToken");
         assert!(GenerateIdToken::new("sa", "").url().is_err());
         assert!(GenerateIdToken::new("../x", "a").url().is_err());
+    }
+
+    /// Regression (fault matrix, expired credential and clock skew): an access token whose
+    /// expireTime had already passed was handed out as if valid.
+    #[test]
+    fn expired_tokens_are_rejected_with_a_clock_hint() {
+        let body = br#"{"accessToken":"ya29.x","expireTime":"2027-01-15T08:00:00Z"}"#;
+        let token = parse_access_token(body).unwrap();
+        let exp = token.expires_at().unwrap();
+        let err = reject_expired("generateAccessToken", Some(exp), exp).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Expired);
+        assert_eq!(err.service(), Service::IamCredentials);
+        assert!(err.message().contains("clock"), "{err}");
+        assert!(!err.message().contains("ya29"), "{err}");
+        assert!(reject_expired(
+            "generateAccessToken",
+            Some(exp),
+            exp - Duration::from_secs(1)
+        )
+        .is_ok());
+        assert!(reject_expired("generateIdToken", None, exp).is_ok());
     }
 }
