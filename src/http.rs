@@ -69,12 +69,22 @@ impl HttpClient {
             .map_err(|e| transport_error(request, &host, e))?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
+        // Once the headers are in, every failure keeps the upstream request id.
+        let request_id = request
+            .request_id_header
+            .and_then(|name| headers.get(name))
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let tag = |err: Error| match &request_id {
+            Some(id) => err.with_request_id(id.clone()),
+            None => err,
+        };
         if response.status().is_redirection() {
             let location = headers
                 .get(reqwest::header::LOCATION)
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("(no Location)");
-            return Err(Error::new(
+            return Err(tag(Error::new(
                 ErrorKind::InvalidResponse,
                 request.service,
                 format!(
@@ -82,14 +92,14 @@ impl HttpClient {
                     request.describe()
                 ),
             )
-            .with_http_status(status));
+            .with_http_status(status)));
         }
         let mut body = Vec::new();
         loop {
             match response.chunk().await {
                 Ok(Some(chunk)) => {
                     if body.len() + chunk.len() > self.max_body_bytes {
-                        return Err(Error::new(
+                        return Err(tag(Error::new(
                             ErrorKind::InvalidResponse,
                             request.service,
                             format!(
@@ -99,12 +109,12 @@ impl HttpClient {
                                 request.service
                             ),
                         )
-                        .with_http_status(status));
+                        .with_http_status(status)));
                     }
                     body.extend_from_slice(&chunk);
                 }
                 Ok(None) => break,
-                Err(e) => return Err(transport_error(request, &host, e)),
+                Err(e) => return Err(tag(transport_error(request, &host, e))),
             }
         }
         tracing::debug!(
@@ -132,7 +142,10 @@ fn transport_error(request: &HttpRequest, host: &str, e: reqwest::Error) -> Erro
     } else if e.is_connect() {
         format!("could not connect to {host} for {}", request.describe())
     } else if e.is_body() || e.is_decode() {
-        format!("connection to {host} broke while reading the response")
+        format!(
+            "connection to {host} broke while reading the response to {}",
+            request.describe()
+        )
     } else {
         format!("{} failed before an HTTP answer", request.describe())
     };
@@ -210,6 +223,9 @@ pub(crate) struct HttpRequest {
     pub(crate) timeout: Duration,
     /// Bypass any proxy (for link-local metadata endpoints).
     pub(crate) direct: bool,
+    /// The response header holding the upstream request id, kept on every error once the
+    /// response headers have arrived (e.g. `x-amzn-requestid`).
+    pub(crate) request_id_header: Option<&'static str>,
 }
 
 impl std::fmt::Debug for HttpRequest {
@@ -240,7 +256,14 @@ impl HttpRequest {
             body: None,
             timeout,
             direct: false,
+            request_id_header: None,
         }
+    }
+
+    /// Names the response header carrying the upstream request id.
+    pub(crate) fn request_id_header(mut self, name: &'static str) -> Self {
+        self.request_id_header = Some(name);
+        self
     }
 
     pub(crate) fn header(mut self, name: &'static str, value: &str) -> Result<Self, Error> {
@@ -352,8 +375,10 @@ impl HttpResponse {
 ///
 /// Backoff is exponential with "equal jitter": the n-th wait is uniformly random in
 /// `[d/2, d]` where `d = min(max_backoff, initial_backoff * 2^n)`, or the server's
-/// `Retry-After` when that is longer (capped at `max_backoff`). The whole operation,
-/// attempts and waits together, ends by `deadline`.
+/// `Retry-After` when that is longer. A server asking for a longer wait than `max_backoff`
+/// or than the deadline leaves is never retried early: the error (carrying
+/// [`Error::retry_after`]) is returned at once. The whole operation, attempts and waits
+/// together, ends by `deadline`.
 ///
 /// ```
 /// use federated_credentials::http::RetryPolicy;
@@ -419,7 +444,7 @@ impl RetryPolicy {
         let half = cap / 2;
         let jittered = half + cap.saturating_sub(half).mul_f64(fastrand::f64());
         match retry_after {
-            Some(asked) => jittered.max(asked.min(self.max_backoff)),
+            Some(asked) => jittered.max(asked),
             None => jittered,
         }
     }
@@ -467,7 +492,9 @@ where
             return Err(err);
         }
         let wait = policy.delay_before(n - 1, err.retry_after());
-        if started.elapsed() + wait >= policy.deadline {
+        // Retrying before the server's Retry-After would only add load to an overloaded
+        // service; a wait we will not make ends the operation.
+        if wait > policy.max_backoff || started.elapsed() + wait >= policy.deadline {
             return Err(err);
         }
         tracing::debug!(
@@ -541,6 +568,40 @@ mod tests {
         assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
 
+    /// Regression (fault matrix, 429 with a long Retry-After): a server asking for more than
+    /// the maximum backoff used to be retried after the maximum backoff anyway.
+    #[tokio::test]
+    async fn retry_after_beyond_max_backoff_is_not_retried_early() {
+        let calls = AtomicU32::new(0);
+        let policy = RetryPolicy::new(5)
+            .backoff(Duration::from_millis(10), Duration::from_secs(2))
+            .deadline(Duration::from_secs(600));
+        let r: Result<(), _> = with_retries(&ctx(), &policy, Service::AwsSts, "t", |_| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            async { Err(transient().with_retry_after(Duration::from_secs(60))) }
+        })
+        .await;
+        assert_eq!(r.unwrap_err().retry_after(), Some(Duration::from_secs(60)));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+
+        let calls = AtomicU32::new(0);
+        let r = with_retries(&ctx(), &policy, Service::AwsSts, "t", |n| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            async move {
+                match n {
+                    1 => Err(transient().with_retry_after(Duration::from_secs(1))),
+                    _ => Ok(n),
+                }
+            }
+        })
+        .await;
+        assert_eq!(
+            r.unwrap(),
+            2,
+            "a Retry-After within the backoff cap is waited for"
+        );
+    }
+
     #[tokio::test(start_paused = true)]
     async fn deadline_bounds_a_hanging_attempt() {
         let policy = RetryPolicy::new(5).deadline(Duration::from_secs(2));
@@ -562,8 +623,10 @@ mod tests {
             assert!(d0 >= Duration::from_millis(50) && d0 <= Duration::from_millis(100));
             let d5 = p.delay_before(5, None);
             assert!(d5 >= Duration::from_millis(400) && d5 <= Duration::from_millis(800));
+            let asked = p.delay_before(0, Some(Duration::from_millis(700)));
+            assert_eq!(asked, Duration::from_millis(700));
             let asked = p.delay_before(0, Some(Duration::from_secs(60)));
-            assert_eq!(asked, Duration::from_millis(800));
+            assert_eq!(asked, Duration::from_secs(60), "never shortened");
         }
     }
 

@@ -54,6 +54,9 @@ pub mod context;
 pub mod default_chain;
 pub mod error;
 pub mod exchange;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod google;
 pub mod http;
 #[cfg(any(

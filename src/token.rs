@@ -199,11 +199,31 @@ pub fn remaining(expires_at: SystemTime, now: SystemTime) -> Duration {
 }
 
 /// Formats a time as RFC 3339 in UTC with whole seconds, e.g. `2026-11-22T04:00:00Z`.
+/// Times outside years 0–9999 (which a broken upstream can produce) are shown as
+/// `unix time <seconds>` instead; this never panics.
+///
+/// ```
+/// use federated_credentials::token::format_rfc3339;
+/// use std::time::{Duration, UNIX_EPOCH};
+/// assert_eq!(format_rfc3339(UNIX_EPOCH + Duration::from_secs(1)), "1970-01-01T00:00:01Z");
+/// assert_eq!(format_rfc3339(UNIX_EPOCH + Duration::from_secs(1 << 40)), "unix time 1099511627776");
+/// ```
 pub fn format_rfc3339(at: SystemTime) -> String {
-    let t: time::OffsetDateTime = at.into();
-    let t = t.replace_nanosecond(0).unwrap_or(t);
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| "invalid time".to_string())
+    let secs: i128 = match at.duration_since(std::time::UNIX_EPOCH) {
+        Ok(after) => i128::from(after.as_secs()),
+        Err(before) => {
+            let d = before.duration();
+            -i128::from(d.as_secs()) - i128::from(d.subsec_nanos() > 0)
+        }
+    };
+    i64::try_from(secs)
+        .ok()
+        .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| format!("unix time {secs}"))
 }
 
 /// Parses an RFC 3339 timestamp with or without fractional seconds and any offset.
@@ -244,6 +264,12 @@ mod tests {
     fn rfc3339_formats_and_parses_with_offsets() {
         let t = UNIX_EPOCH + Duration::new(1_629_147_173, 999_000_000);
         assert_eq!(format_rfc3339(t), "2021-08-16T20:52:53Z");
+        // Found while fixing the first fuzz crash: `SystemTime` reaches far beyond what
+        // `time` can represent, and the conversion used to panic.
+        let far = UNIX_EPOCH + Duration::from_secs(1_000_000_000_000);
+        assert_eq!(format_rfc3339(far), "unix time 1000000000000");
+        let before = UNIX_EPOCH - Duration::from_millis(1500);
+        assert_eq!(format_rfc3339(before), "1969-12-31T23:59:58Z");
         assert_eq!(
             parse_rfc3339("2021-08-16T22:52:53+02:00"),
             Some(UNIX_EPOCH + Duration::from_secs(1_629_147_173))

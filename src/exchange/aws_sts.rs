@@ -20,6 +20,9 @@ pub const PROVIDER_NAME: &str = "FederatedWebIdentity";
 
 const RESULT: &str = "AssumeRoleWithWebIdentityResponse/AssumeRoleWithWebIdentityResult";
 
+/// The response header carrying the STS request id.
+const REQUEST_ID_HEADER: &str = "x-amzn-requestid";
+
 /// STS error codes that are worth retrying.
 const TRANSIENT_CODES: &[&str] = &[
     "IDPCommunicationError",
@@ -429,18 +432,23 @@ impl AssumeRoleWithWebIdentity {
         params
     }
 
-    fn parse_success(
+    pub(crate) fn parse_success(
         &self,
         response: &HttpResponse,
         now: SystemTime,
     ) -> Result<AwsCredentials, Error> {
+        let header_request_id = response.header(REQUEST_ID_HEADER);
         let invalid = |what: &str| {
-            Error::new(
+            let err = Error::new(
                 ErrorKind::InvalidResponse,
                 Service::AwsSts,
                 format!("AssumeRoleWithWebIdentity answered HTTP 200 but {what}"),
             )
-            .with_http_status(response.status)
+            .with_http_status(response.status);
+            match header_request_id {
+                Some(id) => err.with_request_id(id),
+                None => err,
+            }
         };
         let doc = XmlLeaves::parse(&response.body).ok_or_else(|| invalid("the body is not XML"))?;
         if doc.root() != Some("AssumeRoleWithWebIdentityResponse") {
@@ -489,12 +497,12 @@ impl AssumeRoleWithWebIdentity {
         creds.request_id = doc
             .get("AssumeRoleWithWebIdentityResponse/ResponseMetadata/RequestId")
             .map(str::to_owned)
-            .or_else(|| response.header("x-amzn-requestid").map(str::to_owned));
+            .or_else(|| header_request_id.map(str::to_owned));
         Ok(creds)
     }
 
-    fn parse_error(&self, response: &HttpResponse) -> Error {
-        let header_request_id = response.header("x-amzn-requestid").map(str::to_owned);
+    pub(crate) fn parse_error(&self, response: &HttpResponse) -> Error {
+        let header_request_id = response.header(REQUEST_ID_HEADER).map(str::to_owned);
         let transient_status = response.is_transient_status();
         let Some(doc) =
             XmlLeaves::parse(&response.body).filter(|d| d.root() == Some("ErrorResponse"))
@@ -568,7 +576,11 @@ fn hint_for(code: &str, role_arn: &str) -> Option<String> {
 fn parse_expiration(text: &str) -> Option<SystemTime> {
     parse_rfc3339(text).or_else(|| {
         let secs: f64 = text.trim().parse().ok()?;
-        (secs.is_finite() && secs > 0.0).then(|| UNIX_EPOCH + Duration::from_secs_f64(secs))
+        if !(secs.is_finite() && secs > 0.0) {
+            return None;
+        }
+        // Checked all the way: an absurd value from a broken endpoint must not panic.
+        UNIX_EPOCH.checked_add(Duration::try_from_secs_f64(secs).ok()?)
     })
 }
 
@@ -644,6 +656,7 @@ impl Exchange<SubjectToken> for AssumeRoleWithWebIdentity {
             url,
             self.attempt_timeout,
         )
+        .request_id_header(REQUEST_ID_HEADER)
         .form_body(&pairs);
         let span = tracing::debug_span!(
             "aws_sts_assume_role_with_web_identity",
@@ -886,5 +899,52 @@ mod tests {
             Some("123456789012")
         );
         assert_eq!(account_from_arn("arn:aws:sts::12:assumed-role/R/s"), None);
+    }
+
+    /// Regression (fault matrix, garbage 200 bodies): the request id STS sends in its header
+    /// was dropped when the body could not be read as a success.
+    #[test]
+    fn unreadable_success_bodies_keep_the_header_request_id() {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(REQUEST_ID_HEADER, "req-123".parse().unwrap());
+        for body in ["<html>502</html>", "{}", "<Other/>"] {
+            let response = HttpResponse {
+                status: 200,
+                headers: headers.clone(),
+                body: body.as_bytes().to_vec(),
+            };
+            let err = AssumeRoleWithWebIdentity::new(ROLE)
+                .parse_success(&response, UNIX_EPOCH)
+                .unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidResponse);
+            assert_eq!(err.request_id(), Some("req-123"), "{body}: {err}");
+        }
+    }
+
+    /// Regression (fuzz target sts_xml_success, crash-e94d6f52): an epoch-seconds Expiration
+    /// too large for a `Duration` panicked in `Duration::from_secs_f64`.
+    #[test]
+    fn absurd_epoch_expirations_are_rejected_not_panicked_on() {
+        for text in [
+            "18000036666666666666666666666666666666666666666666666666666666666600.5",
+            "1e300",
+            "18446744073709551616",
+        ] {
+            assert_eq!(parse_expiration(text), None, "{text}");
+        }
+        let body = "<AssumeRoleWithWebIdentityResponse><AssumeRoleWithWebIdentityResult>\
+            <AssumedRoleUser><Arn>arn:aws:sts::123456789012:assumed-role/R/s</Arn></AssumedRoleUser>\
+            <Credentials><AccessKeyId>ASIA</AccessKeyId><SecretAccessKey>s</SecretAccessKey>\
+            <SessionToken>t</SessionToken><Expiration>1e300</Expiration></Credentials>\
+            </AssumeRoleWithWebIdentityResult></AssumeRoleWithWebIdentityResponse>";
+        let response = HttpResponse {
+            status: 200,
+            headers: Default::default(),
+            body: body.as_bytes().to_vec(),
+        };
+        let err = AssumeRoleWithWebIdentity::new(ROLE)
+            .parse_success(&response, UNIX_EPOCH)
+            .unwrap_err();
+        assert!(err.message().contains("not an RFC 3339 time"), "{err}");
     }
 }

@@ -173,7 +173,7 @@ impl GoogleStsExchange {
         form
     }
 
-    fn parse_success(
+    pub(crate) fn parse_success(
         response: &HttpResponse,
         requested_at: SystemTime,
     ) -> Result<AccessToken, Error> {
@@ -211,14 +211,23 @@ impl GoogleStsExchange {
                 Some(Duration::from_secs(secs as u64))
             }
         };
-        let mut access = AccessToken::new(token, expires_in.map(|d| requested_at + d));
+        let expires_at = match expires_in {
+            // Checked: a huge expires_in from a broken endpoint must not overflow the time.
+            Some(d) => Some(
+                requested_at
+                    .checked_add(d)
+                    .ok_or_else(|| invalid("expires_in is out of range"))?,
+            ),
+            None => None,
+        };
+        let mut access = AccessToken::new(token, expires_at);
         if let Some(t) = body.token_type.filter(|t| !t.is_empty()) {
             access = access.with_token_type(t);
         }
         Ok(access)
     }
 
-    fn parse_error(response: &HttpResponse) -> Error {
+    pub(crate) fn parse_error(response: &HttpResponse) -> Error {
         #[derive(Deserialize)]
         struct OAuthError {
             error: String,
@@ -302,7 +311,7 @@ impl Exchange<SubjectToken> for GoogleStsExchange {
             ctx,
             &self.retry,
             Service::GoogleSts,
-            "token exchange",
+            "exchanging the subject token at Google STS",
             |attempt| {
                 let request = &request;
                 async move {
@@ -443,5 +452,22 @@ mod tests {
         let err = GoogleStsExchange::parse_error(&response(429, r#"{"error":"rate_limited"}"#));
         assert!(err.is_transient());
         assert!(GoogleStsExchange::parse_error(&response(408, "")).is_transient());
+    }
+
+    /// Regression (fuzz target google_sts_json, crash-00c57d4b): an `expires_in` near
+    /// i64::MAX overflowed `SystemTime + Duration` and panicked.
+    #[test]
+    fn huge_expires_in_is_invalid_not_a_panic() {
+        let at = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        for expires_in in ["9223372036854775807", "\"9223372036854775807\"", "1e300"] {
+            let body = format!(r#"{{"access_token":"ya29.x","expires_in":{expires_in}}}"#);
+            let err = GoogleStsExchange::parse_success(&response(200, &body), at).unwrap_err();
+            assert_eq!(
+                err.kind(),
+                ErrorKind::InvalidResponse,
+                "{expires_in}: {err}"
+            );
+            assert!(err.message().contains("expires_in"), "{err}");
+        }
     }
 }

@@ -2,7 +2,7 @@
 //! federated token, and Google-signed ID tokens (`generateIdToken`) for a workload that is
 //! itself federated into Google and needs an OIDC token, for example to assume an AWS role.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use reqwest::Method;
@@ -13,7 +13,7 @@ use super::{validate_google_url, Exchange};
 use crate::context::Context;
 use crate::error::{sanitize_upstream_text, Error, ErrorKind, Service};
 use crate::http::{with_retries, HttpRequest, HttpResponse, RetryPolicy};
-use crate::token::{parse_rfc3339, AccessToken, SubjectToken, TokenType};
+use crate::token::{format_rfc3339, parse_rfc3339, AccessToken, SubjectToken, TokenType};
 
 /// The default IAM Credentials API base.
 pub const DEFAULT_IAM_CREDENTIALS_BASE: &str = "https://iamcredentials.googleapis.com/v1";
@@ -96,7 +96,14 @@ impl ServiceAccountImpersonation {
         self
     }
 
-    /// The retry policy (default: 3 attempts on 408/429/5xx).
+    /// The timeout of one attempt (default 10 s).
+    pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
+        self.attempt_timeout = timeout;
+        self
+    }
+
+    /// The retry policy (default: 3 attempts on 408/429/5xx, 200 ms–3 s backoff, 30 s
+    /// deadline).
     pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
         self.retry = policy;
         self
@@ -171,32 +178,9 @@ impl Exchange<AccessToken> for ServiceAccountImpersonation {
                     if response.status != 200 {
                         return Err(rpc_error(&response, sa));
                     }
-                    #[derive(Deserialize)]
-                    #[serde(rename_all = "camelCase")]
-                    struct Body {
-                        access_token: Option<String>,
-                        expire_time: Option<String>,
-                    }
-                    let invalid = |what: &str| {
-                        Error::new(
-                            ErrorKind::InvalidResponse,
-                            Service::IamCredentials,
-                            format!("generateAccessToken answered HTTP 200 but {what}"),
-                        )
-                    };
-                    let body: Body = serde_json::from_slice(&response.body)
-                        .map_err(|_| invalid("the body is not a JSON object"))?;
-                    let token = body
-                        .access_token
-                        .filter(|t| !t.is_empty())
-                        .ok_or_else(|| invalid("accessToken is missing"))?;
-                    let expire = body
-                        .expire_time
-                        .ok_or_else(|| invalid("expireTime is missing"))?;
-                    let expires_at = parse_rfc3339(&expire).ok_or_else(|| {
-                        invalid(&format!("expireTime `{expire}` is not RFC 3339"))
-                    })?;
-                    Ok(AccessToken::new(token, Some(expires_at)))
+                    let token = parse_access_token(&response.body)?;
+                    reject_expired("generateAccessToken", token.expires_at(), ctx.now())?;
+                    Ok(token)
                 }
             },
         )
@@ -221,8 +205,90 @@ fn qualified_delegates(delegates: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// An `Expired` error when a token IAM just issued is already past its expiry by our clock
+/// (a clock skewed by an hour or more, since tokens live an hour).
+fn reject_expired(
+    method: &str,
+    expires_at: Option<SystemTime>,
+    now: SystemTime,
+) -> Result<(), Error> {
+    match expires_at {
+        Some(at) if at <= now => Err(Error::new(
+            ErrorKind::Expired,
+            Service::IamCredentials,
+            format!(
+                "{method} returned a token that expired at {} (now {}); check this machine's clock",
+                format_rfc3339(at),
+                format_rfc3339(now)
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Reads a `generateAccessToken` success body (`accessToken`, `expireTime`).
+pub(crate) fn parse_access_token(body: &[u8]) -> Result<AccessToken, Error> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Body {
+        access_token: Option<String>,
+        expire_time: Option<String>,
+    }
+    let invalid = |what: &str| {
+        Error::new(
+            ErrorKind::InvalidResponse,
+            Service::IamCredentials,
+            format!("generateAccessToken answered HTTP 200 but {what}"),
+        )
+    };
+    let body: Body =
+        serde_json::from_slice(body).map_err(|_| invalid("the body is not a JSON object"))?;
+    let token = body
+        .access_token
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| invalid("accessToken is missing"))?;
+    let expire = body
+        .expire_time
+        .ok_or_else(|| invalid("expireTime is missing"))?;
+    let expires_at = parse_rfc3339(&expire).ok_or_else(|| {
+        invalid(&format!(
+            "expireTime `{}` is not RFC 3339",
+            sanitize_upstream_text(&expire, 40)
+        ))
+    })?;
+    Ok(AccessToken::new(token, Some(expires_at)))
+}
+
+/// Reads a `generateIdToken` success body (`token`, a JWT whose `exp` becomes the expiry).
+pub(crate) fn parse_id_token(body: &[u8]) -> Result<SubjectToken, Error> {
+    #[derive(Deserialize)]
+    struct Body {
+        token: Option<String>,
+    }
+    let invalid = |what: &str| {
+        Error::new(
+            ErrorKind::InvalidResponse,
+            Service::IamCredentials,
+            format!("generateIdToken answered HTTP 200 but {what}"),
+        )
+    };
+    let body: Body =
+        serde_json::from_slice(body).map_err(|_| invalid("the body is not a JSON object"))?;
+    let jwt = body
+        .token
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| invalid("token is missing"))?;
+    let claims = crate::jwt::decode_unverified(&jwt)
+        .map_err(|e| invalid(&format!("the token is not a JWT ({e})")))?;
+    let mut token = SubjectToken::new(jwt, TokenType::Jwt);
+    if let Some(exp) = claims.expires_at() {
+        token = token.with_expiry(exp);
+    }
+    Ok(token)
+}
+
 /// Turns a `google.rpc.Status` error body into an [`Error`].
-fn rpc_error(response: &HttpResponse, service_account: &str) -> Error {
+pub(crate) fn rpc_error(response: &HttpResponse, service_account: &str) -> Error {
     #[derive(Deserialize)]
     struct Envelope {
         error: Status,
@@ -332,6 +398,19 @@ impl GenerateIdToken {
         self
     }
 
+    /// The timeout of one attempt (default 10 s).
+    pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
+        self.attempt_timeout = timeout;
+        self
+    }
+
+    /// The retry policy (default: 3 attempts on 408/429/5xx, 200 ms–3 s backoff, 30 s
+    /// deadline).
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
     fn url(&self) -> Result<Url, Error> {
         if self.audience.trim().is_empty() {
             return Err(Error::config("audience", "is required for generateIdToken"));
@@ -385,29 +464,8 @@ impl Exchange<AccessToken> for GenerateIdToken {
                     if response.status != 200 {
                         return Err(rpc_error(&response, &self.service_account));
                     }
-                    #[derive(Deserialize)]
-                    struct Body {
-                        token: Option<String>,
-                    }
-                    let invalid = |what: &str| {
-                        Error::new(
-                            ErrorKind::InvalidResponse,
-                            Service::IamCredentials,
-                            format!("generateIdToken answered HTTP 200 but {what}"),
-                        )
-                    };
-                    let body: Body = serde_json::from_slice(&response.body)
-                        .map_err(|_| invalid("the body is not a JSON object"))?;
-                    let jwt = body
-                        .token
-                        .filter(|t| !t.is_empty())
-                        .ok_or_else(|| invalid("token is missing"))?;
-                    let claims = crate::jwt::decode_unverified(&jwt)
-                        .map_err(|e| invalid(&format!("the token is not a JWT ({e})")))?;
-                    let mut token = SubjectToken::new(jwt, TokenType::Jwt);
-                    if let Some(exp) = claims.expires_at() {
-                        token = token.with_expiry(exp);
-                    }
+                    let token = parse_id_token(&response.body)?;
+                    reject_expired("generateIdToken", token.expires_at(), ctx.now())?;
                     Ok(token)
                 }
             },
@@ -514,5 +572,26 @@ mod tests {
         assert_eq!(u.as_str(), "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/sa@p.iam.gserviceaccount.com:generateIdToken");
         assert!(GenerateIdToken::new("sa", "").url().is_err());
         assert!(GenerateIdToken::new("../x", "a").url().is_err());
+    }
+
+    /// Regression (fault matrix, expired credential and clock skew): an access token whose
+    /// expireTime had already passed was handed out as if valid.
+    #[test]
+    fn expired_tokens_are_rejected_with_a_clock_hint() {
+        let body = br#"{"accessToken":"ya29.x","expireTime":"2027-01-15T08:00:00Z"}"#;
+        let token = parse_access_token(body).unwrap();
+        let exp = token.expires_at().unwrap();
+        let err = reject_expired("generateAccessToken", Some(exp), exp).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Expired);
+        assert_eq!(err.service(), Service::IamCredentials);
+        assert!(err.message().contains("clock"), "{err}");
+        assert!(!err.message().contains("ya29"), "{err}");
+        assert!(reject_expired(
+            "generateAccessToken",
+            Some(exp),
+            exp - Duration::from_secs(1)
+        )
+        .is_ok());
+        assert!(reject_expired("generateIdToken", None, exp).is_ok());
     }
 }

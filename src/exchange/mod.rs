@@ -14,7 +14,7 @@
 
 mod aws_sts;
 mod google_sts;
-mod impersonation;
+pub(crate) mod impersonation;
 
 pub use aws_sts::{AssumeRoleWithWebIdentity, AwsCredentials, StsEndpoint};
 pub use google_sts::{

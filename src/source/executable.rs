@@ -270,13 +270,23 @@ impl ExecutableToken {
         if text.is_empty() {
             text = String::from_utf8_lossy(&output.stderr).trim().to_string();
         }
-        let response: ExecutableResponse = serde_json::from_str(&text).map_err(|_| {
+        self.parse_output(&text, ctx.now(), self.output_file.is_some())
+    }
+
+    /// Reads what the program printed: the version-1 executable response JSON.
+    pub(crate) fn parse_output(
+        &self,
+        text: &str,
+        now: SystemTime,
+        need_expiry: bool,
+    ) -> Result<SubjectToken, Error> {
+        let response: ExecutableResponse = serde_json::from_str(text).map_err(|_| {
             self.error(
                 ErrorKind::InvalidResponse,
                 "printed something that is not the executable response JSON",
             )
         })?;
-        self.interpret(response, ctx.now(), self.output_file.is_some())
+        self.interpret(response, now, need_expiry)
     }
 }
 

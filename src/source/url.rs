@@ -12,7 +12,7 @@ use super::{SubjectTokenSource, TokenFormat};
 use crate::context::Context;
 use crate::error::{sanitize_upstream_text, Error, ErrorKind, Service};
 use crate::http::{with_retries, HttpRequest, RetryPolicy};
-use crate::token::{SubjectToken, TokenType};
+use crate::token::{format_rfc3339, SubjectToken, TokenType};
 
 /// A token fetched from a URL on every refresh.
 ///
@@ -65,7 +65,14 @@ impl UrlToken {
         self
     }
 
-    /// The retry policy (default: 3 attempts on 408/429/5xx).
+    /// The timeout of one attempt (default 5 s).
+    pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
+        self.attempt_timeout = timeout;
+        self
+    }
+
+    /// The retry policy (default: 3 attempts on 408/429/5xx, 100 ms–1 s backoff, 15 s
+    /// deadline).
     pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
         self.retry = policy;
         self
@@ -166,17 +173,36 @@ impl SubjectTokenSource for UrlToken {
                 format!("{} returned an empty token", request.describe()),
             ));
         }
+        let is_jwt = matches!(self.token_type, TokenType::Jwt | TokenType::IdToken);
+        if is_jwt && !is_compact_jwt(&token) {
+            // An HTML error page or some other document served with 200: say so here rather
+            // than let Google STS reject it as an invalid grant.
+            return Err(Error::new(
+                ErrorKind::InvalidResponse,
+                Service::UrlSource,
+                format!(
+                    "the response of {} is not a JWT (expected header.payload.signature); check credential_source.url, format and subject_token_type",
+                    request.describe()
+                ),
+            ));
+        }
         let mut subject = SubjectToken::new(token, self.token_type);
-        if matches!(self.token_type, TokenType::Jwt | TokenType::IdToken) {
+        if is_jwt {
             if let Some(exp) = crate::jwt::decode_unverified(subject.token().expose_secret())
                 .ok()
                 .and_then(|c| c.expires_at())
             {
-                if exp <= ctx.now() {
+                let now = ctx.now();
+                if exp <= now {
                     return Err(Error::new(
                         ErrorKind::Expired,
                         Service::UrlSource,
-                        "the URL returned a token that is already expired",
+                        format!(
+                            "{} returned a token that expired at {} (now {}); check this machine's clock and the token issuer",
+                            request.describe(),
+                            format_rfc3339(exp),
+                            format_rfc3339(now)
+                        ),
                     )
                     .with_transient(true));
                 }
@@ -194,6 +220,19 @@ impl SubjectTokenSource for UrlToken {
         self.format.validate()?;
         self.request().map(|_| ())
     }
+}
+
+/// Whether `token` has the shape of a compact JWS (`header.payload.signature`, the signature
+/// possibly empty) or JWE (five parts): base64url segments separated by dots.
+fn is_compact_jwt(token: &str) -> bool {
+    let parts: Vec<&str> = token.split('.').collect();
+    matches!(parts.len(), 3 | 5)
+        && !parts[0].is_empty()
+        && !parts[1].is_empty()
+        && parts.iter().all(|p| {
+            p.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'='))
+        })
 }
 
 #[cfg(test)]
@@ -232,5 +271,24 @@ mod tests {
             .request()
             .unwrap();
         assert!(!format!("{r:?}").contains("topsecret"));
+    }
+
+    /// Regression (fault matrix, garbage bodies): an HTML error page served with 200 was
+    /// taken as the subject token.
+    #[test]
+    fn only_compact_jwts_pass_as_jwt_tokens() {
+        assert!(is_compact_jwt("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln"));
+        assert!(is_compact_jwt("eyJhbGciOiJub25lIn0.eyJzdWIiOiIxIn0."));
+        assert!(is_compact_jwt("a.b.c.d.e"));
+        for bad in [
+            "<html><body>502 Bad Gateway</body></html>",
+            r#"{"unexpected": true}"#,
+            "a.b",
+            ".b.c",
+            "a b.c.d",
+            "",
+        ] {
+            assert!(!is_compact_jwt(bad), "{bad}");
+        }
     }
 }

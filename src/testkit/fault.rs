@@ -21,7 +21,10 @@ use std::time::Duration;
 /// let unavailable = Fault::status(503);
 /// let throttled = Fault::too_many_requests(Duration::from_secs(2));
 /// assert!(matches!(throttled, Fault::Status { status: 429, .. }));
-/// # let _ = unavailable;
+/// let slow = Fault::drip(Duration::from_secs(1));
+/// let oversized = Fault::huge_body(100 * 1024 * 1024);
+/// let mislabelled = Fault::content_type("text/html");
+/// # let _ = (unavailable, slow, oversized, mislabelled);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fault {
@@ -45,6 +48,32 @@ pub enum Fault {
     Body(String),
     /// Answer `302 Found` with this `Location`.
     Redirect(String),
+    /// Handle the request normally. A placeholder that aims the faults queued after it at a
+    /// later request (e.g. at the third request of a three-step fetch).
+    Pass,
+    /// Handle the request normally, then set these response headers, replacing any of the
+    /// same name (e.g. a wrong `Content-Type`, or a missing service header set to empty).
+    Headers(Vec<(String, String)>),
+    /// Handle the request normally but send the body one byte every `interval` (the first at
+    /// once), with the full `Content-Length` announced up front.
+    Drip {
+        /// The pause between two bytes.
+        interval: Duration,
+    },
+    /// Handle the request normally, announce the full `Content-Length`, send only the first
+    /// half of the body, then close the connection (an orderly close, FIN).
+    Truncated,
+    /// Like [`Fault::Truncated`], but the connection is reset (TCP RST) after the first half
+    /// of the body instead of closed.
+    ResetMidBody,
+    /// Answer `200 OK` (with the service's usual content type) with a body of `bytes` bytes of
+    /// filler, announced in `Content-Length` and produced chunk by chunk only as fast as the
+    /// client reads, so that even a very large body never sits in the emulator's memory. See
+    /// the emulators' `body_bytes_sent`.
+    HugeBody {
+        /// The announced and (if the client reads it all) sent body length.
+        bytes: u64,
+    },
 }
 
 impl Fault {
@@ -64,6 +93,21 @@ impl Fault {
             body: body.into(),
             headers: Vec::new(),
         }
+    }
+
+    /// A [`Fault::Drip`] of one byte every `interval`.
+    pub fn drip(interval: Duration) -> Self {
+        Self::Drip { interval }
+    }
+
+    /// A [`Fault::HugeBody`] of `bytes` bytes.
+    pub fn huge_body(bytes: u64) -> Self {
+        Self::HugeBody { bytes }
+    }
+
+    /// A [`Fault::Headers`] replacing the `Content-Type` of the normal answer.
+    pub fn content_type(content_type: impl Into<String>) -> Self {
+        Self::Headers(vec![("content-type".to_owned(), content_type.into())])
     }
 
     /// `429 Too Many Requests` with a `Retry-After` header in whole seconds.

@@ -15,7 +15,7 @@
 
 mod aws1;
 mod env;
-mod imds;
+pub(crate) mod imds;
 mod sdk;
 
 pub use aws1::Aws1Source;

@@ -20,6 +20,13 @@ macro_rules! emulator_controls {
                 self.server.request_count()
             }
 
+            /// How many response body bytes the emulator has handed to its connections so
+            /// far (all requests together). With [`Fault::HugeBody`](crate::testkit::Fault::HugeBody)
+            /// this shows how much of the body a client actually pulled before it gave up.
+            pub fn body_bytes_sent(&self) -> u64 {
+                self.server.body_bytes_sent()
+            }
+
             /// Every request received so far, oldest first.
             pub fn requests(&self) -> Vec<$crate::testkit::RecordedRequest> {
                 self.server.requests()

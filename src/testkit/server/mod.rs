@@ -11,6 +11,7 @@
 //! service-specific scripted errors, or [`NoFault`]), wrap it in a struct with a
 //! `server: Server<YourHandler>` field, and invoke `emulator_controls!(YourEmulator)`.
 
+mod body;
 mod controls;
 mod response;
 
@@ -22,12 +23,11 @@ use std::convert::Infallible;
 use std::fmt;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -35,6 +35,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 
+use self::body::{ConnectionHandle, ResponseBody};
 use super::fault::Fault;
 use super::request::{decode_pairs, RecordedRequest};
 
@@ -80,6 +81,8 @@ struct State<H: Handler> {
     handler: H,
     requests: Mutex<Vec<RecordedRequest>>,
     request_count: AtomicUsize,
+    /// Response body bytes handed to hyper so far.
+    body_bytes_sent: Arc<AtomicU64>,
     faults: Mutex<VecDeque<Scripted<H::Fault>>>,
 }
 
@@ -113,6 +116,7 @@ impl<H: Handler> Server<H> {
             handler,
             requests: Mutex::new(Vec::new()),
             request_count: AtomicUsize::new(0),
+            body_bytes_sent: Arc::new(AtomicU64::new(0)),
             faults: Mutex::new(VecDeque::new()),
         });
         let task = tokio::spawn(accept_loop(listener, Arc::clone(&state)));
@@ -140,6 +144,10 @@ impl<H: Handler> Server<H> {
 
     pub(crate) fn request_count(&self) -> usize {
         self.state.request_count.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn body_bytes_sent(&self) -> u64 {
+        self.state.body_bytes_sent.load(Ordering::SeqCst)
     }
 
     pub(crate) fn requests(&self) -> Vec<RecordedRequest> {
@@ -198,11 +206,25 @@ async fn accept_loop<H: Handler>(listener: TcpListener, state: Arc<State<H>>) {
 }
 
 async fn serve_connection<H: Handler>(stream: TcpStream, state: Arc<State<H>>) {
+    // Keep a duplicate of the socket for Fault::ResetMidBody; without one that fault
+    // degrades to an orderly close.
+    let (stream, duplicate) = match stream.into_std() {
+        Ok(std_stream) => {
+            let duplicate = std_stream.try_clone().ok();
+            match TcpStream::from_std(std_stream) {
+                Ok(stream) => (stream, duplicate),
+                Err(_) => return,
+            }
+        }
+        Err(_) => return,
+    };
+    let connection = Arc::new(ConnectionHandle::new(duplicate));
     let service = service_fn(move |request| {
         let state = Arc::clone(&state);
-        async move { respond(&state, request).await }
+        let connection = Arc::clone(&connection);
+        async move { respond(&state, &connection, request).await }
     });
-    // Errors here are client disconnects or the deliberate CloseConnection; nothing to report.
+    // Errors here are client disconnects or the deliberate faults; nothing to report.
     let _ = http1::Builder::new()
         .serve_connection(TokioIo::new(stream), service)
         .await;
@@ -220,16 +242,27 @@ impl fmt::Display for DropConnection {
 
 impl std::error::Error for DropConnection {}
 
+/// How the body of a response is sent.
+enum Delivery {
+    Whole,
+    Drip(Duration),
+    Truncated,
+    Reset,
+    Huge(u64),
+}
+
 async fn respond<H: Handler>(
     state: &State<H>,
+    connection: &Arc<ConnectionHandle>,
     request: hyper::Request<Incoming>,
-) -> Result<hyper::Response<Full<Bytes>>, DropConnection> {
+) -> Result<hyper::Response<ResponseBody>, DropConnection> {
     let request = record(request).await.map_err(|_| DropConnection)?;
     state.request_count.fetch_add(1, Ordering::SeqCst);
     lock(&state.requests).push(request.clone());
 
     let next = lock(&state.faults).pop_front();
     let handler = &state.handler;
+    let mut delivery = Delivery::Whole;
     let mut response = match next {
         None if handler.hangs(&request) => std::future::pending().await,
         None => handler.handle(&request),
@@ -254,10 +287,39 @@ async fn respond<H: Handler>(
             Fault::Redirect(location) => {
                 Response::text(302, "Found").with_header("location", location)
             }
+            Fault::Pass => handler.handle(&request),
+            Fault::Headers(headers) => headers
+                .into_iter()
+                .fold(handler.handle(&request), |response, (name, value)| {
+                    response.with_header(&name, value)
+                }),
+            Fault::Drip { interval } => {
+                delivery = Delivery::Drip(interval);
+                handler.handle(&request)
+            }
+            Fault::Truncated => {
+                delivery = Delivery::Truncated;
+                handler.handle(&request)
+            }
+            Fault::ResetMidBody => {
+                delivery = Delivery::Reset;
+                handler.handle(&request)
+            }
+            Fault::HugeBody { bytes } => {
+                delivery = Delivery::Huge(bytes);
+                Response::new(200, H::BODY_CONTENT_TYPE, Vec::new())
+            }
         },
     };
     handler.decorate(&mut response);
-    Ok(response.into_hyper())
+    let sent = Arc::clone(&state.body_bytes_sent);
+    Ok(response.into_hyper(|body| match delivery {
+        Delivery::Whole => ResponseBody::full(body, sent),
+        Delivery::Drip(interval) => ResponseBody::drip(body, interval, sent),
+        Delivery::Truncated => ResponseBody::broken(body, None, sent),
+        Delivery::Reset => ResponseBody::broken(body, Some(Arc::clone(connection)), sent),
+        Delivery::Huge(bytes) => ResponseBody::huge(bytes, sent),
+    }))
 }
 
 /// Reads the whole request into a [`RecordedRequest`].

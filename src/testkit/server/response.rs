@@ -1,8 +1,7 @@
 //! [`Response`]: what a [`Handler`](super::Handler) answers, turned into a hyper response by
 //! the server.
 
-use bytes::Bytes;
-use http_body_util::Full;
+use super::body::ResponseBody;
 
 /// A response produced by a [`Handler`](super::Handler).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,20 +53,25 @@ impl Response {
         }
     }
 
-    pub(super) fn into_hyper(self) -> hyper::Response<Full<Bytes>> {
+    /// The hyper response, its body made by `make_body` from this response's bytes.
+    pub(super) fn into_hyper(
+        self,
+        make_body: impl FnOnce(Vec<u8>) -> ResponseBody,
+    ) -> hyper::Response<ResponseBody> {
         let mut builder = hyper::Response::builder().status(self.status);
         for (name, value) in &self.headers {
             builder = builder.header(name.as_str(), value.as_str());
         }
-        builder
-            .body(Full::new(Bytes::from(self.body)))
-            .unwrap_or_else(|e| {
+        match builder.body(()) {
+            Ok(response) => response.map(|()| make_body(self.body)),
+            Err(e) => {
                 // Only reachable through a malformed header or status scripted by a test.
-                let mut response = hyper::Response::new(Full::new(Bytes::from(format!(
-                    "testkit: cannot send the scripted response: {e}"
-                ))));
+                let mut response = hyper::Response::new(make_body(
+                    format!("testkit: cannot send the scripted response: {e}").into_bytes(),
+                ));
                 *response.status_mut() = hyper::StatusCode::INTERNAL_SERVER_ERROR;
                 response
-            })
+            }
+        }
     }
 }

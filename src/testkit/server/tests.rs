@@ -171,3 +171,97 @@ async fn drop_stops_the_server_and_its_hanging_connections() {
     }
     assert!(refused, "the port still accepts connections");
 }
+
+#[tokio::test]
+async fn pass_and_headers_handle_the_request_normally() {
+    let server = echo().await;
+    server.push(Scripted::Generic(Fault::Pass), 1);
+    server.push(Scripted::Generic(Fault::content_type("text/html")), 1);
+    server.push(Scripted::Generic(Fault::status(503)), 1);
+    let first = send(client().get(server.base_url())).await;
+    assert_eq!((first.status, first.body.as_str()), (200, "ok"));
+    let second = send(client().get(server.base_url())).await;
+    assert_eq!((second.status, second.body.as_str()), (200, "ok"));
+    assert_eq!(second.header("content-type"), Some("text/html"));
+    assert_eq!(second.header("x-echo"), Some("GET"));
+    assert_eq!(second.header("x-service"), Some("echo"));
+    assert_eq!(send(client().get(server.base_url())).await.status, 503);
+}
+
+#[tokio::test]
+async fn drip_sends_the_whole_body_slowly() {
+    let server = echo().await;
+    server.push(Scripted::Generic(Fault::drip(Duration::from_millis(20))), 1);
+    let started = tokio::time::Instant::now();
+    let reply = send(client().get(server.base_url())).await;
+    assert_eq!((reply.status, reply.body.as_str()), (200, "ok"));
+    assert_eq!(reply.header("content-length"), Some("2"));
+    assert!(started.elapsed() >= Duration::from_millis(20));
+
+    server.push(Scripted::Generic(Fault::drip(Duration::from_secs(60))), 1);
+    let response = client().get(server.base_url()).send().await.unwrap();
+    assert_eq!(response.status(), 200, "the headers come at once");
+    let error = tokio::time::timeout(Duration::from_millis(200), response.text()).await;
+    assert!(error.is_err(), "the second byte takes a minute");
+}
+
+#[tokio::test]
+async fn truncated_and_reset_bodies_break_after_half() {
+    for fault in [Fault::Truncated, Fault::ResetMidBody] {
+        let server = echo().await;
+        server.push(Scripted::Generic(fault.clone()), 1);
+        let response = client().get(server.base_url()).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{fault:?}");
+        assert_eq!(response.content_length(), Some(2), "{fault:?}");
+        let error = response.bytes().await.expect_err("the body is cut short");
+        assert!(!error.is_timeout(), "{fault:?}: {error}");
+        assert_eq!(server.body_bytes_sent(), 1, "{fault:?}");
+        // The emulator keeps serving new connections.
+        assert_eq!(send(client().get(server.base_url())).await.body, "ok");
+    }
+}
+
+#[tokio::test]
+async fn reset_mid_body_resets_the_connection() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = echo().await;
+    server.push(Scripted::Generic(Fault::ResetMidBody), 1);
+    let mut stream = TcpStream::connect(server.addr()).await.unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut received = Vec::new();
+    let mut buf = [0u8; 1024];
+    let error = loop {
+        match stream.read(&mut buf).await {
+            Ok(0) => panic!("orderly close instead of a reset after {received:?}"),
+            Ok(n) => received.extend_from_slice(&buf[..n]),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(error.kind(), std::io::ErrorKind::ConnectionReset);
+    let text = String::from_utf8_lossy(&received);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.ends_with("\r\n\r\no"), "half the body: {text}");
+}
+
+#[tokio::test]
+async fn huge_body_is_streamed_only_as_fast_as_it_is_read() {
+    let server = echo().await;
+    let bytes = 100 * 1024 * 1024;
+    server.push(Scripted::Generic(Fault::huge_body(bytes)), 1);
+    let mut response = client().get(server.base_url()).send().await.unwrap();
+    assert_eq!(response.content_length(), Some(bytes));
+    let mut read = 0;
+    while read < 1024 * 1024 {
+        read += response.chunk().await.unwrap().unwrap().len();
+    }
+    drop(response);
+    let sent = server.body_bytes_sent();
+    assert!(
+        sent < 32 * 1024 * 1024,
+        "{sent} bytes produced for a client that read {read}"
+    );
+    assert_eq!(send(client().get(server.base_url())).await.body, "ok");
+}

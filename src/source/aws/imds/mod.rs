@@ -2,7 +2,7 @@
 //! from the instance metadata service (IMDSv2 by default, IMDSv1 on request), with the
 //! session token, role name, region and credentials cached.
 
-mod parse;
+pub(crate) mod parse;
 mod session;
 
 use std::sync::Arc;

@@ -34,7 +34,7 @@ fn invalid(role: &str, what: impl std::fmt::Display) -> Error {
 
 /// Parses `iam/security-credentials/{role}`. Keys are matched case-insensitively; `Token`
 /// may be `SessionToken` and `Expiration` may be `ExpiresAt`. Never puts the body in errors.
-pub(super) fn parse_credentials(body: &[u8], role: &str) -> Result<Credentials, Error> {
+pub(crate) fn parse_credentials(body: &[u8], role: &str) -> Result<Credentials, Error> {
     let map: Map<String, Value> =
         serde_json::from_slice(body).map_err(|_| invalid(role, "are not a JSON object"))?;
     if let Some(code) = field(&map, &["Code"]).filter(|c| *c != "Success") {
@@ -85,7 +85,7 @@ pub(super) fn parse_credentials(body: &[u8], role: &str) -> Result<Credentials, 
 /// Wavelength zone `us-east-1-wl1-bos-wlz-1` give their parent region (`us-west-2`,
 /// `us-east-1`), where a blind strip of the last character would give a region with no STS
 /// endpoint.
-pub(super) fn region_from_placement(body: &str) -> Result<String, Error> {
+pub(crate) fn region_from_placement(body: &str) -> Result<String, Error> {
     let value = body.trim();
     let mut parts = Vec::new();
     let mut zone_suffix_ok = false;
@@ -118,7 +118,7 @@ pub(super) fn region_from_placement(body: &str) -> Result<String, Error> {
 }
 
 /// The role name from the `iam/security-credentials` listing: the first line, trimmed.
-pub(super) fn role_from_listing(body: &str) -> Option<String> {
+pub(crate) fn role_from_listing(body: &str) -> Option<String> {
     let role = body.lines().map(str::trim).find(|l| !l.is_empty())?;
     let role = role.trim_end_matches('/');
     let ok = !role.is_empty()
