@@ -7,6 +7,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The longest upstream code or request id kept in an error.
+const MAX_UPSTREAM_ID_CHARS: usize = 100;
+
 /// What went wrong, broadly. Match on this rather than on messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -186,9 +189,10 @@ impl Error {
         self
     }
 
-    /// Sets the upstream error code (e.g. `InvalidIdentityToken`).
+    /// Sets the upstream error code (e.g. `InvalidIdentityToken`). Codes come from
+    /// upstream bodies, so they are sanitized like upstream text and kept to 100 characters.
     pub fn with_upstream_code(self, code: impl Into<String>) -> Self {
-        let code = code.into();
+        let code = sanitize_upstream_text(&code.into(), MAX_UPSTREAM_ID_CHARS);
         self.edit(|i| i.upstream_code = Some(code))
     }
 
@@ -197,9 +201,18 @@ impl Error {
         self.edit(|i| i.http_status = Some(status))
     }
 
-    /// Sets the upstream request id, for support cases.
+    /// Sets the upstream request id, for support cases. Kept to 100 characters, control
+    /// characters replaced, since it comes from an upstream answer.
     pub fn with_request_id(self, id: impl Into<String>) -> Self {
-        let id = id.into();
+        let id: String = id
+            .into()
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        let id = match id.char_indices().nth(MAX_UPSTREAM_ID_CHARS) {
+            Some((cut, _)) => format!("{}…", &id[..cut]),
+            None => id,
+        };
         self.edit(|i| i.request_id = Some(id))
     }
 
@@ -377,6 +390,29 @@ mod tests {
         assert_eq!(clone.upstream_code(), None);
         assert_eq!(clone.message(), "m");
         assert_eq!(edited.message(), "assuming role: m");
+    }
+
+    /// Regression (fuzz target imds_credentials_json, crash-4edec08b): an IMDS answer whose
+    /// `Code` was 2.7 KB of text put all of it, twice, into the error (the code is shown by
+    /// `Display` and `Debug`), unbounded and unsanitized.
+    #[test]
+    fn upstream_codes_and_request_ids_are_bounded() {
+        let long = "As:sumeRoddUnauaaehtznd\u{1689}eook ".repeat(100);
+        let e = Error::new(ErrorKind::Upstream, Service::AwsImds, "m")
+            .with_upstream_code(long.clone())
+            .with_request_id(format!("{long}\r\nInjected: 1"));
+        assert!(e.upstream_code().unwrap().chars().count() <= 101);
+        assert!(e.request_id().unwrap().chars().count() <= 101);
+        assert!(!e.request_id().unwrap().contains('\n'));
+        assert!(e.to_string().len() < 600, "{e}");
+        let short = Error::new(ErrorKind::Upstream, Service::AwsSts, "m")
+            .with_upstream_code("InvalidIdentityToken")
+            .with_request_id("c6104cbe-af31-11e0-8154-cbc7ccf896c7");
+        assert_eq!(short.upstream_code(), Some("InvalidIdentityToken"));
+        assert_eq!(
+            short.request_id(),
+            Some("c6104cbe-af31-11e0-8154-cbc7ccf896c7")
+        );
     }
 
     #[test]

@@ -26,9 +26,11 @@ pub struct UnverifiedClaims {
 }
 
 impl UnverifiedClaims {
-    /// The expiry as a time.
+    /// The expiry as a time; `None` without an `exp` (or one beyond what the platform's
+    /// time can hold, which [`decode_unverified`] rejects).
     pub fn expires_at(&self) -> Option<SystemTime> {
-        self.exp.map(|s| UNIX_EPOCH + Duration::from_secs(s))
+        self.exp
+            .and_then(|s| UNIX_EPOCH.checked_add(Duration::from_secs(s)))
     }
 }
 
@@ -84,6 +86,9 @@ pub fn decode_unverified(jwt: &str) -> Result<UnverifiedClaims, JwtShapeError> {
     if value.get("exp").is_some() && claims.exp.is_none() {
         return Err(JwtShapeError("JWT `exp` claim is not a number"));
     }
+    if claims.exp.is_some() && claims.expires_at().is_none() {
+        return Err(JwtShapeError("JWT `exp` claim is out of range"));
+    }
     claims.iss = claims.iss.filter(|s| !s.is_empty());
     Ok(claims)
 }
@@ -126,6 +131,23 @@ mod tests {
             c.expires_at(),
             Some(UNIX_EPOCH + Duration::from_secs(1_700_000_000))
         );
+    }
+
+    /// Regression (fuzz target jwt_payload, crash after 27k executions): an `exp` near
+    /// u64::MAX overflowed `UNIX_EPOCH + Duration` in `expires_at` and panicked, for any
+    /// token a metadata server, URL or IAM returned.
+    #[test]
+    fn out_of_range_exp_is_rejected_not_panicked_on() {
+        for exp in ["18446744073709551615", "1e300"] {
+            let jwt = jwt_with_payload(&format!(r#"{{"exp":{exp}}}"#));
+            let err = decode_unverified(&jwt).unwrap_err();
+            assert_eq!(err.to_string(), "JWT `exp` claim is out of range", "{exp}");
+        }
+        let huge = UnverifiedClaims {
+            exp: Some(u64::MAX),
+            ..Default::default()
+        };
+        assert_eq!(huge.expires_at(), None);
     }
 
     #[test]
