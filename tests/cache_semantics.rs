@@ -329,50 +329,6 @@ async fn stale_if_error_keeps_serving_then_errors_only_at_expiry() {
     assert!(cache.get().await.unwrap().id > 1);
 }
 
-/// Runs `n` caches started in the same second with 1-hour credentials for 6 simulated hours
-/// and returns the fetches per second.
-async fn fleet(n: usize, policy: CachePolicy) -> Vec<u32> {
-    let secs = 6 * 3600;
-    let per_second: Arc<Vec<AtomicU32>> = Arc::new((0..=secs).map(|_| AtomicU32::new(0)).collect());
-    let clock = TokioClock::starting_at(UNIX_EPOCH + HOUR);
-    let mut caches = Vec::with_capacity(n);
-    for _ in 0..n {
-        let (cache, _, _) = sim_cache(clock, HOUR, Duration::ZERO, policy, per_second.clone());
-        cache.get().await.unwrap();
-        caches.push(cache);
-    }
-    tokio::time::sleep(Duration::from_secs(secs as u64)).await;
-    drop(caches);
-    per_second
-        .iter()
-        .take(secs)
-        .map(|c| c.load(Ordering::Relaxed))
-        .collect()
-}
-
-/// Peak and mean fetches per second after the start-up second (whose fetches are the
-/// providers' first, not refreshes).
-fn peak_and_mean(per_second: &[u32]) -> (u32, f64) {
-    let steady = &per_second[1..];
-    let peak = *steady.iter().max().unwrap();
-    let mean = steady.iter().map(|&c| c as f64).sum::<f64>() / steady.len() as f64;
-    (peak, mean)
-}
-
-/// The full fleet of 10,000 (the perf crate runs the same simulation and plots it).
-const FLEET: usize = 10_000;
-
-#[tokio::test(start_paused = true)]
-async fn fleet_without_jitter_refreshes_in_waves() {
-    let per_second = fleet(FLEET, CachePolicy::aws_sts().jitter(Duration::ZERO)).await;
-    let (peak, mean) = peak_and_mean(&per_second);
-    assert_eq!(
-        peak as usize, FLEET,
-        "the whole fleet refreshes in the same second"
-    );
-    assert!(peak as f64 > 100.0 * mean);
-}
-
 // ---------------------------------------------------------------------------------------
 // The background task on both runtime flavours.
 

@@ -16,6 +16,9 @@ use federated_credentials::{Error, ErrorKind, Service};
 
 const HOUR: Duration = Duration::from_secs(3600);
 
+/// The fleets run one at a time, so each takes a contiguous run of the jitter sequence.
+static ONE_FLEET_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 struct Cred {
     expires_at: SystemTime,
 }
@@ -92,6 +95,7 @@ fn sim_cache(
 /// Runs `n` caches started in the same second with 1-hour credentials for 6 simulated hours
 /// and returns the fetches per second.
 async fn fleet(n: usize, policy: CachePolicy) -> Vec<u32> {
+    let _one = ONE_FLEET_AT_A_TIME.lock().await;
     let secs = 6 * 3600;
     let per_second: Arc<Vec<AtomicU32>> = Arc::new((0..=secs).map(|_| AtomicU32::new(0)).collect());
     let clock = TokioClock::starting_at(UNIX_EPOCH + HOUR);
@@ -140,4 +144,15 @@ async fn fleet_started_together_refreshes_without_waves() {
         peak as f64 <= 3.0 * mean,
         "peak {peak}/s is more than 3x the mean {mean:.2}/s"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn fleet_without_jitter_refreshes_in_waves() {
+    let per_second = fleet(FLEET, CachePolicy::aws_sts().jitter(Duration::ZERO)).await;
+    let (peak, mean) = peak_and_mean(&per_second);
+    assert_eq!(
+        peak as usize, FLEET,
+        "the whole fleet refreshes in the same second"
+    );
+    assert!(peak as f64 > 100.0 * mean);
 }
