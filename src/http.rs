@@ -7,6 +7,7 @@
 //! sleeps between attempts, or reads a response body.
 
 use std::future::Future;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
@@ -175,15 +176,26 @@ impl HttpClientBuilder {
 
     /// Builds the client.
     pub fn build(self) -> Result<HttpClient, Error> {
-        let make = |direct: bool| {
-            let mut b = reqwest::Client::builder()
+        let base = |direct: bool| {
+            let b = reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .connect_timeout(self.connect_timeout)
                 .user_agent(concat!("federated-credentials/", env!("CARGO_PKG_VERSION")));
             if direct {
-                b = b.no_proxy();
+                b.no_proxy()
+            } else {
+                b
             }
-            b.build().map_err(|e| {
+        };
+        let make = |direct: bool| {
+            if let Some(tls) = shared_tls_config() {
+                // Falls back to reqwest's own TLS set-up if it does not take ours (a rustls
+                // version skew between us and reqwest would make it refuse the type).
+                if let Ok(client) = base(direct).tls_backend_preconfigured(tls).build() {
+                    return Ok(client);
+                }
+            }
+            base(direct).build().map_err(|e| {
                 Error::new(
                     ErrorKind::Configuration,
                     Service::Config,
@@ -198,6 +210,32 @@ impl HttpClientBuilder {
             max_body_bytes: self.max_body_bytes,
         })
     }
+}
+
+/// The TLS client configuration every [`HttpClient`] in the process shares: the same one
+/// reqwest would build (the platform's trust roots through `rustls-platform-verifier`, TLS 1.2
+/// and 1.3, HTTP/1.1 ALPN), built once. Loading the platform roots is most of the cost of
+/// building a client (about 2 ms each, twice per `HttpClient`), so sharing it makes a new
+/// provider cheap; connection pools are still per client, so no connection outlives the
+/// runtime that opened it. `None` if the platform verifier cannot be built; reqwest then
+/// reports the error itself.
+fn shared_tls_config() -> Option<rustls::ClientConfig> {
+    static TLS: OnceLock<Option<rustls::ClientConfig>> = OnceLock::new();
+    TLS.get_or_init(|| {
+        let provider = rustls::crypto::CryptoProvider::get_default()
+            .cloned()
+            .unwrap_or_else(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
+        let verifier = rustls_platform_verifier::Verifier::new(provider.clone()).ok()?;
+        let mut config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .ok()?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_no_client_auth();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Some(config)
+    })
+    .clone()
 }
 
 /// Whether the URL's host is a loopback address (`localhost`, `127.0.0.0/8`, `::1`).
@@ -652,5 +690,56 @@ mod tests {
             Duration::from_secs(1),
         );
         assert!(r.header("x-test", "a\r\nInjected: yes").is_err());
+    }
+
+    #[test]
+    fn reqwest_takes_the_shared_tls_configuration() {
+        // If a rustls version skew made reqwest refuse our configuration, `build` would fall
+        // back silently and every client would load the platform roots again: catch it here.
+        let tls = shared_tls_config().expect("the platform verifier builds");
+        assert_eq!(tls.alpn_protocols, vec![b"http/1.1".to_vec()]);
+        reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
+            .build()
+            .expect("reqwest accepts the shared rustls configuration");
+    }
+
+    #[tokio::test]
+    async fn shared_tls_configuration_still_verifies_certificates() {
+        // A TLS server on loopback with a self-signed certificate for `localhost`: the
+        // shared configuration must refuse it (nothing trusts it), not skip verification.
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(
+            cert.signing_key.serialize_der().into(),
+        );
+        let server = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.cert.der().clone()], key)
+        .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let handshake = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            acceptor.accept(tcp).await.map(|_| ())
+        });
+        let client = HttpClient::default();
+        let request = HttpRequest::new(
+            Service::UrlSource,
+            "reading the token",
+            Method::GET,
+            Url::parse(&format!("https://localhost:{port}/token")).unwrap(),
+            Duration::from_secs(5),
+        );
+        let err = client.send(&request).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Transport, "{err}");
+        assert!(
+            handshake.await.unwrap().is_err(),
+            "the client must abort the handshake on an untrusted certificate"
+        );
     }
 }

@@ -6,7 +6,8 @@
 //! cargo run --release -p federated-credentials-perf
 //! ```
 //!
-//! Set `PERF_QUICK=1` for shorter criterion measurements.
+//! Set `PERF_QUICK=1` for shorter criterion measurements, and `PERF_ONLY=1,5` to run only
+//! some items.
 
 mod fleet;
 mod peers;
@@ -48,20 +49,36 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
+    let only: Option<Vec<String>> = std::env::var("PERF_ONLY")
+        .ok()
+        .map(|v| v.split(',').map(|s| s.trim().to_string()).collect());
+    let wanted = |item: &str| only.as_ref().is_none_or(|o| o.iter().any(|x| x == item));
     let mut rows = Vec::new();
-    eprintln!("== 1. warm read latency (criterion)");
-    rows.extend(warm::run(&rt));
-    eprintln!("== 2. thundering herd");
-    rows.extend(rt.block_on(peers::herd()));
-    eprintln!("== 3. refresh under load");
-    rows.extend(rt.block_on(peers::refresh_under_load()));
-    eprintln!("== 4. requests per steady-state refresh");
-    rows.extend(rt.block_on(peers::requests_per_refresh()));
-    eprintln!("== 5. cold fetch latency");
-    rows.extend(peers::cold_fetch(&rt));
+    if wanted("1") {
+        eprintln!("== 1. warm read latency (criterion)");
+        rows.extend(warm::run(&rt));
+    }
+    if wanted("2") {
+        eprintln!("== 2. thundering herd");
+        rows.extend(rt.block_on(peers::herd()));
+    }
+    if wanted("3") {
+        eprintln!("== 3. refresh under load");
+        rows.extend(rt.block_on(peers::refresh_under_load()));
+    }
+    if wanted("4") {
+        eprintln!("== 4. requests per steady-state refresh");
+        rows.extend(rt.block_on(peers::requests_per_refresh()));
+    }
+    if wanted("5") {
+        eprintln!("== 5. cold fetch latency");
+        rows.extend(peers::cold_fetch(&rt));
+    }
     drop(rt);
-    eprintln!("== 6. fleet simulation");
-    rows.extend(fleet::run());
+    if wanted("6") {
+        eprintln!("== 6. fleet simulation");
+        rows.extend(fleet::run());
+    }
 
     let mut out = String::new();
     let _ = writeln!(

@@ -87,7 +87,6 @@ pub struct AwsToGcp {
     pub imds: Ec2MetadataEmulator,
     pub sts: GoogleStsEmulator,
     pub iam: IamCredentialsEmulator,
-    pub dir: tempfile::TempDir,
 }
 
 impl AwsToGcp {
@@ -129,7 +128,6 @@ impl AwsToGcp {
             imds,
             sts,
             iam,
-            dir: tempfile::tempdir().unwrap(),
         }
     }
 
@@ -152,15 +150,15 @@ impl AwsToGcp {
     }
 
     pub fn ours(&self, clock: Option<ManualClock>) -> ExternalAccountCredentials {
-        let path = self.dir.path().join("config.json");
-        std::fs::write(&path, self.config().to_string()).unwrap();
+        // Same input as google-cloud-auth gets in `theirs`: the configuration as JSON.
+        let config = ExternalAccountConfig::from_json(&self.config().to_string()).unwrap();
         let mut ctx = Context::builder().env(StaticEnv::empty());
         if let Some(c) = clock {
             ctx = ctx.clock(c);
         }
         ExternalAccountCredentials::builder()
             .context(ctx.build())
-            .config(ExternalAccountConfig::from_file(&path).unwrap())
+            .config(config)
             .build()
             .unwrap()
     }
