@@ -252,10 +252,13 @@ impl<F: Fetch> CredentialCache<F> {
 
     /// A usable credential: the cached one, or a freshly fetched one.
     pub async fn get(&self) -> Result<Arc<F::Credential>, Error> {
-        let now = self.inner.clock.now();
+        // The cheap reading is never behind the real time, so `usable` errs on the safe
+        // side; a refresh is only started once the precise clock agrees it is due.
+        let clock = &self.inner.clock;
+        let now = clock.now_upper_bound();
         if let Some(entry) = &*self.inner.current.load() {
             if entry.usable(now) {
-                if now >= entry.refresh_at {
+                if now >= entry.refresh_at && clock.now() >= entry.refresh_at {
                     if entry.failures > 0 {
                         self.inner.served_stale.fetch_add(1, Ordering::Relaxed);
                     }
@@ -655,6 +658,71 @@ mod tests {
             assert_eq!(h.cache.get().await.unwrap().id, a.id);
         }
         assert_eq!(h.calls.load(Ordering::SeqCst), 1);
+    }
+
+    /// A manual clock whose cheap reading runs `ahead` of its precise one, counting both.
+    #[derive(Debug)]
+    struct SkewedCheapClock {
+        precise: ManualClock,
+        ahead: Duration,
+        precise_reads: AtomicUsize,
+        cheap_reads: AtomicUsize,
+    }
+
+    impl Clock for SkewedCheapClock {
+        fn now(&self) -> SystemTime {
+            self.precise_reads.fetch_add(1, Ordering::SeqCst);
+            self.precise.now()
+        }
+        fn now_upper_bound(&self) -> SystemTime {
+            self.cheap_reads.fetch_add(1, Ordering::SeqCst);
+            self.precise.now() + self.ahead
+        }
+    }
+
+    #[tokio::test]
+    async fn warm_read_uses_only_the_cheap_clock_and_stays_on_the_safe_side() {
+        let precise = ManualClock::new(UNIX_EPOCH + HOUR);
+        let clock = Arc::new(SkewedCheapClock {
+            precise: precise.clone(),
+            ahead: Duration::from_millis(8),
+            precise_reads: AtomicUsize::new(0),
+            cheap_reads: AtomicUsize::new(0),
+        });
+        let h = harness(
+            clock.clone(),
+            Some(HOUR),
+            Duration::ZERO,
+            CachePolicy::aws_sts().refresh_window(Duration::from_secs(60)),
+        );
+        let first = h.cache.get().await.unwrap();
+        let precise_before = clock.precise_reads.load(Ordering::SeqCst);
+        let cheap_before = clock.cheap_reads.load(Ordering::SeqCst);
+        for _ in 0..100 {
+            assert_eq!(h.cache.get().await.unwrap().id, first.id);
+        }
+        assert_eq!(
+            clock.precise_reads.load(Ordering::SeqCst),
+            precise_before,
+            "a warm read must not take the precise clock reading"
+        );
+        assert_eq!(clock.cheap_reads.load(Ordering::SeqCst), cheap_before + 100);
+
+        // Within the cheap clock's lead of the refresh time: no refresh is started (the
+        // precise clock says it is not due yet).
+        let refresh_at = h.cache.inner.current.load().as_ref().unwrap().refresh_at;
+        precise.set(refresh_at - Duration::from_millis(4));
+        h.cache.get().await.unwrap();
+        tokio::task::yield_now().await;
+        assert_eq!(h.calls.load(Ordering::SeqCst), 1);
+
+        // Within its lead of the end of use: the fast path declines, the precise clock
+        // still finds the credential usable, and it is served without a new fetch.
+        let usable_until = h.cache.inner.current.load().as_ref().unwrap().usable_until;
+        precise.set(usable_until.unwrap() - Duration::from_millis(4));
+        let c = h.cache.get().await.unwrap();
+        assert_eq!(c.id, first.id);
+        assert!(clock.precise_reads.load(Ordering::SeqCst) > precise_before);
     }
 
     #[tokio::test(start_paused = true)]

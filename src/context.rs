@@ -33,6 +33,25 @@ use crate::http::HttpClient;
 pub trait Clock: Send + Sync + fmt::Debug {
     /// The current time.
     fn now(&self) -> SystemTime;
+
+    /// A cheap reading that is never earlier than [`now`](Self::now) would be at the same
+    /// instant, and may be later by a few milliseconds.
+    ///
+    /// The credential cache calls it on every read to decide whether the cached credential
+    /// is still usable; because it never lags the real time, a credential is never handed
+    /// out past its expiry, only (at most a few ms) sooner refreshed. The default returns
+    /// [`now`](Self::now), which is right for test clocks. [`SystemClock`] reads the
+    /// kernel's coarse real-time clock on Linux (a few ns instead of a few tens of ns) and
+    /// adds its resolution.
+    ///
+    /// ```
+    /// use federated_credentials::context::{Clock, SystemClock};
+    /// let (before, bound) = (SystemClock.now(), SystemClock.now_upper_bound());
+    /// assert!(bound >= before);
+    /// ```
+    fn now_upper_bound(&self) -> SystemTime {
+        self.now()
+    }
 }
 
 /// The real system clock.
@@ -43,6 +62,40 @@ impl Clock for SystemClock {
     fn now(&self) -> SystemTime {
         SystemTime::now()
     }
+
+    fn now_upper_bound(&self) -> SystemTime {
+        coarse_realtime_upper_bound().unwrap_or_else(SystemTime::now)
+    }
+}
+
+/// `CLOCK_REALTIME_COARSE` (the real time as of the last timer tick, read from the vDSO)
+/// plus twice the tick, so never behind `CLOCK_REALTIME`. `None` before 1970 or if the
+/// kernel has no coarse clock.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn coarse_realtime_upper_bound() -> Option<SystemTime> {
+    use rustix::time::{clock_getres, clock_gettime, ClockId};
+    use std::sync::OnceLock;
+    static MARGIN: OnceLock<Option<Duration>> = OnceLock::new();
+    let margin = (*MARGIN.get_or_init(|| {
+        let res = clock_getres(ClockId::RealtimeCoarse);
+        let tick = Duration::new(
+            u64::try_from(res.tv_sec).ok()?,
+            u32::try_from(res.tv_nsec).ok()?,
+        );
+        // A tick of zero or over 100 ms means something unusual: use the precise clock.
+        (!tick.is_zero() && tick <= Duration::from_millis(100)).then_some(tick * 2)
+    }))?;
+    let t = clock_gettime(ClockId::RealtimeCoarse);
+    let since_epoch = Duration::new(
+        u64::try_from(t.tv_sec).ok()?,
+        u32::try_from(t.tv_nsec).ok()?,
+    );
+    Some(UNIX_EPOCH + since_epoch + margin)
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn coarse_realtime_upper_bound() -> Option<SystemTime> {
+    None
 }
 
 /// A clock that only moves when told to. Cloning shares the same time.
@@ -315,6 +368,24 @@ impl ContextBuilder {
             env: self.env.unwrap_or_else(|| Arc::new(ProcessEnv)),
             sleep: self.sleep.unwrap_or_else(|| Arc::new(TokioSleep)),
             http: self.http.unwrap_or_default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn system_clock_upper_bound_is_never_behind_and_close() {
+        for _ in 0..10_000 {
+            let before = SystemTime::now();
+            let bound = SystemClock.now_upper_bound();
+            assert!(bound >= before, "{bound:?} < {before:?}");
+            assert!(
+                bound.duration_since(before).unwrap() < Duration::from_millis(250),
+                "the cheap reading is at most a couple of ticks ahead"
+            );
         }
     }
 }
