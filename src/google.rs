@@ -13,7 +13,7 @@
 //! // The file `gcloud iam workload-identity-pools create-cred-config` wrote:
 //! let creds = ExternalAccountCredentials::from_file("/etc/gcp/config.json")?;
 //! let token = creds.access_token().await?;
-//! // reqwest::Client::new().get(url).header("authorization", token.authorization_header())
+//! // or, ready for an HTTP client: creds.headers().await? (authorization, x-goog-user-project)
 //! # Ok(()) }
 //! ```
 
@@ -22,6 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION};
 
 use crate::cache::{CachePolicy, CredentialCache, Fetch};
 use crate::config::{CredentialSource, ExternalAccountConfig};
@@ -72,6 +73,9 @@ impl Fetch for FederatedFetch {
     }
 }
 
+/// The header that names the project billed for an API call.
+const QUOTA_PROJECT_HEADER: HeaderName = HeaderName::from_static("x-goog-user-project");
+
 /// Google access tokens from an external identity, cached and refreshed ahead of expiry.
 /// Cheap to clone: clones share one cache.
 ///
@@ -82,6 +86,8 @@ impl Fetch for FederatedFetch {
 pub struct ExternalAccountCredentials {
     cache: CredentialCache<FederatedFetch>,
     quota_project_id: Option<Arc<str>>,
+    /// `quota_project_id` as a header value, checked at build.
+    quota_project_header: Option<HeaderValue>,
     service_account: Option<Arc<str>>,
     scopes: Arc<[String]>,
     universe_domain: Arc<str>,
@@ -130,6 +136,11 @@ impl ExternalAccountCredentials {
         self.quota_project_id.as_deref()
     }
 
+    /// `x-goog-user-project`'s value, checked when the credentials were built.
+    pub(crate) fn quota_project_header(&self) -> Option<&HeaderValue> {
+        self.quota_project_header.as_ref()
+    }
+
     /// The impersonated service account, if any.
     pub fn service_account(&self) -> Option<&str> {
         self.service_account.as_deref()
@@ -146,19 +157,29 @@ impl ExternalAccountCredentials {
         &self.universe_domain
     }
 
-    /// The headers for a Google API call: `authorization` and, when a quota project is
-    /// configured, `x-goog-user-project`. The authorization value is secret.
-    pub async fn headers(&self) -> Result<Vec<(&'static str, SecretString)>, Error> {
+    /// The headers for a Google API call: `authorization` (marked sensitive) and, when a
+    /// quota project is configured, `x-goog-user-project`. Ready for any `http`-based client:
+    ///
+    /// ```no_run
+    /// # async fn f(creds: federated_credentials::google::ExternalAccountCredentials) -> Result<(), Box<dyn std::error::Error>> {
+    /// let response = reqwest::Client::new()
+    ///     .get("https://storage.googleapis.com/storage/v1/b/my-bucket/o")
+    ///     .headers(creds.headers().await?)
+    ///     .send()
+    ///     .await?;
+    /// if response.status() == reqwest::StatusCode::UNAUTHORIZED {
+    ///     creds.invalidate(); // the next call fetches a new token
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// On a warm cache this is a cache read plus a map of two reference-counted values.
+    pub async fn headers(&self) -> Result<HeaderMap, Error> {
         let token = self.access_token().await?;
-        let mut headers = vec![(
-            "authorization",
-            SecretString::new(token.authorization_header()),
-        )];
-        if let Some(project) = &self.quota_project_id {
-            headers.push((
-                "x-goog-user-project",
-                SecretString::new(project.to_string()),
-            ));
+        let mut headers = HeaderMap::with_capacity(2);
+        headers.insert(AUTHORIZATION, token.authorization_header_value()?);
+        if let Some(project) = &self.quota_project_header {
+            headers.insert(QUOTA_PROJECT_HEADER, project.clone());
         }
         Ok(headers)
     }
@@ -463,7 +484,19 @@ impl ExternalAccountCredentialsBuilder {
         let quota_project_id = self
             .quota_project_id
             .or_else(|| config.as_ref().and_then(|c| c.quota_project_id.clone()))
-            .map(Arc::from);
+            .map(Arc::<str>::from);
+        let quota_project_header = quota_project_id
+            .as_deref()
+            .map(|project| {
+                HeaderValue::from_str(project).map_err(|_| {
+                    Error::config(
+                        "quota_project_id",
+                        "is not a valid HTTP header value; a project ID is lowercase letters, \
+                         digits and hyphens",
+                    )
+                })
+            })
+            .transpose()?;
         let universe_domain: Arc<str> = config
             .as_ref()
             .map_or(DEFAULT_UNIVERSE_DOMAIN, |c| c.universe_domain.as_str())
@@ -484,6 +517,7 @@ impl ExternalAccountCredentialsBuilder {
                 self.cache_policy.unwrap_or_else(CachePolicy::google_token),
             ),
             quota_project_id,
+            quota_project_header,
             service_account: service_account.map(Arc::from),
             scopes,
             universe_domain,

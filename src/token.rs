@@ -4,6 +4,10 @@
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
+use reqwest::header::HeaderValue;
+use zeroize::Zeroize;
+
+use crate::error::{Error, ErrorKind, Service};
 use crate::secret::SecretString;
 
 /// The type of a subject token, as the RFC 8693 URN that token exchanges expect.
@@ -142,19 +146,27 @@ pub struct AccessToken {
     token: SecretString,
     token_type: String,
     expires_at: Option<SystemTime>,
+    /// `Bearer <token>`, built once: every API call needs it, and cloning it is a reference
+    /// count. Marked sensitive; its bytes are zeroized when the last clone is dropped.
+    /// `None` when the token has bytes a header cannot carry.
+    authorization: Option<HeaderValue>,
 }
 
 impl AccessToken {
     /// A bearer token with an optional expiry.
     pub fn new(token: impl Into<SecretString>, expires_at: Option<SystemTime>) -> Self {
+        let token = token.into();
+        let authorization = bearer_header_value(token.expose_secret());
         Self {
-            token: token.into(),
+            token,
             token_type: "Bearer".to_string(),
             expires_at,
+            authorization,
         }
     }
 
-    /// Sets the token type (as the server reported it; default `Bearer`).
+    /// Sets the token type (as the server reported it; default `Bearer`). The
+    /// `Authorization` header always uses the `Bearer` scheme, whatever the spelling here.
     pub fn with_token_type(mut self, token_type: impl Into<String>) -> Self {
         self.token_type = token_type.into();
         self
@@ -175,10 +187,62 @@ impl AccessToken {
         self.expires_at
     }
 
-    /// The `Authorization` header value, `Bearer <token>`. Treat the result as a secret.
+    /// The `Authorization` header value, `Bearer <token>`. Treat the result as a secret;
+    /// prefer [`authorization_header_value`](Self::authorization_header_value), which is
+    /// cheaper and marked sensitive.
     pub fn authorization_header(&self) -> String {
         format!("Bearer {}", self.token.expose_secret())
     }
+
+    /// The `Authorization` header value, `Bearer <token>`, as a header value marked
+    /// sensitive (HTTP clients and `Debug` do not show it). Built once per token, so this
+    /// is a reference-count increment.
+    ///
+    /// ```
+    /// use federated_credentials::token::AccessToken;
+    /// let t = AccessToken::new("ya29.secret", None);
+    /// let value = t.authorization_header_value().unwrap();
+    /// assert!(value.is_sensitive());
+    /// assert_eq!(value.as_bytes(), b"Bearer ya29.secret");
+    /// assert!(!format!("{value:?}").contains("ya29"));
+    ///
+    /// let broken = AccessToken::new("line\nbreak", None);
+    /// assert!(broken.authorization_header_value().is_err());
+    /// ```
+    pub fn authorization_header_value(&self) -> Result<HeaderValue, Error> {
+        self.authorization.clone().ok_or_else(|| {
+            Error::new(
+                ErrorKind::InvalidResponse,
+                Service::Cache,
+                "the access token has bytes an HTTP header cannot carry (control characters or \
+                 non-ASCII); it was not issued by a Google token endpoint",
+            )
+        })
+    }
+}
+
+/// `Bearer <token>` as a sensitive header value whose buffer is zeroized when its last
+/// clone is dropped.
+fn bearer_header_value(token: &str) -> Option<HeaderValue> {
+    /// Owns the header bytes; wipes them on drop.
+    struct Wiped(Vec<u8>);
+    impl AsRef<[u8]> for Wiped {
+        fn as_ref(&self) -> &[u8] {
+            &self.0
+        }
+    }
+    impl Drop for Wiped {
+        fn drop(&mut self) {
+            self.0.zeroize();
+        }
+    }
+    let mut bytes = Vec::with_capacity("Bearer ".len() + token.len());
+    bytes.extend_from_slice(b"Bearer ");
+    bytes.extend_from_slice(token.as_bytes());
+    // A rejected value is dropped, and so wiped, inside `from_maybe_shared`.
+    let mut value = HeaderValue::from_maybe_shared(bytes::Bytes::from_owner(Wiped(bytes))).ok()?;
+    value.set_sensitive(true);
+    Some(value)
 }
 
 impl Expiry for AccessToken {
@@ -243,6 +307,29 @@ pub fn parse_rfc3339(value: &str) -> Option<SystemTime> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn authorization_value_is_built_once_and_shared() {
+        let t = AccessToken::new("ya29.abc", None);
+        let a = t.authorization_header_value().unwrap();
+        let b = t.clone().authorization_header_value().unwrap();
+        assert_eq!(a.as_bytes(), b"Bearer ya29.abc");
+        assert!(a.is_sensitive() && b.is_sensitive());
+        // the same buffer, not a copy
+        assert_eq!(a.as_bytes().as_ptr(), b.as_bytes().as_ptr());
+        assert_eq!(t.authorization_header(), "Bearer ya29.abc");
+    }
+
+    #[test]
+    fn authorization_value_refuses_header_breaking_tokens() {
+        for bad in ["a\r\nx-injected: 1", "nul\0", "del\x7f"] {
+            let err = AccessToken::new(bad, None)
+                .authorization_header_value()
+                .unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidResponse);
+            assert!(!err.to_string().contains("injected"));
+        }
+    }
     use super::*;
     use std::time::UNIX_EPOCH;
 

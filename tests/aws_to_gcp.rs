@@ -156,8 +156,14 @@ async fn ec2_role_to_impersonated_service_account() {
 
     // headers for API calls
     let headers = creds.headers().await.unwrap();
-    assert_eq!(headers[1].0, "x-goog-user-project");
-    assert_eq!(headers[1].1.expose_secret(), "billing-proj");
+    assert_eq!(headers.len(), 2);
+    assert_eq!(headers["x-goog-user-project"], "billing-proj");
+    let authorization = &headers["authorization"];
+    assert!(authorization.is_sensitive());
+    assert_eq!(
+        authorization.to_str().unwrap(),
+        format!("Bearer {}", token.token().expose_secret())
+    );
 
     // first refresh: 1 PUT + region + role + credentials from IMDS, then STS and IAM
     assert_eq!(w.imds.put_count(), 1);

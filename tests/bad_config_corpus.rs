@@ -284,6 +284,11 @@ fn corpus() -> Vec<(&'static str, String, &'static str)> {
             "quota_project_id",
         ),
         v(
+            "quota project with a header break",
+            with(f(), &["quota_project_id"], json!("proj\r\nx-injected: 1")),
+            "quota_project_id",
+        ),
+        v(
             "scopes string",
             with(f(), &["scopes"], json!("a b")),
             "scopes",
@@ -746,6 +751,8 @@ fn builder_misuse() {
         b.build().unwrap_err().message().to_string()
     };
     assert!(gerr(g()).starts_with("audience"));
+    assert!(gerr(g().audience(AUD).quota_project_id("p\nx-injected: 1"))
+        .starts_with("quota_project_id"));
     assert!(gerr(
         g().audience(AUD)
             .token_url("http://sts.googleapis.com/v1/token")

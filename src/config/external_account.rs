@@ -308,6 +308,19 @@ impl ExternalAccountConfig {
             (CredentialSource::Executable { .. }, TokenType::Jwt | TokenType::IdToken | TokenType::Saml2) => {}
             _ => {}
         }
+        let quota_project_id = top
+            .str("quota_project_id")?
+            .filter(|p| !p.trim().is_empty());
+        if quota_project_id
+            .as_deref()
+            .is_some_and(|p| reqwest::header::HeaderValue::from_str(p).is_err())
+        {
+            return Err(Error::config(
+                "quota_project_id",
+                "is not a valid HTTP header value (it is sent as x-goog-user-project); a \
+                 project ID is lowercase letters, digits and hyphens",
+            ));
+        }
         let config = Self {
             audience,
             subject_token_type,
@@ -315,9 +328,7 @@ impl ExternalAccountConfig {
             service_account_impersonation_url,
             token_lifetime,
             credential_source,
-            quota_project_id: top
-                .str("quota_project_id")?
-                .filter(|p| !p.trim().is_empty()),
+            quota_project_id,
             workforce_pool_user_project,
             client_id,
             client_secret,

@@ -21,9 +21,8 @@ use ::google_cloud_auth::credentials::{
     Credentials, CredentialsProvider, EntityTag,
 };
 use ::google_cloud_auth::errors::CredentialsError;
-use http::header::{HeaderName, HeaderValue, AUTHORIZATION};
+use http::header::{HeaderName, AUTHORIZATION};
 use http::{Extensions, HeaderMap};
-use zeroize::Zeroizing;
 
 use super::derived::Derived;
 use crate::error::Error;
@@ -83,32 +82,16 @@ impl GoogleCloudAuthProvider {
     }
 
     fn headers_for(&self, token: &AccessToken) -> Result<HeaderMap, CredentialsError> {
-        let value = Zeroizing::new(format!(
-            "{} {}",
-            token.token_type(),
-            token.token().expose_secret()
-        ));
-        let mut value = HeaderValue::from_str(&value).map_err(|_| {
-            // the error would not contain the token, but say nothing about it at all
-            CredentialsError::from_msg(
-                false,
-                "federated-credentials: the access token is not a valid HTTP header value",
-            )
-        })?;
-        value.set_sensitive(true);
+        // Both values are built once (per token, per provider): this is two reference counts.
         let mut headers = HeaderMap::with_capacity(2);
-        headers.insert(AUTHORIZATION, value);
-        if let Some(project) = self.credentials.quota_project_id() {
-            let value = HeaderValue::from_str(project).map_err(|_| {
-                CredentialsError::from_msg(
-                    false,
-                    format!(
-                        "federated-credentials: quota_project_id {project:?} is not a valid \
-                         HTTP header value"
-                    ),
-                )
-            })?;
-            headers.insert(QUOTA_PROJECT_HEADER, value);
+        headers.insert(
+            AUTHORIZATION,
+            token
+                .authorization_header_value()
+                .map_err(to_credentials_error)?,
+        );
+        if let Some(project) = self.credentials.quota_project_header() {
+            headers.insert(QUOTA_PROJECT_HEADER, project.clone());
         }
         Ok(headers)
     }
