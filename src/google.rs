@@ -178,7 +178,7 @@ impl ExternalAccountCredentials {
         let token = self.access_token().await?;
         let mut headers = HeaderMap::with_capacity(2);
         headers.insert(AUTHORIZATION, token.authorization_header_value()?);
-        if let Some(project) = &self.quota_project_header {
+        if let Some(project) = self.quota_project_header() {
             headers.insert(QUOTA_PROJECT_HEADER, project.clone());
         }
         Ok(headers)

@@ -709,9 +709,7 @@ mod tests {
         // A TLS server on loopback with a self-signed certificate for `localhost`: the
         // shared configuration must refuse it (nothing trusts it), not skip verification.
         let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(
-            cert.signing_key.serialize_der().into(),
-        );
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
         let server = rustls::ServerConfig::builder_with_provider(Arc::new(
             rustls::crypto::aws_lc_rs::default_provider(),
         ))

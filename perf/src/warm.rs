@@ -9,10 +9,15 @@ use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_smithy_async::rt::sleep::{SharedAsyncSleep, TokioSleep};
 use aws_smithy_async::time::SharedTimeSource;
 use aws_smithy_runtime::client::identity::IdentityCache;
+use aws_smithy_runtime_api::client::identity::SharedIdentityCache;
 use aws_smithy_runtime_api::client::identity::{ResolveCachedIdentity, SharedIdentityResolver};
-use aws_smithy_runtime_api::client::runtime_components::RuntimeComponentsBuilder;
+use aws_smithy_runtime_api::client::runtime_components::{
+    RuntimeComponents, RuntimeComponentsBuilder,
+};
 use aws_smithy_types::config_bag::ConfigBag;
 use criterion::Criterion;
+use federated_credentials::aws::WebIdentityProvider;
+use federated_credentials::google::ExternalAccountCredentials;
 use gcp_auth::TokenProvider;
 
 use crate::world::{AwsToGcp, GcpToAws};
@@ -20,21 +25,23 @@ use crate::{ns, peers, Row};
 
 pub const TASKS: [usize; 4] = [1, 2, 8, 64];
 
-/// Runs `read` `iters` times split over `tasks` tasks; the time per read (wall time over
-/// all reads, so with more tasks than cores it is the inverse of throughput).
-async fn per_read<F, Fut>(read: F, tasks: usize, iters: u64) -> Duration
-where
-    F: Fn() -> Fut + Clone + Send + 'static,
-    Fut: Future<Output = ()> + Send,
-{
+/// One library's warm read. Each task clones the reader once and then calls `read` in a
+/// loop, so the harness adds no per-read reference counting of its own.
+pub trait WarmRead: Clone + Send + Sync + 'static {
+    fn read(&self) -> impl Future<Output = ()> + Send;
+}
+
+/// Runs `iters` reads split over `tasks` tasks; the time per read (wall time over all
+/// reads, so with more tasks than cores it is the inverse of throughput).
+async fn per_read<R: WarmRead>(reader: R, tasks: usize, iters: u64) -> Duration {
     let per_task = iters.div_ceil(tasks as u64).max(1);
     let start = Instant::now();
     let handles: Vec<_> = (0..tasks)
         .map(|_| {
-            let read = read.clone();
+            let reader = reader.clone();
             tokio::spawn(async move {
                 for _ in 0..per_task {
-                    read().await;
+                    reader.read().await;
                 }
             })
         })
@@ -47,21 +54,76 @@ where
         .mul_f64(iters as f64 / (per_task * tasks as u64) as f64)
 }
 
-fn bench<F, Fut>(c: &mut Criterion, rt: &tokio::runtime::Runtime, name: &str, read: F)
-where
-    F: Fn() -> Fut + Clone + Send + Sync + 'static,
-    Fut: Future<Output = ()> + Send,
-{
+fn bench<R: WarmRead>(c: &mut Criterion, rt: &tokio::runtime::Runtime, name: &str, reader: R) {
     let mut group = c.benchmark_group(name.to_string());
     for tasks in TASKS {
-        let read = read.clone();
+        let reader = reader.clone();
         group.bench_function(tasks.to_string(), move |b| {
-            let read = read.clone();
+            let reader = reader.clone();
             b.to_async(rt)
-                .iter_custom(move |iters| per_read(read.clone(), tasks, iters))
+                .iter_custom(move |iters| per_read(reader.clone(), tasks, iters))
         });
     }
     group.finish();
+}
+
+#[derive(Clone)]
+struct OursAws(WebIdentityProvider);
+impl WarmRead for OursAws {
+    async fn read(&self) {
+        std::hint::black_box(self.0.credentials().await.unwrap());
+    }
+}
+
+#[derive(Clone)]
+struct OursGoogleAccessToken(ExternalAccountCredentials);
+impl WarmRead for OursGoogleAccessToken {
+    async fn read(&self) {
+        std::hint::black_box(self.0.access_token().await.unwrap());
+    }
+}
+
+#[derive(Clone)]
+struct OursGoogleHeaders(ExternalAccountCredentials);
+impl WarmRead for OursGoogleHeaders {
+    async fn read(&self) {
+        std::hint::black_box(self.0.headers().await.unwrap());
+    }
+}
+
+#[derive(Clone)]
+struct GoogleCloudAuthHeaders(google_cloud_auth::credentials::Credentials);
+impl WarmRead for GoogleCloudAuthHeaders {
+    async fn read(&self) {
+        std::hint::black_box(self.0.headers(http::Extensions::new()).await.unwrap());
+    }
+}
+
+#[derive(Clone)]
+struct AwsSdkIdentityCache {
+    cache: SharedIdentityCache,
+    resolver: SharedIdentityResolver,
+    components: Arc<RuntimeComponents>,
+    bag: Arc<ConfigBag>,
+}
+impl WarmRead for AwsSdkIdentityCache {
+    async fn read(&self) {
+        // the resolver by value is the SDK's API; an SDK client clones it the same way
+        std::hint::black_box(
+            self.cache
+                .resolve_cached_identity(self.resolver.clone(), &self.components, &self.bag)
+                .await
+                .unwrap(),
+        );
+    }
+}
+
+#[derive(Clone)]
+struct GcpAuthToken(Arc<gcp_auth::CustomServiceAccount>);
+impl WarmRead for GcpAuthToken {
+    async fn read(&self) {
+        std::hint::black_box(self.0.token(&[peers::SCOPE]).await.unwrap());
+    }
 }
 
 fn estimate(dir: &Path, name: &str, tasks: usize) -> f64 {
@@ -127,75 +189,42 @@ pub fn run(rt: &tokio::runtime::Runtime) -> Vec<Row> {
     rt.block_on(gcp_auth_provider.token(&[peers::SCOPE]))
         .unwrap();
 
-    {
-        let p = aws.clone();
-        bench(&mut c, rt, "ours-aws-credentials", move || {
-            let p = p.clone();
-            async move {
-                std::hint::black_box(p.credentials().await.unwrap());
-            }
-        });
-    }
-    {
-        let g = google.clone();
-        bench(&mut c, rt, "ours-google-access_token", move || {
-            let g = g.clone();
-            async move {
-                std::hint::black_box(g.access_token().await.unwrap());
-            }
-        });
-    }
-    {
-        let g = google.clone();
-        bench(&mut c, rt, "ours-google-headers", move || {
-            let g = g.clone();
-            async move {
-                std::hint::black_box(g.headers().await.unwrap());
-            }
-        });
-    }
-    {
-        let gca = gca.clone();
-        bench(&mut c, rt, "google-cloud-auth-headers", move || {
-            let gca = gca.clone();
-            async move {
-                std::hint::black_box(gca.headers(http::Extensions::new()).await.unwrap());
-            }
-        });
-    }
-    {
-        let (cache, resolver, components, bag) = (
-            sdk_cache.clone(),
-            resolver.clone(),
-            components.clone(),
-            bag.clone(),
-        );
-        bench(&mut c, rt, "aws-sdk-identity-cache", move || {
-            let (cache, resolver, components, bag) = (
-                cache.clone(),
-                resolver.clone(),
-                components.clone(),
-                bag.clone(),
-            );
-            async move {
-                std::hint::black_box(
-                    cache
-                        .resolve_cached_identity(resolver, &components, &bag)
-                        .await
-                        .unwrap(),
-                );
-            }
-        });
-    }
-    {
-        let p = gcp_auth_provider.clone();
-        bench(&mut c, rt, "gcp_auth-token", move || {
-            let p = p.clone();
-            async move {
-                std::hint::black_box(p.token(&[peers::SCOPE]).await.unwrap());
-            }
-        });
-    }
+    bench(&mut c, rt, "ours-aws-credentials", OursAws(aws.clone()));
+    bench(
+        &mut c,
+        rt,
+        "ours-google-access_token",
+        OursGoogleAccessToken(google.clone()),
+    );
+    bench(
+        &mut c,
+        rt,
+        "ours-google-headers",
+        OursGoogleHeaders(google.clone()),
+    );
+    bench(
+        &mut c,
+        rt,
+        "google-cloud-auth-headers",
+        GoogleCloudAuthHeaders(gca.clone()),
+    );
+    bench(
+        &mut c,
+        rt,
+        "aws-sdk-identity-cache",
+        AwsSdkIdentityCache {
+            cache: sdk_cache.clone(),
+            resolver: resolver.clone(),
+            components: components.clone(),
+            bag: bag.clone(),
+        },
+    );
+    bench(
+        &mut c,
+        rt,
+        "gcp_auth-token",
+        GcpAuthToken(gcp_auth_provider.clone()),
+    );
 
     let mut rows = Vec::new();
     for tasks in TASKS {
