@@ -76,6 +76,29 @@ fn simulate(policy: CachePolicy) -> Vec<u32> {
     })
 }
 
+/// The same fleet as one provider per process (10,000 pods): each cache's jitter fraction
+/// is then an independent uniform draw, not a member of one process's low-discrepancy
+/// sequence. Modelled with the cache's schedule (refresh at expiry − window − jitter × u,
+/// from `policy`'s accessors) and seeded i.i.d. draws, since 10,000 processes cannot be
+/// started here; the in-process simulation above checks that the schedule is the cache's.
+fn model_separate_processes(policy: &CachePolicy, seed: u64) -> Vec<u32> {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut per_second = vec![0u32; SECS + 1];
+    let lifetime = 3600.0;
+    for _ in 0..PROVIDERS {
+        let u = rng.f64();
+        let lead = policy.window().as_secs_f64() + policy.jitter_range().as_secs_f64() * u;
+        // first fetch somewhere in the start-up second
+        let mut t = rng.f64();
+        while (t as usize) < SECS {
+            per_second[t as usize] += 1;
+            t += lifetime - lead;
+        }
+    }
+    per_second.truncate(SECS);
+    per_second
+}
+
 fn peak_mean(v: &[u32]) -> (u32, f64) {
     let steady = &v[1..];
     let peak = *steady.iter().max().unwrap();
@@ -130,6 +153,11 @@ pub fn run() -> Vec<Row> {
     let started = std::time::Instant::now();
     let on = simulate(CachePolicy::aws_sts());
     let off = simulate(CachePolicy::aws_sts().jitter(Duration::ZERO));
+    // worst of 5 seeds, so the figure is not one lucky draw
+    let (peak_sep, mean_sep) = (0..5)
+        .map(|seed| peak_mean(&model_separate_processes(&CachePolicy::aws_sts(), seed)))
+        .max_by(|a, b| (a.0 as f64 / a.1).total_cmp(&(b.0 as f64 / b.1)))
+        .unwrap();
     let (peak_on, mean_on) = peak_mean(&on);
     let (peak_off, mean_off) = peak_mean(&off);
     let path =
@@ -153,6 +181,16 @@ pub fn run() -> Vec<Row> {
                 "jitter off: peak {peak_off}/s, mean {mean_off:.2}/s = {:.0}x mean",
                 peak_off as f64 / mean_off
             ),
+            "",
+        ),
+        Row::new(
+            "6",
+            format!("fleet as {PROVIDERS} separate processes (one provider each; model of the cache's schedule with independent jitter draws, worst of 5 seeds)"),
+            format!(
+                "peak {peak_sep}/s, mean {mean_sep:.2}/s = {:.1}x mean",
+                peak_sep as f64 / mean_sep
+            ),
+            "",
             "",
         ),
     ]
