@@ -38,6 +38,21 @@ use crate::token::SubjectToken;
 
 /// The environment variable that makes [`WebIdentityProvider::from_env`] use the metadata
 /// server's identity token (with this audience) when `AWS_WEB_IDENTITY_TOKEN_FILE` is unset.
+///
+/// ```
+/// use federated_credentials::aws::{WebIdentityProvider, GCP_AUDIENCE_ENV};
+/// use federated_credentials::context::{Context, StaticEnv};
+/// let env = StaticEnv::from_pairs([
+///     ("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/gcp-workload"),
+///     (GCP_AUDIENCE_ENV, "sts.amazonaws.com"),
+/// ]);
+/// let provider = WebIdentityProvider::builder()
+///     .context(Context::builder().env(env).build())
+///     .configure_from_env()
+///     .build()?;
+/// assert!(format!("{provider:?}").contains("gcp-metadata")); // the metadata server's token
+/// # Ok::<(), federated_credentials::Error>(())
+/// ```
 pub const GCP_AUDIENCE_ENV: &str = "FEDERATED_CREDENTIALS_GCP_AUDIENCE";
 
 type DynExchange = Arc<dyn Exchange<SubjectToken, Output = AwsCredentials>>;
@@ -81,15 +96,48 @@ impl Fetch for WebIdentityFetch {
 /// the provider; this cache refreshes minutes ahead of expiry, well before that cache's 10 s
 /// buffer, so the SDK's cache never waits on STS.
 ///
-/// Implements [`ProvideCredentials`], so it plugs into `aws-config`:
+/// Implements [`ProvideCredentials`], so it plugs into `aws-config`
+/// (`aws_config::defaults(BehaviorVersion::latest()).credentials_provider(provider.clone())`),
+/// and any code written against that trait can use it:
 ///
-/// ```no_run
-/// # async fn run(provider: federated_credentials::aws::WebIdentityProvider) {
-/// // aws_config::defaults(BehaviorVersion::latest())
-/// //     .credentials_provider(provider)
-/// //     .load()
-/// //     .await;
+/// ```
+/// # use async_trait::async_trait;
+/// # use federated_credentials::aws::WebIdentityProvider;
+/// # use federated_credentials::context::Context;
+/// # use federated_credentials::exchange::{AwsCredentials, Exchange};
+/// # use federated_credentials::source::StaticToken;
+/// # use federated_credentials::token::{SubjectToken, TokenType};
+/// # use federated_credentials::Error;
+/// # use std::time::Duration;
+/// # /// Stands in for STS so that the example runs offline: one-hour credentials.
+/// # #[derive(Debug)]
+/// # struct FakeSts;
+/// # #[async_trait]
+/// # impl Exchange<SubjectToken> for FakeSts {
+/// #     type Output = AwsCredentials;
+/// #     async fn exchange(&self, ctx: &Context, _: &SubjectToken) -> Result<AwsCredentials, Error> {
+/// #         Ok(AwsCredentials::new(
+/// #             "AKIDEXAMPLE",
+/// #             "example-secret-key",
+/// #             Some("example-session-token".into()),
+/// #             ctx.now() + Duration::from_secs(3600),
+/// #             "arn:aws:sts::123456789012:assumed-role/app/example",
+/// #         ))
+/// #     }
 /// # }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let provider = WebIdentityProvider::builder()
+/// #     .token_source(StaticToken::new("eyJ.example.jwt", TokenType::Jwt))
+/// #     .exchange(FakeSts)
+/// #     .build()?;
+/// // `provider`: built as in `WebIdentityProvider::builder`, with an offline stand-in for STS.
+/// use aws_credential_types::provider::ProvideCredentials;
+///
+/// let creds = provider.provide_credentials().await?; // what an AWS SDK client calls
+/// assert_eq!(creds.access_key_id(), "AKIDEXAMPLE");
+/// assert_eq!(creds.account_id().map(|id| id.as_str()), Some("123456789012"));
+/// # Ok(()) }
 /// ```
 #[derive(Clone)]
 pub struct WebIdentityProvider {
@@ -108,6 +156,20 @@ impl std::fmt::Debug for WebIdentityProvider {
 
 impl WebIdentityProvider {
     /// Starts a builder.
+    ///
+    /// ```
+    /// use federated_credentials::aws::WebIdentityProvider;
+    /// use federated_credentials::source::GcpMetadataIdentityToken;
+    /// # use federated_credentials::context::{Context, StaticEnv};
+    /// let provider = WebIdentityProvider::builder()
+    /// #   .context(Context::builder().env(StaticEnv::empty()).build())
+    ///     .token_source(GcpMetadataIdentityToken::new("sts.amazonaws.com"))
+    ///     .role_arn("arn:aws:iam::123456789012:role/gcp-workload")
+    ///     .region("us-east-1")
+    ///     .build()?;
+    /// assert_eq!(provider.completed_fetches(), 0); // nothing is fetched until first use
+    /// # Ok::<(), federated_credentials::Error>(())
+    /// ```
     pub fn builder() -> WebIdentityProviderBuilder {
         WebIdentityProviderBuilder::default()
     }
@@ -117,11 +179,57 @@ impl WebIdentityProvider {
     /// `AWS_DEFAULT_REGION`, `AWS_ENDPOINT_URL_STS`. When no token file is set and
     /// `FEDERATED_CREDENTIALS_GCP_AUDIENCE` is, the token comes from the GCE/GKE metadata
     /// server with that audience.
+    ///
+    /// ```no_run
+    /// use federated_credentials::aws::WebIdentityProvider;
+    /// // With AWS_ROLE_ARN=arn:aws:iam::123456789012:role/gcp-workload and
+    /// // FEDERATED_CREDENTIALS_GCP_AUDIENCE=sts.amazonaws.com in the environment:
+    /// let provider = WebIdentityProvider::from_env()?;
+    /// # Ok::<(), federated_credentials::Error>(())
+    /// ```
     pub fn from_env() -> Result<Self, Error> {
         Self::builder().configure_from_env().build()
     }
 
     /// The current credentials, fetching them if needed.
+    ///
+    /// ```
+    /// # use async_trait::async_trait;
+    /// # use federated_credentials::aws::WebIdentityProvider;
+    /// # use federated_credentials::context::Context;
+    /// # use federated_credentials::exchange::{AwsCredentials, Exchange};
+    /// # use federated_credentials::source::StaticToken;
+    /// # use federated_credentials::token::{SubjectToken, TokenType};
+    /// # use federated_credentials::Error;
+    /// # use std::time::Duration;
+    /// # /// Stands in for STS so that the example runs offline: one-hour credentials.
+    /// # #[derive(Debug)]
+    /// # struct FakeSts;
+    /// # #[async_trait]
+    /// # impl Exchange<SubjectToken> for FakeSts {
+    /// #     type Output = AwsCredentials;
+    /// #     async fn exchange(&self, ctx: &Context, _: &SubjectToken) -> Result<AwsCredentials, Error> {
+    /// #         Ok(AwsCredentials::new(
+    /// #             "AKIDEXAMPLE",
+    /// #             "example-secret-key",
+    /// #             Some("example-session-token".into()),
+    /// #             ctx.now() + Duration::from_secs(3600),
+    /// #             "arn:aws:sts::123456789012:assumed-role/app/example",
+    /// #         ))
+    /// #     }
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let provider = WebIdentityProvider::builder()
+    /// #     .token_source(StaticToken::new("eyJ.example.jwt", TokenType::Jwt))
+    /// #     .exchange(FakeSts)
+    /// #     .build()?;
+    /// // `provider`: built as in `WebIdentityProvider::builder`, with an offline stand-in for STS.
+    /// let creds = provider.credentials().await?;
+    /// assert_eq!(creds.access_key_id(), "AKIDEXAMPLE");
+    /// assert_eq!(creds.account_id(), Some("123456789012"));
+    /// # Ok(()) }
+    /// ```
     pub async fn credentials(&self) -> Result<Arc<AwsCredentials>, Error> {
         self.cache.get().await
     }
@@ -129,6 +237,44 @@ impl WebIdentityProvider {
     /// Fetches credentials now unless usable ones are cached; returns the error if that
     /// fails. For services that want to fail fast at startup; see also
     /// [`WebIdentityProviderBuilder::build_and_prefetch`].
+    ///
+    /// ```
+    /// # use async_trait::async_trait;
+    /// # use federated_credentials::aws::WebIdentityProvider;
+    /// # use federated_credentials::context::Context;
+    /// # use federated_credentials::exchange::{AwsCredentials, Exchange};
+    /// # use federated_credentials::source::StaticToken;
+    /// # use federated_credentials::token::{SubjectToken, TokenType};
+    /// # use federated_credentials::Error;
+    /// # use std::time::Duration;
+    /// # /// Stands in for STS so that the example runs offline: one-hour credentials.
+    /// # #[derive(Debug)]
+    /// # struct FakeSts;
+    /// # #[async_trait]
+    /// # impl Exchange<SubjectToken> for FakeSts {
+    /// #     type Output = AwsCredentials;
+    /// #     async fn exchange(&self, ctx: &Context, _: &SubjectToken) -> Result<AwsCredentials, Error> {
+    /// #         Ok(AwsCredentials::new(
+    /// #             "AKIDEXAMPLE",
+    /// #             "example-secret-key",
+    /// #             Some("example-session-token".into()),
+    /// #             ctx.now() + Duration::from_secs(3600),
+    /// #             "arn:aws:sts::123456789012:assumed-role/app/example",
+    /// #         ))
+    /// #     }
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let provider = WebIdentityProvider::builder()
+    /// #     .token_source(StaticToken::new("eyJ.example.jwt", TokenType::Jwt))
+    /// #     .exchange(FakeSts)
+    /// #     .build()?;
+    /// // `provider`: built as in `WebIdentityProvider::builder`, with an offline stand-in for STS.
+    /// provider.prefetch().await?; // at startup: an untrusted token or unknown role fails here
+    /// provider.credentials().await?; // later: served from the cache
+    /// assert_eq!(provider.completed_fetches(), 1);
+    /// # Ok(()) }
+    /// ```
     pub async fn prefetch(&self) -> Result<(), Error> {
         self.cache.prefetch().await
     }
@@ -136,17 +282,136 @@ impl WebIdentityProvider {
     /// Forgets the cached credentials; the next call fetches new ones. Call it when an AWS
     /// service rejected them (for example `ExpiredToken` or `InvalidClientTokenId` after a
     /// revocation): every clone of this provider then refetches once.
+    ///
+    /// ```
+    /// # use async_trait::async_trait;
+    /// # use federated_credentials::aws::WebIdentityProvider;
+    /// # use federated_credentials::context::Context;
+    /// # use federated_credentials::exchange::{AwsCredentials, Exchange};
+    /// # use federated_credentials::source::StaticToken;
+    /// # use federated_credentials::token::{SubjectToken, TokenType};
+    /// # use federated_credentials::Error;
+    /// # use std::time::Duration;
+    /// # /// Stands in for STS so that the example runs offline: one-hour credentials.
+    /// # #[derive(Debug)]
+    /// # struct FakeSts;
+    /// # #[async_trait]
+    /// # impl Exchange<SubjectToken> for FakeSts {
+    /// #     type Output = AwsCredentials;
+    /// #     async fn exchange(&self, ctx: &Context, _: &SubjectToken) -> Result<AwsCredentials, Error> {
+    /// #         Ok(AwsCredentials::new(
+    /// #             "AKIDEXAMPLE",
+    /// #             "example-secret-key",
+    /// #             Some("example-session-token".into()),
+    /// #             ctx.now() + Duration::from_secs(3600),
+    /// #             "arn:aws:sts::123456789012:assumed-role/app/example",
+    /// #         ))
+    /// #     }
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let provider = WebIdentityProvider::builder()
+    /// #     .token_source(StaticToken::new("eyJ.example.jwt", TokenType::Jwt))
+    /// #     .exchange(FakeSts)
+    /// #     .build()?;
+    /// // `provider`: built as in `WebIdentityProvider::builder`, with an offline stand-in for STS.
+    /// let client_a = provider.clone();
+    /// client_a.credentials().await?;
+    /// provider.invalidate(); // e.g. an AWS call failed with ExpiredToken
+    /// client_a.credentials().await?; // refetched
+    /// assert_eq!(provider.completed_fetches(), 2);
+    /// # Ok(()) }
+    /// ```
     pub fn invalidate(&self) {
         self.cache.invalidate();
     }
 
-    /// How many fetches (source + exchange) have completed.
+    /// How many fetches (source + exchange) have completed, successful or not.
+    ///
+    /// ```
+    /// # use async_trait::async_trait;
+    /// # use federated_credentials::aws::WebIdentityProvider;
+    /// # use federated_credentials::context::Context;
+    /// # use federated_credentials::exchange::{AwsCredentials, Exchange};
+    /// # use federated_credentials::source::StaticToken;
+    /// # use federated_credentials::token::{SubjectToken, TokenType};
+    /// # use federated_credentials::Error;
+    /// # use std::time::Duration;
+    /// # /// Stands in for STS so that the example runs offline: one-hour credentials.
+    /// # #[derive(Debug)]
+    /// # struct FakeSts;
+    /// # #[async_trait]
+    /// # impl Exchange<SubjectToken> for FakeSts {
+    /// #     type Output = AwsCredentials;
+    /// #     async fn exchange(&self, ctx: &Context, _: &SubjectToken) -> Result<AwsCredentials, Error> {
+    /// #         Ok(AwsCredentials::new(
+    /// #             "AKIDEXAMPLE",
+    /// #             "example-secret-key",
+    /// #             Some("example-session-token".into()),
+    /// #             ctx.now() + Duration::from_secs(3600),
+    /// #             "arn:aws:sts::123456789012:assumed-role/app/example",
+    /// #         ))
+    /// #     }
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let provider = WebIdentityProvider::builder()
+    /// #     .token_source(StaticToken::new("eyJ.example.jwt", TokenType::Jwt))
+    /// #     .exchange(FakeSts)
+    /// #     .build()?;
+    /// // `provider`: built as in `WebIdentityProvider::builder`, with an offline stand-in for STS.
+    /// assert_eq!(provider.completed_fetches(), 0);
+    /// provider.credentials().await?;
+    /// provider.credentials().await?;
+    /// assert_eq!(provider.completed_fetches(), 1);
+    /// # Ok(()) }
+    /// ```
     pub fn completed_fetches(&self) -> u64 {
         self.cache.completed_fetches()
     }
 
     /// Counters and times for a metrics system: fetches, failures, reads served while
     /// refreshes fail, the last refresh and the current expiry. Lock-free.
+    ///
+    /// ```
+    /// # use async_trait::async_trait;
+    /// # use federated_credentials::aws::WebIdentityProvider;
+    /// # use federated_credentials::context::Context;
+    /// # use federated_credentials::exchange::{AwsCredentials, Exchange};
+    /// # use federated_credentials::source::StaticToken;
+    /// # use federated_credentials::token::{SubjectToken, TokenType};
+    /// # use federated_credentials::Error;
+    /// # use std::time::Duration;
+    /// # /// Stands in for STS so that the example runs offline: one-hour credentials.
+    /// # #[derive(Debug)]
+    /// # struct FakeSts;
+    /// # #[async_trait]
+    /// # impl Exchange<SubjectToken> for FakeSts {
+    /// #     type Output = AwsCredentials;
+    /// #     async fn exchange(&self, ctx: &Context, _: &SubjectToken) -> Result<AwsCredentials, Error> {
+    /// #         Ok(AwsCredentials::new(
+    /// #             "AKIDEXAMPLE",
+    /// #             "example-secret-key",
+    /// #             Some("example-session-token".into()),
+    /// #             ctx.now() + Duration::from_secs(3600),
+    /// #             "arn:aws:sts::123456789012:assumed-role/app/example",
+    /// #         ))
+    /// #     }
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let provider = WebIdentityProvider::builder()
+    /// #     .token_source(StaticToken::new("eyJ.example.jwt", TokenType::Jwt))
+    /// #     .exchange(FakeSts)
+    /// #     .build()?;
+    /// // `provider`: built as in `WebIdentityProvider::builder`, with an offline stand-in for STS.
+    /// let creds = provider.credentials().await?;
+    /// let m = provider.metrics();
+    /// assert_eq!((m.fetches, m.failures), (1, 0));
+    /// assert_eq!(m.expires_at, Some(creds.expiration()));
+    /// assert!(!m.refresh_failing);
+    /// # Ok(()) }
+    /// ```
     pub fn metrics(&self) -> crate::cache::CacheMetrics {
         self.cache.metrics()
     }
@@ -174,7 +439,26 @@ fn to_credentials_error(e: Error) -> CredentialsError {
     }
 }
 
-/// Builds a [`WebIdentityProvider`].
+/// Builds a [`WebIdentityProvider`]; see [`WebIdentityProvider::builder`].
+///
+/// Only a token source and a role are required. [`build`](Self::build) checks every
+/// setting without I/O.
+///
+/// ```
+/// use federated_credentials::aws::WebIdentityProvider;
+/// use federated_credentials::source::TokenFile;
+/// use std::time::Duration;
+/// # use federated_credentials::context::{Context, StaticEnv};
+/// let provider = WebIdentityProvider::builder()
+/// #   .context(Context::builder().env(StaticEnv::empty()).build())
+///     .token_source(TokenFile::text("/var/run/secrets/tokens/aws-token"))
+///     .role_arn("arn:aws:iam::123456789012:role/app")
+///     .session_name("billing-worker")
+///     .duration(Duration::from_secs(2 * 3600))
+///     .region("eu-west-1")
+///     .build()?;
+/// # Ok::<(), federated_credentials::Error>(())
+/// ```
 #[derive(Default)]
 pub struct WebIdentityProviderBuilder {
     ctx: Option<Context>,
@@ -195,12 +479,41 @@ pub struct WebIdentityProviderBuilder {
 
 impl WebIdentityProviderBuilder {
     /// The context (clock, environment, HTTP client). Default: the real ones.
+    ///
+    /// ```
+    /// use federated_credentials::aws::WebIdentityProvider;
+    /// use federated_credentials::context::{Context, StaticEnv};
+    /// use federated_credentials::source::GcpMetadataIdentityToken;
+    /// // Region and STS endpoint variables come from the context's environment.
+    /// let ctx = Context::builder().env(StaticEnv::from_pairs([("AWS_REGION", "US East")])).build();
+    /// let err = WebIdentityProvider::builder()
+    ///     .context(ctx)
+    ///     .token_source(GcpMetadataIdentityToken::new("sts.amazonaws.com"))
+    ///     .role_arn("arn:aws:iam::123456789012:role/app")
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert_eq!(err.message(), "AWS_REGION: `US East` is not an AWS region name (like us-east-1)");
+    /// # Ok::<(), federated_credentials::Error>(())
+    /// ```
     pub fn context(mut self, ctx: Context) -> Self {
         self.ctx = Some(ctx);
         self
     }
 
-    /// Where the web identity token comes from.
+    /// Where the web identity token comes from: a [`GcpMetadataIdentityToken`], a
+    /// [`TokenFile`], or any other [`SubjectTokenSource`].
+    ///
+    /// ```
+    /// use federated_credentials::aws::WebIdentityProvider;
+    /// use federated_credentials::source::TokenFile;
+    /// # use federated_credentials::context::{Context, StaticEnv};
+    /// let provider = WebIdentityProvider::builder()
+    /// #   .context(Context::builder().env(StaticEnv::empty()).build())
+    ///     .token_source(TokenFile::text("/var/run/secrets/tokens/aws-token")) // read on each fetch
+    ///     .role_arn("arn:aws:iam::123456789012:role/app")
+    ///     .build()?;
+    /// # Ok::<(), federated_credentials::Error>(())
+    /// ```
     pub fn token_source(mut self, source: impl SubjectTokenSource + 'static) -> Self {
         self.source = Some(Arc::new(source));
         self
@@ -208,6 +521,39 @@ impl WebIdentityProviderBuilder {
 
     /// Replaces STS `AssumeRoleWithWebIdentity` with another exchange; the role, session,
     /// region and endpoint settings are then ignored.
+    ///
+    /// ```
+    /// # use async_trait::async_trait;
+    /// # use federated_credentials::context::Context;
+    /// # use federated_credentials::exchange::{AwsCredentials, Exchange};
+    /// # use federated_credentials::token::SubjectToken;
+    /// # use federated_credentials::Error;
+    /// # use std::time::Duration;
+    /// # /// Trades the token at an in-house broker (here: offline, one-hour credentials).
+    /// # #[derive(Debug)]
+    /// # struct InHouseBroker;
+    /// # #[async_trait]
+    /// # impl Exchange<SubjectToken> for InHouseBroker {
+    /// #     type Output = AwsCredentials;
+    /// #     async fn exchange(&self, ctx: &Context, _: &SubjectToken) -> Result<AwsCredentials, Error> {
+    /// #         let expiry = ctx.now() + Duration::from_secs(3600);
+    /// #         let role = "arn:aws:sts::123456789012:assumed-role/app/broker";
+    /// #         Ok(AwsCredentials::new("AKIDEXAMPLE", "example-secret-key", None, expiry, role))
+    /// #     }
+    /// # }
+    /// use federated_credentials::aws::WebIdentityProvider;
+    /// use federated_credentials::source::StaticToken;
+    /// use federated_credentials::token::TokenType;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Error> {
+    /// let provider = WebIdentityProvider::builder()
+    ///     .token_source(StaticToken::new("eyJ.example.jwt", TokenType::Jwt))
+    ///     .exchange(InHouseBroker) // implements Exchange<SubjectToken, Output = AwsCredentials>
+    ///     .build()?; // no role_arn needed
+    /// let creds = provider.credentials().await?;
+    /// assert_eq!(creds.assumed_role_arn(), "arn:aws:sts::123456789012:assumed-role/app/broker");
+    /// # Ok(()) }
+    /// ```
     pub fn exchange(
         mut self,
         exchange: impl Exchange<SubjectToken, Output = AwsCredentials> + 'static,
@@ -216,62 +562,239 @@ impl WebIdentityProviderBuilder {
         self
     }
 
-    /// The role to assume (required unless set through the environment).
+    /// The role to assume (required unless set through the environment, or unless a custom
+    /// [`exchange`](Self::exchange) is set). Checked by [`build`](Self::build).
+    ///
+    /// ```
+    /// use federated_credentials::aws::WebIdentityProvider;
+    /// use federated_credentials::source::GcpMetadataIdentityToken;
+    /// # use federated_credentials::context::{Context, StaticEnv};
+    /// let with_role = |arn: &str| {
+    ///     WebIdentityProvider::builder()
+    /// #       .context(Context::builder().env(StaticEnv::empty()).build())
+    ///         .token_source(GcpMetadataIdentityToken::new("sts.amazonaws.com"))
+    ///         .role_arn(arn)
+    ///         .build()
+    /// };
+    /// assert!(with_role("arn:aws:iam::123456789012:role/app").is_ok());
+    /// let err = with_role("arn:aws:iam::123456789012:user/alice").unwrap_err();
+    /// assert!(err.message().starts_with("role_arn: `arn:aws:iam::123456789012:user/alice` is not an IAM role ARN"));
+    /// # Ok::<(), federated_credentials::Error>(())
+    /// ```
     pub fn role_arn(mut self, arn: impl Into<String>) -> Self {
         self.role_arn = Some(arn.into());
         self
     }
 
     /// The role session name (2–64 of `[\w+=,.@-]`); default
-    /// `federated-credentials-<unix millis>`.
+    /// `federated-credentials-<unix millis>`. It appears in CloudTrail and in the assumed-role
+    /// ARN.
+    ///
+    /// ```
+    /// use federated_credentials::aws::WebIdentityProvider;
+    /// use federated_credentials::source::GcpMetadataIdentityToken;
+    /// # use federated_credentials::context::{Context, StaticEnv};
+    /// let builder = || {
+    ///     WebIdentityProvider::builder()
+    /// #       .context(Context::builder().env(StaticEnv::empty()).build())
+    ///         .token_source(GcpMetadataIdentityToken::new("sts.amazonaws.com"))
+    ///         .role_arn("arn:aws:iam::123456789012:role/app")
+    /// };
+    /// assert!(builder().session_name("billing-worker").build().is_ok());
+    /// let err = builder().session_name("billing worker").build().unwrap_err();
+    /// assert!(err.message().starts_with("role_session_name:"));
+    /// # Ok::<(), federated_credentials::Error>(())
+    /// ```
     pub fn session_name(mut self, name: impl Into<String>) -> Self {
         self.session_name = Some(name.into());
         self
     }
 
-    /// The session duration, 900–43200 s (default: STS's 3600 s).
+    /// The session duration, 900–43200 s in whole seconds (default: STS's 3600 s). STS also
+    /// caps it at the role's maximum session duration, which only the call can check.
+    ///
+    /// ```
+    /// use federated_credentials::aws::WebIdentityProvider;
+    /// use std::time::Duration;
+    /// use federated_credentials::source::GcpMetadataIdentityToken;
+    /// # use federated_credentials::context::{Context, StaticEnv};
+    /// let builder = || {
+    ///     WebIdentityProvider::builder()
+    /// #       .context(Context::builder().env(StaticEnv::empty()).build())
+    ///         .token_source(GcpMetadataIdentityToken::new("sts.amazonaws.com"))
+    ///         .role_arn("arn:aws:iam::123456789012:role/app")
+    /// };
+    /// assert!(builder().duration(Duration::from_secs(4 * 3600)).build().is_ok());
+    /// let err = builder().duration(Duration::from_secs(60)).build().unwrap_err();
+    /// assert!(err.message().starts_with("duration_seconds:"));
+    /// # Ok::<(), federated_credentials::Error>(())
+    /// ```
     pub fn duration(mut self, duration: Duration) -> Self {
         self.duration = Some(duration);
         self
     }
 
-    /// An inline session policy.
+    /// An inline session policy (JSON, at most 2048 characters): the session gets the
+    /// intersection of the role's permissions and this policy.
+    ///
+    /// ```
+    /// use federated_credentials::aws::WebIdentityProvider;
+    /// use federated_credentials::source::GcpMetadataIdentityToken;
+    /// # use federated_credentials::context::{Context, StaticEnv};
+    /// let builder = || {
+    ///     WebIdentityProvider::builder()
+    /// #       .context(Context::builder().env(StaticEnv::empty()).build())
+    ///         .token_source(GcpMetadataIdentityToken::new("sts.amazonaws.com"))
+    ///         .role_arn("arn:aws:iam::123456789012:role/app")
+    /// };
+    /// let read_only_bucket = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::reports/*"}]}"#;
+    /// assert!(builder().policy(read_only_bucket).build().is_ok());
+    /// assert!(builder().policy("x".repeat(3000)).build().is_err());
+    /// # Ok::<(), federated_credentials::Error>(())
+    /// ```
     pub fn policy(mut self, policy_json: impl Into<String>) -> Self {
         self.policy = Some(policy_json.into());
         self
     }
 
     /// Managed session policy ARNs (at most 10).
+    ///
+    /// ```
+    /// use federated_credentials::aws::WebIdentityProvider;
+    /// use federated_credentials::source::GcpMetadataIdentityToken;
+    /// # use federated_credentials::context::{Context, StaticEnv};
+    /// let builder = || {
+    ///     WebIdentityProvider::builder()
+    /// #       .context(Context::builder().env(StaticEnv::empty()).build())
+    ///         .token_source(GcpMetadataIdentityToken::new("sts.amazonaws.com"))
+    ///         .role_arn("arn:aws:iam::123456789012:role/app")
+    /// };
+    /// let provider = builder()
+    ///     .policy_arns(["arn:aws:iam::aws:policy/ReadOnlyAccess"])
+    ///     .build();
+    /// assert!(provider.is_ok());
+    /// let eleven = vec!["arn:aws:iam::aws:policy/ReadOnlyAccess"; 11];
+    /// assert!(builder().policy_arns(eleven).build().is_err());
+    /// # Ok::<(), federated_credentials::Error>(())
+    /// ```
     pub fn policy_arns(mut self, arns: impl IntoIterator<Item = impl Into<String>>) -> Self {
         self.policy_arns = arns.into_iter().map(Into::into).collect();
         self
     }
 
-    /// The AWS region whose STS endpoint to call.
+    /// The AWS region whose STS endpoint to call (default: `AWS_REGION`, then
+    /// `AWS_DEFAULT_REGION`, then the global endpoint).
+    ///
+    /// ```
+    /// use federated_credentials::aws::WebIdentityProvider;
+    /// use federated_credentials::source::GcpMetadataIdentityToken;
+    /// # use federated_credentials::context::{Context, StaticEnv};
+    /// let builder = || {
+    ///     WebIdentityProvider::builder()
+    /// #       .context(Context::builder().env(StaticEnv::empty()).build())
+    ///         .token_source(GcpMetadataIdentityToken::new("sts.amazonaws.com"))
+    ///         .role_arn("arn:aws:iam::123456789012:role/app")
+    /// };
+    /// assert!(builder().region("eu-west-1").build().is_ok());
+    /// let err = builder().region("EU West").build().unwrap_err();
+    /// assert!(err.message().starts_with("region: `EU West` is not an AWS region name"));
+    /// # Ok::<(), federated_credentials::Error>(())
+    /// ```
     pub fn region(mut self, region: impl Into<String>) -> Self {
         self.region = Some(region.into());
         self
     }
 
-    /// A fixed STS base URL (an emulator, a VPC endpoint).
+    /// A fixed STS base URL (an emulator, a VPC endpoint), instead of the regional endpoint
+    /// and the `AWS_ENDPOINT_URL_STS` / `AWS_ENDPOINT_URL` variables.
+    ///
+    /// ```
+    /// use federated_credentials::aws::WebIdentityProvider;
+    /// use federated_credentials::source::GcpMetadataIdentityToken;
+    /// # use federated_credentials::context::{Context, StaticEnv};
+    /// let builder = || {
+    ///     WebIdentityProvider::builder()
+    /// #       .context(Context::builder().env(StaticEnv::empty()).build())
+    ///         .token_source(GcpMetadataIdentityToken::new("sts.amazonaws.com"))
+    ///         .role_arn("arn:aws:iam::123456789012:role/app")
+    /// };
+    /// let vpce = "https://vpce-0123456789abcdef0-example.sts.us-east-1.vpce.amazonaws.com";
+    /// assert!(builder().sts_endpoint(vpce).build().is_ok());
+    /// let err = builder().sts_endpoint("sts.us-east-1.amazonaws.com").build().unwrap_err();
+    /// assert_eq!(err.kind(), federated_credentials::ErrorKind::Configuration);
+    /// # Ok::<(), federated_credentials::Error>(())
+    /// ```
     pub fn sts_endpoint(mut self, url: impl Into<String>) -> Self {
         self.sts_endpoint = Some(url.into());
         self
     }
 
-    /// Uses the FIPS STS endpoint.
+    /// Uses the FIPS STS endpoint of the region (`sts-fips.{region}.amazonaws.com`), which
+    /// needs a region. Default: whether `AWS_USE_FIPS_ENDPOINT` is `true`.
+    ///
+    /// ```
+    /// use federated_credentials::aws::WebIdentityProvider;
+    /// use federated_credentials::source::GcpMetadataIdentityToken;
+    /// # use federated_credentials::context::{Context, StaticEnv};
+    /// let builder = || {
+    ///     WebIdentityProvider::builder()
+    /// #       .context(Context::builder().env(StaticEnv::empty()).build())
+    ///         .token_source(GcpMetadataIdentityToken::new("sts.amazonaws.com"))
+    ///         .role_arn("arn:aws:iam::123456789012:role/app")
+    /// };
+    /// assert!(builder().fips(true).region("us-gov-west-1").build().is_ok());
+    /// let err = builder().fips(true).build().unwrap_err(); // no region anywhere
+    /// assert!(err.message().contains("FIPS STS endpoint needs a region"));
+    /// # Ok::<(), federated_credentials::Error>(())
+    /// ```
     pub fn fips(mut self, fips: bool) -> Self {
         self.fips = Some(fips);
         self
     }
 
-    /// The STS retry policy.
+    /// The STS retry policy (default: 4 attempts, 200 ms–5 s backoff, 30 s deadline).
+    ///
+    /// ```
+    /// use federated_credentials::aws::WebIdentityProvider;
+    /// use federated_credentials::http::RetryPolicy;
+    /// use std::time::Duration;
+    /// use federated_credentials::source::GcpMetadataIdentityToken;
+    /// # use federated_credentials::context::{Context, StaticEnv};
+    /// let builder = || {
+    ///     WebIdentityProvider::builder()
+    /// #       .context(Context::builder().env(StaticEnv::empty()).build())
+    ///         .token_source(GcpMetadataIdentityToken::new("sts.amazonaws.com"))
+    ///         .role_arn("arn:aws:iam::123456789012:role/app")
+    /// };
+    /// // Give up sooner: 2 attempts within 5 s.
+    /// let quick = RetryPolicy::new(2).deadline(Duration::from_secs(5));
+    /// assert!(builder().sts_retry_policy(quick).build().is_ok());
+    /// # Ok::<(), federated_credentials::Error>(())
+    /// ```
     pub fn sts_retry_policy(mut self, policy: RetryPolicy) -> Self {
         self.sts_retry = Some(policy);
         self
     }
 
     /// When to refresh (default [`CachePolicy::aws_sts`]).
+    ///
+    /// ```
+    /// use federated_credentials::aws::WebIdentityProvider;
+    /// use federated_credentials::cache::CachePolicy;
+    /// use std::time::Duration;
+    /// use federated_credentials::source::GcpMetadataIdentityToken;
+    /// # use federated_credentials::context::{Context, StaticEnv};
+    /// let builder = || {
+    ///     WebIdentityProvider::builder()
+    /// #       .context(Context::builder().env(StaticEnv::empty()).build())
+    ///         .token_source(GcpMetadataIdentityToken::new("sts.amazonaws.com"))
+    ///         .role_arn("arn:aws:iam::123456789012:role/app")
+    /// };
+    /// // Refresh 10–30 min ahead instead of 5–25 min.
+    /// let policy = CachePolicy::aws_sts().refresh_window(Duration::from_secs(600));
+    /// assert!(builder().cache_policy(policy).build().is_ok());
+    /// # Ok::<(), federated_credentials::Error>(())
+    /// ```
     pub fn cache_policy(mut self, policy: CachePolicy) -> Self {
         self.cache_policy = Some(policy);
         self
@@ -281,6 +804,24 @@ impl WebIdentityProviderBuilder {
     /// `AWS_ROLE_ARN`, `AWS_ROLE_SESSION_NAME`, `AWS_WEB_IDENTITY_TOKEN_FILE` (as the token
     /// source), or `FEDERATED_CREDENTIALS_GCP_AUDIENCE` (metadata-server token). Region and
     /// endpoint variables are always honoured.
+    ///
+    /// ```
+    /// use federated_credentials::aws::WebIdentityProvider;
+    /// use federated_credentials::context::{Context, StaticEnv};
+    /// let from = |env: StaticEnv| {
+    ///     WebIdentityProvider::builder()
+    ///         .context(Context::builder().env(env).build())
+    ///         .configure_from_env()
+    ///         .build()
+    /// };
+    /// let provider = from(StaticEnv::from_pairs([
+    ///     ("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/app"),
+    ///     ("AWS_WEB_IDENTITY_TOKEN_FILE", "/var/run/secrets/tokens/aws-token"),
+    /// ]))?;
+    /// assert!(format!("{provider:?}").contains("token-file"));
+    /// assert!(from(StaticEnv::empty()).is_err()); // no token source, no role
+    /// # Ok::<(), federated_credentials::Error>(())
+    /// ```
     pub fn configure_from_env(mut self) -> Self {
         self.from_env = true;
         self
@@ -291,6 +832,19 @@ impl WebIdentityProviderBuilder {
     /// instead of on the first request. Like `aws_config::defaults(..).load().await`, it is
     /// the async, eager counterpart of [`build`](Self::build). Must be called inside a tokio
     /// runtime, which then also runs the background refresh.
+    ///
+    /// ```no_run
+    /// use federated_credentials::aws::WebIdentityProvider;
+    /// use federated_credentials::source::GcpMetadataIdentityToken;
+    /// # async fn run() -> Result<(), federated_credentials::Error> {
+    /// let provider = WebIdentityProvider::builder()
+    ///     .token_source(GcpMetadataIdentityToken::new("sts.amazonaws.com"))
+    ///     .role_arn("arn:aws:iam::123456789012:role/gcp-workload")
+    ///     .build_and_prefetch()
+    ///     .await?; // has called the metadata server and STS once
+    /// assert_eq!(provider.completed_fetches(), 1);
+    /// # Ok(()) }
+    /// ```
     pub async fn build_and_prefetch(self) -> Result<WebIdentityProvider, Error> {
         let provider = self.build()?;
         provider.prefetch().await?;
@@ -299,6 +853,18 @@ impl WebIdentityProviderBuilder {
 
     /// Validates everything that can be checked without I/O and builds the provider. Nothing
     /// is fetched until the first call (or [`WebIdentityProvider::prefetch`]).
+    ///
+    /// ```
+    /// use federated_credentials::aws::WebIdentityProvider;
+    /// use federated_credentials::ErrorKind;
+    /// let err = WebIdentityProvider::builder()
+    ///     .role_arn("arn:aws:iam::123456789012:role/app")
+    ///     .build()
+    ///     .unwrap_err(); // no token source
+    /// assert_eq!(err.kind(), ErrorKind::Configuration);
+    /// assert!(err.message().starts_with("token_source: no web identity token source"));
+    /// # Ok::<(), federated_credentials::Error>(())
+    /// ```
     pub fn build(self) -> Result<WebIdentityProvider, Error> {
         let ctx = self.ctx.unwrap_or_default();
         let env = ctx.env();

@@ -30,8 +30,39 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::http::HttpClient;
 
 /// A source of wall-clock time.
+///
+/// [`SystemClock`] is the real one; [`ManualClock`] and [`TokioClock`] are for tests and
+/// simulations. Implementing [`now`](Self::now) is enough:
+///
+/// ```
+/// use federated_credentials::context::{Clock, Context, SystemClock};
+/// use std::time::{Duration, SystemTime};
+///
+/// /// The system clock corrected by an offset measured elsewhere (NTP monitoring).
+/// #[derive(Debug)]
+/// struct Corrected {
+///     ahead_by: Duration,
+/// }
+///
+/// impl Clock for Corrected {
+///     fn now(&self) -> SystemTime {
+///         SystemClock.now() + self.ahead_by
+///     }
+/// }
+///
+/// let ctx = Context::builder().clock(Corrected { ahead_by: Duration::from_secs(2) }).build();
+/// let uncorrected = SystemClock.now();
+/// assert!(ctx.now() >= uncorrected + Duration::from_secs(2));
+/// ```
 pub trait Clock: Send + Sync + fmt::Debug {
     /// The current time.
+    ///
+    /// ```
+    /// use federated_credentials::context::{Clock, ManualClock};
+    /// use std::time::UNIX_EPOCH;
+    /// let clock = ManualClock::new(UNIX_EPOCH);
+    /// assert_eq!(clock.now(), UNIX_EPOCH);
+    /// ```
     fn now(&self) -> SystemTime;
 
     /// A cheap reading that is never earlier than [`now`](Self::now) would be at the same
@@ -54,7 +85,14 @@ pub trait Clock: Send + Sync + fmt::Debug {
     }
 }
 
-/// The real system clock.
+/// The real system clock, the default of [`Context::builder`].
+///
+/// ```
+/// use federated_credentials::context::{Clock, SystemClock};
+/// use std::time::SystemTime;
+/// let before = SystemTime::now();
+/// assert!(SystemClock.now() >= before);
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;
 
@@ -114,6 +152,14 @@ pub struct ManualClock {
 
 impl ManualClock {
     /// A clock standing at `at` (which must not be before the Unix epoch).
+    ///
+    /// ```
+    /// use federated_credentials::context::{Clock, ManualClock};
+    /// use std::time::{Duration, UNIX_EPOCH};
+    /// let start = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    /// let clock = ManualClock::new(start);
+    /// assert_eq!(clock.now(), start);
+    /// ```
     pub fn new(at: SystemTime) -> Self {
         let clock = Self {
             nanos_since_epoch: Arc::new(AtomicU64::new(0)),
@@ -123,6 +169,15 @@ impl ManualClock {
     }
 
     /// Moves the clock to `at`; it may go backwards, as a real wall clock can.
+    ///
+    /// ```
+    /// use federated_credentials::context::{Clock, ManualClock};
+    /// use std::time::{Duration, UNIX_EPOCH};
+    /// let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(3600));
+    /// let shared = clock.clone();
+    /// clock.set(UNIX_EPOCH + Duration::from_secs(60)); // an NTP step backwards
+    /// assert_eq!(shared.now(), UNIX_EPOCH + Duration::from_secs(60));
+    /// ```
     pub fn set(&self, at: SystemTime) {
         let nanos = at
             .duration_since(UNIX_EPOCH)
@@ -133,6 +188,14 @@ impl ManualClock {
     }
 
     /// Moves the clock forward by `by`.
+    ///
+    /// ```
+    /// use federated_credentials::context::{Clock, ManualClock};
+    /// use std::time::{Duration, UNIX_EPOCH};
+    /// let clock = ManualClock::new(UNIX_EPOCH);
+    /// clock.advance(Duration::from_secs(55 * 60)); // jump to just before a 1 h token expires
+    /// assert_eq!(clock.now(), UNIX_EPOCH + Duration::from_secs(3300));
+    /// ```
     pub fn advance(&self, by: Duration) {
         self.nanos_since_epoch
             .fetch_add(by.as_nanos().min(u64::MAX as u128) as u64, Ordering::SeqCst);
@@ -168,6 +231,19 @@ pub struct TokioClock {
 
 impl TokioClock {
     /// A clock reading `start` now. Must be called inside a tokio runtime with time enabled.
+    ///
+    /// ```
+    /// use federated_credentials::context::{Clock, Context, TokioClock};
+    /// use std::time::{Duration, UNIX_EPOCH};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let start = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    /// let ctx = Context::builder().clock(TokioClock::starting_at(start)).build();
+    /// tokio::time::sleep(Duration::from_secs(3600)).await; // instant: time is paused
+    /// assert_eq!(ctx.now(), start + Duration::from_secs(3600));
+    /// # }
+    /// ```
     pub fn starting_at(start: SystemTime) -> Self {
         Self {
             start,
@@ -183,18 +259,67 @@ impl Clock for TokioClock {
 }
 
 /// Read access to environment variables.
+///
+/// [`ProcessEnv`] reads the process environment and [`StaticEnv`] a fixed map. Implement
+/// [`get`](Self::get) for anything else, for example settings layered over the process
+/// environment:
+///
+/// ```
+/// use federated_credentials::context::{Context, Env, ProcessEnv, StaticEnv};
+///
+/// /// `overrides` first, then `base`.
+/// #[derive(Debug)]
+/// struct Layered<A, B> {
+///     overrides: A,
+///     base: B,
+/// }
+///
+/// impl<A: Env, B: Env> Env for Layered<A, B> {
+///     fn get(&self, key: &str) -> Option<String> {
+///         self.overrides.get(key).or_else(|| self.base.get(key))
+///     }
+/// }
+///
+/// let ctx = Context::builder()
+///     .env(Layered {
+///         overrides: StaticEnv::empty().with("AWS_REGION", "eu-west-1"),
+///         base: ProcessEnv,
+///     })
+///     .build();
+/// assert_eq!(ctx.env().get("AWS_REGION").as_deref(), Some("eu-west-1"));
+/// ```
 pub trait Env: Send + Sync + fmt::Debug {
     /// The value of `key`, or `None` when it is unset or not valid Unicode.
+    ///
+    /// ```
+    /// use federated_credentials::context::{Env, StaticEnv};
+    /// let env = StaticEnv::empty().with("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/app");
+    /// assert_eq!(env.get("AWS_ROLE_ARN").as_deref(), Some("arn:aws:iam::123456789012:role/app"));
+    /// assert_eq!(env.get("AWS_REGION"), None);
+    /// ```
     fn get(&self, key: &str) -> Option<String>;
 
     /// The value of `key`, treating an empty (or all-whitespace) value as unset, which is
     /// what users mean when they write `AWS_REGION=` in a unit file.
+    ///
+    /// ```
+    /// use federated_credentials::context::{Env, StaticEnv};
+    /// let env = StaticEnv::from_pairs([("AWS_REGION", ""), ("AWS_PROFILE", "  ")]);
+    /// assert_eq!(env.get("AWS_REGION").as_deref(), Some(""));
+    /// assert_eq!(env.get_non_empty("AWS_REGION"), None);
+    /// assert_eq!(env.get_non_empty("AWS_PROFILE"), None);
+    /// ```
     fn get_non_empty(&self, key: &str) -> Option<String> {
         self.get(key).filter(|v| !v.trim().is_empty())
     }
 }
 
-/// The real process environment.
+/// The real process environment, the default of [`Context::builder`].
+///
+/// ```
+/// use federated_credentials::context::{Env, ProcessEnv};
+/// assert_eq!(ProcessEnv.get("PATH"), std::env::var("PATH").ok());
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ProcessEnv;
 
@@ -220,12 +345,27 @@ pub struct StaticEnv {
 }
 
 impl StaticEnv {
-    /// An environment with no variables.
+    /// An environment with no variables, so nothing leaks in from the process environment.
+    ///
+    /// ```
+    /// use federated_credentials::context::{Context, Env, StaticEnv};
+    /// let ctx = Context::builder().env(StaticEnv::empty()).build();
+    /// assert_eq!(ctx.env().get("HOME"), None);
+    /// ```
     pub fn empty() -> Self {
         Self::default()
     }
 
     /// An environment holding exactly these pairs.
+    ///
+    /// ```
+    /// use federated_credentials::context::{Env, StaticEnv};
+    /// let env = StaticEnv::from_pairs([
+    ///     ("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/app"),
+    ///     ("AWS_REGION", "us-east-1"),
+    /// ]);
+    /// assert_eq!(env.get("AWS_REGION").as_deref(), Some("us-east-1"));
+    /// ```
     pub fn from_pairs<K: Into<String>, V: Into<String>>(
         pairs: impl IntoIterator<Item = (K, V)>,
     ) -> Self {
@@ -238,6 +378,12 @@ impl StaticEnv {
     }
 
     /// Returns the environment with `key` set to `value`.
+    ///
+    /// ```
+    /// use federated_credentials::context::{Env, StaticEnv};
+    /// let env = StaticEnv::from_pairs([("AWS_REGION", "us-east-1")]).with("AWS_REGION", "eu-west-1");
+    /// assert_eq!(env.get("AWS_REGION").as_deref(), Some("eu-west-1"));
+    /// ```
     pub fn with(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.vars.insert(key.into(), value.into());
         self
@@ -251,15 +397,77 @@ impl Env for StaticEnv {
 }
 
 /// A boxed future returned by [`Sleep::sleep`].
+///
+/// ```
+/// use federated_credentials::context::{Sleep, SleepFuture};
+/// use std::time::Duration;
+///
+/// /// Never waits longer than a second between retries.
+/// #[derive(Debug)]
+/// struct Capped;
+///
+/// impl Sleep for Capped {
+///     fn sleep(&self, duration: Duration) -> SleepFuture {
+///         Box::pin(tokio::time::sleep(duration.min(Duration::from_secs(1))))
+///     }
+/// }
+/// ```
 pub type SleepFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// Waiting, used between retry attempts. Tests can make it instant.
+///
+/// A test double that records the waits instead of waiting:
+///
+/// ```
+/// use federated_credentials::context::{Context, Sleep, SleepFuture};
+/// use std::sync::{Arc, Mutex};
+/// use std::time::Duration;
+///
+/// #[derive(Debug, Clone, Default)]
+/// struct Recorded(Arc<Mutex<Vec<Duration>>>);
+///
+/// impl Sleep for Recorded {
+///     fn sleep(&self, duration: Duration) -> SleepFuture {
+///         self.0.lock().unwrap().push(duration);
+///         Box::pin(std::future::ready(()))
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let waits = Recorded::default();
+/// let ctx = Context::builder().sleep(waits.clone()).build();
+/// ctx.sleeper().sleep(Duration::from_millis(200)).await;
+/// assert_eq!(*waits.0.lock().unwrap(), [Duration::from_millis(200)]);
+/// # }
+/// ```
 pub trait Sleep: Send + Sync + fmt::Debug {
     /// A future that completes after `duration`.
+    ///
+    /// ```
+    /// use federated_credentials::context::{InstantSleep, Sleep};
+    /// use std::time::Duration;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// InstantSleep.sleep(Duration::from_secs(3600)).await; // returns at once
+    /// # }
+    /// ```
     fn sleep(&self, duration: Duration) -> SleepFuture;
 }
 
-/// Sleeps with `tokio::time::sleep` (so `tokio::time::pause` makes it virtual).
+/// Sleeps with `tokio::time::sleep` (so `tokio::time::pause` makes it virtual); the default
+/// of [`Context::builder`].
+///
+/// ```
+/// use federated_credentials::context::{Sleep, TokioSleep};
+/// use std::time::Duration;
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let start = tokio::time::Instant::now();
+/// TokioSleep.sleep(Duration::from_secs(5)).await; // virtual: the runtime's time is paused
+/// assert!(start.elapsed() >= Duration::from_secs(5));
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TokioSleep;
 
@@ -270,6 +478,18 @@ impl Sleep for TokioSleep {
 }
 
 /// A sleep that returns at once, for tests of retry behaviour that must not wait.
+///
+/// ```
+/// use federated_credentials::context::{Context, InstantSleep};
+/// use std::time::{Duration, Instant};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let ctx = Context::builder().sleep(InstantSleep).build();
+/// let started = Instant::now();
+/// ctx.sleeper().sleep(Duration::from_secs(3600)).await;
+/// assert!(started.elapsed() < Duration::from_secs(60));
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct InstantSleep;
 
@@ -280,6 +500,26 @@ impl Sleep for InstantSleep {
 }
 
 /// Everything a source or exchange needs from the outside world. Cheap to clone.
+///
+/// `Context::default()` is the real world: system clock, process environment, tokio sleep
+/// and a default [`HttpClient`].
+///
+/// ```
+/// use federated_credentials::aws::WebIdentityProvider;
+/// use federated_credentials::context::{Context, StaticEnv};
+/// use federated_credentials::source::GcpMetadataIdentityToken;
+///
+/// // Settings from a fixed map instead of the process environment.
+/// let ctx = Context::builder()
+///     .env(StaticEnv::from_pairs([("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/app")]))
+///     .build();
+/// let provider = WebIdentityProvider::builder()
+///     .context(ctx)
+///     .configure_from_env()
+///     .token_source(GcpMetadataIdentityToken::new("sts.amazonaws.com"))
+///     .build();
+/// assert!(provider.is_ok());
+/// ```
 #[derive(Debug, Clone)]
 pub struct Context {
     clock: Arc<dyn Clock>,
@@ -297,37 +537,99 @@ impl Default for Context {
 impl Context {
     /// Starts a builder whose unset parts default to the real clock, process environment,
     /// tokio sleep and a default [`HttpClient`].
+    ///
+    /// ```
+    /// use federated_credentials::context::{Context, InstantSleep, ManualClock, StaticEnv};
+    /// use std::time::UNIX_EPOCH;
+    /// let ctx = Context::builder()
+    ///     .clock(ManualClock::new(UNIX_EPOCH))
+    ///     .env(StaticEnv::empty())
+    ///     .sleep(InstantSleep)
+    ///     .build();
+    /// assert_eq!(ctx.now(), UNIX_EPOCH);
+    /// ```
     pub fn builder() -> ContextBuilder {
         ContextBuilder::default()
     }
 
     /// The current time from the injected clock.
+    ///
+    /// ```
+    /// use federated_credentials::context::{Context, ManualClock};
+    /// use std::time::{Duration, UNIX_EPOCH};
+    /// let clock = ManualClock::new(UNIX_EPOCH);
+    /// let ctx = Context::builder().clock(clock.clone()).build();
+    /// clock.advance(Duration::from_secs(10));
+    /// assert_eq!(ctx.now(), UNIX_EPOCH + Duration::from_secs(10));
+    /// ```
     pub fn now(&self) -> SystemTime {
         self.clock.now()
     }
 
-    /// The injected clock.
+    /// The injected clock, for example to share with a
+    /// [`CredentialCache`](crate::cache::CredentialCache).
+    ///
+    /// ```
+    /// use federated_credentials::context::{Clock, Context, ManualClock};
+    /// use std::sync::Arc;
+    /// use std::time::UNIX_EPOCH;
+    /// let ctx = Context::builder().clock(ManualClock::new(UNIX_EPOCH)).build();
+    /// let clock: Arc<dyn Clock> = ctx.clock().clone();
+    /// assert_eq!(clock.now(), UNIX_EPOCH);
+    /// ```
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.clock
     }
 
     /// The injected environment.
+    ///
+    /// ```
+    /// use federated_credentials::context::{Context, StaticEnv};
+    /// let ctx = Context::builder().env(StaticEnv::from_pairs([("AWS_REGION", "us-west-2")])).build();
+    /// assert_eq!(ctx.env().get_non_empty("AWS_REGION").as_deref(), Some("us-west-2"));
+    /// ```
     pub fn env(&self) -> &dyn Env {
         self.env.as_ref()
     }
 
     /// The injected sleep.
+    ///
+    /// ```
+    /// use federated_credentials::context::{Context, InstantSleep};
+    /// use std::time::Duration;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let ctx = Context::builder().sleep(InstantSleep).build();
+    /// ctx.sleeper().sleep(Duration::from_secs(30)).await; // returns at once
+    /// # }
+    /// ```
     pub fn sleeper(&self) -> &Arc<dyn Sleep> {
         &self.sleep
     }
 
-    /// The shared HTTP client.
+    /// The shared HTTP client. Cloning it shares its connection pools, so several contexts
+    /// can use one.
+    ///
+    /// ```
+    /// use federated_credentials::context::{Context, StaticEnv};
+    /// let base = Context::default();
+    /// let isolated = Context::builder()
+    ///     .env(StaticEnv::empty())
+    ///     .http(base.http().clone())
+    ///     .build();
+    /// ```
     pub fn http(&self) -> &HttpClient {
         &self.http
     }
 }
 
-/// Builds a [`Context`].
+/// Builds a [`Context`]; see [`Context::builder`].
+///
+/// ```
+/// use federated_credentials::context::{Context, StaticEnv};
+/// let ctx = Context::builder().env(StaticEnv::empty()).build();
+/// assert_eq!(ctx.env().get("AWS_REGION"), None);
+/// ```
 #[derive(Debug, Default)]
 pub struct ContextBuilder {
     clock: Option<Arc<dyn Clock>>,
@@ -338,30 +640,71 @@ pub struct ContextBuilder {
 
 impl ContextBuilder {
     /// Uses this clock instead of the system clock.
+    ///
+    /// ```
+    /// use federated_credentials::context::{Context, ManualClock};
+    /// use std::time::UNIX_EPOCH;
+    /// let ctx = Context::builder().clock(ManualClock::new(UNIX_EPOCH)).build();
+    /// assert_eq!(ctx.now(), UNIX_EPOCH);
+    /// ```
     pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
         self.clock = Some(Arc::new(clock));
         self
     }
 
     /// Uses this environment instead of the process environment.
+    ///
+    /// ```
+    /// use federated_credentials::context::{Context, StaticEnv};
+    /// let ctx = Context::builder()
+    ///     .env(StaticEnv::from_pairs([("AWS_PROFILE", "ci")]))
+    ///     .build();
+    /// assert_eq!(ctx.env().get("AWS_PROFILE").as_deref(), Some("ci"));
+    /// ```
     pub fn env(mut self, env: impl Env + 'static) -> Self {
         self.env = Some(Arc::new(env));
         self
     }
 
     /// Uses this sleep between retries instead of tokio's.
+    ///
+    /// ```
+    /// use federated_credentials::context::{Context, InstantSleep};
+    /// // Retry tests that do not wait out their backoff.
+    /// let ctx = Context::builder().sleep(InstantSleep).build();
+    /// ```
     pub fn sleep(mut self, sleep: impl Sleep + 'static) -> Self {
         self.sleep = Some(Arc::new(sleep));
         self
     }
 
-    /// Uses this HTTP client (with its timeouts and retry policy).
+    /// Uses this HTTP client (with its connect timeout and body-size cap) instead of a
+    /// default one. Retry policies are set on each source and exchange, not here.
+    ///
+    /// ```
+    /// use federated_credentials::context::Context;
+    /// use federated_credentials::http::HttpClient;
+    /// use std::time::Duration;
+    /// let http = HttpClient::builder().connect_timeout(Duration::from_secs(5)).build()?;
+    /// let ctx = Context::builder().http(http).build();
+    /// # Ok::<(), federated_credentials::Error>(())
+    /// ```
     pub fn http(mut self, http: HttpClient) -> Self {
         self.http = Some(http);
         self
     }
 
     /// Builds the context.
+    ///
+    /// ```
+    /// use federated_credentials::context::{Context, ManualClock, StaticEnv};
+    /// use std::time::UNIX_EPOCH;
+    /// let ctx = Context::builder()
+    ///     .clock(ManualClock::new(UNIX_EPOCH))
+    ///     .env(StaticEnv::empty())
+    ///     .build();
+    /// assert_eq!(ctx.now(), UNIX_EPOCH);
+    /// ```
     pub fn build(self) -> Context {
         Context {
             clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),

@@ -13,6 +13,18 @@
 //! AWS → GCP ([`google_external_account`]): `GOOGLE_APPLICATION_CREDENTIALS`, then gcloud's
 //! well-known file (`~/.config/gcloud/application_default_credentials.json`) when it holds an
 //! `external_account` configuration.
+//!
+//! ```no_run
+//! use federated_credentials::context::Context;
+//! use federated_credentials::default_chain;
+//! # async fn run() -> Result<(), federated_credentials::Error> {
+//! let ctx = Context::default();
+//! // On Google Cloud (or with a web identity token): AWS credentials.
+//! let aws = default_chain::aws_web_identity(&ctx).await?;
+//! // On AWS (with an external_account configuration): Google credentials.
+//! let google = default_chain::google_external_account(&ctx)?;
+//! # Ok(()) }
+//! ```
 
 use std::time::Duration;
 
@@ -28,13 +40,33 @@ use crate::http::HttpRequest;
 use crate::source::{GcpMetadataIdentityToken, TokenFile, DEFAULT_METADATA_HOST};
 
 /// The audience used for the metadata server's token when nothing else says.
+///
+/// ```
+/// use federated_credentials::default_chain::DEFAULT_AWS_AUDIENCE;
+/// use federated_credentials::source::GcpMetadataIdentityToken;
+/// let source = GcpMetadataIdentityToken::new(DEFAULT_AWS_AUDIENCE);
+/// assert_eq!(source.audience(), "sts.amazonaws.com");
+/// ```
 pub const DEFAULT_AWS_AUDIENCE: &str = "sts.amazonaws.com";
 
 /// Builds the GCP → AWS provider from the first source in the chain that applies.
 ///
-/// ```no_run
-/// # async fn run() -> Result<(), federated_credentials::Error> {
-/// let provider = federated_credentials::default_chain::aws_web_identity(&Default::default()).await?;
+/// In production pass `&Context::default()`; here the environment is fixed so that the
+/// first step applies:
+///
+/// ```
+/// use federated_credentials::context::{Context, StaticEnv};
+/// use federated_credentials::default_chain::aws_web_identity;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), federated_credentials::Error> {
+/// let ctx = Context::builder()
+///     .env(StaticEnv::from_pairs([
+///         ("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/app"),
+///         ("AWS_WEB_IDENTITY_TOKEN_FILE", "/var/run/secrets/tokens/aws-token"),
+///     ]))
+///     .build();
+/// let provider = aws_web_identity(&ctx).await?; // nothing fetched yet
+/// assert!(format!("{provider:?}").contains("token-file"));
 /// # Ok(()) }
 /// ```
 pub async fn aws_web_identity(ctx: &Context) -> Result<WebIdentityProvider, Error> {
@@ -89,6 +121,21 @@ pub async fn aws_web_identity(ctx: &Context) -> Result<WebIdentityProvider, Erro
 
 /// The provider described by an AWS profile's web identity settings; unset settings fall
 /// back to the environment (`AWS_REGION`, `AWS_ENDPOINT_URL_STS`, …).
+///
+/// ```
+/// use federated_credentials::config::AwsProfile;
+/// use federated_credentials::context::{Context, StaticEnv};
+/// use federated_credentials::default_chain::from_profile;
+/// use std::path::Path;
+/// let ctx = Context::builder().env(StaticEnv::empty()).build();
+/// let ini = "[profile gcp]\nrole_arn = arn:aws:iam::123456789012:role/gcp-workload\nfederated_credentials_gcp_audience = sts.amazonaws.com\nregion = us-east-1\n";
+/// let provider = from_profile(&ctx, AwsProfile::parse(ini, "gcp", Path::new("config"))?)?;
+/// assert!(format!("{provider:?}").contains("gcp-metadata"));
+///
+/// let no_token = AwsProfile::parse("[profile x]\nrole_arn = arn:aws:iam::123456789012:role/x\n", "x", Path::new("config"))?;
+/// assert!(from_profile(&ctx, no_token).is_err());
+/// # Ok::<(), federated_credentials::Error>(())
+/// ```
 pub fn from_profile(ctx: &Context, profile: AwsProfile) -> Result<WebIdentityProvider, Error> {
     let field = |k: &str| format!("profile {}.{k}", profile.name);
     let mut b = WebIdentityProvider::builder()
@@ -130,7 +177,32 @@ pub fn from_profile(ctx: &Context, profile: AwsProfile) -> Result<WebIdentityPro
 }
 
 /// Google credentials from `GOOGLE_APPLICATION_CREDENTIALS`, or gcloud's well-known file when
-/// it holds an `external_account` configuration.
+/// it holds an `external_account` configuration (`$CLOUDSDK_CONFIG/application_default_credentials.json`,
+/// or `$HOME/.config/gcloud/application_default_credentials.json`).
+///
+/// ```
+/// use federated_credentials::context::{Context, StaticEnv};
+/// use federated_credentials::default_chain::google_external_account;
+/// use federated_credentials::exchange::CLOUD_PLATFORM_SCOPE;
+/// use federated_credentials::ErrorKind;
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let path = dir.path().join("gcp-credentials.json");
+/// # std::fs::write(&path, r#"{
+/// #   "type": "external_account",
+/// #   "audience": "//iam.googleapis.com/projects/123456789/locations/global/workloadIdentityPools/aws-pool/providers/aws",
+/// #   "subject_token_type": "urn:ietf:params:aws:token-type:aws4_request",
+/// #   "credential_source": { "environment_id": "aws1" }
+/// # }"#).unwrap();
+/// # let path = path.to_str().unwrap();
+/// let env = StaticEnv::from_pairs([("GOOGLE_APPLICATION_CREDENTIALS", path)]);
+/// let credentials = google_external_account(&Context::builder().env(env).build())?;
+/// assert_eq!(credentials.scopes(), [CLOUD_PLATFORM_SCOPE]); // the default
+///
+/// let nothing = Context::builder().env(StaticEnv::empty()).build();
+/// let err = google_external_account(&nothing).unwrap_err();
+/// assert_eq!(err.kind(), ErrorKind::NotAvailable);
+/// # Ok::<(), federated_credentials::Error>(())
+/// ```
 pub fn google_external_account(ctx: &Context) -> Result<ExternalAccountCredentials, Error> {
     if let Some(path) = ctx.env().get_non_empty("GOOGLE_APPLICATION_CREDENTIALS") {
         tracing::debug!(path = %path.trim(), "default chain: using GOOGLE_APPLICATION_CREDENTIALS");
@@ -164,10 +236,22 @@ pub fn google_external_account(ctx: &Context) -> Result<ExternalAccountCredentia
     ))
 }
 
-/// Whether this is Google Cloud: `GCE_METADATA_HOST` set (as the Go client decides),
-/// `NO_GCE_CHECK=true` (no), or a metadata server answering a quick ping with the
-/// `Metadata-Flavor: Google` header; on Linux the DMI product name is checked first, which
-/// costs no network round trip.
+/// Whether this is Google Cloud. In order: `NO_GCE_CHECK=true` says no; `GCE_METADATA_HOST`
+/// set says yes (as the Go client decides); a DMI product name starting with `Google` (Linux)
+/// says yes without a network round trip; otherwise a metadata server (`GCE_METADATA_IP`,
+/// default `169.254.169.254`) must answer a 500 ms ping with the `Metadata-Flavor: Google`
+/// header.
+///
+/// ```
+/// use federated_credentials::context::{Context, StaticEnv};
+/// use federated_credentials::default_chain::is_on_gce;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let with = |key, value| Context::builder().env(StaticEnv::from_pairs([(key, value)])).build();
+/// assert!(!is_on_gce(&with("NO_GCE_CHECK", "true")).await);
+/// assert!(is_on_gce(&with("GCE_METADATA_HOST", "metadata.google.internal")).await);
+/// # }
+/// ```
 pub async fn is_on_gce(ctx: &Context) -> bool {
     if ctx
         .env()

@@ -5,6 +5,23 @@
 //! classifies the answer into an [`Error`] whose [`is_transient`](Error::is_transient) flag
 //! drives one retry loop governed by a [`RetryPolicy`]. Nothing else in the crate retries,
 //! sleeps between attempts, or reads a response body.
+//!
+//! Callers choose the client's connect timeout and body cap (through the [`Context`]) and
+//! each exchange's retry policy:
+//!
+//! ```
+//! use federated_credentials::context::Context;
+//! use federated_credentials::exchange::AssumeRoleWithWebIdentity;
+//! use federated_credentials::http::{HttpClient, RetryPolicy};
+//! use std::time::Duration;
+//!
+//! let ctx = Context::builder()
+//!     .http(HttpClient::builder().connect_timeout(Duration::from_secs(1)).build()?)
+//!     .build();
+//! let sts = AssumeRoleWithWebIdentity::new("arn:aws:iam::123456789012:role/app")
+//!     .retry_policy(RetryPolicy::new(2).deadline(Duration::from_secs(10)));
+//! # Ok::<(), federated_credentials::Error>(())
+//! ```
 
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
@@ -18,6 +35,14 @@ use crate::context::Context;
 use crate::error::{Error, ErrorKind, Service};
 
 /// The default cap on a response body: 1 MiB. No endpoint we call sends more than a few KB.
+///
+/// ```
+/// use federated_credentials::http::{HttpClient, DEFAULT_MAX_BODY_BYTES};
+/// assert_eq!(DEFAULT_MAX_BODY_BYTES, 1 << 20);
+/// // A tighter cap for a custom source that only ever reads small tokens:
+/// let http = HttpClient::builder().max_body_bytes(DEFAULT_MAX_BODY_BYTES / 16).build()?;
+/// # Ok::<(), federated_credentials::Error>(())
+/// ```
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// A shared HTTP client. Cloning is cheap and shares the connection pool.
@@ -25,6 +50,17 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 /// It never follows redirects (a metadata endpoint that redirects is an SSRF vector), caps
 /// response bodies, and keeps two pools: one that honours `HTTPS_PROXY`/`NO_PROXY` for
 /// public endpoints, and one that never uses a proxy, for link-local metadata servers.
+///
+/// Give every [`Context`] in the process the same client (or clones of it) to share its
+/// connections:
+///
+/// ```
+/// use federated_credentials::context::Context;
+/// use federated_credentials::http::HttpClient;
+/// let http = HttpClient::default();
+/// let for_aws = Context::builder().http(http.clone()).build();
+/// let for_google = Context::builder().http(http).build();
+/// ```
 #[derive(Debug, Clone)]
 pub struct HttpClient {
     proxied: reqwest::Client,
@@ -41,7 +77,14 @@ impl Default for HttpClient {
 }
 
 impl HttpClient {
-    /// Starts a builder.
+    /// Starts a builder with a 2 s connect timeout and a [`DEFAULT_MAX_BODY_BYTES`] cap.
+    ///
+    /// ```
+    /// use federated_credentials::http::HttpClient;
+    /// use std::time::Duration;
+    /// let http = HttpClient::builder().connect_timeout(Duration::from_secs(5)).build()?;
+    /// # Ok::<(), federated_credentials::Error>(())
+    /// ```
     pub fn builder() -> HttpClientBuilder {
         HttpClientBuilder {
             connect_timeout: Duration::from_secs(2),
@@ -154,7 +197,17 @@ fn transport_error(request: &HttpRequest, host: &str, e: reqwest::Error) -> Erro
     Error::new(ErrorKind::Transport, request.service, what).with_source(e)
 }
 
-/// Builds an [`HttpClient`].
+/// Builds an [`HttpClient`]; see [`HttpClient::builder`].
+///
+/// ```
+/// use federated_credentials::http::HttpClient;
+/// use std::time::Duration;
+/// let http = HttpClient::builder()
+///     .connect_timeout(Duration::from_millis(500))
+///     .max_body_bytes(64 * 1024)
+///     .build()?;
+/// # Ok::<(), federated_credentials::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct HttpClientBuilder {
     connect_timeout: Duration,
@@ -163,18 +216,41 @@ pub struct HttpClientBuilder {
 
 impl HttpClientBuilder {
     /// How long to wait for a TCP/TLS connection (default 2 s).
+    ///
+    /// ```
+    /// use federated_credentials::http::HttpClient;
+    /// use std::time::Duration;
+    /// // A slow VPC endpoint across regions:
+    /// let http = HttpClient::builder().connect_timeout(Duration::from_secs(10)).build()?;
+    /// # Ok::<(), federated_credentials::Error>(())
+    /// ```
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
     }
 
-    /// The largest response body accepted (default [`DEFAULT_MAX_BODY_BYTES`]).
+    /// The largest response body accepted (default [`DEFAULT_MAX_BODY_BYTES`]). A larger
+    /// answer fails with [`ErrorKind::InvalidResponse`].
+    ///
+    /// ```
+    /// use federated_credentials::http::HttpClient;
+    /// let http = HttpClient::builder().max_body_bytes(256 * 1024).build()?;
+    /// # Ok::<(), federated_credentials::Error>(())
+    /// ```
     pub fn max_body_bytes(mut self, bytes: usize) -> Self {
         self.max_body_bytes = bytes;
         self
     }
 
-    /// Builds the client.
+    /// Builds the client. Fails with [`ErrorKind::Configuration`] if the underlying client
+    /// cannot be initialised (its TLS set-up, in practice).
+    ///
+    /// ```
+    /// use federated_credentials::context::Context;
+    /// use federated_credentials::http::HttpClient;
+    /// let ctx = Context::builder().http(HttpClient::builder().build()?).build();
+    /// # Ok::<(), federated_credentials::Error>(())
+    /// ```
     pub fn build(self) -> Result<HttpClient, Error> {
         let base = |direct: bool| {
             let b = reqwest::Client::builder()
@@ -437,6 +513,15 @@ pub struct RetryPolicy {
 impl RetryPolicy {
     /// Up to `max_attempts` attempts in all (at least 1), 100 ms initial and 2 s maximum
     /// backoff, 30 s deadline.
+    ///
+    /// ```
+    /// use federated_credentials::http::RetryPolicy;
+    /// use std::time::Duration;
+    /// let p = RetryPolicy::new(5);
+    /// assert_eq!(p.max_attempts(), 5);
+    /// assert_eq!(p.deadline_duration(), Duration::from_secs(30));
+    /// assert_eq!(RetryPolicy::new(0).max_attempts(), 1);
+    /// ```
     pub fn new(max_attempts: u32) -> Self {
         Self {
             max_attempts: max_attempts.max(1),
@@ -447,11 +532,32 @@ impl RetryPolicy {
     }
 
     /// A single attempt, no retries.
+    ///
+    /// ```
+    /// use federated_credentials::exchange::GoogleStsExchange;
+    /// use federated_credentials::http::RetryPolicy;
+    /// assert_eq!(RetryPolicy::never().max_attempts(), 1);
+    /// // Fail fast, e.g. in a health check:
+    /// let sts = GoogleStsExchange::new("//iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/p/providers/x")
+    ///     .retry_policy(RetryPolicy::never());
+    /// ```
     pub fn never() -> Self {
         Self::new(1)
     }
 
-    /// Sets the initial and maximum backoff.
+    /// Sets the initial and maximum backoff. A maximum below the initial backoff is raised to
+    /// it.
+    ///
+    /// ```
+    /// use federated_credentials::http::RetryPolicy;
+    /// use std::time::Duration;
+    /// // Waits of up to 0.5 s, 1 s, 2 s, 4 s, then 5 s between attempts (each drawn from
+    /// // the upper half of that range).
+    /// let patient = RetryPolicy::new(8)
+    ///     .backoff(Duration::from_millis(500), Duration::from_secs(5))
+    ///     .deadline(Duration::from_secs(60));
+    /// assert_eq!(patient.max_attempts(), 8);
+    /// ```
     pub fn backoff(mut self, initial: Duration, max: Duration) -> Self {
         self.initial_backoff = initial;
         self.max_backoff = max.max(initial);
@@ -459,17 +565,35 @@ impl RetryPolicy {
     }
 
     /// Sets the deadline for the whole operation, retries included.
+    ///
+    /// ```
+    /// use federated_credentials::http::RetryPolicy;
+    /// use std::time::Duration;
+    /// let p = RetryPolicy::new(3).deadline(Duration::from_secs(5));
+    /// assert_eq!(p.deadline_duration(), Duration::from_secs(5));
+    /// ```
     pub fn deadline(mut self, deadline: Duration) -> Self {
         self.deadline = deadline;
         self
     }
 
     /// The maximum number of attempts.
+    ///
+    /// ```
+    /// use federated_credentials::http::RetryPolicy;
+    /// assert_eq!(RetryPolicy::new(4).max_attempts(), 4);
+    /// ```
     pub fn max_attempts(&self) -> u32 {
         self.max_attempts
     }
 
     /// The deadline for the whole operation.
+    ///
+    /// ```
+    /// use federated_credentials::http::RetryPolicy;
+    /// use std::time::Duration;
+    /// assert_eq!(RetryPolicy::never().deadline_duration(), Duration::from_secs(30));
+    /// ```
     pub fn deadline_duration(&self) -> Duration {
         self.deadline
     }

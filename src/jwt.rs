@@ -1,6 +1,18 @@
 //! Reading the claims of a JWT without verifying it. We only need the expiry (to know when
 //! to fetch a new token) and a few identity claims for logs; the receiving service verifies
 //! the signature.
+//!
+//! ```
+//! use federated_credentials::jwt::decode_unverified;
+//! use std::time::{Duration, UNIX_EPOCH};
+//!
+//! // {"alg":"none"} . {"iss":"https://accounts.google.com","sub":"1","exp":1700003600} .
+//! let jwt = "eyJhbGciOiJub25lIn0.eyJpc3MiOiJodHRwczovL2FjY291bnRzLmdvb2dsZS5jb20iLCJzdWIiOiIxIiwiZXhwIjoxNzAwMDAzNjAwfQ.";
+//! let claims = decode_unverified(jwt)?;
+//! assert_eq!(claims.iss.as_deref(), Some("https://accounts.google.com"));
+//! assert_eq!(claims.expires_at(), Some(UNIX_EPOCH + Duration::from_secs(1_700_003_600)));
+//! # Ok::<(), federated_credentials::jwt::JwtShapeError>(())
+//! ```
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -8,6 +20,16 @@ use base64::Engine;
 use serde::Deserialize;
 
 /// The claims the crate reads from an (unverified) JWT.
+///
+/// Claims missing from the token are `None`; other claims are ignored.
+///
+/// ```
+/// use federated_credentials::jwt::decode_unverified;
+/// // {"alg":"none"} . {"sub":"1"} .
+/// let claims = decode_unverified("eyJhbGciOiJub25lIn0.eyJzdWIiOiIxIn0.").unwrap();
+/// assert_eq!(claims.sub.as_deref(), Some("1"));
+/// assert_eq!((claims.iss, claims.email, claims.exp), (None, None, None));
+/// ```
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct UnverifiedClaims {
@@ -28,6 +50,15 @@ pub struct UnverifiedClaims {
 impl UnverifiedClaims {
     /// The expiry as a time; `None` without an `exp` (or one beyond what the platform's
     /// time can hold, which [`decode_unverified`] rejects).
+    ///
+    /// ```
+    /// use federated_credentials::jwt::UnverifiedClaims;
+    /// use std::time::{Duration, UNIX_EPOCH};
+    /// let mut claims = UnverifiedClaims::default();
+    /// assert_eq!(claims.expires_at(), None);
+    /// claims.exp = Some(1_700_003_600);
+    /// assert_eq!(claims.expires_at(), Some(UNIX_EPOCH + Duration::from_secs(1_700_003_600)));
+    /// ```
     pub fn expires_at(&self) -> Option<SystemTime> {
         self.exp
             .and_then(|s| UNIX_EPOCH.checked_add(Duration::from_secs(s)))
@@ -35,6 +66,16 @@ impl UnverifiedClaims {
 }
 
 /// Why a string could not be read as a JWT. Never contains the token.
+///
+/// ```
+/// use federated_credentials::jwt::decode_unverified;
+/// let err = decode_unverified("opaque-access-token").unwrap_err();
+/// assert_eq!(err.to_string(), "not a compact JWT (expected three dot-separated parts)");
+///
+/// // {"alg":"none"} . {"exp":"soon"} .
+/// let err = decode_unverified("eyJhbGciOiJub25lIn0.eyJleHAiOiJzb29uIn0.").unwrap_err();
+/// assert_eq!(err.to_string(), "JWT `exp` claim is not a number");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JwtShapeError(&'static str);
 

@@ -3,6 +3,16 @@
 //! Its `Debug` and `Display` print `[redacted]`, it is zeroized when dropped, and the only way
 //! to read the value is the explicit [`SecretString::expose_secret`], which makes every place
 //! that touches a secret easy to find in review.
+//!
+//! ```
+//! use federated_credentials::secret::SecretString;
+//!
+//! let secret: SecretString = String::from("example-client-secret").into();
+//! // Safe to log: the value never shows.
+//! assert_eq!(format!("client_secret={secret}"), "client_secret=[redacted]");
+//! // Reading it is explicit.
+//! assert!(secret.expose_secret().starts_with("example-"));
+//! ```
 
 use std::fmt;
 
@@ -24,6 +34,12 @@ pub struct SecretString {
 
 impl SecretString {
     /// Wraps `value`.
+    ///
+    /// ```
+    /// use federated_credentials::secret::SecretString;
+    /// let key = SecretString::new(String::from("AKIDEXAMPLE-secret"));
+    /// assert_eq!(key.expose_secret(), "AKIDEXAMPLE-secret");
+    /// ```
     pub fn new(value: impl Into<String>) -> Self {
         Self {
             value: value.into(),
@@ -31,16 +47,34 @@ impl SecretString {
     }
 
     /// The secret itself. Call it only where the value goes on the wire.
+    ///
+    /// ```
+    /// use federated_credentials::secret::SecretString;
+    /// let token = SecretString::new("ya29.example");
+    /// let header = format!("Bearer {}", token.expose_secret());
+    /// assert_eq!(header, "Bearer ya29.example");
+    /// ```
     pub fn expose_secret(&self) -> &str {
         &self.value
     }
 
     /// Whether the secret is the empty string.
+    ///
+    /// ```
+    /// use federated_credentials::secret::SecretString;
+    /// assert!(SecretString::new("").is_empty());
+    /// assert!(!SecretString::new("ya29.example").is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.value.is_empty()
     }
 
     /// The length in bytes (not secret: it says nothing useful about the value).
+    ///
+    /// ```
+    /// use federated_credentials::secret::SecretString;
+    /// assert_eq!(SecretString::new("ya29.example").len(), 12);
+    /// ```
     pub fn len(&self) -> usize {
         self.value.len()
     }

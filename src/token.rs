@@ -1,5 +1,19 @@
 //! The tokens that flow between stages: [`SubjectToken`] (what a source produces and an
-//! exchange consumes) with its [`TokenType`], and the expiry helpers every stage shares.
+//! exchange consumes) with its [`TokenType`], the [`AccessToken`] that Google exchanges
+//! produce, and the expiry helpers every stage shares.
+//!
+//! ```
+//! use federated_credentials::token::{remaining, AccessToken, SubjectToken, TokenType};
+//! use std::time::{Duration, UNIX_EPOCH};
+//!
+//! let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+//! let subject = SubjectToken::new("eyJ.example.jwt", TokenType::Jwt)
+//!     .with_expiry(now + Duration::from_secs(600));
+//! assert_eq!(subject.token_type().urn(), "urn:ietf:params:oauth:token-type:jwt");
+//!
+//! let access = AccessToken::new("ya29.example", Some(now + Duration::from_secs(3600)));
+//! assert_eq!(remaining(access.expires_at().unwrap(), now), Duration::from_secs(3600));
+//! ```
 
 use std::fmt;
 use std::time::{Duration, SystemTime};
@@ -11,6 +25,15 @@ use crate::error::{Error, ErrorKind, Service};
 use crate::secret::SecretString;
 
 /// The type of a subject token, as the RFC 8693 URN that token exchanges expect.
+///
+/// Its `Display` is the URN.
+///
+/// ```
+/// use federated_credentials::token::TokenType;
+/// let t = TokenType::from_urn("urn:ietf:params:aws:token-type:aws4_request").unwrap();
+/// assert_eq!(t, TokenType::Aws4Request);
+/// assert_eq!(t.to_string(), "urn:ietf:params:aws:token-type:aws4_request");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum TokenType {
@@ -91,6 +114,13 @@ pub struct SubjectToken {
 
 impl SubjectToken {
     /// A token of the given type with no known expiry.
+    ///
+    /// ```
+    /// use federated_credentials::token::{SubjectToken, TokenType};
+    /// let t = SubjectToken::new("eyJ.example.jwt", TokenType::IdToken);
+    /// assert_eq!(t.token_type(), TokenType::IdToken);
+    /// assert_eq!(t.expires_at(), None);
+    /// ```
     pub fn new(token: impl Into<SecretString>, token_type: TokenType) -> Self {
         Self {
             token: token.into(),
@@ -100,33 +130,78 @@ impl SubjectToken {
     }
 
     /// Records when the token expires.
+    ///
+    /// ```
+    /// use federated_credentials::token::{SubjectToken, TokenType};
+    /// use std::time::{Duration, UNIX_EPOCH};
+    /// let exp = UNIX_EPOCH + Duration::from_secs(1_700_003_600);
+    /// let t = SubjectToken::new("eyJ.example.jwt", TokenType::Jwt).with_expiry(exp);
+    /// assert_eq!(t.expires_at(), Some(exp));
+    /// ```
     pub fn with_expiry(mut self, expires_at: SystemTime) -> Self {
         self.expires_at = Some(expires_at);
         self
     }
 
     /// Replaces the token type (the configuration's `subject_token_type` is authoritative).
+    ///
+    /// ```
+    /// use federated_credentials::token::{SubjectToken, TokenType};
+    /// let t = SubjectToken::new("eyJ.example.jwt", TokenType::Jwt).with_token_type(TokenType::IdToken);
+    /// assert_eq!(t.token_type(), TokenType::IdToken);
+    /// ```
     pub fn with_token_type(mut self, token_type: TokenType) -> Self {
         self.token_type = token_type;
         self
     }
 
     /// The token value.
+    ///
+    /// ```
+    /// use federated_credentials::token::{SubjectToken, TokenType};
+    /// let t = SubjectToken::new("eyJ.example.jwt", TokenType::Jwt);
+    /// assert_eq!(t.token().expose_secret(), "eyJ.example.jwt");
+    /// assert_eq!(t.token().to_string(), "[redacted]");
+    /// ```
     pub fn token(&self) -> &SecretString {
         &self.token
     }
 
     /// Its type.
+    ///
+    /// ```
+    /// use federated_credentials::token::{SubjectToken, TokenType};
+    /// let t = SubjectToken::new("PHNhbWxwOlJlc3BvbnNlPg==", TokenType::Saml2);
+    /// assert_eq!(t.token_type(), TokenType::Saml2);
+    /// ```
     pub fn token_type(&self) -> TokenType {
         self.token_type
     }
 
     /// When it expires, if known.
+    ///
+    /// ```
+    /// use federated_credentials::token::{SubjectToken, TokenType};
+    /// use std::time::{Duration, UNIX_EPOCH};
+    /// let t = SubjectToken::new("eyJ.example.jwt", TokenType::Jwt);
+    /// assert_eq!(t.expires_at(), None);
+    /// let t = t.with_expiry(UNIX_EPOCH + Duration::from_secs(60));
+    /// assert_eq!(t.expires_at(), Some(UNIX_EPOCH + Duration::from_secs(60)));
+    /// ```
     pub fn expires_at(&self) -> Option<SystemTime> {
         self.expires_at
     }
 
     /// Whether it is expired at `now` (a token without expiry never is).
+    ///
+    /// ```
+    /// use federated_credentials::token::{SubjectToken, TokenType};
+    /// use std::time::{Duration, UNIX_EPOCH};
+    /// let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    /// let t = SubjectToken::new("eyJ.example.jwt", TokenType::Jwt);
+    /// assert!(!t.is_expired_at(now));
+    /// assert!(t.with_expiry(now).is_expired_at(now));
+    /// ```
     pub fn is_expired_at(&self, now: SystemTime) -> bool {
         self.expires_at.is_some_and(|exp| exp <= now)
     }
@@ -154,6 +229,15 @@ pub struct AccessToken {
 
 impl AccessToken {
     /// A bearer token with an optional expiry.
+    ///
+    /// ```
+    /// use federated_credentials::token::AccessToken;
+    /// use std::time::{Duration, UNIX_EPOCH};
+    /// let exp = UNIX_EPOCH + Duration::from_secs(1_700_003_600);
+    /// let t = AccessToken::new("ya29.example", Some(exp));
+    /// assert_eq!(t.expires_at(), Some(exp));
+    /// assert_eq!(t.token_type(), "Bearer");
+    /// ```
     pub fn new(token: impl Into<SecretString>, expires_at: Option<SystemTime>) -> Self {
         let token = token.into();
         let authorization = bearer_header_value(token.expose_secret());
@@ -167,22 +251,49 @@ impl AccessToken {
 
     /// Sets the token type (as the server reported it; default `Bearer`). The
     /// `Authorization` header always uses the `Bearer` scheme, whatever the spelling here.
+    ///
+    /// ```
+    /// use federated_credentials::token::AccessToken;
+    /// let t = AccessToken::new("ya29.example", None).with_token_type("bearer");
+    /// assert_eq!(t.token_type(), "bearer");
+    /// assert_eq!(t.authorization_header(), "Bearer ya29.example");
+    /// ```
     pub fn with_token_type(mut self, token_type: impl Into<String>) -> Self {
         self.token_type = token_type.into();
         self
     }
 
     /// The token value.
+    ///
+    /// ```
+    /// use federated_credentials::token::AccessToken;
+    /// let t = AccessToken::new("ya29.example", None);
+    /// assert_eq!(t.token().expose_secret(), "ya29.example");
+    /// assert_eq!(format!("{:?}", t.token()), "SecretString([redacted])");
+    /// ```
     pub fn token(&self) -> &SecretString {
         &self.token
     }
 
     /// The token type, normally `Bearer`.
+    ///
+    /// ```
+    /// use federated_credentials::token::AccessToken;
+    /// assert_eq!(AccessToken::new("ya29.example", None).token_type(), "Bearer");
+    /// ```
     pub fn token_type(&self) -> &str {
         &self.token_type
     }
 
     /// When it expires, if known.
+    ///
+    /// ```
+    /// use federated_credentials::token::AccessToken;
+    /// use std::time::{Duration, UNIX_EPOCH};
+    /// let exp = UNIX_EPOCH + Duration::from_secs(1_700_003_600);
+    /// assert_eq!(AccessToken::new("ya29.example", Some(exp)).expires_at(), Some(exp));
+    /// assert_eq!(AccessToken::new("ya29.example", None).expires_at(), None);
+    /// ```
     pub fn expires_at(&self) -> Option<SystemTime> {
         self.expires_at
     }
@@ -190,6 +301,12 @@ impl AccessToken {
     /// The `Authorization` header value, `Bearer <token>`. Treat the result as a secret;
     /// prefer [`authorization_header_value`](Self::authorization_header_value), which is
     /// cheaper and marked sensitive.
+    ///
+    /// ```
+    /// use federated_credentials::token::AccessToken;
+    /// let t = AccessToken::new("ya29.example", None);
+    /// assert_eq!(t.authorization_header(), "Bearer ya29.example");
+    /// ```
     pub fn authorization_header(&self) -> String {
         format!("Bearer {}", self.token.expose_secret())
     }
@@ -252,12 +369,49 @@ impl Expiry for AccessToken {
 }
 
 /// Anything with an expiry time, so the cache can decide when to refresh.
+///
+/// Implement it for your own credential type to keep it in a
+/// [`CredentialCache`](crate::cache::CredentialCache).
+///
+/// ```
+/// use federated_credentials::token::Expiry;
+/// use std::time::SystemTime;
+///
+/// struct ApiKey {
+///     key: String,
+///     valid_until: Option<SystemTime>,
+/// }
+///
+/// impl Expiry for ApiKey {
+///     fn expires_at(&self) -> Option<SystemTime> {
+///         self.valid_until
+///     }
+/// }
+/// ```
 pub trait Expiry {
     /// When the credential stops being valid; `None` means it does not expire on its own.
+    ///
+    /// ```
+    /// use federated_credentials::token::{AccessToken, Expiry};
+    /// fn expires_soon(c: &dyn Expiry, deadline: std::time::SystemTime) -> bool {
+    ///     c.expires_at().is_some_and(|at| at <= deadline)
+    /// }
+    /// let deadline = std::time::UNIX_EPOCH;
+    /// assert!(!expires_soon(&AccessToken::new("ya29.example", None), deadline));
+    /// assert!(expires_soon(&AccessToken::new("ya29.example", Some(deadline)), deadline));
+    /// ```
     fn expires_at(&self) -> Option<SystemTime>;
 }
 
 /// How long until `expires_at`, seen from `now`; zero when already past.
+///
+/// ```
+/// use federated_credentials::token::remaining;
+/// use std::time::{Duration, UNIX_EPOCH};
+/// let expires_at = UNIX_EPOCH + Duration::from_secs(3600);
+/// assert_eq!(remaining(expires_at, UNIX_EPOCH), Duration::from_secs(3600));
+/// assert_eq!(remaining(UNIX_EPOCH, expires_at), Duration::ZERO);
+/// ```
 pub fn remaining(expires_at: SystemTime, now: SystemTime) -> Duration {
     expires_at.duration_since(now).unwrap_or(Duration::ZERO)
 }

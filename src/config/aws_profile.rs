@@ -22,9 +22,42 @@ use crate::context::Context;
 use crate::error::Error;
 
 /// The profile key that selects the GCE metadata server's identity token.
+///
+/// ```
+/// use federated_credentials::config::{AwsProfile, GCP_AUDIENCE_KEY};
+/// let ini = format!(
+///     "[default]\nrole_arn = arn:aws:iam::123456789012:role/gcp-workload\n{GCP_AUDIENCE_KEY} = sts.amazonaws.com\n"
+/// );
+/// let profile = AwsProfile::parse(&ini, "default", std::path::Path::new("config"))?;
+/// assert_eq!(profile.gcp_audience.as_deref(), Some("sts.amazonaws.com"));
+/// # Ok::<(), federated_credentials::Error>(())
+/// ```
 pub const GCP_AUDIENCE_KEY: &str = "federated_credentials_gcp_audience";
 
-/// The web identity settings of one profile.
+/// The web identity settings of one profile. Keys it does not read are ignored; empty
+/// values count as unset.
+///
+/// Turn it into a provider with
+/// [`default_chain::from_profile`](crate::default_chain::from_profile).
+///
+/// ```
+/// use federated_credentials::config::AwsProfile;
+/// use std::time::Duration;
+/// let ini = "\
+/// [profile billing]
+/// role_arn = arn:aws:iam::123456789012:role/billing
+/// web_identity_token_file = /var/run/secrets/tokens/aws-token
+/// role_session_name = billing-worker
+/// duration_seconds = 7200
+/// region = eu-west-1
+/// ";
+/// let p = AwsProfile::parse(ini, "billing", std::path::Path::new("config"))?;
+/// assert_eq!(p.role_session_name.as_deref(), Some("billing-worker"));
+/// assert_eq!(p.duration, Some(Duration::from_secs(7200)));
+/// assert_eq!(p.region.as_deref(), Some("eu-west-1"));
+/// assert_eq!(p.gcp_audience, None);
+/// # Ok::<(), federated_credentials::Error>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct AwsProfile {
@@ -48,7 +81,21 @@ pub struct AwsProfile {
 
 impl AwsProfile {
     /// Loads the profile named by `AWS_PROFILE` (default `default`) from `AWS_CONFIG_FILE`
-    /// (default `~/.aws/config`).
+    /// (default `~/.aws/config`), both read from the context's environment.
+    ///
+    /// ```
+    /// use federated_credentials::config::AwsProfile;
+    /// use federated_credentials::context::{Context, StaticEnv};
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let path = dir.path().join("config");
+    /// # let path = path.to_str().unwrap();
+    /// std::fs::write(path, "[profile ci]\nrole_arn = arn:aws:iam::123456789012:role/ci\n").unwrap();
+    /// let env = StaticEnv::from_pairs([("AWS_CONFIG_FILE", path), ("AWS_PROFILE", "ci")]);
+    /// let profile = AwsProfile::load(&Context::builder().env(env).build())?;
+    /// assert_eq!(profile.name, "ci");
+    /// assert_eq!(profile.role_arn.as_deref(), Some("arn:aws:iam::123456789012:role/ci"));
+    /// # Ok::<(), federated_credentials::Error>(())
+    /// ```
     pub fn load(ctx: &Context) -> Result<Self, Error> {
         let name = ctx
             .env()
@@ -57,7 +104,22 @@ impl AwsProfile {
         Self::load_named(ctx, name.trim())
     }
 
-    /// Loads the named profile.
+    /// Loads the named profile from `AWS_CONFIG_FILE` (default `~/.aws/config`), whatever
+    /// `AWS_PROFILE` says.
+    ///
+    /// ```
+    /// use federated_credentials::config::AwsProfile;
+    /// use federated_credentials::context::{Context, StaticEnv};
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let path = dir.path().join("config");
+    /// # let path = path.to_str().unwrap();
+    /// std::fs::write(path, "[profile ci]\nrole_arn = arn:aws:iam::123456789012:role/ci\n").unwrap();
+    /// let ctx = Context::builder().env(StaticEnv::from_pairs([("AWS_CONFIG_FILE", path)])).build();
+    /// assert_eq!(AwsProfile::load_named(&ctx, "ci")?.name, "ci");
+    /// let err = AwsProfile::load_named(&ctx, "prod").unwrap_err();
+    /// assert!(err.message().starts_with("AWS_PROFILE: profile `prod` not found"));
+    /// # Ok::<(), federated_credentials::Error>(())
+    /// ```
     pub fn load_named(ctx: &Context, name: &str) -> Result<Self, Error> {
         let path = match ctx.env().get_non_empty("AWS_CONFIG_FILE") {
             Some(p) => expand_home(ctx, p.trim()),
@@ -72,7 +134,9 @@ impl AwsProfile {
         Self::parse(&text, name, &path)
     }
 
-    /// Parses `text` (the config file's contents) and returns the profile `name`.
+    /// Parses `text` (the config file's contents) and returns the profile `name`; `path`
+    /// only names the file in errors. The `default` profile may be written `[default]` or
+    /// `[profile default]`, any other only `[profile NAME]`.
     ///
     /// ```
     /// use federated_credentials::config::AwsProfile;

@@ -38,6 +38,28 @@ pub const DEFAULT_REGIONAL_CRED_VERIFICATION_URL: &str =
     "https://sts.{region}.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15";
 
 /// The `credential_source` of an AWS (`environment_id: aws1`) configuration.
+///
+/// ```
+/// use federated_credentials::config::{CredentialSource, ExternalAccountConfig};
+/// let config = ExternalAccountConfig::from_json(r#"{
+///   "type": "external_account",
+///   "audience": "//iam.googleapis.com/projects/123456789/locations/global/workloadIdentityPools/aws-pool/providers/aws",
+///   "subject_token_type": "urn:ietf:params:aws:token-type:aws4_request",
+///   "credential_source": {
+///     "environment_id": "aws1",
+///     "region_url": "http://169.254.169.254/latest/meta-data/placement/availability-zone",
+///     "url": "http://169.254.169.254/latest/meta-data/iam/security-credentials",
+///     "imdsv2_session_token_url": "http://169.254.169.254/latest/api/token"
+///   }
+/// }"#)?;
+/// let CredentialSource::Aws(aws) = &config.credential_source else { unreachable!() };
+/// assert!(aws.imdsv2_session_token_url.is_some()); // IMDSv2
+/// assert_eq!(
+///     aws.regional_cred_verification_url, // defaulted
+///     "https://sts.{region}.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15"
+/// );
+/// # Ok::<(), federated_credentials::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct AwsSourceConfig {
@@ -52,6 +74,33 @@ pub struct AwsSourceConfig {
 }
 
 /// Where the subject token comes from.
+///
+/// ```
+/// use federated_credentials::config::{CredentialSource, ExternalAccountConfig};
+///
+/// fn describe(config: &ExternalAccountConfig) -> String {
+///     match &config.credential_source {
+///         CredentialSource::File { path, .. } => format!("token file {}", path.display()),
+///         CredentialSource::Url { url, .. } => format!("token from {url}"),
+///         CredentialSource::Aws(_) => "signed AWS request".to_string(),
+///         CredentialSource::Executable { command, .. } => format!("output of `{command}`"),
+///         _ => "another source".to_string(), // the enum is non-exhaustive
+///     }
+/// }
+/// let config = ExternalAccountConfig::from_json(r#"{
+///   "type": "external_account",
+///   "audience": "//iam.googleapis.com/projects/123456789/locations/global/workloadIdentityPools/aws-pool/providers/aws",
+///   "subject_token_type": "urn:ietf:params:aws:token-type:aws4_request",
+///   "credential_source": {
+///     "environment_id": "aws1",
+///     "region_url": "http://169.254.169.254/latest/meta-data/placement/availability-zone",
+///     "url": "http://169.254.169.254/latest/meta-data/iam/security-credentials",
+///     "imdsv2_session_token_url": "http://169.254.169.254/latest/api/token"
+///   }
+/// }"#)?;
+/// assert_eq!(describe(&config), "signed AWS request");
+/// # Ok::<(), federated_credentials::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CredentialSource {
@@ -132,7 +181,23 @@ pub struct ExternalAccountConfig {
 }
 
 impl ExternalAccountConfig {
-    /// Parses and validates a configuration.
+    /// Parses and validates a configuration. Errors name the field and say what is wrong.
+    ///
+    /// ```
+    /// use federated_credentials::config::ExternalAccountConfig;
+    /// let config = ExternalAccountConfig::from_json(r#"{
+    ///   "type": "external_account",
+    ///   "audience": "//iam.googleapis.com/projects/123456789/locations/global/workloadIdentityPools/k8s/providers/k8s",
+    ///   "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+    ///   "credential_source": { "file": "/var/run/secrets/tokens/gcp-token" }
+    /// }"#)?;
+    /// assert_eq!(config.universe_domain, "googleapis.com");
+    ///
+    /// let typo = r#"{"type": "external_account", "audiance": "x"}"#;
+    /// let err = ExternalAccountConfig::from_json(typo).unwrap_err();
+    /// assert_eq!(err.message(), "audiance: unknown field; did you mean `audience`?");
+    /// # Ok::<(), federated_credentials::Error>(())
+    /// ```
     pub fn from_json(json: &str) -> Result<Self, Error> {
         let value: Value = serde_json::from_str(json).map_err(|e| {
             Error::config(
@@ -147,7 +212,25 @@ impl ExternalAccountConfig {
         Self::from_value(&value)
     }
 
-    /// Reads a configuration file. Errors name the path.
+    /// Reads a configuration file (at most 1 MiB). Errors name the path.
+    ///
+    /// ```
+    /// use federated_credentials::config::ExternalAccountConfig;
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let path = dir.path().join("gcp-credentials.json");
+    /// # std::fs::write(&path, r#"{
+    ///   "type": "external_account",
+    ///   "audience": "//iam.googleapis.com/projects/123456789/locations/global/workloadIdentityPools/k8s/providers/k8s",
+    ///   "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+    ///   "credential_source": { "file": "/var/run/secrets/tokens/gcp-token" }
+    /// }"#).unwrap();
+    /// let config = ExternalAccountConfig::from_file(&path)?;
+    /// assert!(config.audience.ends_with("/providers/k8s"));
+    ///
+    /// let err = ExternalAccountConfig::from_file("/nonexistent/gcp-credentials.json").unwrap_err();
+    /// assert_eq!(err.message(), "credential configuration /nonexistent/gcp-credentials.json: no such file");
+    /// # Ok::<(), federated_credentials::Error>(())
+    /// ```
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self, Error> {
         let path = path.as_ref();
         let read_err = |problem: String| {
@@ -173,7 +256,28 @@ impl ExternalAccountConfig {
             .map_err(|e| e.context(format!("credential configuration {}", path.display())))
     }
 
-    /// Reads the file named by `GOOGLE_APPLICATION_CREDENTIALS`.
+    /// Reads the file named by `GOOGLE_APPLICATION_CREDENTIALS` in the context's environment.
+    ///
+    /// ```
+    /// use federated_credentials::config::ExternalAccountConfig;
+    /// use federated_credentials::context::{Context, StaticEnv};
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let path = dir.path().join("gcp-credentials.json");
+    /// # std::fs::write(&path, r#"{
+    ///   "type": "external_account",
+    ///   "audience": "//iam.googleapis.com/projects/123456789/locations/global/workloadIdentityPools/k8s/providers/k8s",
+    ///   "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+    ///   "credential_source": { "file": "/var/run/secrets/tokens/gcp-token" }
+    /// }"#).unwrap();
+    /// # let path = path.to_str().unwrap();
+    /// let env = StaticEnv::from_pairs([("GOOGLE_APPLICATION_CREDENTIALS", path)]);
+    /// let config = ExternalAccountConfig::from_env(&Context::builder().env(env).build())?;
+    /// assert!(config.audience.ends_with("/providers/k8s"));
+    ///
+    /// let unset = Context::builder().env(StaticEnv::empty()).build();
+    /// assert!(ExternalAccountConfig::from_env(&unset).is_err());
+    /// # Ok::<(), federated_credentials::Error>(())
+    /// ```
     pub fn from_env(ctx: &Context) -> Result<Self, Error> {
         let path = ctx
             .env()
@@ -187,7 +291,23 @@ impl ExternalAccountConfig {
         Self::from_file(path.trim())
     }
 
-    /// Parses an already-decoded JSON value.
+    /// Parses an already-decoded JSON value, e.g. one embedded in a larger configuration.
+    ///
+    /// ```
+    /// use federated_credentials::config::ExternalAccountConfig;
+    /// let app_config: serde_json::Value = serde_json::from_str(r#"{
+    ///   "service": "billing",
+    ///   "gcp": {
+    ///     "type": "external_account",
+    ///     "audience": "//iam.googleapis.com/projects/123456789/locations/global/workloadIdentityPools/k8s/providers/k8s",
+    ///     "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+    ///     "credential_source": { "file": "/var/run/secrets/tokens/gcp-token" }
+    ///   }
+    /// }"#).unwrap();
+    /// let config = ExternalAccountConfig::from_value(&app_config["gcp"])?;
+    /// assert!(config.audience.ends_with("/providers/k8s"));
+    /// # Ok::<(), federated_credentials::Error>(())
+    /// ```
     pub fn from_value(value: &Value) -> Result<Self, Error> {
         let top = Fields::new(value, "")?;
         for key in top.keys() {
@@ -342,6 +462,33 @@ impl ExternalAccountConfig {
 
     /// Allows AWS metadata URLs on any host (by default only `169.254.169.254`,
     /// `fd00:ec2::254` and loopback are accepted, an SSRF guard AIP-4117 asks for).
+    ///
+    /// The hosts are checked again, so `false` fails on a configuration whose AWS URLs are
+    /// elsewhere. [`from_json`](Self::from_json) and [`from_file`](Self::from_file) reject
+    /// such URLs before this can be called: to use an IMDS proxy, point the parsed
+    /// configuration's URLs at it, then allow it.
+    ///
+    /// ```
+    /// use federated_credentials::config::{CredentialSource, ExternalAccountConfig};
+    /// let mut config = ExternalAccountConfig::from_json(r#"{
+    ///       "type": "external_account",
+    ///       "audience": "//iam.googleapis.com/projects/123456789/locations/global/workloadIdentityPools/aws-pool/providers/aws",
+    ///       "subject_token_type": "urn:ietf:params:aws:token-type:aws4_request",
+    ///       "credential_source": {
+    ///         "environment_id": "aws1",
+    ///         "region_url": "http://169.254.169.254/latest/meta-data/placement/availability-zone",
+    ///         "url": "http://169.254.169.254/latest/meta-data/iam/security-credentials",
+    ///         "imdsv2_session_token_url": "http://169.254.169.254/latest/api/token"
+    ///       }
+    ///     }"#)?;
+    /// if let CredentialSource::Aws(aws) = &mut config.credential_source {
+    ///     aws.url = Some("http://imds-proxy.internal/latest/meta-data/iam/security-credentials".into());
+    /// }
+    /// assert!(config.clone().allow_any_aws_metadata_host(false).is_err());
+    /// let config = config.allow_any_aws_metadata_host(true)?;
+    /// assert!(config.allow_any_aws_metadata_host);
+    /// # Ok::<(), federated_credentials::Error>(())
+    /// ```
     pub fn allow_any_aws_metadata_host(mut self, allow: bool) -> Result<Self, Error> {
         self.allow_any_aws_metadata_host = allow;
         self.check_aws_hosts()?;
@@ -388,7 +535,21 @@ impl ExternalAccountConfig {
         Ok(())
     }
 
-    /// The impersonated service account's email, if any.
+    /// The impersonated service account's email, if any (from
+    /// `service_account_impersonation_url`).
+    ///
+    /// ```
+    /// use federated_credentials::config::ExternalAccountConfig;
+    /// let config = ExternalAccountConfig::from_json(r#"{
+    ///   "type": "external_account",
+    ///   "audience": "//iam.googleapis.com/projects/123456789/locations/global/workloadIdentityPools/k8s/providers/k8s",
+    ///   "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+    ///   "service_account_impersonation_url": "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/app@my-project.iam.gserviceaccount.com:generateAccessToken",
+    ///   "credential_source": { "file": "/var/run/secrets/tokens/gcp-token" }
+    /// }"#)?;
+    /// assert_eq!(config.impersonated_service_account().as_deref(), Some("app@my-project.iam.gserviceaccount.com"));
+    /// # Ok::<(), federated_credentials::Error>(())
+    /// ```
     pub fn impersonated_service_account(&self) -> Option<String> {
         self.service_account_impersonation_url
             .as_deref()

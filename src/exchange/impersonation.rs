@@ -16,6 +16,13 @@ use crate::http::{with_retries, HttpRequest, HttpResponse, RetryPolicy};
 use crate::token::{format_rfc3339, parse_rfc3339, AccessToken, SubjectToken, TokenType};
 
 /// The default IAM Credentials API base.
+///
+/// ```
+/// use federated_credentials::exchange::{service_account_from_url, DEFAULT_IAM_CREDENTIALS_BASE};
+/// let sa = "app@my-project.iam.gserviceaccount.com";
+/// let url = format!("{DEFAULT_IAM_CREDENTIALS_BASE}/projects/-/serviceAccounts/{sa}:generateAccessToken");
+/// assert_eq!(service_account_from_url(&url).as_deref(), Some(sa));
+/// ```
 pub const DEFAULT_IAM_CREDENTIALS_BASE: &str = "https://iamcredentials.googleapis.com/v1";
 
 fn default_retry() -> RetryPolicy {
@@ -46,13 +53,17 @@ pub fn service_account_from_url(url: &str) -> Option<String> {
 /// `generateAccessToken`: trades a federated token for a service account's access token.
 ///
 /// ```
-/// use federated_credentials::exchange::ServiceAccountImpersonation;
+/// use federated_credentials::context::Context;
+/// use federated_credentials::exchange::{Exchange, ServiceAccountImpersonation};
 /// use std::time::Duration;
 /// let imp = ServiceAccountImpersonation::new(
 ///     "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/app@p.iam.gserviceaccount.com:generateAccessToken",
 /// )
 /// .lifetime(Duration::from_secs(3600))
 /// .scopes(["https://www.googleapis.com/auth/cloud-platform"]);
+/// imp.validate(&Context::default())?; // checked without I/O
+/// assert_eq!(imp.service_account().as_deref(), Some("app@p.iam.gserviceaccount.com"));
+/// # Ok::<(), federated_credentials::Error>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct ServiceAccountImpersonation {
@@ -65,7 +76,20 @@ pub struct ServiceAccountImpersonation {
 }
 
 impl ServiceAccountImpersonation {
-    /// Impersonation through `url` (the config's `service_account_impersonation_url`).
+    /// Impersonation through `url` (the config's `service_account_impersonation_url`),
+    /// asking for the cloud-platform scope. The URL must end in
+    /// `/serviceAccounts/EMAIL:generateAccessToken`.
+    ///
+    /// ```
+    /// # use federated_credentials::context::Context;
+    /// # use federated_credentials::exchange::{Exchange, ServiceAccountImpersonation};
+    /// # let ctx = Context::default();
+    /// # let url = "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/app@my-project.iam.gserviceaccount.com:generateAccessToken";
+    /// ServiceAccountImpersonation::new(url).validate(&ctx)?;
+    /// let wrong = ServiceAccountImpersonation::new("https://iamcredentials.googleapis.com/v1/token");
+    /// assert!(wrong.validate(&ctx).is_err());
+    /// # Ok::<(), federated_credentials::Error>(())
+    /// ```
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
@@ -78,6 +102,19 @@ impl ServiceAccountImpersonation {
     }
 
     /// The scopes of the service account token (required, non-empty).
+    ///
+    /// ```
+    /// # use federated_credentials::context::Context;
+    /// # use federated_credentials::exchange::{Exchange, ServiceAccountImpersonation};
+    /// # let ctx = Context::default();
+    /// # let url = "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/app@my-project.iam.gserviceaccount.com:generateAccessToken";
+    /// let imp = ServiceAccountImpersonation::new(url)
+    ///     .scopes(["https://www.googleapis.com/auth/bigquery.readonly"]);
+    /// imp.validate(&ctx)?;
+    /// let none: [&str; 0] = [];
+    /// assert!(ServiceAccountImpersonation::new(url).scopes(none).validate(&ctx).is_err());
+    /// # Ok::<(), federated_credentials::Error>(())
+    /// ```
     pub fn scopes(mut self, scopes: impl IntoIterator<Item = impl Into<String>>) -> Self {
         self.scopes = scopes.into_iter().map(Into::into).collect();
         self
@@ -85,31 +122,77 @@ impl ServiceAccountImpersonation {
 
     /// The token lifetime, 600–43200 s (above 3600 s needs the
     /// `iam.allowServiceAccountCredentialLifetimeExtension` org policy). Default: IAM's 3600 s.
+    ///
+    /// ```
+    /// # use federated_credentials::context::Context;
+    /// # use federated_credentials::exchange::{Exchange, ServiceAccountImpersonation};
+    /// # let ctx = Context::default();
+    /// # let url = "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/app@my-project.iam.gserviceaccount.com:generateAccessToken";
+    /// use std::time::Duration;
+    /// ServiceAccountImpersonation::new(url).lifetime(Duration::from_secs(1800)).validate(&ctx)?;
+    /// let too_short = ServiceAccountImpersonation::new(url).lifetime(Duration::from_secs(60));
+    /// assert!(too_short.validate(&ctx).is_err());
+    /// # Ok::<(), federated_credentials::Error>(())
+    /// ```
     pub fn lifetime(mut self, lifetime: Duration) -> Self {
         self.lifetime = Some(lifetime);
         self
     }
 
-    /// Delegation chain (`projects/-/serviceAccounts/EMAIL`, or plain emails).
+    /// Delegation chain (`projects/-/serviceAccounts/EMAIL`, or plain emails, which are
+    /// expanded to that form).
+    ///
+    /// ```
+    /// # use federated_credentials::context::Context;
+    /// # use federated_credentials::exchange::{Exchange, ServiceAccountImpersonation};
+    /// # let ctx = Context::default();
+    /// # let url = "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/app@my-project.iam.gserviceaccount.com:generateAccessToken";
+    /// let imp = ServiceAccountImpersonation::new(url)
+    ///     .delegates(["hop@my-project.iam.gserviceaccount.com"]);
+    /// imp.validate(&ctx)?;
+    /// # Ok::<(), federated_credentials::Error>(())
+    /// ```
     pub fn delegates(mut self, delegates: impl IntoIterator<Item = impl Into<String>>) -> Self {
         self.delegates = delegates.into_iter().map(Into::into).collect();
         self
     }
 
     /// The timeout of one attempt (default 10 s).
+    ///
+    /// ```
+    /// use federated_credentials::exchange::ServiceAccountImpersonation;
+    /// use std::time::Duration;
+    /// # let url = "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/app@my-project.iam.gserviceaccount.com:generateAccessToken";
+    /// let imp = ServiceAccountImpersonation::new(url).attempt_timeout(Duration::from_secs(3));
+    /// ```
     pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
         self.attempt_timeout = timeout;
         self
     }
 
-    /// The retry policy (default: 3 attempts on 408/429/5xx, 200 ms–3 s backoff, 30 s
-    /// deadline).
+    /// The retry policy (default: 3 attempts on 408/429/5xx and transport errors, 200 ms–3 s
+    /// backoff, 30 s deadline).
+    ///
+    /// ```
+    /// use federated_credentials::exchange::ServiceAccountImpersonation;
+    /// use federated_credentials::http::RetryPolicy;
+    /// # let url = "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/app@my-project.iam.gserviceaccount.com:generateAccessToken";
+    /// let imp = ServiceAccountImpersonation::new(url).retry_policy(RetryPolicy::new(5));
+    /// ```
     pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
         self.retry = policy;
         self
     }
 
     /// The impersonated service account, from the URL.
+    ///
+    /// ```
+    /// use federated_credentials::exchange::ServiceAccountImpersonation;
+    /// let imp = ServiceAccountImpersonation::new(
+    ///     "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/app@my-project.iam.gserviceaccount.com:generateAccessToken",
+    /// );
+    /// assert_eq!(imp.service_account().as_deref(), Some("app@my-project.iam.gserviceaccount.com"));
+    /// ```
     pub fn service_account(&self) -> Option<String> {
         service_account_from_url(&self.url)
     }
@@ -352,9 +435,15 @@ pub(crate) fn rpc_error(response: &HttpResponse, service_account: &str) -> Error
 /// may act as it. The result is a [`SubjectToken`] (a JWT) with its expiry, ready for AWS STS.
 ///
 /// ```
-/// use federated_credentials::exchange::GenerateIdToken;
+/// use federated_credentials::context::Context;
+/// use federated_credentials::exchange::{Exchange, GenerateIdToken};
 /// let id = GenerateIdToken::new("app@p.iam.gserviceaccount.com", "sts.amazonaws.com").include_email(true);
+/// id.validate(&Context::default())?; // checked without I/O
+/// # Ok::<(), federated_credentials::Error>(())
 /// ```
+///
+/// With [`ExternalAccountCredentials::id_token_source`](crate::google::ExternalAccountCredentials::id_token_source),
+/// an AWS workload federated into Google gets ID tokens for that service account.
 #[derive(Debug, Clone)]
 pub struct GenerateIdToken {
     service_account: String,
@@ -367,7 +456,17 @@ pub struct GenerateIdToken {
 }
 
 impl GenerateIdToken {
-    /// An ID token for `service_account` with `aud` = `audience`.
+    /// An ID token for `service_account` (an email or unique id) with `aud` = `audience`.
+    ///
+    /// ```
+    /// # use federated_credentials::context::Context;
+    /// # use federated_credentials::exchange::{Exchange, GenerateIdToken};
+    /// # let ctx = Context::default();
+    /// GenerateIdToken::new("app@my-project.iam.gserviceaccount.com", "sts.amazonaws.com").validate(&ctx)?;
+    /// let no_audience = GenerateIdToken::new("app@my-project.iam.gserviceaccount.com", "");
+    /// assert!(no_audience.validate(&ctx).is_err());
+    /// # Ok::<(), federated_credentials::Error>(())
+    /// ```
     pub fn new(service_account: impl Into<String>, audience: impl Into<String>) -> Self {
         Self {
             service_account: service_account.into(),
@@ -380,32 +479,70 @@ impl GenerateIdToken {
         }
     }
 
-    /// Adds `email` and `email_verified` claims.
+    /// Adds `email` and `email_verified` claims (default: not).
+    ///
+    /// ```
+    /// use federated_credentials::exchange::GenerateIdToken;
+    /// let id = GenerateIdToken::new("app@my-project.iam.gserviceaccount.com", "https://api.example.com")
+    ///     .include_email(true);
+    /// ```
     pub fn include_email(mut self, include: bool) -> Self {
         self.include_email = include;
         self
     }
 
-    /// Delegation chain.
+    /// Delegation chain (`projects/-/serviceAccounts/EMAIL`, or plain emails, which are
+    /// expanded to that form).
+    ///
+    /// ```
+    /// use federated_credentials::exchange::GenerateIdToken;
+    /// let id = GenerateIdToken::new("app@my-project.iam.gserviceaccount.com", "sts.amazonaws.com")
+    ///     .delegates(["hop@my-project.iam.gserviceaccount.com"]);
+    /// ```
     pub fn delegates(mut self, delegates: impl IntoIterator<Item = impl Into<String>>) -> Self {
         self.delegates = delegates.into_iter().map(Into::into).collect();
         self
     }
 
-    /// The IAM Credentials API base URL (default [`DEFAULT_IAM_CREDENTIALS_BASE`]).
+    /// The IAM Credentials API base URL (default [`DEFAULT_IAM_CREDENTIALS_BASE`]): `https`,
+    /// or plain `http` for loopback hosts only (emulators).
+    ///
+    /// ```
+    /// # use federated_credentials::context::Context;
+    /// # use federated_credentials::exchange::{Exchange, GenerateIdToken};
+    /// # let ctx = Context::default();
+    /// let id = GenerateIdToken::new("app@my-project.iam.gserviceaccount.com", "sts.amazonaws.com");
+    /// id.clone().base_url("http://127.0.0.1:8081/v1").validate(&ctx)?;
+    /// assert!(id.base_url("http://iam.example.com/v1").validate(&ctx).is_err());
+    /// # Ok::<(), federated_credentials::Error>(())
+    /// ```
     pub fn base_url(mut self, base: impl Into<String>) -> Self {
         self.base_url = base.into();
         self
     }
 
     /// The timeout of one attempt (default 10 s).
+    ///
+    /// ```
+    /// use federated_credentials::exchange::GenerateIdToken;
+    /// use std::time::Duration;
+    /// let id = GenerateIdToken::new("app@my-project.iam.gserviceaccount.com", "sts.amazonaws.com")
+    ///     .attempt_timeout(Duration::from_secs(3));
+    /// ```
     pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
         self.attempt_timeout = timeout;
         self
     }
 
-    /// The retry policy (default: 3 attempts on 408/429/5xx, 200 ms–3 s backoff, 30 s
-    /// deadline).
+    /// The retry policy (default: 3 attempts on 408/429/5xx and transport errors, 200 ms–3 s
+    /// backoff, 30 s deadline).
+    ///
+    /// ```
+    /// use federated_credentials::exchange::GenerateIdToken;
+    /// use federated_credentials::http::RetryPolicy;
+    /// let id = GenerateIdToken::new("app@my-project.iam.gserviceaccount.com", "sts.amazonaws.com")
+    ///     .retry_policy(RetryPolicy::never());
+    /// ```
     pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
         self.retry = policy;
         self

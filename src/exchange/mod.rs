@@ -11,6 +11,25 @@
 //!
 //! The providers accept any implementation, so a caller can put their own broker in place of
 //! any step.
+//!
+//! Each exchange is a plain value configured by builder methods and checked, without I/O, by
+//! [`Exchange::validate`]:
+//!
+//! ```
+//! use federated_credentials::context::{Context, StaticEnv};
+//! use federated_credentials::exchange::{AssumeRoleWithWebIdentity, Exchange, GoogleStsExchange};
+//!
+//! let ctx = Context::builder().env(StaticEnv::empty()).build();
+//! // GCP → AWS: a Google ID token for temporary AWS credentials.
+//! let to_aws = AssumeRoleWithWebIdentity::new("arn:aws:iam::123456789012:role/app").region("us-east-1");
+//! to_aws.validate(&ctx)?;
+//! // AWS → GCP: a signed AWS request for a federated Google token.
+//! let to_google = GoogleStsExchange::new(
+//!     "//iam.googleapis.com/projects/123456789/locations/global/workloadIdentityPools/aws-pool/providers/aws",
+//! );
+//! to_google.validate(&ctx)?;
+//! # Ok::<(), federated_credentials::Error>(())
+//! ```
 
 mod aws_sts;
 mod google_sts;
@@ -61,9 +80,36 @@ pub trait Exchange<Input: Send + Sync + ?Sized>: Send + Sync + fmt::Debug {
     type Output: Send;
 
     /// Performs the exchange.
+    ///
+    /// The providers call it on every refresh; calling it directly gives an uncached result:
+    ///
+    /// ```no_run
+    /// use federated_credentials::context::Context;
+    /// use federated_credentials::exchange::{Exchange, GoogleStsExchange};
+    /// use federated_credentials::source::{SubjectTokenSource, TokenFile};
+    /// # async fn run() -> Result<(), federated_credentials::Error> {
+    /// let ctx = Context::default();
+    /// let subject = TokenFile::text("/var/run/secrets/tokens/gcp-token").subject_token(&ctx).await?;
+    /// let sts = GoogleStsExchange::new(
+    ///     "//iam.googleapis.com/projects/123456789/locations/global/workloadIdentityPools/k8s/providers/k8s",
+    /// );
+    /// let federated = sts.exchange(&ctx, &subject).await?;
+    /// println!("federated token expires at {:?}", federated.expires_at());
+    /// # Ok(()) }
+    /// ```
     async fn exchange(&self, ctx: &Context, input: &Input) -> Result<Self::Output, Error>;
 
-    /// Checks the configuration without I/O, so builders can fail early.
+    /// Checks the configuration without I/O, so builders can fail early. The default accepts
+    /// everything.
+    ///
+    /// ```
+    /// use federated_credentials::context::Context;
+    /// use federated_credentials::exchange::{Exchange, GoogleStsExchange};
+    /// use federated_credentials::ErrorKind;
+    /// let err = GoogleStsExchange::new("").validate(&Context::default()).unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::Configuration);
+    /// assert!(err.message().starts_with("audience: is required"));
+    /// ```
     fn validate(&self, _ctx: &Context) -> Result<(), Error> {
         Ok(())
     }
