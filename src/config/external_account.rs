@@ -180,7 +180,97 @@ pub struct ExternalAccountConfig {
     pub allow_any_aws_metadata_host: bool,
 }
 
+/// Loads an [`ExternalAccountConfig`] with options that change what is accepted. The plain
+/// [`ExternalAccountConfig::from_file`] (and `from_json`, `from_value`, `from_env`) are this
+/// loader with its defaults.
+///
+/// The one option today: an `aws1` configuration whose metadata URLs point at an IMDS proxy
+/// (any host other than `169.254.169.254`, `[fd00:ec2::254]` or loopback) is refused at load,
+/// as a guard against a configuration that sends the instance's requests elsewhere. Where
+/// such a proxy is intended, allow it when loading:
+///
+/// ```
+/// use federated_credentials::config::ExternalAccountConfig;
+/// let json = r#"{
+///   "type": "external_account",
+///   "audience": "//iam.googleapis.com/projects/123456789/locations/global/workloadIdentityPools/aws-pool/providers/aws",
+///   "subject_token_type": "urn:ietf:params:aws:token-type:aws4_request",
+///   "credential_source": {
+///     "environment_id": "aws1",
+///     "region_url": "http://imds-proxy.internal/latest/meta-data/placement/availability-zone",
+///     "url": "http://imds-proxy.internal/latest/meta-data/iam/security-credentials",
+///     "regional_cred_verification_url": "https://sts.{region}.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15"
+///   }
+/// }"#;
+/// let refused = ExternalAccountConfig::from_json(json).unwrap_err();
+/// assert!(refused.message().starts_with("credential_source.region_url"));
+///
+/// let config = ExternalAccountConfig::loader()
+///     .allow_any_aws_metadata_host(true)
+///     .from_json(json)?;
+/// assert!(config.allow_any_aws_metadata_host);
+/// # Ok::<(), federated_credentials::Error>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct ExternalAccountConfigLoader {
+    allow_any_aws_metadata_host: bool,
+}
+
+impl ExternalAccountConfigLoader {
+    /// Accepts `aws1` metadata URLs on any host (an IMDS proxy). Default `false`.
+    pub fn allow_any_aws_metadata_host(mut self, allow: bool) -> Self {
+        self.allow_any_aws_metadata_host = allow;
+        self
+    }
+
+    /// Parses configuration JSON text; see [`ExternalAccountConfig::from_json`].
+    pub fn from_json(&self, json: &str) -> Result<ExternalAccountConfig, Error> {
+        ExternalAccountConfig::from_json_with(json, self)
+    }
+
+    /// Reads a configuration file (at most 1 MiB); see [`ExternalAccountConfig::from_file`].
+    pub fn from_file(&self, path: impl AsRef<Path>) -> Result<ExternalAccountConfig, Error> {
+        ExternalAccountConfig::from_file_with(path.as_ref(), self)
+    }
+
+    /// Reads the file named by `GOOGLE_APPLICATION_CREDENTIALS`; see
+    /// [`ExternalAccountConfig::from_env`].
+    pub fn from_env(&self, ctx: &Context) -> Result<ExternalAccountConfig, Error> {
+        ExternalAccountConfig::from_env_with(ctx, self)
+    }
+
+    /// Parses an already-decoded JSON value; see [`ExternalAccountConfig::from_value`].
+    pub fn from_value(&self, value: &Value) -> Result<ExternalAccountConfig, Error> {
+        ExternalAccountConfig::from_value_with(value, self)
+    }
+}
+
 impl ExternalAccountConfig {
+    /// A loader with options (today: accepting an IMDS proxy for `aws1`); see
+    /// [`ExternalAccountConfigLoader`].
+    ///
+    /// ```
+    /// use federated_credentials::config::ExternalAccountConfig;
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let path = dir.path().join("gcp-credentials.json");
+    /// # std::fs::write(&path, r#"{"type": "external_account",
+    /// #   "audience": "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/aws",
+    /// #   "subject_token_type": "urn:ietf:params:aws:token-type:aws4_request",
+    /// #   "credential_source": {"environment_id": "aws1",
+    /// #     "url": "http://10.0.0.5/latest/meta-data/iam/security-credentials",
+    /// #     "regional_cred_verification_url": "https://sts.{region}.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15"}}"#).unwrap();
+    /// // a file whose AWS metadata URL is an IMDS proxy at 10.0.0.5
+    /// assert!(ExternalAccountConfig::from_file(&path).is_err());
+    /// let config = ExternalAccountConfig::loader()
+    ///     .allow_any_aws_metadata_host(true)
+    ///     .from_file(&path)?;
+    /// assert!(config.allow_any_aws_metadata_host);
+    /// # Ok::<(), federated_credentials::Error>(())
+    /// ```
+    pub fn loader() -> ExternalAccountConfigLoader {
+        ExternalAccountConfigLoader::default()
+    }
+
     /// Parses and validates a configuration. Errors name the field and say what is wrong.
     ///
     /// ```
@@ -199,6 +289,10 @@ impl ExternalAccountConfig {
     /// # Ok::<(), federated_credentials::Error>(())
     /// ```
     pub fn from_json(json: &str) -> Result<Self, Error> {
+        Self::loader().from_json(json)
+    }
+
+    fn from_json_with(json: &str, options: &ExternalAccountConfigLoader) -> Result<Self, Error> {
         let value: Value = serde_json::from_str(json).map_err(|e| {
             Error::config(
                 "(file)",
@@ -209,7 +303,7 @@ impl ExternalAccountConfig {
                 ),
             )
         })?;
-        Self::from_value(&value)
+        Self::from_value_with(&value, options)
     }
 
     /// Reads a configuration file (at most 1 MiB). Errors name the path.
@@ -232,7 +326,10 @@ impl ExternalAccountConfig {
     /// # Ok::<(), federated_credentials::Error>(())
     /// ```
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self, Error> {
-        let path = path.as_ref();
+        Self::loader().from_file(path)
+    }
+
+    fn from_file_with(path: &Path, options: &ExternalAccountConfigLoader) -> Result<Self, Error> {
         let read_err = |problem: String| {
             Error::new(
                 ErrorKind::Configuration,
@@ -252,7 +349,7 @@ impl ExternalAccountConfig {
         }
         let text =
             std::fs::read_to_string(path).map_err(|e| read_err(format!("cannot read ({e})")))?;
-        Self::from_json(&text)
+        Self::from_json_with(&text, options)
             .map_err(|e| e.context(format!("credential configuration {}", path.display())))
     }
 
@@ -279,6 +376,10 @@ impl ExternalAccountConfig {
     /// # Ok::<(), federated_credentials::Error>(())
     /// ```
     pub fn from_env(ctx: &Context) -> Result<Self, Error> {
+        Self::loader().from_env(ctx)
+    }
+
+    fn from_env_with(ctx: &Context, options: &ExternalAccountConfigLoader) -> Result<Self, Error> {
         let path = ctx
             .env()
             .get_non_empty("GOOGLE_APPLICATION_CREDENTIALS")
@@ -288,7 +389,7 @@ impl ExternalAccountConfig {
                     "is not set: point it at the external_account JSON from `gcloud iam workload-identity-pools create-cred-config`",
                 )
             })?;
-        Self::from_file(path.trim())
+        Self::from_file_with(Path::new(path.trim()), options)
     }
 
     /// Parses an already-decoded JSON value, e.g. one embedded in a larger configuration.
@@ -309,6 +410,13 @@ impl ExternalAccountConfig {
     /// # Ok::<(), federated_credentials::Error>(())
     /// ```
     pub fn from_value(value: &Value) -> Result<Self, Error> {
+        Self::loader().from_value(value)
+    }
+
+    fn from_value_with(
+        value: &Value,
+        options: &ExternalAccountConfigLoader,
+    ) -> Result<Self, Error> {
         let top = Fields::new(value, "")?;
         for key in top.keys() {
             if !TOP_LEVEL_KEYS.contains(&key.as_str()) {
@@ -454,7 +562,7 @@ impl ExternalAccountConfig {
             client_secret,
             universe_domain,
             scopes,
-            allow_any_aws_metadata_host: false,
+            allow_any_aws_metadata_host: options.allow_any_aws_metadata_host,
         };
         config.check_aws_hosts()?;
         Ok(config)
@@ -465,8 +573,9 @@ impl ExternalAccountConfig {
     ///
     /// The hosts are checked again, so `false` fails on a configuration whose AWS URLs are
     /// elsewhere. [`from_json`](Self::from_json) and [`from_file`](Self::from_file) reject
-    /// such URLs before this can be called: to use an IMDS proxy, point the parsed
-    /// configuration's URLs at it, then allow it.
+    /// such URLs before this can be called: to load a file that points at an IMDS proxy, use
+    /// [`ExternalAccountConfig::loader`]`().allow_any_aws_metadata_host(true)`. This method
+    /// is for a configuration whose URLs were changed after loading.
     ///
     /// ```
     /// use federated_credentials::config::{CredentialSource, ExternalAccountConfig};
@@ -528,7 +637,7 @@ impl ExternalAccountConfig {
             {
                 return Err(Error::config(
                     field,
-                    format!("`{raw}` is not the EC2 metadata service (169.254.169.254 or [fd00:ec2::254]); if this is intended, allow it with allow_any_aws_metadata_host"),
+                    format!("`{raw}` is not the EC2 metadata service (169.254.169.254 or [fd00:ec2::254]); if this is an intended IMDS proxy, load the file with ExternalAccountConfig::loader().allow_any_aws_metadata_host(true)"),
                 ));
             }
         }

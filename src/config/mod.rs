@@ -31,4 +31,6 @@ mod external_account;
 mod json;
 
 pub use aws_profile::{AwsProfile, GCP_AUDIENCE_KEY};
-pub use external_account::{AwsSourceConfig, CredentialSource, ExternalAccountConfig};
+pub use external_account::{
+    AwsSourceConfig, CredentialSource, ExternalAccountConfig, ExternalAccountConfigLoader,
+};
