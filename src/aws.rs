@@ -176,7 +176,8 @@ impl WebIdentityProvider {
 
     /// Configured like the AWS SDKs from the process environment: `AWS_ROLE_ARN`,
     /// `AWS_WEB_IDENTITY_TOKEN_FILE`, `AWS_ROLE_SESSION_NAME`, `AWS_REGION` /
-    /// `AWS_DEFAULT_REGION`, `AWS_ENDPOINT_URL_STS`. When no token file is set and
+    /// `AWS_DEFAULT_REGION`, `AWS_ENDPOINT_URL_STS` (then `AWS_ENDPOINT_URL`),
+    /// `AWS_USE_FIPS_ENDPOINT`. When no token file is set and
     /// `FEDERATED_CREDENTIALS_GCP_AUDIENCE` is, the token comes from the GCE/GKE metadata
     /// server with that audience.
     ///

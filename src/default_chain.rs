@@ -37,7 +37,7 @@ use crate::context::Context;
 use crate::error::{Error, ErrorKind, Service};
 use crate::google::ExternalAccountCredentials;
 use crate::http::HttpRequest;
-use crate::source::{GcpMetadataIdentityToken, TokenFile, DEFAULT_METADATA_HOST};
+use crate::source::{GcpMetadataIdentityToken, TokenFile};
 
 /// The audience used for the metadata server's token when nothing else says.
 ///
@@ -291,11 +291,7 @@ pub async fn is_on_gce(ctx: &Context) -> bool {
         return false;
     };
     let found = matches!(ctx.http().send(&request).await, Ok(r) if r.header("metadata-flavor").is_some_and(|v| v.eq_ignore_ascii_case("google")));
-    tracing::debug!(
-        found,
-        host = DEFAULT_METADATA_HOST,
-        "GCE detection: metadata ping"
-    );
+    tracing::debug!(found, host = %ip.trim(), "GCE detection: metadata ping");
     found
 }
 
