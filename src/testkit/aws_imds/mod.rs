@@ -555,112 +555,112 @@ emulator_controls!(Ec2MetadataEmulator);
 
 impl Ec2MetadataEmulator {
     /// Starts an emulator with the default settings (see [`Ec2MetadataEmulatorBuilder`]).
-///
-/// ```
-/// use federated_credentials::source::aws::{AwsIdentitySource, Ec2InstanceMetadata};
-/// use federated_credentials::testkit::Ec2MetadataEmulator;
-///
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let imds = Ec2MetadataEmulator::start().await?;
-/// # use federated_credentials::context::{Context, StaticEnv};
-/// # let ctx = Context::builder()
-/// #     .env(StaticEnv::from_pairs([("AWS_EC2_METADATA_SERVICE_ENDPOINT", imds.endpoint())]))
-/// #     .build();
-/// assert_eq!(Ec2InstanceMetadata::new().region(&ctx).await?, "us-east-1");
-/// # Ok(())
-/// # }
-/// ```
+    ///
+    /// ```
+    /// use federated_credentials::source::aws::{AwsIdentitySource, Ec2InstanceMetadata};
+    /// use federated_credentials::testkit::Ec2MetadataEmulator;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let imds = Ec2MetadataEmulator::start().await?;
+    /// # use federated_credentials::context::{Context, StaticEnv};
+    /// # let ctx = Context::builder()
+    /// #     .env(StaticEnv::from_pairs([("AWS_EC2_METADATA_SERVICE_ENDPOINT", imds.endpoint())]))
+    /// #     .build();
+    /// assert_eq!(Ec2InstanceMetadata::new().region(&ctx).await?, "us-east-1");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn start() -> std::io::Result<Self> {
         Self::builder().start().await
     }
 
     /// A builder for custom settings.
-///
-/// ```
-/// use federated_credentials::source::aws::{AwsIdentitySource, Ec2InstanceMetadata};
-/// use federated_credentials::testkit::Ec2MetadataEmulator;
-///
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let imds = Ec2MetadataEmulator::builder().availability_zone("eu-central-1a").start().await?;
-/// # use federated_credentials::context::{Context, StaticEnv};
-/// # let ctx = Context::builder()
-/// #     .env(StaticEnv::from_pairs([("AWS_EC2_METADATA_SERVICE_ENDPOINT", imds.endpoint())]))
-/// #     .build();
-/// assert_eq!(Ec2InstanceMetadata::new().region(&ctx).await?, "eu-central-1");
-/// # Ok(())
-/// # }
-/// ```
+    ///
+    /// ```
+    /// use federated_credentials::source::aws::{AwsIdentitySource, Ec2InstanceMetadata};
+    /// use federated_credentials::testkit::Ec2MetadataEmulator;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let imds = Ec2MetadataEmulator::builder().availability_zone("eu-central-1a").start().await?;
+    /// # use federated_credentials::context::{Context, StaticEnv};
+    /// # let ctx = Context::builder()
+    /// #     .env(StaticEnv::from_pairs([("AWS_EC2_METADATA_SERVICE_ENDPOINT", imds.endpoint())]))
+    /// #     .build();
+    /// assert_eq!(Ec2InstanceMetadata::new().region(&ctx).await?, "eu-central-1");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn builder() -> Ec2MetadataEmulatorBuilder {
         Ec2MetadataEmulatorBuilder::default()
     }
 
     /// The value for `AWS_EC2_METADATA_SERVICE_ENDPOINT`: `http://127.0.0.1:PORT`.
-///
-/// ```
-/// use federated_credentials::context::{Context, StaticEnv};
-/// use federated_credentials::source::aws::{AwsIdentitySource, Ec2InstanceMetadata};
-/// use federated_credentials::testkit::Ec2MetadataEmulator;
-///
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let imds = Ec2MetadataEmulator::start().await?;
-/// let ctx = Context::builder()
-///     .env(StaticEnv::from_pairs([("AWS_EC2_METADATA_SERVICE_ENDPOINT", imds.endpoint())]))
-///     .build();
-/// let credentials = Ec2InstanceMetadata::new().credentials(&ctx).await?;
-/// assert_eq!(credentials.access_key_id(), imds.credentials().access_key_id);
-/// # Ok(())
-/// # }
-/// ```
+    ///
+    /// ```
+    /// use federated_credentials::context::{Context, StaticEnv};
+    /// use federated_credentials::source::aws::{AwsIdentitySource, Ec2InstanceMetadata};
+    /// use federated_credentials::testkit::Ec2MetadataEmulator;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let imds = Ec2MetadataEmulator::start().await?;
+    /// let ctx = Context::builder()
+    ///     .env(StaticEnv::from_pairs([("AWS_EC2_METADATA_SERVICE_ENDPOINT", imds.endpoint())]))
+    ///     .build();
+    /// let credentials = Ec2InstanceMetadata::new().credentials(&ctx).await?;
+    /// assert_eq!(credentials.access_key_id(), imds.credentials().access_key_id);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn endpoint(&self) -> String {
         self.base_url()
     }
 
     /// `…/latest/api/token`.
-///
-/// ```
-/// use federated_credentials::testkit::Ec2MetadataEmulator;
-///
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let imds = Ec2MetadataEmulator::start().await?;
-/// let http = reqwest::Client::builder().no_proxy().build()?;
-/// let response = http
-///     .put(imds.token_url())
-///     .header("X-aws-ec2-metadata-token-ttl-seconds", "300")
-///     .send()
-///     .await?;
-/// assert_eq!(response.headers()["x-aws-ec2-metadata-token-ttl-seconds"], "300");
-/// assert!(!response.text().await?.is_empty());
-/// # Ok(())
-/// # }
-/// ```
+    ///
+    /// ```
+    /// use federated_credentials::testkit::Ec2MetadataEmulator;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let imds = Ec2MetadataEmulator::start().await?;
+    /// let http = reqwest::Client::builder().no_proxy().build()?;
+    /// let response = http
+    ///     .put(imds.token_url())
+    ///     .header("X-aws-ec2-metadata-token-ttl-seconds", "300")
+    ///     .send()
+    ///     .await?;
+    /// assert_eq!(response.headers()["x-aws-ec2-metadata-token-ttl-seconds"], "300");
+    /// assert!(!response.text().await?.is_empty());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn token_url(&self) -> String {
         format!("{}/latest/api/token", self.base_url())
     }
 
     /// `…/latest/meta-data/placement/availability-zone`.
-///
-/// ```
-/// use federated_credentials::source::aws::{AwsIdentitySource, Ec2InstanceMetadata};
-/// use federated_credentials::testkit::Ec2MetadataEmulator;
-///
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let imds = Ec2MetadataEmulator::builder().availability_zone("eu-west-3c").start().await?;
-/// # let ctx = federated_credentials::context::Context::default();
-/// // The URLs of a google-auth `credential_source`, pointed at the emulator:
-/// let source = Ec2InstanceMetadata::builder()
-///     .region_url(imds.availability_zone_url())
-///     .credentials_url(imds.credentials_url())
-///     .session_token_url(imds.token_url())
-///     .build()?;
-/// assert_eq!(source.region(&ctx).await?, "eu-west-3");
-/// # Ok(())
-/// # }
-/// ```
+    ///
+    /// ```
+    /// use federated_credentials::source::aws::{AwsIdentitySource, Ec2InstanceMetadata};
+    /// use federated_credentials::testkit::Ec2MetadataEmulator;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let imds = Ec2MetadataEmulator::builder().availability_zone("eu-west-3c").start().await?;
+    /// # let ctx = federated_credentials::context::Context::default();
+    /// // The URLs of a google-auth `credential_source`, pointed at the emulator:
+    /// let source = Ec2InstanceMetadata::builder()
+    ///     .region_url(imds.availability_zone_url())
+    ///     .credentials_url(imds.credentials_url())
+    ///     .session_token_url(imds.token_url())
+    ///     .build()?;
+    /// assert_eq!(source.region(&ctx).await?, "eu-west-3");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn availability_zone_url(&self) -> String {
         format!(
             "{}/latest/meta-data/placement/availability-zone",
@@ -669,57 +669,57 @@ impl Ec2MetadataEmulator {
     }
 
     /// `…/latest/meta-data/placement/region`.
-///
-/// ```
-/// use federated_credentials::source::aws::{AwsIdentitySource, Ec2InstanceMetadata};
-/// use federated_credentials::testkit::Ec2MetadataEmulator;
-///
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let imds = Ec2MetadataEmulator::builder().region("ca-central-1").start().await?;
-/// # let ctx = federated_credentials::context::Context::default();
-/// let source = Ec2InstanceMetadata::builder()
-///     .region_url(imds.placement_region_url())
-///     .session_token_url(imds.token_url())
-///     .build()?;
-/// assert_eq!(source.region(&ctx).await?, "ca-central-1");
-/// # Ok(())
-/// # }
-/// ```
+    ///
+    /// ```
+    /// use federated_credentials::source::aws::{AwsIdentitySource, Ec2InstanceMetadata};
+    /// use federated_credentials::testkit::Ec2MetadataEmulator;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let imds = Ec2MetadataEmulator::builder().region("ca-central-1").start().await?;
+    /// # let ctx = federated_credentials::context::Context::default();
+    /// let source = Ec2InstanceMetadata::builder()
+    ///     .region_url(imds.placement_region_url())
+    ///     .session_token_url(imds.token_url())
+    ///     .build()?;
+    /// assert_eq!(source.region(&ctx).await?, "ca-central-1");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn placement_region_url(&self) -> String {
         format!("{}/latest/meta-data/placement/region", self.base_url())
     }
 
     /// `…/latest/meta-data/iam/security-credentials` (no trailing slash).
-///
-/// ```
-/// use federated_credentials::source::aws::{AwsIdentitySource, Ec2InstanceMetadata};
-/// use federated_credentials::testkit::Ec2MetadataEmulator;
-///
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let imds = Ec2MetadataEmulator::start().await?;
-/// # let ctx = federated_credentials::context::Context::default();
-/// let source = Ec2InstanceMetadata::builder()
-///     .region_url(imds.availability_zone_url())
-///     .credentials_url(imds.credentials_url())
-///     .session_token_url(imds.token_url())
-///     .build()?;
-/// let credentials = source.credentials(&ctx).await?;
-/// assert_eq!(credentials.access_key_id(), imds.credentials().access_key_id);
-/// // The role listing, then the role's credentials:
-/// let paths: Vec<String> = imds.requests().into_iter().map(|r| r.path).collect();
-/// assert_eq!(
-///     paths,
-///     [
-///         "/latest/api/token",
-///         "/latest/meta-data/iam/security-credentials",
-///         "/latest/meta-data/iam/security-credentials/test-instance-role",
-///     ],
-/// );
-/// # Ok(())
-/// # }
-/// ```
+    ///
+    /// ```
+    /// use federated_credentials::source::aws::{AwsIdentitySource, Ec2InstanceMetadata};
+    /// use federated_credentials::testkit::Ec2MetadataEmulator;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let imds = Ec2MetadataEmulator::start().await?;
+    /// # let ctx = federated_credentials::context::Context::default();
+    /// let source = Ec2InstanceMetadata::builder()
+    ///     .region_url(imds.availability_zone_url())
+    ///     .credentials_url(imds.credentials_url())
+    ///     .session_token_url(imds.token_url())
+    ///     .build()?;
+    /// let credentials = source.credentials(&ctx).await?;
+    /// assert_eq!(credentials.access_key_id(), imds.credentials().access_key_id);
+    /// // The role listing, then the role's credentials:
+    /// let paths: Vec<String> = imds.requests().into_iter().map(|r| r.path).collect();
+    /// assert_eq!(
+    ///     paths,
+    ///     [
+    ///         "/latest/api/token",
+    ///         "/latest/meta-data/iam/security-credentials",
+    ///         "/latest/meta-data/iam/security-credentials/test-instance-role",
+    ///     ],
+    /// );
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn credentials_url(&self) -> String {
         format!(
             "{}/latest/meta-data/iam/security-credentials",
@@ -728,54 +728,54 @@ impl Ec2MetadataEmulator {
     }
 
     /// The credentials currently served (trust their access key in another emulator).
-///
-/// ```
-/// use federated_credentials::source::aws::{AwsIdentitySource, Ec2InstanceMetadata};
-/// use federated_credentials::testkit::{Ec2MetadataEmulator, GoogleStsEmulator};
-///
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let imds = Ec2MetadataEmulator::start().await?;
-/// let role = imds.credentials();
-/// // Let a Google STS emulator verify requests signed with the instance role's keys.
-/// let sts = GoogleStsEmulator::start().await?;
-/// sts.trust_aws_session_key(role.access_key_id, role.secret_access_key, role.session_token, role.account_id);
-/// # use federated_credentials::context::{Context, StaticEnv};
-/// # let ctx = Context::builder()
-/// #     .env(StaticEnv::from_pairs([("AWS_EC2_METADATA_SERVICE_ENDPOINT", imds.endpoint())]))
-/// #     .build();
-/// let fetched = Ec2InstanceMetadata::new().credentials(&ctx).await?;
-/// assert_eq!(fetched.access_key_id(), imds.credentials().access_key_id);
-/// # Ok(())
-/// # }
-/// ```
+    ///
+    /// ```
+    /// use federated_credentials::source::aws::{AwsIdentitySource, Ec2InstanceMetadata};
+    /// use federated_credentials::testkit::{Ec2MetadataEmulator, GoogleStsEmulator};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let imds = Ec2MetadataEmulator::start().await?;
+    /// let role = imds.credentials();
+    /// // Let a Google STS emulator verify requests signed with the instance role's keys.
+    /// let sts = GoogleStsEmulator::start().await?;
+    /// sts.trust_aws_session_key(role.access_key_id, role.secret_access_key, role.session_token, role.account_id);
+    /// # use federated_credentials::context::{Context, StaticEnv};
+    /// # let ctx = Context::builder()
+    /// #     .env(StaticEnv::from_pairs([("AWS_EC2_METADATA_SERVICE_ENDPOINT", imds.endpoint())]))
+    /// #     .build();
+    /// let fetched = Ec2InstanceMetadata::new().credentials(&ctx).await?;
+    /// assert_eq!(fetched.access_key_id(), imds.credentials().access_key_id);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn credentials(&self) -> ImdsCredentials {
         lock(&self.handler().state).credentials.clone()
     }
 
     /// Replaces the served credentials with new ones valid for the configured lifetime from
     /// now, and returns them.
-///
-/// ```
-/// use federated_credentials::source::aws::{AwsIdentitySource, Ec2InstanceMetadata};
-/// use federated_credentials::testkit::Ec2MetadataEmulator;
-///
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let imds = Ec2MetadataEmulator::start().await?;
-/// # use federated_credentials::context::{Context, StaticEnv};
-/// # let ctx = Context::builder()
-/// #     .env(StaticEnv::from_pairs([("AWS_EC2_METADATA_SERVICE_ENDPOINT", imds.endpoint())]))
-/// #     .build();
-/// let source = Ec2InstanceMetadata::new();
-/// let before = source.credentials(&ctx).await?;
-/// let rotated = imds.rotate_credentials();
-/// assert_ne!(rotated.access_key_id, before.access_key_id());
-/// source.clear_cache().await; // the source caches credentials until shortly before they expire
-/// assert_eq!(source.credentials(&ctx).await?.access_key_id(), rotated.access_key_id);
-/// # Ok(())
-/// # }
-/// ```
+    ///
+    /// ```
+    /// use federated_credentials::source::aws::{AwsIdentitySource, Ec2InstanceMetadata};
+    /// use federated_credentials::testkit::Ec2MetadataEmulator;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let imds = Ec2MetadataEmulator::start().await?;
+    /// # use federated_credentials::context::{Context, StaticEnv};
+    /// # let ctx = Context::builder()
+    /// #     .env(StaticEnv::from_pairs([("AWS_EC2_METADATA_SERVICE_ENDPOINT", imds.endpoint())]))
+    /// #     .build();
+    /// let source = Ec2InstanceMetadata::new();
+    /// let before = source.credentials(&ctx).await?;
+    /// let rotated = imds.rotate_credentials();
+    /// assert_ne!(rotated.access_key_id, before.access_key_id());
+    /// source.clear_cache().await; // the source caches credentials until shortly before they expire
+    /// assert_eq!(source.credentials(&ctx).await?.access_key_id(), rotated.access_key_id);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn rotate_credentials(&self) -> ImdsCredentials {
         let now = self.handler().clock.now();
         let mut state = lock(&self.handler().state);
@@ -784,199 +784,199 @@ impl Ec2MetadataEmulator {
     }
 
     /// Changes the token mode.
-///
-/// ```
-/// use federated_credentials::testkit::{Ec2MetadataEmulator, ImdsMode};
-///
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let imds = Ec2MetadataEmulator::start().await?; // IMDSv2 required
-/// let http = reqwest::Client::builder().no_proxy().build()?;
-/// assert_eq!(http.get(imds.availability_zone_url()).send().await?.status(), 401);
-/// imds.set_mode(ImdsMode::V2Optional);
-/// assert_eq!(http.get(imds.availability_zone_url()).send().await?.text().await?, "us-east-1a");
-/// # Ok(())
-/// # }
-/// ```
+    ///
+    /// ```
+    /// use federated_credentials::testkit::{Ec2MetadataEmulator, ImdsMode};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let imds = Ec2MetadataEmulator::start().await?; // IMDSv2 required
+    /// let http = reqwest::Client::builder().no_proxy().build()?;
+    /// assert_eq!(http.get(imds.availability_zone_url()).send().await?.status(), 401);
+    /// imds.set_mode(ImdsMode::V2Optional);
+    /// assert_eq!(http.get(imds.availability_zone_url()).send().await?.text().await?, "us-east-1a");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn set_mode(&self, mode: ImdsMode) {
         lock(&self.handler().state).mode = mode;
     }
 
     /// Makes token `PUT`s hang (or answer again).
-///
-/// ```
-/// use std::time::Duration;
-/// use federated_credentials::http::RetryPolicy;
-/// use federated_credentials::source::aws::{AwsIdentitySource, Ec2InstanceMetadata};
-/// use federated_credentials::testkit::Ec2MetadataEmulator;
-///
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let imds = Ec2MetadataEmulator::start().await?;
-/// # use federated_credentials::context::{Context, StaticEnv};
-/// # let ctx = Context::builder()
-/// #     .env(StaticEnv::from_pairs([("AWS_EC2_METADATA_SERVICE_ENDPOINT", imds.endpoint())]))
-/// #     .build();
-/// let source = Ec2InstanceMetadata::builder()
-///     .attempt_timeout(Duration::from_millis(200))
-///     .retry_policy(RetryPolicy::never())
-///     .build()?;
-/// imds.set_hop_limit_exceeded(true); // as if the workload moved into a container
-/// assert!(source.region(&ctx).await.is_err());
-/// imds.set_hop_limit_exceeded(false);
-/// assert_eq!(source.region(&ctx).await?, "us-east-1");
-/// # Ok(())
-/// # }
-/// ```
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use federated_credentials::http::RetryPolicy;
+    /// use federated_credentials::source::aws::{AwsIdentitySource, Ec2InstanceMetadata};
+    /// use federated_credentials::testkit::Ec2MetadataEmulator;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let imds = Ec2MetadataEmulator::start().await?;
+    /// # use federated_credentials::context::{Context, StaticEnv};
+    /// # let ctx = Context::builder()
+    /// #     .env(StaticEnv::from_pairs([("AWS_EC2_METADATA_SERVICE_ENDPOINT", imds.endpoint())]))
+    /// #     .build();
+    /// let source = Ec2InstanceMetadata::builder()
+    ///     .attempt_timeout(Duration::from_millis(200))
+    ///     .retry_policy(RetryPolicy::never())
+    ///     .build()?;
+    /// imds.set_hop_limit_exceeded(true); // as if the workload moved into a container
+    /// assert!(source.region(&ctx).await.is_err());
+    /// imds.set_hop_limit_exceeded(false);
+    /// assert_eq!(source.region(&ctx).await?, "us-east-1");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn set_hop_limit_exceeded(&self, exceeded: bool) {
         lock(&self.handler().state).hop_limit_exceeded = exceeded;
     }
 
     /// Attaches a role (`Some`) or detaches it (`None`).
-///
-/// ```
-/// use federated_credentials::source::aws::{AwsIdentitySource, Ec2InstanceMetadata};
-/// use federated_credentials::testkit::Ec2MetadataEmulator;
-/// use federated_credentials::ErrorKind;
-///
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let imds = Ec2MetadataEmulator::start().await?;
-/// # use federated_credentials::context::{Context, StaticEnv};
-/// # let ctx = Context::builder()
-/// #     .env(StaticEnv::from_pairs([("AWS_EC2_METADATA_SERVICE_ENDPOINT", imds.endpoint())]))
-/// #     .build();
-/// imds.set_role(None);
-/// let err = Ec2InstanceMetadata::new().credentials(&ctx).await.unwrap_err();
-/// assert_eq!(err.kind(), ErrorKind::NotAvailable);
-/// imds.set_role(Some("app-role"));
-/// Ec2InstanceMetadata::new().credentials(&ctx).await?;
-/// assert!(imds.last_request().unwrap().path.ends_with("/app-role"));
-/// # Ok(())
-/// # }
-/// ```
+    ///
+    /// ```
+    /// use federated_credentials::source::aws::{AwsIdentitySource, Ec2InstanceMetadata};
+    /// use federated_credentials::testkit::Ec2MetadataEmulator;
+    /// use federated_credentials::ErrorKind;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let imds = Ec2MetadataEmulator::start().await?;
+    /// # use federated_credentials::context::{Context, StaticEnv};
+    /// # let ctx = Context::builder()
+    /// #     .env(StaticEnv::from_pairs([("AWS_EC2_METADATA_SERVICE_ENDPOINT", imds.endpoint())]))
+    /// #     .build();
+    /// imds.set_role(None);
+    /// let err = Ec2InstanceMetadata::new().credentials(&ctx).await.unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::NotAvailable);
+    /// imds.set_role(Some("app-role"));
+    /// Ec2InstanceMetadata::new().credentials(&ctx).await?;
+    /// assert!(imds.last_request().unwrap().path.ends_with("/app-role"));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn set_role(&self, role: Option<&str>) {
         lock(&self.handler().state).role = role.map(str::to_owned);
     }
 
     /// Sets or clears the credentials-error `Code` (see
     /// [`credentials_error`](Ec2MetadataEmulatorBuilder::credentials_error)).
-///
-/// ```
-/// use federated_credentials::source::aws::{AwsIdentitySource, Ec2InstanceMetadata};
-/// use federated_credentials::testkit::Ec2MetadataEmulator;
-///
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let imds = Ec2MetadataEmulator::start().await?;
-/// # use federated_credentials::context::{Context, StaticEnv};
-/// # let ctx = Context::builder()
-/// #     .env(StaticEnv::from_pairs([("AWS_EC2_METADATA_SERVICE_ENDPOINT", imds.endpoint())]))
-/// #     .build();
-/// imds.set_credentials_error(Some("InternalError"));
-/// let err = Ec2InstanceMetadata::new().credentials(&ctx).await.unwrap_err();
-/// assert_eq!(err.upstream_code(), Some("InternalError"));
-/// imds.set_credentials_error(None);
-/// assert!(Ec2InstanceMetadata::new().credentials(&ctx).await.is_ok());
-/// # Ok(())
-/// # }
-/// ```
+    ///
+    /// ```
+    /// use federated_credentials::source::aws::{AwsIdentitySource, Ec2InstanceMetadata};
+    /// use federated_credentials::testkit::Ec2MetadataEmulator;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let imds = Ec2MetadataEmulator::start().await?;
+    /// # use federated_credentials::context::{Context, StaticEnv};
+    /// # let ctx = Context::builder()
+    /// #     .env(StaticEnv::from_pairs([("AWS_EC2_METADATA_SERVICE_ENDPOINT", imds.endpoint())]))
+    /// #     .build();
+    /// imds.set_credentials_error(Some("InternalError"));
+    /// let err = Ec2InstanceMetadata::new().credentials(&ctx).await.unwrap_err();
+    /// assert_eq!(err.upstream_code(), Some("InternalError"));
+    /// imds.set_credentials_error(None);
+    /// assert!(Ec2InstanceMetadata::new().credentials(&ctx).await.is_ok());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn set_credentials_error(&self, code: Option<&str>) {
         lock(&self.handler().state).credentials_error = code.map(str::to_owned);
     }
 
     /// Changes `placement/availability-zone`.
-///
-/// ```
-/// use federated_credentials::source::aws::{AwsIdentitySource, Ec2InstanceMetadata};
-/// use federated_credentials::testkit::Ec2MetadataEmulator;
-///
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let imds = Ec2MetadataEmulator::start().await?;
-/// # use federated_credentials::context::{Context, StaticEnv};
-/// # let ctx = Context::builder()
-/// #     .env(StaticEnv::from_pairs([("AWS_EC2_METADATA_SERVICE_ENDPOINT", imds.endpoint())]))
-/// #     .build();
-/// imds.set_availability_zone("ap-southeast-2b");
-/// assert_eq!(Ec2InstanceMetadata::new().region(&ctx).await?, "ap-southeast-2");
-/// # Ok(())
-/// # }
-/// ```
+    ///
+    /// ```
+    /// use federated_credentials::source::aws::{AwsIdentitySource, Ec2InstanceMetadata};
+    /// use federated_credentials::testkit::Ec2MetadataEmulator;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let imds = Ec2MetadataEmulator::start().await?;
+    /// # use federated_credentials::context::{Context, StaticEnv};
+    /// # let ctx = Context::builder()
+    /// #     .env(StaticEnv::from_pairs([("AWS_EC2_METADATA_SERVICE_ENDPOINT", imds.endpoint())]))
+    /// #     .build();
+    /// imds.set_availability_zone("ap-southeast-2b");
+    /// assert_eq!(Ec2InstanceMetadata::new().region(&ctx).await?, "ap-southeast-2");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn set_availability_zone(&self, zone: &str) {
         lock(&self.handler().state).availability_zone = zone.to_owned();
     }
 
     /// Invalidates every session token issued so far (as an instance stop/start would).
-///
-/// ```
-/// use federated_credentials::source::aws::{AwsIdentitySource, Ec2InstanceMetadata};
-/// use federated_credentials::testkit::Ec2MetadataEmulator;
-///
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let imds = Ec2MetadataEmulator::start().await?;
-/// # use federated_credentials::context::{Context, StaticEnv};
-/// # let ctx = Context::builder()
-/// #     .env(StaticEnv::from_pairs([("AWS_EC2_METADATA_SERVICE_ENDPOINT", imds.endpoint())]))
-/// #     .build();
-/// let source = Ec2InstanceMetadata::new();
-/// source.region(&ctx).await?; // gets a session token, and keeps it
-/// imds.revoke_tokens();
-/// source.credentials(&ctx).await?; // a 401, then a new token and a retry
-/// assert_eq!(imds.put_count(), 2);
-/// # Ok(())
-/// # }
-/// ```
+    ///
+    /// ```
+    /// use federated_credentials::source::aws::{AwsIdentitySource, Ec2InstanceMetadata};
+    /// use federated_credentials::testkit::Ec2MetadataEmulator;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let imds = Ec2MetadataEmulator::start().await?;
+    /// # use federated_credentials::context::{Context, StaticEnv};
+    /// # let ctx = Context::builder()
+    /// #     .env(StaticEnv::from_pairs([("AWS_EC2_METADATA_SERVICE_ENDPOINT", imds.endpoint())]))
+    /// #     .build();
+    /// let source = Ec2InstanceMetadata::new();
+    /// source.region(&ctx).await?; // gets a session token, and keeps it
+    /// imds.revoke_tokens();
+    /// source.credentials(&ctx).await?; // a 401, then a new token and a retry
+    /// assert_eq!(imds.put_count(), 2);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn revoke_tokens(&self) {
         lock(&self.handler().state).tokens.clear();
     }
 
     /// Token `PUT`s received (in the request log, so since the last `clear_requests`).
-///
-/// ```
-/// use federated_credentials::source::aws::{AwsIdentitySource, Ec2InstanceMetadata};
-/// use federated_credentials::testkit::Ec2MetadataEmulator;
-///
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let imds = Ec2MetadataEmulator::start().await?;
-/// # use federated_credentials::context::{Context, StaticEnv};
-/// # let ctx = Context::builder()
-/// #     .env(StaticEnv::from_pairs([("AWS_EC2_METADATA_SERVICE_ENDPOINT", imds.endpoint())]))
-/// #     .build();
-/// let source = Ec2InstanceMetadata::new();
-/// source.region(&ctx).await?;
-/// source.credentials(&ctx).await?;
-/// assert_eq!(imds.put_count(), 1); // one session token serves every request
-/// # Ok(())
-/// # }
-/// ```
+    ///
+    /// ```
+    /// use federated_credentials::source::aws::{AwsIdentitySource, Ec2InstanceMetadata};
+    /// use federated_credentials::testkit::Ec2MetadataEmulator;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let imds = Ec2MetadataEmulator::start().await?;
+    /// # use federated_credentials::context::{Context, StaticEnv};
+    /// # let ctx = Context::builder()
+    /// #     .env(StaticEnv::from_pairs([("AWS_EC2_METADATA_SERVICE_ENDPOINT", imds.endpoint())]))
+    /// #     .build();
+    /// let source = Ec2InstanceMetadata::new();
+    /// source.region(&ctx).await?;
+    /// source.credentials(&ctx).await?;
+    /// assert_eq!(imds.put_count(), 1); // one session token serves every request
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn put_count(&self) -> usize {
         self.count("PUT")
     }
 
     /// Metadata `GET`s received (in the request log, so since the last `clear_requests`).
-///
-/// ```
-/// use federated_credentials::source::aws::{AwsIdentitySource, Ec2InstanceMetadata};
-/// use federated_credentials::testkit::Ec2MetadataEmulator;
-///
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let imds = Ec2MetadataEmulator::start().await?;
-/// # use federated_credentials::context::{Context, StaticEnv};
-/// # let ctx = Context::builder()
-/// #     .env(StaticEnv::from_pairs([("AWS_EC2_METADATA_SERVICE_ENDPOINT", imds.endpoint())]))
-/// #     .build();
-/// let source = Ec2InstanceMetadata::new();
-/// source.region(&ctx).await?;
-/// source.region(&ctx).await?; // cached
-/// source.credentials(&ctx).await?; // the role name, then its credentials
-/// assert_eq!(imds.get_count(), 3);
-/// # Ok(())
-/// # }
-/// ```
+    ///
+    /// ```
+    /// use federated_credentials::source::aws::{AwsIdentitySource, Ec2InstanceMetadata};
+    /// use federated_credentials::testkit::Ec2MetadataEmulator;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let imds = Ec2MetadataEmulator::start().await?;
+    /// # use federated_credentials::context::{Context, StaticEnv};
+    /// # let ctx = Context::builder()
+    /// #     .env(StaticEnv::from_pairs([("AWS_EC2_METADATA_SERVICE_ENDPOINT", imds.endpoint())]))
+    /// #     .build();
+    /// let source = Ec2InstanceMetadata::new();
+    /// source.region(&ctx).await?;
+    /// source.region(&ctx).await?; // cached
+    /// source.credentials(&ctx).await?; // the role name, then its credentials
+    /// assert_eq!(imds.get_count(), 3);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn get_count(&self) -> usize {
         self.count("GET")
     }
