@@ -172,15 +172,17 @@ impl GcpMetadataIdentityToken {
     ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// // Nothing listens on port 9 (discard): the error names the host that was tried, which is
-    /// // the explicit one even though GCE_METADATA_HOST is set.
+    /// # let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    /// // `host` is a loopback address where nothing listens: the error names the host that
+    /// // was tried, which is the explicit one even though GCE_METADATA_HOST is set.
+    /// let host = format!("127.0.0.1:{port}");
     /// let ctx = Context::builder()
     ///     .env(StaticEnv::from_pairs([("GCE_METADATA_HOST", "10.0.0.1:8080")]))
     ///     .build();
-    /// let source = GcpMetadataIdentityToken::new("sts.amazonaws.com").metadata_host("127.0.0.1:9");
+    /// let source = GcpMetadataIdentityToken::new("sts.amazonaws.com").metadata_host(&host);
     /// let err = source.subject_token(&ctx).await.unwrap_err();
     /// assert_eq!(err.kind(), ErrorKind::Transport);
-    /// assert!(err.to_string().contains("127.0.0.1:9"), "{err}");
+    /// assert!(err.to_string().contains(&host), "{err}");
     /// # }
     /// ```
     pub fn metadata_host(mut self, host: impl Into<String>) -> Self {
