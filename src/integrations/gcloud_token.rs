@@ -12,6 +12,32 @@
 //! bill the project named in their own configuration.
 //!
 //! Requires feature `gcloud-token`.
+//!
+//! ```
+//! use federated_credentials::integrations::gcloud_token::GcloudTokenSource;
+//! use token_source::TokenSourceProvider;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+//! # use federated_credentials::context::{Context, InstantSleep};
+//! # use federated_credentials::google::ExternalAccountCredentials;
+//! # use federated_credentials::source::StaticToken;
+//! # use federated_credentials::token::TokenType;
+//! # let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+//! # let federated = ExternalAccountCredentials::builder()
+//! #     .context(Context::builder().sleep(InstantSleep).build())
+//! #     .audience("//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/oidc")
+//! #     .token_source(StaticToken::new("eyJhbGciOi...", TokenType::Jwt))
+//! #     .token_url(format!("http://127.0.0.1:{port}/v1/token"))
+//! #     .build()?;
+//! // `federated`'s token endpoint does not answer:
+//! let provider = GcloudTokenSource::new(federated);
+//! let err = provider.token_source().token().await.unwrap_err();
+//! let ours = err.downcast_ref::<federated_credentials::Error>().expect("our error, boxed");
+//! assert!(ours.is_transient()); // worth retrying later
+//! # Ok(())
+//! # }
+//! ```
 
 use std::sync::Arc;
 
@@ -47,12 +73,49 @@ pub struct GcloudTokenSource {
 
 impl GcloudTokenSource {
     /// Wraps `credentials`.
+    ///
+    /// ```
+    /// use federated_credentials::integrations::gcloud_token::GcloudTokenSource;
+    /// use token_source::TokenSourceProvider;
+    ///
+    /// # use federated_credentials::google::ExternalAccountCredentials;
+    /// # use federated_credentials::source::StaticToken;
+    /// # use federated_credentials::token::TokenType;
+    /// # let federated = ExternalAccountCredentials::builder()
+    /// #     .audience("//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/oidc")
+    /// #     .token_source(StaticToken::new("eyJhbGciOi...", TokenType::Jwt))
+    /// #     .build()?;
+    /// let provider = GcloudTokenSource::new(federated);
+    /// // What the gcloud-* clients take: `ClientConfig { token_source_provider: Some(provider), .. }`
+    /// let boxed: Box<dyn TokenSourceProvider> = Box::new(provider.clone());
+    /// let _token_source = boxed.token_source(); // shares `provider`'s cache
+    /// assert_eq!(provider.credentials().completed_fetches(), 0);
+    /// # Ok::<(), federated_credentials::Error>(())
+    /// ```
     pub fn new(credentials: ExternalAccountCredentials) -> Self {
         Self { credentials }
     }
 
     /// The wrapped credentials (to [`invalidate`](ExternalAccountCredentials::invalidate)
     /// the cached token after a 401, say).
+    ///
+    /// ```
+    /// use federated_credentials::integrations::gcloud_token::GcloudTokenSource;
+    ///
+    /// # use federated_credentials::google::ExternalAccountCredentials;
+    /// # use federated_credentials::source::StaticToken;
+    /// # use federated_credentials::token::TokenType;
+    /// # let federated = ExternalAccountCredentials::builder()
+    /// #     .audience("//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/oidc")
+    /// #     .token_source(StaticToken::new("eyJhbGciOi...", TokenType::Jwt))
+    /// #     .quota_project_id("billing-project")
+    /// #     .build()?;
+    /// let provider = GcloudTokenSource::from(federated);
+    /// // The quota project is not sent by TokenSource; configure it on the client too.
+    /// assert_eq!(provider.credentials().quota_project_id(), Some("billing-project"));
+    /// provider.credentials().invalidate(); // e.g. after a 401
+    /// # Ok::<(), federated_credentials::Error>(())
+    /// ```
     pub fn credentials(&self) -> &ExternalAccountCredentials {
         &self.credentials
     }

@@ -13,6 +13,32 @@
 //! transient flag, our [`Error`] as their source and its message as theirs.
 //!
 //! Requires feature `google-cloud-auth`.
+//!
+//! ```
+//! use federated_credentials::integrations::google_cloud_auth::GoogleCloudAuthProvider;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # use federated_credentials::context::{Context, InstantSleep};
+//! # use federated_credentials::google::ExternalAccountCredentials;
+//! # use federated_credentials::source::StaticToken;
+//! # use federated_credentials::token::TokenType;
+//! # let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+//! # let federated = ExternalAccountCredentials::builder()
+//! #     .context(Context::builder().sleep(InstantSleep).build())
+//! #     .audience("//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/oidc")
+//! #     .token_source(StaticToken::new("eyJhbGciOi...", TokenType::Jwt))
+//! #     .token_url(format!("http://127.0.0.1:{port}/v1/token"))
+//! #     .build()?;
+//! let credentials = GoogleCloudAuthProvider::new(federated).into_credentials();
+//! // `federated`'s token endpoint does not answer:
+//! let err = credentials.headers(http::Extensions::new()).await.unwrap_err();
+//! assert!(err.is_transient()); // so the client libraries retry
+//! let ours = std::error::Error::source(&err).and_then(|s| s.downcast_ref::<federated_credentials::Error>());
+//! assert_eq!(ours.map(|e| e.kind()), Some(federated_credentials::ErrorKind::Transport));
+//! # Ok(())
+//! # }
+//! ```
 
 use std::sync::Arc;
 
@@ -56,6 +82,26 @@ pub struct GoogleCloudAuthProvider {
 
 impl GoogleCloudAuthProvider {
     /// Wraps `credentials`.
+    ///
+    /// ```
+    /// use federated_credentials::integrations::google_cloud_auth::GoogleCloudAuthProvider;
+    /// use google_cloud_auth::credentials::Credentials;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use federated_credentials::google::ExternalAccountCredentials;
+    /// # use federated_credentials::source::StaticToken;
+    /// # use federated_credentials::token::TokenType;
+    /// # let federated = ExternalAccountCredentials::builder()
+    /// #     .audience("//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/oidc")
+    /// #     .token_source(StaticToken::new("eyJhbGciOi...", TokenType::Jwt))
+    /// #     .build()?;
+    /// let credentials = Credentials::from(GoogleCloudAuthProvider::new(federated));
+    /// // e.g. google_cloud_storage::client::Storage::builder().with_credentials(credentials)
+    /// assert_eq!(credentials.universe_domain().await, None); // the default, googleapis.com
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn new(credentials: ExternalAccountCredentials) -> Self {
         Self {
             credentials,
@@ -65,11 +111,49 @@ impl GoogleCloudAuthProvider {
 
     /// The wrapped credentials (to [`invalidate`](ExternalAccountCredentials::invalidate)
     /// the cached token after a 401, say).
+    ///
+    /// ```
+    /// use federated_credentials::integrations::google_cloud_auth::GoogleCloudAuthProvider;
+    ///
+    /// # use federated_credentials::google::ExternalAccountCredentials;
+    /// # use federated_credentials::source::StaticToken;
+    /// # use federated_credentials::token::TokenType;
+    /// # let federated = ExternalAccountCredentials::builder()
+    /// #     .audience("//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/oidc")
+    /// #     .token_source(StaticToken::new("eyJhbGciOi...", TokenType::Jwt))
+    /// #     .quota_project_id("billing-project")
+    /// #     .build()?;
+    /// let provider = GoogleCloudAuthProvider::from(federated);
+    /// // Sent as `x-goog-user-project` with every call:
+    /// assert_eq!(provider.credentials().quota_project_id(), Some("billing-project"));
+    /// # Ok::<(), federated_credentials::Error>(())
+    /// ```
     pub fn credentials(&self) -> &ExternalAccountCredentials {
         &self.credentials
     }
 
     /// `google_cloud_auth::credentials::Credentials::from(self)`, spelled as a method.
+    ///
+    /// ```
+    /// use federated_credentials::config::ExternalAccountConfig;
+    /// use federated_credentials::google::ExternalAccountCredentials;
+    /// use federated_credentials::integrations::google_cloud_auth::GoogleCloudAuthProvider;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let config = ExternalAccountConfig::from_json(r#"{
+    ///   "type": "external_account",
+    ///   "audience": "//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/oidc",
+    ///   "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+    ///   "credential_source": {"file": "/var/run/secrets/tokens/gcp-ksa/token"},
+    ///   "universe_domain": "example-universe.com"
+    /// }"#)?;
+    /// let federated = ExternalAccountCredentials::builder().config(config).build()?;
+    /// let credentials = GoogleCloudAuthProvider::new(federated).into_credentials();
+    /// assert_eq!(credentials.universe_domain().await.as_deref(), Some("example-universe.com"));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn into_credentials(self) -> Credentials {
         Credentials::from(self)
     }
@@ -139,6 +223,19 @@ impl AccessTokenCredentialsProvider for GoogleCloudAuthProvider {
 ///
 /// `CredentialsError`'s constructors are public but hidden from its docs; `google-cloud-auth`
 /// itself builds its errors the same way.
+///
+/// ```
+/// use std::error::Error as _;
+/// use federated_credentials::integrations::google_cloud_auth::to_credentials_error;
+/// use federated_credentials::{Error, ErrorKind, Service};
+///
+/// let ours = Error::new(ErrorKind::Upstream, Service::GoogleSts, "invalid_grant: the token has expired");
+/// let theirs = to_credentials_error(ours);
+/// assert!(!theirs.is_transient()); // a rejected grant does not heal by retrying
+/// assert!(theirs.to_string().contains("invalid_grant"));
+/// let source = theirs.source().and_then(|s| s.downcast_ref::<Error>()).unwrap();
+/// assert_eq!(source.kind(), ErrorKind::Upstream);
+/// ```
 pub fn to_credentials_error(error: Error) -> CredentialsError {
     CredentialsError::new(error.is_transient(), error.to_string(), error)
 }

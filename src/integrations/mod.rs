@@ -12,6 +12,31 @@
 //! `ExternalAccountCredentials`, so clones and adapters over the same credentials share one
 //! cache, and errors keep their [`is_transient`](crate::Error::is_transient) flag (directly
 //! where the other crate has one, otherwise as the error's source).
+//!
+//! ```
+//! use federated_credentials::google::ExternalAccountCredentials;
+//!
+//! # use federated_credentials::source::StaticToken;
+//! # use federated_credentials::token::TokenType;
+//! # let federated = ExternalAccountCredentials::builder()
+//! #     .audience("//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/oidc")
+//! #     .token_source(StaticToken::new("eyJhbGciOi...", TokenType::Jwt))
+//! #     .build()?;
+//! // `federated`: e.g. ExternalAccountCredentials::from_env()?; one token cache for all of:
+//! # #[cfg(feature = "google-cloud-auth")] {
+//! let official = federated_credentials::integrations::google_cloud_auth::GoogleCloudAuthProvider::new(federated.clone());
+//! assert_eq!(official.credentials().scopes(), federated.scopes());
+//! # }
+//! # #[cfg(feature = "gcloud-token")] {
+//! let community = federated_credentials::integrations::gcloud_token::GcloudTokenSource::new(federated.clone());
+//! assert_eq!(community.credentials().scopes(), federated.scopes());
+//! # }
+//! # #[cfg(feature = "gcp-auth")] {
+//! let gcp_auth = federated_credentials::integrations::gcp_auth::GcpAuthProvider::new(federated.clone());
+//! assert_eq!(gcp_auth.credentials().scopes(), federated.scopes());
+//! # }
+//! # Ok::<(), federated_credentials::Error>(())
+//! ```
 
 #[cfg(any(feature = "google-cloud-auth", feature = "gcp-auth"))]
 mod derived;

@@ -30,6 +30,26 @@ pub struct StaticToken {
 impl StaticToken {
     /// A static token of the given type. If it is a JWT, its `exp` claim is read as the
     /// expiry.
+    ///
+    /// ```
+    /// use std::time::{Duration, UNIX_EPOCH};
+    /// use federated_credentials::context::Context;
+    /// use federated_credentials::source::{StaticToken, SubjectTokenSource};
+    /// use federated_credentials::token::TokenType;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), federated_credentials::Error> {
+    /// # use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
+    /// # let jwt = |claims: &str| format!("{}.{}.sig", URL_SAFE_NO_PAD.encode(r#"{"alg":"RS256"}"#), URL_SAFE_NO_PAD.encode(claims));
+    /// let source = StaticToken::new(jwt(r#"{"sub":"workload","exp":4000000000}"#), TokenType::Jwt);
+    /// let token = source.subject_token(&Context::default()).await?;
+    /// assert_eq!(token.expires_at(), Some(UNIX_EPOCH + Duration::from_secs(4_000_000_000)));
+    /// // Opaque tokens have no expiry to read.
+    /// let opaque = StaticToken::new("opaque-token", TokenType::AccessToken);
+    /// assert_eq!(opaque.subject_token(&Context::default()).await?.expires_at(), None);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn new(token: impl Into<String>, token_type: TokenType) -> Self {
         let token: String = token.into();
         let expiry = match token_type {
@@ -46,6 +66,29 @@ impl StaticToken {
     }
 
     /// A static token with its expiry already known.
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use federated_credentials::context::Context;
+    /// use federated_credentials::source::{StaticToken, SubjectTokenSource};
+    /// use federated_credentials::token::{SubjectToken, TokenType};
+    /// use federated_credentials::ErrorKind;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), federated_credentials::Error> {
+    /// // A SAML assertion you know to be valid for five more minutes.
+    /// let five_minutes = SystemTime::now() + Duration::from_secs(300);
+    /// let saml = SubjectToken::new("PHNhbWxwOlJlc3BvbnNlPi4uLg==", TokenType::Saml2).with_expiry(five_minutes);
+    /// let source = StaticToken::from_subject_token(saml);
+    /// assert!(source.subject_token(&Context::default()).await.is_ok());
+    /// // Past its expiry it fails rather than sending a token STS would reject.
+    /// let expired = SubjectToken::new("PHNhbWxwOlJlc3BvbnNlPi4uLg==", TokenType::Saml2)
+    ///     .with_expiry(SystemTime::now() - Duration::from_secs(1));
+    /// let err = StaticToken::from_subject_token(expired).subject_token(&Context::default()).await.unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::Expired);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn from_subject_token(token: SubjectToken) -> Self {
         Self { token }
     }
@@ -86,12 +129,21 @@ type BoxedTokenFuture = Pin<Box<dyn Future<Output = Result<SubjectToken, Error>>
 /// A source backed by an async closure, called on every refresh.
 ///
 /// ```
-/// use federated_credentials::source::FnTokenSource;
+/// use federated_credentials::context::Context;
+/// use federated_credentials::source::{FnTokenSource, SubjectTokenSource};
 /// use federated_credentials::token::{SubjectToken, TokenType};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), federated_credentials::Error> {
 /// let source = FnTokenSource::new(|| async {
 ///     // e.g. read a JWT from Vault
 ///     Ok(SubjectToken::new("eyJ...", TokenType::Jwt))
 /// });
+/// let token = source.subject_token(&Context::default()).await?;
+/// assert_eq!(token.token().expose_secret(), "eyJ...");
+/// assert_eq!(source.name(), "custom");
+/// # Ok(())
+/// # }
 /// ```
 #[derive(Clone)]
 pub struct FnTokenSource {
@@ -100,6 +152,32 @@ pub struct FnTokenSource {
 
 impl FnTokenSource {
     /// Wraps `f`.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicU32, Ordering};
+    /// use std::sync::Arc;
+    /// use federated_credentials::context::Context;
+    /// use federated_credentials::source::{FnTokenSource, SubjectTokenSource};
+    /// use federated_credentials::token::{SubjectToken, TokenType};
+    /// use federated_credentials::ErrorKind;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), federated_credentials::Error> {
+    /// let calls = Arc::new(AtomicU32::new(0));
+    /// let counter = calls.clone();
+    /// let source = FnTokenSource::new(move || {
+    ///     let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+    ///     async move { Ok(SubjectToken::new(format!("token-{n}"), TokenType::Jwt)) }
+    /// });
+    /// let ctx = Context::default();
+    /// assert_eq!(source.subject_token(&ctx).await?.token().expose_secret(), "token-1");
+    /// assert_eq!(source.subject_token(&ctx).await?.token().expose_secret(), "token-2"); // called every time
+    /// // An empty token is an error, not something to send.
+    /// let empty = FnTokenSource::new(|| async { Ok(SubjectToken::new("", TokenType::Jwt)) });
+    /// assert_eq!(empty.subject_token(&ctx).await.unwrap_err().kind(), ErrorKind::InvalidResponse);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn new<F, Fut>(f: F) -> Self
     where
         F: Fn() -> Fut + Send + Sync + 'static,

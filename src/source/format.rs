@@ -2,6 +2,29 @@
 //! field of a JSON object), shared by the file and URL sources.
 
 /// How a token is held in a file or response body.
+///
+/// ```
+/// use federated_credentials::config::{CredentialSource, ExternalAccountConfig};
+/// use federated_credentials::source::TokenFormat;
+///
+/// // An Azure workload: the token is the `access_token` field of the IMDS answer.
+/// let config = ExternalAccountConfig::from_json(r#"{
+///   "type": "external_account",
+///   "audience": "//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/azure",
+///   "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+///   "token_url": "https://sts.googleapis.com/v1/token",
+///   "credential_source": {
+///     "url": "http://169.254.169.254/metadata/identity/oauth2/token?api-version=2018-02-01",
+///     "headers": {"Metadata": "True"},
+///     "format": {"type": "json", "subject_token_field_name": "access_token"}
+///   }
+/// }"#)?;
+/// let CredentialSource::Url { format, .. } = &config.credential_source else {
+///     unreachable!("a url source")
+/// };
+/// assert_eq!(format, &TokenFormat::json("access_token"));
+/// # Ok::<(), federated_credentials::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum TokenFormat {
     /// The whole content is the token; surrounding whitespace is trimmed.
@@ -17,6 +40,15 @@ pub enum TokenFormat {
 
 impl TokenFormat {
     /// A JSON format reading `field`.
+    ///
+    /// ```
+    /// use federated_credentials::source::TokenFormat;
+    ///
+    /// let format = TokenFormat::json("id_token");
+    /// assert_eq!(format, TokenFormat::Json { field: "id_token".to_string() });
+    /// assert_eq!(format.extract(r#"{"id_token": "eyJ..."}"#).unwrap(), "eyJ...");
+    /// assert!(format.extract(r#"{"access_token": "x"}"#).unwrap_err().contains("has no field `id_token`"));
+    /// ```
     pub fn json(field: impl Into<String>) -> Self {
         TokenFormat::Json {
             field: field.into(),

@@ -17,6 +17,26 @@
 //! `aws1` semantics, any `aws-config` provider) live in [`aws`].
 //!
 //! Implement the trait yourself for anything else.
+//!
+//! Every source is a [`SubjectTokenSource`], so the caching providers take any of them, and
+//! each checks its configuration up front with [`validate`](SubjectTokenSource::validate):
+//!
+//! ```
+//! use federated_credentials::source::{
+//!     GcpMetadataIdentityToken, StaticToken, SubjectTokenSource, TokenFile, UrlToken,
+//! };
+//! use federated_credentials::token::TokenType;
+//!
+//! let sources: Vec<Box<dyn SubjectTokenSource>> = vec![
+//!     Box::new(GcpMetadataIdentityToken::new("sts.amazonaws.com")),
+//!     Box::new(TokenFile::text("/var/run/secrets/tokens/gcp-ksa/token")),
+//!     Box::new(UrlToken::new("http://127.0.0.1:8080/token")),
+//!     Box::new(StaticToken::new("eyJhbGciOi...", TokenType::Jwt)),
+//! ];
+//! let names: Vec<&str> = sources.iter().map(|s| s.name()).collect();
+//! assert_eq!(names, ["gcp-metadata", "token-file", "url", "static"]);
+//! assert!(sources.iter().all(|s| s.validate().is_ok()));
+//! ```
 
 pub mod aws;
 mod aws_signed_request;
@@ -70,12 +90,42 @@ use crate::token::SubjectToken;
 pub trait SubjectTokenSource: Send + Sync + fmt::Debug {
     /// Produces a fresh subject token. Called on every credential refresh, so it should
     /// not cache beyond the token's own expiry.
+    ///
+    /// ```
+    /// use federated_credentials::context::Context;
+    /// use federated_credentials::source::{StaticToken, SubjectTokenSource};
+    /// use federated_credentials::token::TokenType;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), federated_credentials::Error> {
+    /// let source = StaticToken::new("eyJhbGciOi...", TokenType::Jwt);
+    /// let token = source.subject_token(&Context::default()).await?;
+    /// assert_eq!(token.token_type(), TokenType::Jwt);
+    /// assert_eq!(token.token().expose_secret(), "eyJhbGciOi...");
+    /// # Ok(())
+    /// # }
+    /// ```
     async fn subject_token(&self, ctx: &Context) -> Result<SubjectToken, Error>;
 
     /// A short name for logs and provider names, e.g. `"gcp-metadata"`.
+    ///
+    /// ```
+    /// use federated_credentials::source::{ExecutableToken, SubjectTokenSource, UrlToken};
+    ///
+    /// assert_eq!(UrlToken::new("http://127.0.0.1:8080/token").name(), "url");
+    /// assert_eq!(ExecutableToken::new("/usr/local/bin/get-token").name(), "executable");
+    /// ```
     fn name(&self) -> &'static str;
 
     /// Checks the configuration without any I/O, so that builders can fail early.
+    ///
+    /// ```
+    /// use federated_credentials::source::{GcpMetadataIdentityToken, SubjectTokenSource};
+    ///
+    /// assert!(GcpMetadataIdentityToken::new("sts.amazonaws.com").validate().is_ok());
+    /// let err = GcpMetadataIdentityToken::new("").validate().unwrap_err();
+    /// assert!(err.message().starts_with("audience"), "{err}");
+    /// ```
     fn validate(&self) -> Result<(), Error> {
         Ok(())
     }

@@ -44,11 +44,44 @@ pub struct AwsEnvironment {
 
 impl AwsEnvironment {
     /// Reads everything from the environment.
+    ///
+    /// ```
+    /// use federated_credentials::context::{Context, StaticEnv};
+    /// use federated_credentials::source::aws::{AwsEnvironment, AwsIdentitySource};
+    /// use federated_credentials::ErrorKind;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), federated_credentials::Error> {
+    /// // Only one of the two key variables: a configuration error that says which is missing.
+    /// let ctx = Context::builder()
+    ///     .env(StaticEnv::from_pairs([("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"), ("AWS_SECRET_ACCESS_KEY", "")]))
+    ///     .build();
+    /// let err = AwsEnvironment::new().credentials(&ctx).await.unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::Configuration);
+    /// assert!(err.to_string().contains("AWS_SECRET_ACCESS_KEY is unset or empty"), "{err}");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Uses this region instead of `AWS_REGION` / `AWS_DEFAULT_REGION`.
+    ///
+    /// ```
+    /// use federated_credentials::context::{Context, StaticEnv};
+    /// use federated_credentials::source::aws::{AwsEnvironment, AwsIdentitySource};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), federated_credentials::Error> {
+    /// let ctx = Context::builder().env(StaticEnv::from_pairs([("AWS_REGION", "us-east-1")])).build();
+    /// let source = AwsEnvironment::new().with_region("eu-central-1");
+    /// assert_eq!(source.region(&ctx).await?, "eu-central-1");
+    /// // Checked when used:
+    /// assert!(AwsEnvironment::new().with_region("Frankfurt").region(&ctx).await.is_err());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn with_region(mut self, region: impl Into<String>) -> Self {
         self.region = Some(region.into());
         self
@@ -56,6 +89,20 @@ impl AwsEnvironment {
 
     /// Whether both key variables are set and non-empty, i.e. whether
     /// [`credentials`](AwsIdentitySource::credentials) can succeed.
+    ///
+    /// ```
+    /// use federated_credentials::context::{Context, StaticEnv};
+    /// use federated_credentials::source::aws::AwsEnvironment;
+    ///
+    /// let keys = StaticEnv::from_pairs([
+    ///     ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+    ///     ("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"),
+    /// ]);
+    /// assert!(AwsEnvironment::has_credentials(&Context::builder().env(keys.clone()).build()));
+    /// // An empty value counts as unset.
+    /// let half = keys.with("AWS_SECRET_ACCESS_KEY", "");
+    /// assert!(!AwsEnvironment::has_credentials(&Context::builder().env(half).build()));
+    /// ```
     pub fn has_credentials(ctx: &Context) -> bool {
         ctx.env().get_non_empty("AWS_ACCESS_KEY_ID").is_some()
             && ctx.env().get_non_empty("AWS_SECRET_ACCESS_KEY").is_some()

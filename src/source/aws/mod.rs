@@ -12,6 +12,40 @@
 //!
 //! [`AwsSignedRequestToken`](super::AwsSignedRequestToken) turns one of these into a Google
 //! STS subject token.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use federated_credentials::context::{Context, StaticEnv};
+//! use federated_credentials::source::aws::{Aws1Source, AwsEnvironment, AwsIdentitySource};
+//! use federated_credentials::source::AwsSignedRequestToken;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), federated_credentials::Error> {
+//! // On Lambda the keys are in the environment; elsewhere on AWS, `aws1` falls back to IMDS.
+//! let on_lambda = true;
+//! let identity: Arc<dyn AwsIdentitySource> = if on_lambda {
+//!     Arc::new(AwsEnvironment::new())
+//! } else {
+//!     Arc::new(Aws1Source::default())
+//! };
+//! # let ctx = Context::builder()
+//! #     .env(StaticEnv::from_pairs([
+//! #         ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+//! #         ("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"),
+//! #         ("AWS_SESSION_TOKEN", "FwoGZXIvYXdzEXAMPLE"),
+//! #         ("AWS_REGION", "us-west-2"),
+//! #     ]))
+//! #     .build();
+//! assert_eq!(identity.region(&ctx).await?, "us-west-2");
+//! let source = AwsSignedRequestToken::from_shared(
+//!     identity,
+//!     "//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/aws",
+//! );
+//! # use federated_credentials::source::SubjectTokenSource;
+//! assert!(source.validate().is_ok());
+//! # Ok(())
+//! # }
+//! ```
 
 mod aws1;
 mod env;
@@ -67,13 +101,56 @@ use crate::error::Error;
 pub trait AwsIdentitySource: Send + Sync + fmt::Debug {
     /// The region to sign for. Its own step, so that the instance metadata service is only
     /// asked when the region is not known otherwise.
+    ///
+    /// ```
+    /// use federated_credentials::context::{Context, StaticEnv};
+    /// use federated_credentials::source::aws::{AwsEnvironment, AwsIdentitySource};
+    /// use federated_credentials::ErrorKind;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), federated_credentials::Error> {
+    /// let ctx = Context::builder().env(StaticEnv::from_pairs([("AWS_DEFAULT_REGION", "ap-northeast-1")])).build();
+    /// assert_eq!(AwsEnvironment::new().region(&ctx).await?, "ap-northeast-1");
+    /// let nowhere = Context::builder().env(StaticEnv::empty()).build();
+    /// assert_eq!(AwsEnvironment::new().region(&nowhere).await.unwrap_err().kind(), ErrorKind::NotAvailable);
+    /// # Ok(())
+    /// # }
+    /// ```
     async fn region(&self, ctx: &Context) -> Result<String, Error>;
 
     /// The credentials to sign with. Temporary credentials carry a session token and an
     /// expiry.
+    ///
+    /// ```
+    /// use federated_credentials::context::{Context, StaticEnv};
+    /// use federated_credentials::source::aws::{AwsEnvironment, AwsIdentitySource};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), federated_credentials::Error> {
+    /// let ctx = Context::builder()
+    ///     .env(StaticEnv::from_pairs([
+    ///         ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+    ///         ("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"),
+    ///         ("AWS_SESSION_TOKEN", "FwoGZXIvYXdzEXAMPLE"),
+    ///     ]))
+    ///     .build();
+    /// let credentials = AwsEnvironment::new().credentials(&ctx).await?;
+    /// assert_eq!(credentials.access_key_id(), "AKIDEXAMPLE");
+    /// assert_eq!(credentials.session_token(), Some("FwoGZXIvYXdzEXAMPLE"));
+    /// # Ok(())
+    /// # }
+    /// ```
     async fn credentials(&self, ctx: &Context) -> Result<Credentials, Error>;
 
     /// A short name for logs, e.g. `"aws-environment"`.
+    ///
+    /// ```
+    /// use federated_credentials::source::aws::{Aws1Source, AwsEnvironment, AwsIdentitySource, Ec2InstanceMetadata};
+    ///
+    /// assert_eq!(AwsEnvironment::new().name(), "aws-environment");
+    /// assert_eq!(Ec2InstanceMetadata::new().name(), "ec2-instance-metadata");
+    /// assert_eq!(Aws1Source::default().name(), "aws1");
+    /// ```
     fn name(&self) -> &'static str;
 }
 

@@ -79,6 +79,41 @@ pub struct ProviderSpec {
 impl ProviderSpec {
     /// An AWS provider with this full resource name (the `audience`) for AWS account
     /// `aws_account_id`.
+    ///
+    /// ```
+    /// use federated_credentials::context::{Context, StaticEnv};
+    /// use federated_credentials::google::ExternalAccountCredentials;
+    /// use federated_credentials::source::aws::AwsEnvironment;
+    /// use federated_credentials::source::AwsSignedRequestToken;
+    /// use federated_credentials::testkit::{GoogleStsEmulator, ProviderSpec};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let audience = "//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/aws";
+    /// // The provider federates AWS account 210987654321; the key belongs to another account.
+    /// let sts = GoogleStsEmulator::builder()
+    ///     .provider(ProviderSpec::aws(audience, "210987654321"))
+    ///     .start()
+    ///     .await?;
+    /// sts.trust_aws_key("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "123456789012");
+    /// # let ctx = Context::builder()
+    /// #     .env(StaticEnv::from_pairs([
+    /// #         ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+    /// #         ("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"),
+    /// #         ("AWS_REGION", "eu-west-1"),
+    /// #     ]))
+    /// #     .build();
+    /// let credentials = ExternalAccountCredentials::builder()
+    ///     .context(ctx)
+    ///     .audience(audience)
+    ///     .token_source(AwsSignedRequestToken::new(AwsEnvironment::new(), audience))
+    ///     .token_url(sts.token_url())
+    ///     .build()?;
+    /// let err = credentials.access_token().await.unwrap_err();
+    /// assert_eq!(err.upstream_code(), Some("unauthorized_client"));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn aws(audience: impl Into<String>, aws_account_id: impl Into<String>) -> Self {
         Self::new(
             audience.into(),
@@ -90,6 +125,31 @@ impl ProviderSpec {
 
     /// An OIDC provider with this full resource name (the `audience`). Without
     /// [`trust`](Self::trust) it checks the token's `exp` but not its signature.
+    ///
+    /// ```
+    /// use federated_credentials::google::ExternalAccountCredentials;
+    /// use federated_credentials::source::StaticToken;
+    /// use federated_credentials::token::{SubjectToken, TokenType};
+    /// use federated_credentials::testkit::{GoogleIdentity, GoogleStsEmulator, ProviderSpec};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let audience = "//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/oidc";
+    /// let sts = GoogleStsEmulator::builder().provider(ProviderSpec::oidc(audience)).start().await?;
+    /// // Without `trust`, any key will do, but an expired token is still refused.
+    /// let jwt = GoogleIdentity::generate().sign(&serde_json::json!({"sub": "workload", "exp": 1_000_000_000}));
+    /// // (sent as is: a `StaticToken::new` would notice the expiry and not send it at all)
+    /// let unchecked = StaticToken::from_subject_token(SubjectToken::new(jwt, TokenType::Jwt));
+    /// let credentials = ExternalAccountCredentials::builder()
+    ///     .audience(audience)
+    ///     .token_source(unchecked)
+    ///     .token_url(sts.token_url())
+    ///     .build()?;
+    /// let err = credentials.access_token().await.unwrap_err();
+    /// assert_eq!(err.upstream_code(), Some("invalid_grant"));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn oidc(audience: impl Into<String>) -> Self {
         Self::new(audience.into(), ProviderKind::Oidc)
     }
@@ -106,6 +166,34 @@ impl ProviderSpec {
 
     /// Requires JWT subject tokens to carry a valid RS256 signature by `identity` (or by
     /// another identity given the same way).
+    ///
+    /// ```
+    /// use federated_credentials::google::ExternalAccountCredentials;
+    /// use federated_credentials::source::StaticToken;
+    /// use federated_credentials::token::TokenType;
+    /// use federated_credentials::testkit::{GoogleIdentity, GoogleStsEmulator, ProviderSpec};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let audience = "//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/oidc";
+    /// let issuer = GoogleIdentity::generate();
+    /// let sts = GoogleStsEmulator::builder()
+    ///     .provider(ProviderSpec::oidc(audience).trust(issuer.clone()))
+    ///     .start()
+    ///     .await?;
+    /// # let exp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() + 3600;
+    /// let claims = serde_json::json!({"sub": "workload", "exp": exp});
+    /// for (signer, accepted) in [(issuer, true), (GoogleIdentity::shared(), false)] {
+    ///     let credentials = ExternalAccountCredentials::builder()
+    ///         .audience(audience)
+    ///         .token_source(StaticToken::new(signer.sign(&claims), TokenType::Jwt))
+    ///         .token_url(sts.token_url())
+    ///         .build()?;
+    ///     assert_eq!(credentials.access_token().await.is_ok(), accepted);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn trust(mut self, identity: GoogleIdentity) -> Self {
         self.trusted.push(identity);
         self
@@ -113,6 +201,32 @@ impl ProviderSpec {
 
     /// Also accepts `urn:ietf:params:oauth:token-type:saml2` subject tokens (any base64 text;
     /// the assertion itself is not checked). Meaningful for OIDC-like providers only.
+    ///
+    /// ```
+    /// use federated_credentials::google::ExternalAccountCredentials;
+    /// use federated_credentials::source::StaticToken;
+    /// use federated_credentials::token::TokenType;
+    /// use federated_credentials::testkit::{GoogleStsEmulator, ProviderSpec};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let audience = "//iam.googleapis.com/locations/global/workforcePools/staff/providers/saml";
+    /// let sts = GoogleStsEmulator::builder()
+    ///     .provider(ProviderSpec::oidc(audience).accept_saml())
+    ///     .start()
+    ///     .await?;
+    /// let assertion = "PHNhbWxwOlJlc3BvbnNlPi4uLjwvc2FtbHA6UmVzcG9uc2U+"; // base64 of a SAML response
+    /// let credentials = ExternalAccountCredentials::builder()
+    ///     .audience(audience)
+    ///     .token_source(StaticToken::new(assertion, TokenType::Saml2))
+    ///     .workforce_pool_user_project("my-project")
+    ///     .token_url(sts.token_url())
+    ///     .build()?;
+    /// credentials.access_token().await?;
+    /// assert_eq!(sts.issued_tokens()[0].subject_token_type, "urn:ietf:params:oauth:token-type:saml2");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn accept_saml(mut self) -> Self {
         self.accept_saml = true;
         self
@@ -120,17 +234,79 @@ impl ProviderSpec {
 
     /// Rejects exchanges without `Authorization: Basic` client authentication (401
     /// `invalid_client`).
+    ///
+    /// ```
+    /// use federated_credentials::google::ExternalAccountCredentials;
+    /// use federated_credentials::source::StaticToken;
+    /// use federated_credentials::token::TokenType;
+    /// use federated_credentials::testkit::{GoogleIdentity, GoogleStsEmulator, ProviderSpec};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let audience = "//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/oidc";
+    /// let sts = GoogleStsEmulator::builder()
+    ///     .provider(ProviderSpec::oidc(audience).require_client_auth())
+    ///     .client("my-client", "my-client-secret")
+    ///     .start()
+    ///     .await?;
+    /// # let exp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() + 3600;
+    /// # let jwt = GoogleIdentity::shared().sign(&serde_json::json!({"iss": "https://idp.example", "sub": "workload", "exp": exp}));
+    /// // No client credentials configured:
+    /// # let credentials = ExternalAccountCredentials::builder()
+    /// #     .audience(audience)
+    /// #     .token_source(StaticToken::new(jwt, TokenType::Jwt))
+    /// #     .token_url(sts.token_url())
+    /// #     .build()?;
+    /// let err = credentials.access_token().await.unwrap_err();
+    /// assert_eq!((err.http_status(), err.upstream_code()), (Some(401), Some("invalid_client")));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn require_client_auth(mut self) -> Self {
         self.require_client_auth = true;
         self
     }
 
     /// The provider's full resource name, which clients send as `audience`.
+    ///
+    /// ```
+    /// use federated_credentials::testkit::ProviderSpec;
+    ///
+    /// let audience = "//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/oidc";
+    /// assert_eq!(ProviderSpec::oidc(audience).audience(), audience);
+    /// ```
     pub fn audience(&self) -> &str {
         &self.audience
     }
 
     /// Whether the audience names a workforce pool provider.
+    ///
+    /// ```
+    /// use federated_credentials::google::ExternalAccountCredentials;
+    /// use federated_credentials::source::StaticToken;
+    /// use federated_credentials::token::TokenType;
+    /// use federated_credentials::testkit::{GoogleIdentity, GoogleStsEmulator, ProviderSpec};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let workforce = ProviderSpec::oidc("//iam.googleapis.com/locations/global/workforcePools/staff/providers/idp");
+    /// assert!(workforce.is_workforce_pool());
+    /// let audience = workforce.audience().to_string();
+    /// let sts = GoogleStsEmulator::builder().provider(workforce).start().await?;
+    /// # let exp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() + 3600;
+    /// # let jwt = GoogleIdentity::shared().sign(&serde_json::json!({"iss": "https://idp.example", "sub": "workload", "exp": exp}));
+    /// // A workforce pool exchange names the project to bill (or authenticates a client).
+    /// let credentials = ExternalAccountCredentials::builder()
+    ///     .audience(&audience)
+    ///     .token_source(StaticToken::new(jwt, TokenType::Jwt))
+    ///     .workforce_pool_user_project("my-project")
+    ///     .token_url(sts.token_url())
+    ///     .build()?;
+    /// credentials.access_token().await?;
+    /// assert_eq!(sts.issued_tokens()[0].user_project.as_deref(), Some("my-project"));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn is_workforce_pool(&self) -> bool {
         self.audience
             .strip_prefix("//iam.googleapis.com/locations/")
