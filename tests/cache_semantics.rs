@@ -5,14 +5,16 @@
 //! fast; and the background task neither leaks nor keeps a runtime alive, on both runtime
 //! flavours.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+#[path = "common/sim.rs"]
+mod sim;
+
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll, Waker};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
-use async_trait::async_trait;
 use federated_credentials::aws::{WebIdentityProvider, WebIdentityProviderBuilder};
-use federated_credentials::cache::{CachePolicy, CredentialCache, Fetch};
+use federated_credentials::cache::CachePolicy;
 use federated_credentials::context::{
     Clock, Context, InstantSleep, ManualClock, StaticEnv, TokioClock,
 };
@@ -20,8 +22,9 @@ use federated_credentials::source::GcpMetadataIdentityToken;
 use federated_credentials::testkit::{
     AwsStsEmulator, Fault, GcpMetadataEmulator, RoleSpec, StsErrorCode,
 };
-use federated_credentials::token::Expiry;
-use federated_credentials::{Error, ErrorKind, Service};
+use federated_credentials::Service;
+
+use sim::sim_cache;
 
 const HOUR: Duration = Duration::from_secs(3600);
 const AUDIENCE: &str = "sts.amazonaws.com";
@@ -179,82 +182,6 @@ async fn build_and_prefetch_fails_fast_and_warms_the_cache() {
 
 // ---------------------------------------------------------------------------------------
 // In-memory fetchers, for deterministic schedules under tokio's paused clock.
-
-#[derive(Debug)]
-struct Cred {
-    id: usize,
-    expires_at: SystemTime,
-}
-
-impl Expiry for Cred {
-    fn expires_at(&self) -> Option<SystemTime> {
-        Some(self.expires_at)
-    }
-}
-
-/// Issues credentials living `lifetime` after `delay`, and counts the fetches per second of
-/// the clock since `start`.
-struct SimFetch {
-    clock: TokioClock,
-    start: SystemTime,
-    lifetime: Duration,
-    delay: Duration,
-    calls: Arc<AtomicUsize>,
-    per_second: Arc<Vec<AtomicU32>>,
-    fail: Arc<AtomicBool>,
-}
-
-#[async_trait]
-impl Fetch for SimFetch {
-    type Credential = Cred;
-    async fn fetch(&self) -> Result<Cred, Error> {
-        let id = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
-        let second = self
-            .clock
-            .now()
-            .duration_since(self.start)
-            .unwrap()
-            .as_secs() as usize;
-        if let Some(c) = self.per_second.get(second) {
-            c.fetch_add(1, Ordering::Relaxed);
-        }
-        if !self.delay.is_zero() {
-            tokio::time::sleep(self.delay).await;
-        }
-        if self.fail.load(Ordering::SeqCst) {
-            return Err(Error::new(ErrorKind::Upstream, Service::AwsSts, "down"));
-        }
-        Ok(Cred {
-            id,
-            expires_at: self.clock.now() + self.lifetime,
-        })
-    }
-}
-
-fn sim_cache(
-    clock: TokioClock,
-    lifetime: Duration,
-    delay: Duration,
-    policy: CachePolicy,
-    per_second: Arc<Vec<AtomicU32>>,
-) -> (CredentialCache<SimFetch>, Arc<AtomicUsize>, Arc<AtomicBool>) {
-    let calls = Arc::new(AtomicUsize::new(0));
-    let fail = Arc::new(AtomicBool::new(false));
-    let fetch = SimFetch {
-        clock,
-        start: clock.now(),
-        lifetime,
-        delay,
-        calls: calls.clone(),
-        per_second,
-        fail: fail.clone(),
-    };
-    (
-        CredentialCache::new(fetch, Arc::new(clock), policy),
-        calls,
-        fail,
-    )
-}
 
 /// Polls a future once: `Some` if it completed without waiting.
 fn poll_once<F: std::future::Future>(f: F) -> Option<F::Output> {

@@ -4,96 +4,23 @@
 //! sequence: caches created concurrently by other tests in the same process would take
 //! draws from the middle of the fleet's sequence.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+#[path = "common/sim.rs"]
+mod sim;
 
-use async_trait::async_trait;
-use federated_credentials::cache::{CachePolicy, CredentialCache, Fetch};
-use federated_credentials::context::{Clock, TokioClock};
-use federated_credentials::token::Expiry;
-use federated_credentials::{Error, ErrorKind, Service};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use federated_credentials::cache::CachePolicy;
+use federated_credentials::context::TokioClock;
+
+use sim::sim_cache;
 
 const HOUR: Duration = Duration::from_secs(3600);
 
 /// The fleets run one at a time, so each takes a contiguous run of the jitter sequence.
 static ONE_FLEET_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-struct Cred {
-    expires_at: SystemTime,
-}
-
-impl Expiry for Cred {
-    fn expires_at(&self) -> Option<SystemTime> {
-        Some(self.expires_at)
-    }
-}
-
-/// Issues credentials living `lifetime` after `delay`, and counts the fetches per second of
-/// the clock since `start`.
-struct SimFetch {
-    clock: TokioClock,
-    start: SystemTime,
-    lifetime: Duration,
-    delay: Duration,
-    calls: Arc<AtomicUsize>,
-    per_second: Arc<Vec<AtomicU32>>,
-    fail: Arc<AtomicBool>,
-}
-
-#[async_trait]
-impl Fetch for SimFetch {
-    type Credential = Cred;
-    async fn fetch(&self) -> Result<Cred, Error> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        let second = self
-            .clock
-            .now()
-            .duration_since(self.start)
-            .unwrap()
-            .as_secs() as usize;
-        if let Some(c) = self.per_second.get(second) {
-            c.fetch_add(1, Ordering::Relaxed);
-        }
-        if !self.delay.is_zero() {
-            tokio::time::sleep(self.delay).await;
-        }
-        if self.fail.load(Ordering::SeqCst) {
-            return Err(Error::new(ErrorKind::Upstream, Service::AwsSts, "down"));
-        }
-        Ok(Cred {
-            expires_at: self.clock.now() + self.lifetime,
-        })
-    }
-}
-
-fn sim_cache(
-    clock: TokioClock,
-    lifetime: Duration,
-    delay: Duration,
-    policy: CachePolicy,
-    per_second: Arc<Vec<AtomicU32>>,
-) -> (CredentialCache<SimFetch>, Arc<AtomicUsize>, Arc<AtomicBool>) {
-    let calls = Arc::new(AtomicUsize::new(0));
-    let fail = Arc::new(AtomicBool::new(false));
-    let fetch = SimFetch {
-        clock,
-        start: clock.now(),
-        lifetime,
-        delay,
-        calls: calls.clone(),
-        per_second,
-        fail: fail.clone(),
-    };
-    (
-        CredentialCache::new(fetch, Arc::new(clock), policy),
-        calls,
-        fail,
-    )
-}
-
-/// Runs `n` caches started in the same second with 1-hour credentials for 6 simulated hours
-/// and returns the fetches per second.
 async fn fleet(n: usize, policy: CachePolicy) -> Vec<u32> {
     let _one = ONE_FLEET_AT_A_TIME.lock().await;
     let secs = 6 * 3600;
