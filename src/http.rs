@@ -24,11 +24,15 @@
 //! ```
 
 use std::future::Future;
-use std::sync::{Arc, OnceLock};
+use std::path::PathBuf;
 use std::time::Duration;
+
+mod tls;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::Method;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
 use url::Url;
 
 use crate::context::Context;
@@ -48,8 +52,13 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 /// A shared HTTP client. Cloning is cheap and shares the connection pool.
 ///
 /// It never follows redirects (a metadata endpoint that redirects is an SSRF vector), caps
-/// response bodies, and keeps two pools: one that honours `HTTPS_PROXY`/`NO_PROXY` for
-/// public endpoints, and one that never uses a proxy, for link-local metadata servers.
+/// response bodies, and keeps two pools: one that honours `HTTPS_PROXY`/`NO_PROXY` (or the
+/// builder's [`proxy`](HttpClientBuilder::proxy)) for public endpoints, and one that never
+/// uses a proxy, for link-local metadata servers.
+///
+/// Building one never fails on the environment: without platform CA certificates
+/// (distroless and `scratch` images) it trusts the Mozilla roots compiled into the crate; see
+/// [`HttpClientBuilder`] for private CAs and proxies.
 ///
 /// Give every [`Context`] in the process the same client (or clones of it) to share its
 /// connections:
@@ -61,18 +70,46 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 /// let for_aws = Context::builder().http(http.clone()).build();
 /// let for_google = Context::builder().http(http).build();
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct HttpClient {
-    proxied: reqwest::Client,
-    direct: reqwest::Client,
+    /// The two pools, or why none could be built (every request then fails with it).
+    transport: Result<Transport, Error>,
     max_body_bytes: usize,
 }
 
+impl std::fmt::Debug for HttpClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Not reqwest's Debug: it would show an explicit proxy's URL, password included.
+        let mut d = f.debug_struct("HttpClient");
+        match &self.transport {
+            Ok(t) => d.field("https_refused", &t.https_refused),
+            Err(e) => d.field("unusable", &e.message()),
+        };
+        d.field("max_body_bytes", &self.max_body_bytes).finish()
+    }
+}
+
+#[derive(Clone)]
+struct Transport {
+    proxied: reqwest::Client,
+    direct: reqwest::Client,
+    /// The client has no trust anchors: https requests fail before connecting with a
+    /// configuration error; plain http (metadata servers, loopback) works.
+    https_refused: bool,
+}
+
 impl Default for HttpClient {
+    /// The default client: the platform's CA certificates (or the bundled Mozilla roots
+    /// where it has none), `HTTPS_PROXY`/`NO_PROXY` from the environment. Never panics: in the
+    /// one case where no client can be set up at all, every request fails with a
+    /// configuration error instead.
     fn default() -> Self {
-        Self::builder()
-            .build()
-            .expect("the default HTTP client configuration is valid")
+        let builder = Self::builder();
+        let max_body_bytes = builder.max_body_bytes;
+        builder.build().unwrap_or_else(|e| HttpClient {
+            transport: Err(e),
+            max_body_bytes,
+        })
     }
 }
 
@@ -89,15 +126,30 @@ impl HttpClient {
         HttpClientBuilder {
             connect_timeout: Duration::from_secs(2),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            platform_roots: true,
+            bundled_roots: true,
+            private_cas: Vec::new(),
+            proxy: None,
         }
     }
 
     /// Sends one request (no retries) and reads the whole body, up to the cap.
     pub(crate) async fn send(&self, request: &HttpRequest) -> Result<HttpResponse, Error> {
+        let transport = self.transport.as_ref().map_err(Clone::clone)?;
+        if transport.https_refused && request.url.scheme() == "https" {
+            return Err(Error::new(
+                ErrorKind::Configuration,
+                request.service,
+                format!(
+                    "{}: no CA certificates are trusted, so https is refused; install the ca-certificates package or set SSL_CERT_FILE to a PEM bundle, add a private CA with HttpClientBuilder::add_root_certificates_file, or leave HttpClientBuilder::bundled_roots on",
+                    request.describe()
+                ),
+            ));
+        }
         let client = if request.direct {
-            &self.direct
+            &transport.direct
         } else {
-            &self.proxied
+            &transport.proxied
         };
         let host = request.url.host_str().unwrap_or("").to_string();
         let mut builder = client
@@ -199,31 +251,54 @@ fn transport_error(request: &HttpRequest, host: &str, e: reqwest::Error) -> Erro
 
 /// Builds an [`HttpClient`]; see [`HttpClient::builder`].
 ///
-/// ```
+/// Trust: the platform's CA certificates (the OS store, `SSL_CERT_FILE`, `SSL_CERT_DIR`),
+/// else the Mozilla roots compiled into the crate (`webpki-roots`), plus any private CAs
+/// added here. Proxy: `HTTPS_PROXY`/`NO_PROXY` from the environment, or an explicit one.
+/// Metadata endpoints (link-local and loopback) never go through a proxy.
+///
+/// A corporate network with a TLS-inspecting proxy:
+///
+/// ```no_run
 /// use federated_credentials::http::HttpClient;
-/// use std::time::Duration;
 /// let http = HttpClient::builder()
-///     .connect_timeout(Duration::from_millis(500))
-///     .max_body_bytes(64 * 1024)
+///     .add_root_certificates_file("/etc/pki/corp/root-ca.pem")
+///     .proxy("http://proxy.corp.example:3128")
 ///     .build()?;
 /// # Ok::<(), federated_credentials::Error>(())
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct HttpClientBuilder {
     connect_timeout: Duration,
     max_body_bytes: usize,
+    platform_roots: bool,
+    bundled_roots: bool,
+    private_cas: Vec<PrivateCa>,
+    proxy: Option<String>,
+}
+
+/// A private CA to trust, as given to the builder.
+#[derive(Clone)]
+enum PrivateCa {
+    Pem(Vec<u8>),
+    File(PathBuf),
+}
+
+impl std::fmt::Debug for HttpClientBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpClientBuilder")
+            .field("connect_timeout", &self.connect_timeout)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("platform_roots", &self.platform_roots)
+            .field("bundled_roots", &self.bundled_roots)
+            .field("private_cas", &self.private_cas.len())
+            // A proxy URL may carry a password.
+            .field("proxy", &self.proxy.as_ref().map(|_| "(set)"))
+            .finish()
+    }
 }
 
 impl HttpClientBuilder {
     /// How long to wait for a TCP/TLS connection (default 2 s).
-    ///
-    /// ```
-    /// use federated_credentials::http::HttpClient;
-    /// use std::time::Duration;
-    /// // A slow VPC endpoint across regions:
-    /// let http = HttpClient::builder().connect_timeout(Duration::from_secs(10)).build()?;
-    /// # Ok::<(), federated_credentials::Error>(())
-    /// ```
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
@@ -231,87 +306,173 @@ impl HttpClientBuilder {
 
     /// The largest response body accepted (default [`DEFAULT_MAX_BODY_BYTES`]). A larger
     /// answer fails with [`ErrorKind::InvalidResponse`].
-    ///
-    /// ```
-    /// use federated_credentials::http::HttpClient;
-    /// let http = HttpClient::builder().max_body_bytes(256 * 1024).build()?;
-    /// # Ok::<(), federated_credentials::Error>(())
-    /// ```
     pub fn max_body_bytes(mut self, bytes: usize) -> Self {
         self.max_body_bytes = bytes;
         self
     }
 
-    /// Builds the client. Fails with [`ErrorKind::Configuration`] if the underlying client
-    /// cannot be initialised (its TLS set-up, in practice).
+    /// Also trusts the CA certificates in `pem` (one or more `CERTIFICATE` blocks), for
+    /// endpoints behind a private CA or a TLS-inspecting proxy. [`build`](Self::build) fails
+    /// with a configuration error if they cannot be parsed.
+    pub fn add_root_certificates_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.private_cas.push(PrivateCa::Pem(pem.into()));
+        self
+    }
+
+    /// Also trusts the CA certificates in the PEM file at `path`, read by
+    /// [`build`](Self::build) (which fails, naming the file, if it cannot be read or holds
+    /// no certificate).
+    pub fn add_root_certificates_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.private_cas.push(PrivateCa::File(path.into()));
+        self
+    }
+
+    /// Whether to trust the platform's CA certificates (default `true`). Turn it off, with
+    /// [`bundled_roots`](Self::bundled_roots) off too, to trust only the private CAs added
+    /// here.
+    pub fn platform_roots(mut self, trust: bool) -> Self {
+        self.platform_roots = trust;
+        self
+    }
+
+    /// Whether to trust the Mozilla roots compiled into the crate when the platform has no
+    /// CA certificates, or when [`platform_roots`](Self::platform_roots) is off (default
+    /// `true`). With neither roots nor private CAs, https requests fail with a configuration
+    /// error and plain http keeps working.
+    pub fn bundled_roots(mut self, trust: bool) -> Self {
+        self.bundled_roots = trust;
+        self
+    }
+
+    /// Sends requests to public endpoints through this proxy (`http://host:port`, with
+    /// optional `user:password@`), instead of the one in `HTTPS_PROXY`. `NO_PROXY` still
+    /// applies, and metadata endpoints never use a proxy.
+    pub fn proxy(mut self, url: impl Into<String>) -> Self {
+        self.proxy = Some(url.into());
+        self
+    }
+
+    /// Builds the client. Fails with [`ErrorKind::Configuration`] when a private CA or the
+    /// proxy URL is invalid; the platform having no CA certificates is not an error.
     ///
     /// ```
-    /// use federated_credentials::context::Context;
     /// use federated_credentials::http::HttpClient;
-    /// let ctx = Context::builder().http(HttpClient::builder().build()?).build();
-    /// # Ok::<(), federated_credentials::Error>(())
+    /// let err = HttpClient::builder().add_root_certificates_pem("not pem").build().unwrap_err();
+    /// assert_eq!(err.kind(), federated_credentials::ErrorKind::Configuration);
     /// ```
     pub fn build(self) -> Result<HttpClient, Error> {
-        let base = |direct: bool| {
-            let b = reqwest::Client::builder()
+        let mut extra = Vec::new();
+        for ca in &self.private_cas {
+            extra.extend(ca.certificates()?);
+        }
+        let setup = if self.platform_roots && self.bundled_roots && extra.is_empty() {
+            tls::shared_default().cloned()
+        } else {
+            tls::build(&tls::TrustChoice {
+                platform: self.platform_roots,
+                bundled_fallback: self.bundled_roots,
+                extra,
+            })
+        }
+        .map_err(|e| {
+            Error::new(
+                ErrorKind::Configuration,
+                Service::Config,
+                "could not set up TLS: no crypto provider offers TLS 1.2 or 1.3",
+            )
+            .with_source(e)
+        })?;
+        let proxy = self.proxy.as_deref().map(parse_proxy).transpose()?;
+        let make = |direct: bool| {
+            let mut b = reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .connect_timeout(self.connect_timeout)
-                .user_agent(concat!("federated-credentials/", env!("CARGO_PKG_VERSION")));
+                .user_agent(concat!("federated-credentials/", env!("CARGO_PKG_VERSION")))
+                .tls_backend_preconfigured(setup.config.clone());
             if direct {
-                b.no_proxy()
-            } else {
-                b
+                b = b.no_proxy();
+            } else if let Some(proxy) = &proxy {
+                b = b.proxy(proxy.clone());
             }
-        };
-        let make = |direct: bool| {
-            if let Some(tls) = shared_tls_config() {
-                // Falls back to reqwest's own TLS set-up if it does not take ours (a rustls
-                // version skew between us and reqwest would make it refuse the type).
-                if let Ok(client) = base(direct).tls_backend_preconfigured(tls).build() {
-                    return Ok(client);
-                }
-            }
-            base(direct).build().map_err(|e| {
+            b.build().map_err(|e| {
                 Error::new(
                     ErrorKind::Configuration,
                     Service::Config,
-                    "could not initialise the HTTP client (TLS roots?)",
+                    "could not initialise the HTTP client",
                 )
                 .with_source(e)
             })
         };
         Ok(HttpClient {
-            proxied: make(false)?,
-            direct: make(true)?,
+            transport: Ok(Transport {
+                proxied: make(false)?,
+                direct: make(true)?,
+                https_refused: setup.anchors == tls::Anchors::None,
+            }),
             max_body_bytes: self.max_body_bytes,
         })
     }
 }
 
-/// The TLS client configuration every [`HttpClient`] in the process shares: the same one
-/// reqwest would build (the platform's trust roots through `rustls-platform-verifier`, TLS 1.2
-/// and 1.3, HTTP/1.1 ALPN), built once. Loading the platform roots is most of the cost of
-/// building a client (about 2 ms each, twice per `HttpClient`), so sharing it makes a new
-/// provider cheap; connection pools are still per client, so no connection outlives the
-/// runtime that opened it. `None` if the platform verifier cannot be built; reqwest then
-/// reports the error itself.
-fn shared_tls_config() -> Option<rustls::ClientConfig> {
-    static TLS: OnceLock<Option<rustls::ClientConfig>> = OnceLock::new();
-    TLS.get_or_init(|| {
-        let provider = rustls::crypto::CryptoProvider::get_default()
-            .cloned()
-            .unwrap_or_else(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
-        let verifier = rustls_platform_verifier::Verifier::new(provider.clone()).ok()?;
-        let mut config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .ok()?
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(verifier))
-            .with_no_client_auth();
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        Some(config)
-    })
-    .clone()
+impl PrivateCa {
+    /// The certificates, each checked to be a usable trust anchor.
+    fn certificates(&self) -> Result<Vec<CertificateDer<'static>>, Error> {
+        let (setting, origin, pem) = match self {
+            PrivateCa::Pem(pem) => (
+                "HttpClientBuilder::add_root_certificates_pem",
+                "the PEM text".to_string(),
+                std::borrow::Cow::Borrowed(pem.as_slice()),
+            ),
+            PrivateCa::File(path) => (
+                "HttpClientBuilder::add_root_certificates_file",
+                path.display().to_string(),
+                std::borrow::Cow::Owned(std::fs::read(path).map_err(|e| {
+                    Error::config(
+                        "HttpClientBuilder::add_root_certificates_file",
+                        format!("cannot read {} ({e})", path.display()),
+                    )
+                })?),
+            ),
+        };
+        let certs = CertificateDer::pem_slice_iter(&pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| Error::config(setting, format!("{origin} is not valid PEM ({e})")))?;
+        if certs.is_empty() {
+            return Err(Error::config(
+                setting,
+                format!("{origin} holds no `-----BEGIN CERTIFICATE-----` block"),
+            ));
+        }
+        for cert in &certs {
+            rustls::RootCertStore::empty()
+                .add(cert.clone())
+                .map_err(|e| {
+                    Error::config(
+                        setting,
+                        format!("{origin} holds a certificate that is not a usable CA ({e})"),
+                    )
+                })?;
+        }
+        Ok(certs)
+    }
+}
+
+/// An explicit proxy for public endpoints, with `NO_PROXY` from the environment.
+fn parse_proxy(raw: &str) -> Result<reqwest::Proxy, Error> {
+    let bad = |why: &str| {
+        // The URL is not echoed: it may carry a password.
+        Error::config(
+            "HttpClientBuilder::proxy",
+            format!("{why}; expected http://host:port or https://host:port"),
+        )
+    };
+    let url = Url::parse(raw.trim()).map_err(|_| bad("is not a URL"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(bad("is not an http(s) proxy URL"));
+    }
+    reqwest::Proxy::all(url)
+        .map(|p| p.no_proxy(reqwest::NoProxy::from_env()))
+        .map_err(|_| bad("is not a usable proxy URL"))
 }
 
 /// Whether the URL's host is a loopback address (`localhost`, `127.0.0.0/8`, `::1`).
@@ -818,50 +979,256 @@ mod tests {
 
     #[test]
     fn reqwest_takes_the_shared_tls_configuration() {
-        // If a rustls version skew made reqwest refuse our configuration, `build` would fall
-        // back silently and every client would load the platform roots again: catch it here.
-        let tls = shared_tls_config().expect("the platform verifier builds");
-        assert_eq!(tls.alpn_protocols, vec![b"http/1.1".to_vec()]);
+        // If a rustls version skew made reqwest refuse our configuration, every client build
+        // would fail: catch it here.
+        let tls = tls::shared_default().expect("a TLS configuration builds");
+        assert_eq!(tls.config.alpn_protocols, vec![b"http/1.1".to_vec()]);
         reqwest::Client::builder()
-            .tls_backend_preconfigured(tls)
+            .tls_backend_preconfigured(tls.config.clone())
             .build()
             .expect("reqwest accepts the shared rustls configuration");
     }
 
-    #[tokio::test]
-    async fn shared_tls_configuration_still_verifies_certificates() {
-        // A TLS server on loopback with a self-signed certificate for `localhost`: the
-        // shared configuration must refuse it (nothing trusts it), not skip verification.
-        let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
-        let server = rustls::ServerConfig::builder_with_provider(Arc::new(
+    /// A private CA and a TLS server on loopback with a `localhost` certificate it signed.
+    struct PrivateCaServer {
+        ca_pem: String,
+        port: u16,
+        handshakes: tokio::task::JoinHandle<Vec<bool>>,
+    }
+
+    /// Serves `connections` TLS connections (each answered `200 ok` when the handshake
+    /// succeeds) and reports which handshakes succeeded.
+    async fn private_ca_server(connections: usize) -> PrivateCaServer {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "federated-credentials test CA");
+        let ca =
+            rcgen::CertifiedIssuer::self_signed(ca_params, rcgen::KeyPair::generate().unwrap())
+                .unwrap();
+        let leaf_key = rcgen::KeyPair::generate().unwrap();
+        let leaf = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+            .unwrap()
+            .signed_by(&leaf_key, &ca)
+            .unwrap();
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into());
+        let server = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
             rustls::crypto::aws_lc_rs::default_provider(),
         ))
         .with_safe_default_protocol_versions()
         .unwrap()
         .with_no_client_auth()
-        .with_single_cert(vec![cert.cert.der().clone()], key)
+        .with_single_cert(vec![leaf.der().clone()], key)
         .unwrap();
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
+        let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(server));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
-        let handshake = tokio::spawn(async move {
-            let (tcp, _) = listener.accept().await.unwrap();
-            acceptor.accept(tcp).await.map(|_| ())
+        let handshakes = tokio::spawn(async move {
+            let mut results = Vec::new();
+            for _ in 0..connections {
+                let (tcp, _) = listener.accept().await.unwrap();
+                match acceptor.accept(tcp).await {
+                    Ok(mut tls) => {
+                        let mut buf = vec![0u8; 4096];
+                        let _ = tls.read(&mut buf).await;
+                        let _ = tls
+                            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok")
+                            .await;
+                        let _ = tls.shutdown().await;
+                        results.push(true);
+                    }
+                    Err(_) => results.push(false),
+                }
+            }
+            results
         });
-        let client = HttpClient::default();
-        let request = HttpRequest::new(
+        PrivateCaServer {
+            ca_pem: ca.pem(),
+            port,
+            handshakes,
+        }
+    }
+
+    fn get(url: &str) -> HttpRequest {
+        HttpRequest::new(
             Service::UrlSource,
             "reading the token",
             Method::GET,
-            Url::parse(&format!("https://localhost:{port}/token")).unwrap(),
+            Url::parse(url).unwrap(),
             Duration::from_secs(5),
-        );
-        let err = client.send(&request).await.unwrap_err();
+        )
+    }
+
+    #[tokio::test]
+    async fn a_private_ca_is_refused_by_default_and_trusted_once_added() {
+        let server = private_ca_server(4).await;
+        let url = format!("https://localhost:{}/token", server.port);
+        let err = HttpClient::default().send(&get(&url)).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Transport, "{err}");
-        assert!(
-            handshake.await.unwrap().is_err(),
-            "the client must abort the handshake on an untrusted certificate"
+
+        let with_pem = HttpClient::builder()
+            .add_root_certificates_pem(server.ca_pem.clone())
+            .build()
+            .unwrap();
+        assert_eq!(with_pem.send(&get(&url)).await.unwrap().body, b"ok");
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("ca.pem");
+        std::fs::write(&file, &server.ca_pem).unwrap();
+        let with_file = HttpClient::builder()
+            .add_root_certificates_file(&file)
+            .build()
+            .unwrap();
+        assert_eq!(with_file.send(&get(&url)).await.unwrap().body, b"ok");
+
+        // Only the private CA: no platform or bundled roots.
+        let only_private = HttpClient::builder()
+            .platform_roots(false)
+            .bundled_roots(false)
+            .add_root_certificates_pem(server.ca_pem.clone())
+            .build()
+            .unwrap();
+        assert_eq!(only_private.send(&get(&url)).await.unwrap().body, b"ok");
+        assert_eq!(
+            server.handshakes.await.unwrap(),
+            vec![false, true, true, true],
+            "the default client must abort the handshake on the untrusted certificate"
         );
+    }
+
+    #[tokio::test]
+    async fn without_any_trust_anchor_https_is_a_configuration_error_and_http_works() {
+        let client = HttpClient::builder()
+            .platform_roots(false)
+            .bundled_roots(false)
+            .build()
+            .expect("a client without trust anchors still builds");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let err = client
+            .send(&get(&format!("https://localhost:{port}/token")))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Configuration, "{err}");
+        assert!(err.message().contains("SSL_CERT_FILE"), "{err}");
+        assert!(err.message().contains("ca-certificates"), "{err}");
+        let plain = tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let (mut tcp, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; 4096];
+            let _ = tcp.read(&mut buf).await;
+            tcp.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nplain")
+                .await
+                .unwrap();
+        });
+        let ok = client
+            .send(&get(&format!("http://127.0.0.1:{port}/token")).direct())
+            .await
+            .unwrap();
+        assert_eq!(ok.body, b"plain", "the https refusal made no connection");
+        plain.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_bundled_roots_stand_in_for_a_platform_without_any() {
+        // What a distroless image gets: no platform roots, the compiled-in ones instead.
+        let setup = tls::build(&tls::TrustChoice {
+            platform: false,
+            bundled_fallback: true,
+            extra: Vec::new(),
+        })
+        .unwrap();
+        assert_eq!(setup.anchors, tls::Anchors::Bundled);
+        let none = tls::build(&tls::TrustChoice::default()).unwrap();
+        assert_eq!(none.anchors, tls::Anchors::None);
+    }
+
+    #[test]
+    fn bad_private_cas_and_proxies_are_configuration_errors() {
+        let err = HttpClient::builder()
+            .add_root_certificates_pem("no certificate here")
+            .build()
+            .unwrap_err();
+        assert_eq!(
+            err.message(),
+            "HttpClientBuilder::add_root_certificates_pem: the PEM text holds no `-----BEGIN CERTIFICATE-----` block"
+        );
+        let err = HttpClient::builder()
+            .add_root_certificates_file("/nonexistent/ca.pem")
+            .build()
+            .unwrap_err();
+        assert!(
+            err.message().starts_with(
+                "HttpClientBuilder::add_root_certificates_file: cannot read /nonexistent/ca.pem"
+            ),
+            "{err}"
+        );
+        let err = HttpClient::builder()
+            .add_root_certificates_pem(
+                "-----BEGIN CERTIFICATE-----\nMIIBAAAA\n-----END CERTIFICATE-----\n",
+            )
+            .build()
+            .unwrap_err();
+        assert!(err.message().contains("not a usable CA"), "{err}");
+        let err = HttpClient::builder()
+            .proxy("socks5://user:hunter2@proxy:1080")
+            .build()
+            .unwrap_err();
+        assert!(
+            err.message().starts_with("HttpClientBuilder::proxy"),
+            "{err}"
+        );
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        let builder = HttpClient::builder().proxy("http://user:hunter2@proxy:3128");
+        assert!(!format!("{builder:?}").contains("hunter2"));
+        let client = builder.build().unwrap();
+        assert!(!format!("{client:?}").contains("hunter2"));
+    }
+
+    #[tokio::test]
+    async fn an_explicit_proxy_carries_public_requests_but_not_direct_ones() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        async fn answer(listener: tokio::net::TcpListener, body: &'static str) -> String {
+            let (mut tcp, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; 4096];
+            let n = tcp.read(&mut buf).await.unwrap();
+            let head = String::from_utf8_lossy(&buf[..n]).into_owned();
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            tcp.write_all(reply.as_bytes()).await.unwrap();
+            head
+        }
+        let proxy = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let proxy_port = proxy.local_addr().unwrap().port();
+        let origin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let origin_port = origin.local_addr().unwrap().port();
+        let proxy_seen = tokio::spawn(answer(proxy, "via-proxy"));
+        let origin_seen = tokio::spawn(answer(origin, "direct"));
+        let client = HttpClient::builder()
+            .proxy(format!("http://127.0.0.1:{proxy_port}"))
+            .build()
+            .unwrap();
+        let public = client
+            .send(&get("http://sts.example.invalid/token"))
+            .await
+            .unwrap();
+        assert_eq!(public.body, b"via-proxy");
+        assert!(proxy_seen
+            .await
+            .unwrap()
+            .starts_with("GET http://sts.example.invalid/token HTTP/1.1"));
+        let metadata = client
+            .send(&get(&format!("http://127.0.0.1:{origin_port}/token")).direct())
+            .await
+            .unwrap();
+        assert_eq!(metadata.body, b"direct");
+        assert!(origin_seen
+            .await
+            .unwrap()
+            .starts_with("GET /token HTTP/1.1"));
     }
 }

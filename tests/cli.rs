@@ -387,3 +387,46 @@ async fn executable_output_feeds_an_executable_credential_source() {
     assert_eq!(json["code"], "NOT_AVAILABLE");
     assert!(json["message"].as_str().unwrap().contains("/nonexistent"));
 }
+
+/// Regression: in an image without CA certificates (distroless, `scratch`) building the
+/// default HTTP client panicked. The metadata server is plain http and must keep working; an
+/// https endpoint gets an ordinary error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_ca_certificates_is_not_a_panic() {
+    let (mds, _sts, role) = world().await;
+    let empty = tempfile::tempdir().unwrap();
+    let no_roots = || {
+        vec![
+            ("SSL_CERT_FILE", s("/dev/null")),
+            ("SSL_CERT_DIR", empty.path().display().to_string()),
+            ("GCE_METADATA_HOST", mds.host()),
+        ]
+    };
+    let out = run(
+        vec![s("google"), s("id-token"), s("--audience"), s(AUDIENCE)],
+        no_roots(),
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "stderr: {stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).matches('.').count(), 2);
+
+    let out = run(
+        vec![
+            s("aws"),
+            s("credential-process"),
+            s("--role-arn"),
+            role,
+            s("--audience"),
+            s(AUDIENCE),
+            s("--sts-endpoint"),
+            s("https://127.0.0.1:1"),
+        ],
+        no_roots(),
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}

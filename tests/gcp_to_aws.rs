@@ -658,7 +658,7 @@ async fn refresh_happens_in_the_background_before_expiry() {
     let w = World::new().await;
     let provider = w.provider();
     let first = provider.credentials().await.unwrap();
-    // inside the refresh window (5 min + up to 2 min jitter before expiry)
+    // inside the refresh window (5 min + up to 20 min jitter before expiry)
     w.clock.advance(Duration::from_secs(3600 - 60));
     let served = provider.credentials().await.unwrap();
     assert_eq!(
