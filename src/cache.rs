@@ -17,8 +17,10 @@
 //! - **Short-lived credentials** (lifetime under twice `window + jitter`): refreshed between
 //!   50 % and 75 % of their lifetime (jittered the same way), never handed out within
 //!   `min(buffer, lifetime / 4)` of expiry.
-//! - **Credentials without expiry**: refetched every `no_expiry_refresh` (minus jitter of up to
-//!   a quarter of it); served for as long as refetches fail.
+//! - **Credentials without expiry** (a Google STS answer with no `expires_in`): refetched
+//!   every `no_expiry_refresh` (minus jitter of up to a quarter of it), and treated as expiring
+//!   `no_expiry_lifetime` (1 h) after they were fetched, so one is never served for longer
+//!   than that while refetches fail.
 //! - **Single flight**: one fetch at a time. Callers that find nothing usable wait for the
 //!   fetch in progress and share its result, or its error.
 //! - **Stale-if-error**: a failed background refresh keeps the current credential, backs off,
@@ -164,6 +166,12 @@ pub trait Fetch: Send + Sync + 'static {
     async fn fetch(&self) -> Result<Self::Credential, Error>;
 }
 
+/// The lifetime assumed for a credential that carries no expiry: 1 h, the default lifetime of
+/// Google access tokens (`generateAccessToken`'s default, and the federated tokens Google STS
+/// issues). google-auth 2.63.0 and google-cloud-auth 1.19.0 fail on an STS answer without
+/// `expires_in`; we accept it, but never serve it longer than this.
+pub const NO_EXPIRY_LIFETIME: Duration = Duration::from_secs(3600);
+
 /// When to refresh and how long a credential may be handed out.
 ///
 /// ```
@@ -178,6 +186,7 @@ pub struct CachePolicy {
     jitter: Duration,
     buffer: Duration,
     no_expiry_refresh: Duration,
+    no_expiry_lifetime: Duration,
     min_retry: Duration,
     max_retry: Duration,
 }
@@ -201,6 +210,7 @@ impl CachePolicy {
             jitter: Duration::from_secs(1200),
             buffer: Duration::from_secs(15),
             no_expiry_refresh: Duration::from_secs(900),
+            no_expiry_lifetime: NO_EXPIRY_LIFETIME,
             min_retry: Duration::from_secs(5),
             max_retry: Duration::from_secs(60),
         }
@@ -300,7 +310,8 @@ impl CachePolicy {
     }
 
     /// How often to refetch credentials that carry no expiry (default 15 min, minus up to a
-    /// quarter of it as jitter). Such a credential stays usable while refetches fail.
+    /// quarter of it as jitter). Such a credential stays usable while refetches fail, up to
+    /// [`no_expiry_lifetime`](Self::no_expiry_lifetime).
     ///
     /// ```
     /// use federated_credentials::cache::CachePolicy;
@@ -311,6 +322,14 @@ impl CachePolicy {
     /// ```
     pub fn no_expiry_refresh(mut self, every: Duration) -> Self {
         self.no_expiry_refresh = every;
+        self
+    }
+
+    /// How long a credential that carries no expiry counts as valid after it was fetched
+    /// (default [`NO_EXPIRY_LIFETIME`], 1 h). Past it, the credential is never handed out,
+    /// whether or not refetches succeed.
+    pub fn no_expiry_lifetime(mut self, lifetime: Duration) -> Self {
+        self.no_expiry_lifetime = lifetime;
         self
     }
 
@@ -356,8 +375,8 @@ fn jitter_fraction() -> f64 {
 
 struct Entry<C> {
     credential: Arc<C>,
-    /// Do not hand it out from this time on. `None`: no expiry.
-    usable_until: Option<SystemTime>,
+    /// Do not hand it out from this time on.
+    usable_until: SystemTime,
     /// Start refreshing from this time on.
     refresh_at: SystemTime,
     /// Consecutive failed background refreshes of this entry.
@@ -366,7 +385,7 @@ struct Entry<C> {
 
 impl<C> Entry<C> {
     fn usable(&self, now: SystemTime) -> bool {
-        self.usable_until.is_none_or(|t| now < t)
+        now < self.usable_until
     }
 }
 
@@ -447,10 +466,7 @@ impl<F: Fetch> std::fmt::Debug for CredentialCache<F> {
             .field("cached", &entry.is_some())
             .field(
                 "usable_until",
-                &entry
-                    .as_ref()
-                    .and_then(|e| e.usable_until)
-                    .map(format_rfc3339),
+                &entry.as_ref().map(|e| format_rfc3339(e.usable_until)),
             )
             .finish()
     }
@@ -865,7 +881,7 @@ impl<F: Fetch> Inner<F> {
                     fetch_ms = started.elapsed().as_millis() as u64,
                     expires_at = ?credential.expires_at().map(format_rfc3339),
                     refresh_at = %format_rfc3339(entry.refresh_at),
-                    usable_until = ?entry.usable_until.map(format_rfc3339),
+                    usable_until = %format_rfc3339(entry.usable_until),
                     "credential refreshed"
                 );
                 self.current.store(Some(Arc::new(entry)));
@@ -890,11 +906,13 @@ impl<F: Fetch> Inner<F> {
         let p = &self.policy;
         let u = self.jitter_fraction;
         let Some(expires_at) = credential.expires_at() else {
-            let jitter = p.jitter.min(p.no_expiry_refresh / 4).mul_f64(u);
+            // Refetched like any other, but never served past the assumed lifetime.
+            let every = p.no_expiry_refresh.min(p.no_expiry_lifetime / 2);
+            let jitter = p.jitter.min(every / 4).mul_f64(u);
             return Ok(Entry {
                 credential: Arc::new(credential),
-                usable_until: None,
-                refresh_at: now + (p.no_expiry_refresh - jitter),
+                usable_until: now + p.no_expiry_lifetime,
+                refresh_at: now + (every - jitter),
                 failures: 0,
             });
         };
@@ -922,7 +940,7 @@ impl<F: Fetch> Inner<F> {
         };
         Ok(Entry {
             credential: Arc::new(credential),
-            usable_until: Some(expires_at - buffer),
+            usable_until: expires_at - buffer,
             refresh_at,
             failures: 0,
         })
@@ -966,7 +984,7 @@ impl<F: Fetch> Inner<F> {
             if !self.failing.swap(true, Ordering::AcqRel) {
                 tracing::warn!(
                     error = %err,
-                    usable_until = ?previous.usable_until.map(format_rfc3339),
+                    usable_until = %format_rfc3339(previous.usable_until),
                     "credential refresh failed; serving the cached credential until it expires"
                 );
             }
@@ -1203,7 +1221,7 @@ mod tests {
         // Within its lead of the end of use: the fast path declines, the precise clock
         // still finds the credential usable, and it is served without a new fetch.
         let usable_until = h.cache.inner.current.load().as_ref().unwrap().usable_until;
-        precise.set(usable_until.unwrap() - Duration::from_millis(4));
+        precise.set(usable_until - Duration::from_millis(4));
         let c = h.cache.get().await.unwrap();
         assert_eq!(c.id, first.id);
         assert!(clock.precise_reads.load(Ordering::SeqCst) > precise_before);
@@ -1292,6 +1310,45 @@ mod tests {
         assert!(h.cache.get().await.is_err());
     }
 
+    /// Regression: a credential without an expiry (Google STS with no `expires_in`) was served
+    /// forever while refreshes failed.
+    #[tokio::test(start_paused = true)]
+    async fn a_credential_without_expiry_is_not_served_past_its_assumed_lifetime() {
+        let clock = TokioClock::starting_at(UNIX_EPOCH + HOUR);
+        let h = harness(
+            Arc::new(clock),
+            None,
+            Duration::ZERO,
+            CachePolicy::google_token(),
+        );
+        assert_eq!(h.cache.get().await.unwrap().id, 1);
+        h.fail.store(true, Ordering::SeqCst);
+        for _ in 0..59 {
+            tokio::time::advance(Duration::from_secs(60)).await;
+            assert_eq!(
+                h.cache.get().await.unwrap().id,
+                1,
+                "stale-if-error within it"
+            );
+        }
+        tokio::time::advance(Duration::from_secs(59)).await;
+        assert_eq!(h.cache.get().await.unwrap().id, 1);
+        assert!(h.calls.load(Ordering::SeqCst) >= 2, "refetched meanwhile");
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert_eq!(h.cache.get().await.unwrap_err().message(), "down");
+        h.fail.store(false, Ordering::SeqCst);
+        assert!(h.cache.get().await.unwrap().id > 1);
+        // A shorter assumed lifetime also shortens the refetch period to half of it.
+        let clock = TokioClock::starting_at(UNIX_EPOCH + HOUR);
+        let policy = CachePolicy::google_token().no_expiry_lifetime(Duration::from_secs(600));
+        let h = harness(Arc::new(clock), None, Duration::ZERO, policy);
+        h.cache.get().await.unwrap();
+        tokio::time::advance(Duration::from_secs(301)).await;
+        h.cache.get().await.unwrap();
+        tokio::task::yield_now().await;
+        assert_eq!(h.calls.load(Ordering::SeqCst), 2);
+    }
+
     #[tokio::test(start_paused = true)]
     async fn stale_if_error_serves_cached_then_fails_at_expiry() {
         let clock = TokioClock::starting_at(UNIX_EPOCH + HOUR);
@@ -1374,12 +1431,12 @@ mod tests {
             CachePolicy::aws_sts(),
         );
         assert_eq!(h.cache.get().await.unwrap().id, 1);
-        clock.advance(100 * HOUR);
+        clock.advance(HOUR - Duration::from_secs(60));
         h.fail.store(true, Ordering::SeqCst);
         assert_eq!(
             h.cache.get().await.unwrap().id,
             1,
-            "non-expiring credentials are served while refresh fails"
+            "non-expiring credentials are served while refresh fails, within NO_EXPIRY_LIFETIME"
         );
     }
 
