@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::json::{did_you_mean, Fields};
+use super::json::Fields;
 use crate::context::Context;
 use crate::error::{Error, ErrorKind, Service};
 use crate::exchange::{is_workforce_audience, service_account_from_url};
@@ -16,6 +16,11 @@ use crate::source::TokenFormat;
 use crate::token::TokenType;
 
 const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+
+// The keys of each object, as gcloud 578.0.0 writes them (`create-cred-config`, every variant:
+// file, URL, executable, AWS, Azure, X.509, workforce) and google-auth 2.63.0 reads them,
+// whether or not we use them. A key within two edits of one of these is a typo and an error;
+// any other unknown key is ignored with a DEBUG event, for keys newer than this list.
 const TOP_LEVEL_KEYS: &[&str] = &[
     "type",
     "audience",
@@ -31,7 +36,28 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "token_info_url",
     "universe_domain",
     "scopes",
+    "trust_boundary",
 ];
+const CREDENTIAL_SOURCE_KEYS: &[&str] = &[
+    "file",
+    "url",
+    "headers",
+    "format",
+    "executable",
+    "certificate",
+    "environment_id",
+    "region_url",
+    "regional_cred_verification_url",
+    "imdsv2_session_token_url",
+];
+const FORMAT_KEYS: &[&str] = &["type", "subject_token_field_name"];
+const EXECUTABLE_KEYS: &[&str] = &[
+    "command",
+    "timeout_millis",
+    "output_file",
+    "interactive_timeout_millis",
+];
+const IMPERSONATION_KEYS: &[&str] = &["token_lifetime_seconds"];
 
 /// The default `regional_cred_verification_url` of AWS sources.
 pub const DEFAULT_REGIONAL_CRED_VERIFICATION_URL: &str =
@@ -418,17 +444,7 @@ impl ExternalAccountConfig {
         options: &ExternalAccountConfigLoader,
     ) -> Result<Self, Error> {
         let top = Fields::new(value, "")?;
-        for key in top.keys() {
-            if !TOP_LEVEL_KEYS.contains(&key.as_str()) {
-                if let Some(known) = did_you_mean(key, TOP_LEVEL_KEYS) {
-                    return Err(Error::config(
-                        key,
-                        format!("unknown field; did you mean `{known}`?"),
-                    ));
-                }
-                tracing::debug!(field = %key, "ignoring unknown field in the credential configuration");
-            }
-        }
+        top.check_keys(TOP_LEVEL_KEYS)?;
         match top.str("type")? {
             Some(t) if t == "external_account" => {}
             Some(t) => {
@@ -481,7 +497,10 @@ impl ExternalAccountConfig {
         }
         let token_lifetime = match top.object("service_account_impersonation")? {
             None => None,
-            Some(imp) => match imp.int("token_lifetime_seconds")? {
+            Some(imp) => match imp
+                .check_keys(IMPERSONATION_KEYS)?
+                .int("token_lifetime_seconds")?
+            {
                 None => None,
                 Some(secs) if (600..=43200).contains(&secs) => {
                     Some(Duration::from_secs(secs as u64))
@@ -524,6 +543,7 @@ impl ExternalAccountConfig {
         let source_fields = top
             .object("credential_source")?
             .ok_or_else(|| Error::config("credential_source", "is required"))?;
+        source_fields.check_keys(CREDENTIAL_SOURCE_KEYS)?;
         let credential_source = parse_source(&source_fields)?;
         match (&credential_source, subject_token_type) {
             (CredentialSource::Aws(_), TokenType::Aws4Request) => {}
@@ -670,6 +690,7 @@ fn parse_format(src: &Fields<'_>) -> Result<TokenFormat, Error> {
     let Some(format) = src.object("format")? else {
         return Ok(TokenFormat::Text);
     };
+    format.check_keys(FORMAT_KEYS)?;
     match format.str("type")?.as_deref().map(str::trim) {
         None | Some("text") | Some("") => Ok(TokenFormat::Text),
         Some("json") => {
@@ -734,7 +755,10 @@ fn parse_source(src: &Fields<'_>) -> Result<CredentialSource, Error> {
                 })
             }
             "executable" => {
-                let exe = src.object("executable")?.expect("present");
+                let exe = src
+                    .object("executable")?
+                    .ok_or_else(|| Error::config("credential_source.executable", "is required"))?;
+                exe.check_keys(EXECUTABLE_KEYS)?;
                 let command = exe.required_str("command")?;
                 let timeout = match exe.int("timeout_millis")? {
                     None => Duration::from_millis(30_000),
@@ -892,6 +916,161 @@ mod tests {
             aws.regional_cred_verification_url,
             DEFAULT_REGIONAL_CRED_VERIFICATION_URL
         );
+    }
+
+    /// What gcloud 578.0.0 writes for each `create-cred-config` variant
+    /// (`byoid_utilities/cred_config.py`), with every optional flag: all of it loads.
+    #[test]
+    fn every_gcloud_variant_loads() {
+        let workforce = "//iam.googleapis.com/locations/global/workforcePools/pool/providers/prov";
+        let top = |source: Value, extra: Value| {
+            let mut v = serde_json::json!({
+                "universe_domain": "googleapis.com",
+                "type": "external_account",
+                "audience": AUD,
+                "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+                "token_url": "https://sts.googleapis.com/v1/token",
+                "credential_source": source,
+            });
+            for (k, val) in extra.as_object().unwrap() {
+                v[k] = val.clone();
+            }
+            v
+        };
+        let impersonating = serde_json::json!({
+            "service_account_impersonation_url": "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/sa@p.iam.gserviceaccount.com:generateAccessToken",
+            "service_account_impersonation": {"token_lifetime_seconds": 3600}
+        });
+        let direct =
+            serde_json::json!({"token_info_url": "https://sts.googleapis.com/v1/introspect"});
+        let variants = [
+            top(serde_json::json!({"file": "/t"}), direct.clone()),
+            top(
+                serde_json::json!({"file": "/t", "format": {"type": "json", "subject_token_field_name": "id_token"}}),
+                impersonating.clone(),
+            ),
+            top(
+                serde_json::json!({"url": "http://localhost:5000/token", "headers": {"Metadata-Flavor": "x"}, "format": {"type": "text"}}),
+                direct.clone(),
+            ),
+            // --azure
+            top(
+                serde_json::json!({
+                    "url": "http://169.254.169.254/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https://iam.googleapis.com/x",
+                    "headers": {"Metadata": "True"},
+                    "format": {"type": "json", "subject_token_field_name": "access_token"}
+                }),
+                direct.clone(),
+            ),
+            top(
+                serde_json::json!({"executable": {"command": "/usr/bin/tool --arg", "timeout_millis": 30000, "output_file": "/tmp/out.json"}}),
+                impersonating.clone(),
+            ),
+            {
+                // workforce, executable with an interactive timeout
+                let mut v = top(
+                    serde_json::json!({"executable": {"command": "/usr/bin/tool", "timeout_millis": 30000, "output_file": "/tmp/o.json", "interactive_timeout_millis": 300000}}),
+                    serde_json::json!({"workforce_pool_user_project": "proj", "token_info_url": "https://sts.googleapis.com/v1/introspect"}),
+                );
+                v["audience"] = workforce.into();
+                v["subject_token_type"] = "urn:ietf:params:oauth:token-type:id_token".into();
+                v
+            },
+            {
+                let mut v = aws_config();
+                v["universe_domain"] = "googleapis.com".into();
+                v["token_info_url"] = "https://sts.googleapis.com/v1/introspect".into();
+                v.as_object_mut()
+                    .unwrap()
+                    .remove("service_account_impersonation");
+                v
+            },
+        ];
+        for v in variants {
+            ExternalAccountConfig::from_value(&v).unwrap_or_else(|e| panic!("{e}: {v}"));
+        }
+        // --credential-cert-path (X.509): every key is known, the source is refused by name.
+        let cert = top(
+            serde_json::json!({"certificate": {"use_default_certificate_config": true, "trust_chain_path": "/chain.pem"}}),
+            direct,
+        );
+        assert_eq!(
+            ExternalAccountConfig::from_value(&cert)
+                .unwrap_err()
+                .message(),
+            "credential_source.certificate: X.509 (mTLS) credential sources are not supported"
+        );
+    }
+
+    /// Regression: a typo inside a nested object was silently ignored
+    /// (`imdsv2_session_token_ur` turned IMDSv2 into IMDSv1).
+    #[test]
+    fn typos_in_nested_objects_name_the_path_and_the_key_meant() {
+        let base = aws_config();
+        let rename = |v: &mut Value, path: &[&str], from: &str, to: &str| {
+            let mut obj = &mut *v;
+            for p in path {
+                obj = &mut obj[*p];
+            }
+            let map = obj.as_object_mut().unwrap();
+            let val = map.remove(from).unwrap_or(Value::from(1));
+            map.insert(to.to_string(), val);
+        };
+        let cases: [(&[&str], &str, &str, &str); 4] = [
+            (
+                &["credential_source"],
+                "imdsv2_session_token_url",
+                "imdsv2_session_token_ur",
+                "credential_source.imdsv2_session_token_ur: unknown field; did you mean `imdsv2_session_token_url`?",
+            ),
+            (
+                &["credential_source"],
+                "regional_cred_verification_url",
+                "regional_cred_verification_ur",
+                "credential_source.regional_cred_verification_ur: unknown field; did you mean `regional_cred_verification_url`?",
+            ),
+            (
+                &["service_account_impersonation"],
+                "token_lifetime_seconds",
+                "token_lifetime_second",
+                "service_account_impersonation.token_lifetime_second: unknown field; did you mean `token_lifetime_seconds`?",
+            ),
+            (
+                &[],
+                "audience",
+                "audiance",
+                "audiance: unknown field; did you mean `audience`?",
+            ),
+        ];
+        for (path, from, to, want) in cases {
+            let mut v = base.clone();
+            rename(&mut v, path, from, to);
+            assert_eq!(
+                ExternalAccountConfig::from_value(&v).unwrap_err().message(),
+                want
+            );
+        }
+        let file = |source: Value| {
+            let mut v = base.clone();
+            v["subject_token_type"] = "urn:ietf:params:oauth:token-type:jwt".into();
+            v["credential_source"] = source;
+            ExternalAccountConfig::from_value(&v)
+                .unwrap_err()
+                .message()
+                .to_string()
+        };
+        assert_eq!(
+            file(serde_json::json!({"file": "/t", "format": {"type": "json", "subject_token_fieldname": "x"}})),
+            "credential_source.format.subject_token_fieldname: unknown field; did you mean `subject_token_field_name`?"
+        );
+        assert_eq!(
+            file(serde_json::json!({"executable": {"command": "/x", "timeout_milis": 6000}})),
+            "credential_source.executable.timeout_milis: unknown field; did you mean `timeout_millis`?"
+        );
+        // Unknown keys far from any known one are newer keys: ignored.
+        let mut v = base.clone();
+        v["credential_source"]["some_future_setting"] = true.into();
+        ExternalAccountConfig::from_value(&v).unwrap();
     }
 
     #[test]

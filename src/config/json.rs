@@ -37,8 +37,24 @@ impl<'a> Fields<'a> {
         self.map.get(key).is_some_and(|v| !v.is_null())
     }
 
-    pub(crate) fn keys(&self) -> impl Iterator<Item = &String> {
-        self.map.keys()
+    /// Refuses a key that is not in `known` but within two edits of one of them (a typo that
+    /// would otherwise silently drop a setting), naming its full path and the key meant.
+    /// Other unknown keys are ignored with a DEBUG event: newer tools may write keys we do not
+    /// know yet.
+    pub(crate) fn check_keys(&self, known: &[&str]) -> Result<&Self, Error> {
+        for key in self.map.keys() {
+            if known.contains(&key.as_str()) {
+                continue;
+            }
+            if let Some(meant) = did_you_mean(key, known) {
+                return Err(Error::config(
+                    &self.field(key),
+                    format!("unknown field; did you mean `{meant}`?"),
+                ));
+            }
+            tracing::debug!(field = %self.field(key), "ignoring unknown field in the credential configuration");
+        }
+        Ok(self)
     }
 
     /// A string field; `null` counts as absent.
