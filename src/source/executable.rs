@@ -340,6 +340,10 @@ impl ExecutableToken {
     async fn run(&self, ctx: &Context) -> Result<SubjectToken, Error> {
         let words = self.program_and_args()?;
         let mut cmd = tokio::process::Command::new(&words[0]);
+        // Its own process group, so that a timeout kills what it started too (`sh -c`, a
+        // wrapper script), not only the direct child.
+        #[cfg(unix)]
+        cmd.process_group(0);
         cmd.args(&words[1..])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -362,18 +366,21 @@ impl ExecutableToken {
                 format!("cannot be started ({e}); check credential_source.executable.command"),
             )
         })?;
+        let group = child.id();
         let output = match tokio::time::timeout(self.timeout, child.wait_with_output()).await {
             Ok(r) => r.map_err(|e| {
                 self.error(ErrorKind::Transport, format!("failed while running ({e})"))
             })?,
             Err(_) => {
+                // Dropping the child kills it (kill_on_drop); this kills the rest of its group.
+                kill_process_group(group);
                 return Err(self.error(
                     ErrorKind::Transport,
                     format!(
                         "did not finish within {} ms (credential_source.executable.timeout_millis)",
                         self.timeout.as_millis()
                     ),
-                ))
+                ));
             }
         };
         if !output.status.success() {
@@ -387,11 +394,15 @@ impl ExecutableToken {
                 ),
             ));
         }
-        let mut text = String::from_utf8_lossy(&output.stdout).trim().to_string();
-        if text.is_empty() {
-            text = String::from_utf8_lossy(&output.stderr).trim().to_string();
+        // The response is on stdout only; stderr is the program's diagnostics.
+        let text = String::from_utf8_lossy(&output.stdout);
+        if text.trim().is_empty() {
+            return Err(self.error(
+                ErrorKind::InvalidResponse,
+                "exited successfully but printed nothing on stdout; it must print the executable response JSON there",
+            ));
         }
-        self.parse_output(&text, ctx.now(), self.output_file.is_some())
+        self.parse_output(text.trim(), ctx.now(), self.output_file.is_some())
     }
 
     /// Reads what the program printed: the version-1 executable response JSON.
@@ -410,6 +421,24 @@ impl ExecutableToken {
         self.interpret(response, now, need_expiry)
     }
 }
+
+/// Sends SIGKILL to the process group `leader` leads (the executable was started as a group
+/// leader). Best effort: the group may already be gone.
+#[cfg(unix)]
+fn kill_process_group(leader: Option<u32>) {
+    let Some(pid) = leader
+        .and_then(|id| i32::try_from(id).ok())
+        .and_then(rustix::process::Pid::from_raw)
+    else {
+        return;
+    };
+    if let Err(e) = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL) {
+        tracing::debug!(error = %e, "could not kill the executable's process group (already gone?)");
+    }
+}
+
+#[cfg(not(unix))]
+fn kill_process_group(_leader: Option<u32>) {}
 
 fn epoch(secs: i64) -> SystemTime {
     if secs <= 0 {
@@ -748,20 +777,71 @@ mod tests {
         assert!(err.message().contains("expiration_time"), "{err}");
     }
 
-    #[cfg(unix)]
+    /// Regression: the timeout killed only the direct child; what it started survived.
+    #[cfg(target_os = "linux")]
     #[tokio::test]
-    async fn timeout_kills_the_program() {
+    async fn timeout_kills_the_program_and_what_it_started() {
         let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("grandchild.pid");
         let path = dir.path().join("slow.sh");
-        std::fs::write(&path, "#!/bin/sh\nsleep 30\n").unwrap();
+        // The grandchild is a separate `sleep` the script waits for.
+        std::fs::write(
+            &path,
+            format!(
+                "#!/bin/sh\nsleep 300 &\necho $! > '{0}.tmp'\nmv '{0}.tmp' '{0}'\nwait\n",
+                pid_file.display()
+            ),
+        )
+        .unwrap();
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let src = ExecutableToken::new(path.display().to_string()).timeout(Duration::from_secs(5));
-        tokio::time::pause();
-        let err = src.subject_token(&ctx(true)).await.unwrap_err();
+        let mut src = ExecutableToken::new(path.display().to_string());
+        // Below the 5 s minimum a configuration may ask for, to keep the test short; `run`
+        // does not validate.
+        src.timeout = Duration::from_secs(2);
+        let err = src.run(&ctx(true)).await.unwrap_err();
         assert!(
-            err.message().contains("did not finish within 5000 ms"),
+            err.message().contains("did not finish within 2000 ms"),
             "{err}"
         );
+        let pid: u32 = std::fs::read_to_string(&pid_file)
+            .expect("the script started its grandchild within the timeout")
+            .trim()
+            .parse()
+            .unwrap();
+        // Killed: gone, or a zombie until whoever inherited it reaps it. The kill is
+        // synchronous, but the kernel may take a moment to change the state it reports.
+        let mut state = None;
+        for _ in 0..100 {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            state = stat
+                .rsplit_once(") ")
+                .and_then(|(_, rest)| rest.chars().next());
+            if matches!(state, None | Some('Z') | Some('X')) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("the grandchild {pid} survived the timeout (state {state:?})");
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn stderr_is_never_read_as_the_response() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stderr.sh");
+        std::fs::write(
+            &path,
+            format!("#!/bin/sh\necho '{}' >&2\n", ok_body(NOW + 600)),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let err = ExecutableToken::new(path.display().to_string())
+            .subject_token(&ctx(true))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidResponse, "{err}");
+        assert!(err.message().contains("printed nothing on stdout"), "{err}");
     }
 }
