@@ -353,6 +353,13 @@ async fn executable_output_feeds_an_executable_credential_source() {
         std::fs::read_to_string(&cache).unwrap().trim(),
         String::from_utf8_lossy(&out.stdout).trim()
     );
+    // It holds a token: private whatever the umask (0644 under the usual 022 before the fix).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&cache).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    }
 
     // the crate's own executable source accepts it, command line and environment included
     let cmd = format!(

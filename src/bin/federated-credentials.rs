@@ -276,12 +276,14 @@ async fn executable_output(args: ExecutableOutputArgs) -> Result<String, Error> 
             .env()
             .get_non_empty("GOOGLE_EXTERNAL_ACCOUNT_OUTPUT_FILE")
         {
-            std::fs::write(path.trim(), response.to_string()).map_err(|e| {
-                Error::config(
-                    "GOOGLE_EXTERNAL_ACCOUNT_OUTPUT_FILE",
-                    format!("cannot write {}: {e}", path.trim()),
-                )
-            })?;
+            let path = std::path::Path::new(path.trim());
+            federated_credentials::secret::write_secret_file(path, response.to_string().as_bytes())
+                .map_err(|e| {
+                    Error::config(
+                        "GOOGLE_EXTERNAL_ACCOUNT_OUTPUT_FILE",
+                        format!("cannot write {}: {e}", path.display()),
+                    )
+                })?;
         }
     }
     match result {
