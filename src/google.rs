@@ -1017,9 +1017,10 @@ impl ExternalAccountCredentialsBuilder {
             scopes.clone()
         });
         let client = self.client.or_else(|| {
-            config
-                .as_ref()
-                .and_then(|c| Some((c.client_id.clone()?, c.client_secret.clone()?)))
+            config.as_ref().and_then(|c| {
+                let id = c.client_id.clone()?;
+                Some((id, c.client_secret.clone().unwrap_or_else(|| "".into())))
+            })
         });
         if let Some((id, secret)) = client {
             sts = sts.client_credentials(id, secret);

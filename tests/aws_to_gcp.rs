@@ -445,6 +445,24 @@ async fn gcp_federated_workload_assumes_an_aws_role() {
     assert_eq!(w.iam.issued_id_tokens().len(), 1);
 }
 
+/// Regression: a `client_id` without `client_secret` sent no client authentication; google-auth
+/// sends HTTP Basic `client_id:` with an empty secret.
+#[tokio::test]
+async fn a_client_id_without_a_secret_is_basic_auth_with_an_empty_password() {
+    use base64::Engine;
+    let w = World::new().await;
+    let mut config = w.aws_config();
+    config["client_id"] = "public-client".into();
+    w.sts.add_client("public-client", "");
+    w.credentials(&config, &[]).access_token().await.unwrap();
+    let request = w.sts.last_request().unwrap();
+    let expected = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("public-client:")
+    );
+    assert_eq!(request.header("authorization"), Some(expected.as_str()));
+}
+
 #[tokio::test]
 async fn nothing_secret_is_rendered() {
     let w = World::new().await;

@@ -177,6 +177,14 @@ impl GoogleStsExchange {
         self
     }
 
+    /// Client authentication for a public client (a `client_id` without a secret):
+    /// `Authorization: Basic` of `client_id:` with an empty password, as google-auth sends it.
+    pub fn client_id(mut self, client_id: impl Into<String>) -> Self {
+        self.client_id = Some(client_id.into());
+        self.client_secret = None;
+        self
+    }
+
     /// The project billed for a workforce pool exchange (`options.userProject`). Only allowed
     /// with a workforce pool audience; not sent when client credentials are set.
     ///
@@ -410,9 +418,14 @@ impl Exchange<SubjectToken> for GoogleStsExchange {
             self.attempt_timeout,
         )
         .form_body(&pairs);
-        if let (Some(id), Some(secret)) = (&self.client_id, &self.client_secret) {
-            let basic = base64::engine::general_purpose::STANDARD
-                .encode(format!("{id}:{}", secret.expose_secret()));
+        // A client id without a secret is a public client: `id:` with an empty password, as
+        // google-auth 2.63.0 sends it (`oauth2/utils.py`, `client_secret or ""`).
+        if let Some(id) = &self.client_id {
+            let secret = self
+                .client_secret
+                .as_ref()
+                .map_or("", |s| s.expose_secret());
+            let basic = base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"));
             request = request.secret_header("authorization", &format!("Basic {basic}"))?;
         }
         let span = tracing::debug_span!("google_sts_exchange", endpoint = %request.url.host_str().unwrap_or(""), subject_token_type = %token.token_type());
