@@ -456,7 +456,7 @@ impl ExternalAccountCredentials {
     pub fn id_token_source(&self, id_token: GenerateIdToken) -> GoogleIdTokenSource {
         GoogleIdTokenSource {
             credentials: self.clone(),
-            id_token,
+            id_token: id_token.in_universe(&self.universe_domain),
         }
     }
 }
@@ -1231,5 +1231,37 @@ mod tests {
             .token_lifetime(Duration::from_secs(100))
             .build()
             .is_err());
+    }
+
+    /// Regression: `universe_domain` did not reach the IAM Credentials endpoint of
+    /// `generateIdToken`, which always went to googleapis.com.
+    #[test]
+    fn id_tokens_use_the_universe_of_the_credentials() {
+        let config = serde_json::json!({
+            "type": "external_account",
+            "audience": AUD,
+            "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+            "universe_domain": "example-universe.com",
+            "credential_source": {"file": "/t"}
+        });
+        let creds = ExternalAccountCredentials::builder()
+            .context(ctx())
+            .config(ExternalAccountConfig::from_value(&config).unwrap())
+            .build()
+            .unwrap();
+        let id = GenerateIdToken::new("sa@p.iam.gserviceaccount.com", "aud");
+        assert_eq!(
+            creds.id_token_source(id.clone()).id_token.url().unwrap().as_str(),
+            "https://iamcredentials.example-universe.com/v1/projects/-/serviceAccounts/sa@p.iam.gserviceaccount.com:generateIdToken"
+        );
+        // An explicit base URL wins.
+        let explicit = id.base_url("http://127.0.0.1:1/v1");
+        assert!(creds
+            .id_token_source(explicit)
+            .id_token
+            .url()
+            .unwrap()
+            .as_str()
+            .starts_with("http://127.0.0.1:1/v1/"));
     }
 }

@@ -450,12 +450,22 @@ pub struct GenerateIdToken {
     audience: String,
     include_email: bool,
     delegates: Vec<String>,
-    base_url: String,
+    /// `None`: the universe's (`https://iamcredentials.{universe}/v1`, googleapis.com unless
+    /// the credentials it is used with say otherwise).
+    base_url: Option<String>,
     attempt_timeout: Duration,
     retry: RetryPolicy,
 }
 
 impl GenerateIdToken {
+    /// Uses the IAM Credentials endpoint of `universe_domain` unless a base URL was set.
+    pub(crate) fn in_universe(mut self, universe_domain: &str) -> Self {
+        if self.base_url.is_none() && universe_domain != "googleapis.com" {
+            self.base_url = Some(format!("https://iamcredentials.{universe_domain}/v1"));
+        }
+        self
+    }
+
     /// An ID token for `service_account` (an email or unique id) with `aud` = `audience`.
     ///
     /// ```
@@ -473,7 +483,7 @@ impl GenerateIdToken {
             audience: audience.into(),
             include_email: false,
             delegates: Vec::new(),
-            base_url: DEFAULT_IAM_CREDENTIALS_BASE.to_string(),
+            base_url: None,
             attempt_timeout: Duration::from_secs(10),
             retry: default_retry(),
         }
@@ -504,8 +514,9 @@ impl GenerateIdToken {
         self
     }
 
-    /// The IAM Credentials API base URL (default [`DEFAULT_IAM_CREDENTIALS_BASE`]): `https`,
-    /// or plain `http` for loopback hosts only (emulators).
+    /// The IAM Credentials API base URL: `https`, or plain `http` for loopback hosts only
+    /// (emulators). Default: `https://iamcredentials.{universe_domain}/v1` of the credentials
+    /// it is used with ([`DEFAULT_IAM_CREDENTIALS_BASE`] in the public universe).
     ///
     /// ```
     /// # use federated_credentials::context::Context;
@@ -517,7 +528,7 @@ impl GenerateIdToken {
     /// # Ok::<(), federated_credentials::Error>(())
     /// ```
     pub fn base_url(mut self, base: impl Into<String>) -> Self {
-        self.base_url = base.into();
+        self.base_url = Some(base.into());
         self
     }
 
@@ -548,7 +559,7 @@ impl GenerateIdToken {
         self
     }
 
-    fn url(&self) -> Result<Url, Error> {
+    pub(crate) fn url(&self) -> Result<Url, Error> {
         if self.audience.trim().is_empty() {
             return Err(Error::config("audience", "is required for generateIdToken"));
         }
@@ -558,7 +569,11 @@ impl GenerateIdToken {
                 "must be a service account email or unique id",
             ));
         }
-        let base = self.base_url.trim_end_matches('/');
+        let base = self
+            .base_url
+            .as_deref()
+            .unwrap_or(DEFAULT_IAM_CREDENTIALS_BASE)
+            .trim_end_matches('/');
         validate_google_url(
             "iam_credentials_url",
             &format!(
