@@ -143,6 +143,27 @@ impl SubjectToken {
         self
     }
 
+    /// The `exp` claim of a JWT or ID token (read, not verified); `None` for other types and
+    /// for tokens that are not a JWT with an `exp`.
+    pub(crate) fn jwt_exp(&self) -> Option<SystemTime> {
+        match self.token_type {
+            TokenType::Jwt | TokenType::IdToken => {
+                crate::jwt::decode_unverified(self.token.expose_secret())
+                    .ok()
+                    .and_then(|c| c.expires_at())
+            }
+            _ => None,
+        }
+    }
+
+    /// With its expiry read from the JWT's `exp` when none is set.
+    pub(crate) fn with_jwt_expiry_if_unset(mut self) -> Self {
+        if self.expires_at.is_none() {
+            self.expires_at = self.jwt_exp();
+        }
+        self
+    }
+
     /// Replaces the token type (the configuration's `subject_token_type` is authoritative).
     ///
     /// ```

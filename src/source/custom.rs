@@ -51,18 +51,9 @@ impl StaticToken {
     /// # }
     /// ```
     pub fn new(token: impl Into<String>, token_type: TokenType) -> Self {
-        let token: String = token.into();
-        let expiry = match token_type {
-            TokenType::Jwt | TokenType::IdToken => crate::jwt::decode_unverified(&token)
-                .ok()
-                .and_then(|c| c.expires_at()),
-            _ => None,
-        };
-        let mut subject = SubjectToken::new(token, token_type);
-        if let Some(exp) = expiry {
-            subject = subject.with_expiry(exp);
+        Self {
+            token: SubjectToken::new(token.into(), token_type).with_jwt_expiry_if_unset(),
         }
-        Self { token: subject }
     }
 
     /// A static token with its expiry already known.
@@ -145,6 +136,9 @@ type BoxedTokenFuture = Pin<Box<dyn Future<Output = Result<SubjectToken, Error>>
 /// # Ok(())
 /// # }
 /// ```
+///
+/// When the closure returns a JWT or ID token without an expiry, its `exp` claim is read as
+/// the expiry (as [`StaticToken`] does), so an expired token is refused rather than sent.
 #[derive(Clone)]
 pub struct FnTokenSource {
     f: Arc<dyn Fn() -> BoxedTokenFuture + Send + Sync>,
@@ -198,7 +192,8 @@ impl fmt::Debug for FnTokenSource {
 #[async_trait]
 impl SubjectTokenSource for FnTokenSource {
     async fn subject_token(&self, ctx: &Context) -> Result<SubjectToken, Error> {
-        let token = (self.f)().await?;
+        // Like StaticToken: a JWT's `exp` is its expiry when the closure gives none.
+        let token = (self.f)().await?.with_jwt_expiry_if_unset();
         if token.token().is_empty() {
             return Err(Error::new(
                 ErrorKind::InvalidResponse,
@@ -261,5 +256,57 @@ mod tests {
             ErrorKind::Expired
         );
         assert!(StaticToken::new("", TokenType::Jwt).validate().is_err());
+    }
+
+    /// Regression: a JWT from the closure had no expiry unless the closure set one, so an
+    /// expired one was sent and the cache could not refresh ahead of it.
+    #[tokio::test]
+    async fn closure_source_reads_the_jwt_exp_when_no_expiry_is_given() {
+        use base64::Engine;
+        let jwt = |exp: u64| {
+            let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+            format!(
+                "{}.{}.sig",
+                b64(r#"{"alg":"RS256"}"#),
+                b64(&format!(r#"{{"exp":{exp}}}"#))
+            )
+        };
+        let ctx = Context::builder()
+            .clock(ManualClock::new(UNIX_EPOCH + Duration::from_secs(1000)))
+            .build();
+        let fresh = jwt(2000);
+        let source = FnTokenSource::new(move || {
+            let t = fresh.clone();
+            async move { Ok(SubjectToken::new(t, TokenType::Jwt)) }
+        });
+        assert_eq!(
+            source.subject_token(&ctx).await.unwrap().expires_at(),
+            Some(UNIX_EPOCH + Duration::from_secs(2000))
+        );
+        let stale = jwt(500);
+        let expired = FnTokenSource::new(move || {
+            let t = stale.clone();
+            async move { Ok(SubjectToken::new(t, TokenType::IdToken)) }
+        });
+        assert_eq!(
+            expired.subject_token(&ctx).await.unwrap_err().kind(),
+            ErrorKind::Expired
+        );
+        // An expiry the closure sets wins; opaque tokens have none to read.
+        let explicit = jwt(2000);
+        let given = FnTokenSource::new(move || {
+            let t = explicit.clone();
+            async move {
+                Ok(SubjectToken::new(t, TokenType::Jwt)
+                    .with_expiry(UNIX_EPOCH + Duration::from_secs(1500)))
+            }
+        });
+        assert_eq!(
+            given.subject_token(&ctx).await.unwrap().expires_at(),
+            Some(UNIX_EPOCH + Duration::from_secs(1500))
+        );
+        let saml =
+            FnTokenSource::new(|| async { Ok(SubjectToken::new("PHNhbWw+", TokenType::Saml2)) });
+        assert_eq!(saml.subject_token(&ctx).await.unwrap().expires_at(), None);
     }
 }

@@ -206,15 +206,7 @@ impl SubjectTokenSource for TokenFile {
                 .with_transient(true));
         }
         let mut subject = SubjectToken::new(token, self.token_type);
-        let jwt_expiry = match self.token_type {
-            TokenType::Jwt | TokenType::IdToken => {
-                crate::jwt::decode_unverified(subject.token().expose_secret())
-                    .ok()
-                    .and_then(|c| c.expires_at())
-            }
-            _ => None,
-        };
-        if let Some(exp) = jwt_expiry {
+        if let Some(exp) = subject.jwt_exp() {
             if exp <= ctx.now() {
                 return Err(self.error(
                     ErrorKind::Expired,

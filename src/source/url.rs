@@ -268,10 +268,7 @@ impl SubjectTokenSource for UrlToken {
         }
         let mut subject = SubjectToken::new(token, self.token_type);
         if is_jwt {
-            if let Some(exp) = crate::jwt::decode_unverified(subject.token().expose_secret())
-                .ok()
-                .and_then(|c| c.expires_at())
-            {
+            if let Some(exp) = subject.jwt_exp() {
                 let now = ctx.now();
                 if exp <= now {
                     return Err(Error::new(
