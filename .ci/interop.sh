@@ -8,7 +8,13 @@
 #   (interop/tests/google_auth.rs, driving interop/google_auth_driver.py with
 #   the venv's python, GOOGLE_AUTH_PYTHON): both clients against the same
 #   loopback emulators. Its table of request counts is printed at the end
-#   (target/interop-request-counts.txt).
+#   (target/interop-request-counts.txt);
+# * botocore, the credential resolution of the AWS CLI and boto3
+#   (interop/tests/botocore_profile.rs, INTEROP_PYTHON): it reads the documented
+#   ~/.aws/config profile and runs our CLI (FEDERATED_CREDENTIALS_BIN, built here)
+#   as its credential_process.
+#
+# A test whose tool is missing fails; FEDERATED_CREDENTIALS_SKIP_INTEROP=1 skips it.
 #
 # Usage: .ci/interop.sh [extra cargo test args]
 # Needs: python3 with the venv module (Debian: python3-venv), pip access to PyPI.
@@ -16,7 +22,8 @@ set -euo pipefail
 exec </dev/null
 
 MOTO_VERSION=5.2.5
-GOOGLE_AUTH_VERSION=2.62.2
+GOOGLE_AUTH_VERSION=2.63.0
+BOTOCORE_VERSION=1.44.8
 # google-auth's transport (google.auth.transport.requests); moto needs it too.
 REQUESTS_VERSION=2.34.2
 PYTHON="${PYTHON:-python3}"
@@ -41,11 +48,18 @@ if ! "$VENV/bin/python" -c 'pass' 2>/dev/null; then
 fi
 if [[ "$(installed moto)" != "$MOTO_VERSION" || ! -x "$VENV/bin/moto_server" ||
     "$(installed google-auth)" != "$GOOGLE_AUTH_VERSION" ||
-    "$(installed requests)" != "$REQUESTS_VERSION" ]]; then
-    log "installing moto[server]==$MOTO_VERSION google-auth==$GOOGLE_AUTH_VERSION requests==$REQUESTS_VERSION"
+    "$(installed requests)" != "$REQUESTS_VERSION" ||
+    "$(installed botocore)" != "$BOTOCORE_VERSION" ]]; then
+    log "installing moto[server]==$MOTO_VERSION google-auth==$GOOGLE_AUTH_VERSION requests==$REQUESTS_VERSION botocore==$BOTOCORE_VERSION"
     PIP_NO_INPUT=1 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
-        "moto[server]==$MOTO_VERSION" "google-auth==$GOOGLE_AUTH_VERSION" "requests==$REQUESTS_VERSION"
+        "moto[server]==$MOTO_VERSION" "google-auth==$GOOGLE_AUTH_VERSION" "requests==$REQUESTS_VERSION" \
+        "botocore==$BOTOCORE_VERSION"
 fi
+
+# --- the CLI, for botocore's credential_process --------------------------------
+log "building the federated-credentials CLI"
+cargo build --quiet --features cli --bin federated-credentials
+BIN="$ROOT/target/debug/federated-credentials"
 
 # --- start moto_server --------------------------------------------------------
 PORT="$("$VENV/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
@@ -96,9 +110,10 @@ fi
 # moto's auth switch is global to the server, so the tests run one at a time
 # (they also take a lock of their own; --test-threads=1 keeps the output tidy).
 # The google-auth tests run the same way: one python at a time on 2 cores.
-log "running the interop tests (moto, google-auth)"
+log "running the interop tests (moto, google-auth, botocore)"
 rm -f "$COUNTS"
 MOTO_ENDPOINT="$ENDPOINT" GOOGLE_AUTH_PYTHON="$VENV/bin/python" \
+    INTEROP_PYTHON="$VENV/bin/python" FEDERATED_CREDENTIALS_BIN="$BIN" \
     NO_PROXY="127.0.0.1,localhost${NO_PROXY:+,$NO_PROXY}" no_proxy="127.0.0.1,localhost${no_proxy:+,$no_proxy}" \
     cargo test -p federated-credentials-interop "$@" -- --test-threads=1
 if [[ -s "$COUNTS" ]]; then

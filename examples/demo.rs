@@ -22,6 +22,15 @@ use federated_credentials::token::format_rfc3339;
 
 const AUDIENCE: &str = "sts.amazonaws.com";
 
+/// Ends the demo with an error (and a non-zero exit) when what it shows did not happen.
+fn expect(holds: bool, what: &str) -> Result<(), Box<dyn std::error::Error>> {
+    if holds {
+        Ok(())
+    } else {
+        Err(format!("unexpected: {what}").into())
+    }
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("federated-credentials demo: a Google Cloud workload gets AWS credentials, keyless\n");
@@ -87,6 +96,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("   account       {}", creds.account_id().unwrap_or("-"));
     println!("   access key    {}", creds.access_key_id());
     println!("   expires       {}", format_rfc3339(creds.expiration()));
+    expect(
+        creds
+            .assumed_role_arn()
+            .contains("assumed-role/gcp-workload/demo"),
+        "the assumed role is not gcp-workload/demo",
+    )?;
+    expect(
+        creds.account_id() == Some(sts.account_id()),
+        "the account id is not the role's",
+    )?;
     println!(
         "   as the SDK sees it: {:?}\n",
         provider.provide_credentials().await?
@@ -97,6 +116,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for _ in 0..1000 {
         provider.credentials().await?;
     }
+    expect(
+        (mds.request_count(), sts.request_count()) == before,
+        "a cached read went upstream",
+    )?;
     println!(
         "4. 1000 more reads: {} metadata and {} STS requests (was {} and {})\n",
         mds.request_count(),
@@ -108,7 +131,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // 5. Upstream hiccups are retried; misconfigurations say what to fix.
     sts.push_fault(Fault::status(503));
     provider.invalidate();
+    let sts_before = sts.request_count();
     provider.credentials().await?;
+    expect(
+        sts.request_count() == sts_before + 2,
+        "the 503 was not retried exactly once",
+    )?;
     println!(
         "5. STS answered 503 once: retried, credentials served ({} STS requests so far)",
         sts.request_count()
@@ -120,8 +148,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .sts_endpoint(sts.endpoint())
         .build()?;
     match wrong.credentials().await {
-        Ok(_) => println!("   unexpected: the wrong audience was accepted"),
-        Err(e) => println!("   a token for the wrong audience: {e}"),
+        Ok(_) => expect(false, "the wrong audience was accepted")?,
+        Err(e) => {
+            expect(
+                e.upstream_code() == Some("AccessDenied"),
+                "the wrong audience was not refused by the trust policy",
+            )?;
+            println!("   a token for the wrong audience: {e}")
+        }
     }
     match WebIdentityProvider::builder()
         .context(ctx)
@@ -130,8 +164,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .duration(Duration::from_secs(60))
         .build()
     {
-        Ok(_) => println!("   unexpected: a bad role ARN was accepted"),
-        Err(e) => println!("   a bad role ARN: {e}"),
+        Ok(_) => expect(false, "a bad role ARN was accepted")?,
+        Err(e) => {
+            expect(
+                e.kind() == federated_credentials::ErrorKind::Configuration,
+                "a bad role ARN is not a configuration error",
+            )?;
+            println!("   a bad role ARN: {e}")
+        }
     }
     aws_to_gcp().await?;
     println!("\ndone: no keys were stored anywhere.");
@@ -210,5 +250,17 @@ async fn aws_to_gcp() -> Result<(), Box<dyn std::error::Error>> {
         sts.request_count(),
         iam.request_count()
     );
+    expect(
+        (
+            imds.request_count(),
+            sts.request_count(),
+            iam.request_count(),
+        ) == (4, 1, 1),
+        "AWS -> GCP did not take 4 IMDS, 1 STS and 1 IAM request",
+    )?;
+    expect(
+        token.expires_at().is_some(),
+        "the access token has no expiry",
+    )?;
     Ok(())
 }

@@ -1497,6 +1497,7 @@ mod tests {
 
     #[test]
     fn works_without_a_runtime_for_warm_reads() {
+        use std::future::Future;
         let clock = ManualClock::new(UNIX_EPOCH + HOUR);
         let h = harness(
             Arc::new(clock.clone()),
@@ -1511,15 +1512,17 @@ mod tests {
         rt.block_on(h.cache.get()).unwrap();
         drop(rt);
         clock.advance(HOUR - Duration::from_secs(100)); // due for refresh, but no runtime: still served
-        let fut = h.cache.get();
-        let c = futures_lite_block_on(fut).unwrap();
-        assert_eq!(c.id, 1);
-    }
-
-    fn futures_lite_block_on<T>(f: impl std::future::Future<Output = T>) -> T {
-        tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap()
-            .block_on(f)
+        assert!(
+            tokio::runtime::Handle::try_current().is_err(),
+            "no runtime here"
+        );
+        // Polled once with a no-op waker, outside any runtime: a warm read completes at once.
+        let mut fut = std::pin::pin!(h.cache.get());
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match fut.as_mut().poll(&mut cx) {
+            std::task::Poll::Ready(c) => assert_eq!(c.unwrap().id, 1),
+            std::task::Poll::Pending => panic!("a warm read must not wait outside a runtime"),
+        }
+        assert_eq!(h.calls.load(Ordering::SeqCst), 1, "no refresh was started");
     }
 }

@@ -6,7 +6,8 @@
 //!    projected token);
 //! 2. `FEDERATED_CREDENTIALS_GCP_AUDIENCE` with `AWS_ROLE_ARN` (the metadata server's token);
 //! 3. the `AWS_PROFILE` profile of `~/.aws/config` (or `AWS_CONFIG_FILE`) when it has
-//!    `role_arn` and `web_identity_token_file` or `federated_credentials_gcp_audience`;
+//!    `role_arn` and `web_identity_token_file`, or `federated_credentials_gcp_audience` (with
+//!    `federated_credentials_role_arn`); a profile with only part of either is an error;
 //! 4. on Google Cloud (detected as the reference clients do), the metadata server's token with
 //!    audience `sts.amazonaws.com` and `AWS_ROLE_ARN`.
 //!
@@ -88,10 +89,11 @@ pub async fn aws_web_identity(ctx: &Context) -> Result<WebIdentityProvider, Erro
     }
     tracing::debug!("default chain: {GCP_AUDIENCE_ENV} is not set; skipped");
     match AwsProfile::load(ctx) {
+        // Our own keys configure this direction even when incomplete: a missing role is an
+        // error, not a reason to look for another identity.
         Ok(profile)
-            if profile.role_arn.is_some()
-                && (profile.web_identity_token_file.is_some()
-                    || profile.gcp_audience.is_some()) =>
+            if profile.gcp_audience.is_some()
+                || (profile.role_arn.is_some() && profile.web_identity_token_file.is_some()) =>
         {
             tracing::debug!(profile = %profile.name, "default chain: using the web identity settings of the AWS profile");
             return from_profile(ctx, profile);
@@ -99,6 +101,8 @@ pub async fn aws_web_identity(ctx: &Context) -> Result<WebIdentityProvider, Erro
         Ok(profile) => {
             tracing::debug!(profile = %profile.name, "default chain: the AWS profile has no web identity settings; skipped")
         }
+        // A profile that exists but is wrong was meant for us: say so.
+        Err(e) if e.message().starts_with("profile ") => return Err(e),
         Err(e) => tracing::debug!(error = %e, "default chain: no AWS profile; skipped"),
     }
     if is_on_gce(ctx).await {
@@ -128,7 +132,7 @@ pub async fn aws_web_identity(ctx: &Context) -> Result<WebIdentityProvider, Erro
 /// use federated_credentials::default_chain::from_profile;
 /// use std::path::Path;
 /// let ctx = Context::builder().env(StaticEnv::empty()).build();
-/// let ini = "[profile gcp]\nrole_arn = arn:aws:iam::123456789012:role/gcp-workload\nfederated_credentials_gcp_audience = sts.amazonaws.com\nregion = us-east-1\n";
+/// let ini = "[profile gcp]\nfederated_credentials_role_arn = arn:aws:iam::123456789012:role/gcp-workload\nfederated_credentials_gcp_audience = sts.amazonaws.com\nregion = us-east-1\n";
 /// let provider = from_profile(&ctx, AwsProfile::parse(ini, "gcp", Path::new("config"))?)?;
 /// assert!(format!("{provider:?}").contains("gcp-metadata"));
 ///
@@ -143,6 +147,7 @@ pub fn from_profile(ctx: &Context, profile: AwsProfile) -> Result<WebIdentityPro
         .configure_from_env();
     match (&profile.web_identity_token_file, &profile.gcp_audience) {
         (Some(path), None) => {
+            let path = crate::config::expand_home(ctx, &path.to_string_lossy());
             b = b.token_source(TokenFile::text(path).setting_name("web_identity_token_file"))
         }
         (None, Some(aud)) => b = b.token_source(GcpMetadataIdentityToken::new(aud.clone())),
@@ -157,9 +162,16 @@ pub fn from_profile(ctx: &Context, profile: AwsProfile) -> Result<WebIdentityPro
             ))
         }
     }
-    let role = profile
-        .role_arn
-        .ok_or_else(|| Error::config(&field("role_arn"), "is required"))?;
+    let role = profile.role_arn.ok_or_else(|| {
+        if profile.gcp_audience.is_some() {
+            Error::config(
+                &field(crate::config::ROLE_ARN_KEY),
+                "is required with federated_credentials_gcp_audience",
+            )
+        } else {
+            Error::config(&field("role_arn"), "is required")
+        }
+    })?;
     b = b.role_arn(role);
     if let Some(n) = profile.role_session_name {
         b = b.session_name(n);
@@ -362,9 +374,12 @@ mod tests {
         ]))
         .await
         .unwrap();
-        assert!(
-            format!("{p:?}").contains("sts.eu-west-1") || format!("{p:?}").contains("eu-west-1")
-        );
+        // The settings reaching STS are checked on the wire in
+        // tests/gcp_to_aws.rs (a_profile_configures_role_audience_duration_and_session).
+        let flow = format!("{p:?}");
+        assert!(flow.contains("gcp-metadata"), "{flow}");
+        assert!(flow.contains(r#"region: Some(\"eu-west-1\")"#), "{flow}");
+        assert!(flow.contains("duration: Some(900s)"), "{flow}");
         let err = from_profile(
             &ctx(&[]),
             AwsProfile::parse(&std::fs::read_to_string(&cfg).unwrap(), "both", &cfg).unwrap(),

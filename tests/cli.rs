@@ -437,3 +437,70 @@ async fn no_ca_certificates_is_not_a_panic() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
 }
+
+/// `credential_process = … aws credential-process --profile gcp`: the settings come from the
+/// profile the AWS tools read the line from (the documented `~/.aws/config` form).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credential_process_reads_its_profile() {
+    let (mds, sts, role) = world().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config");
+    std::fs::write(
+        &config,
+        format!(
+            "[profile gcp]\n\
+             credential_process = {bin} aws credential-process --profile gcp\n\
+             federated_credentials_role_arn = {role}\n\
+             federated_credentials_gcp_audience = {AUDIENCE}\n\
+             role_session_name = profile-session\n\
+             endpoint_url = {sts}\n",
+            bin = env!("CARGO_BIN_EXE_federated-credentials"),
+            sts = sts.endpoint()
+        ),
+    )
+    .unwrap();
+    let out = run(
+        vec![
+            s("aws"),
+            s("credential-process"),
+            s("--profile"),
+            s("gcp"),
+            s("--duration-seconds"),
+            s("7200"),
+        ],
+        vec![
+            ("GCE_METADATA_HOST", mds.host()),
+            ("AWS_CONFIG_FILE", config.display().to_string()),
+        ],
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let issued = &sts.issued_credentials()[0];
+    assert_eq!(json["AccessKeyId"], issued.access_key_id.as_str());
+    assert_eq!(issued.role_session_name, "profile-session");
+    assert_eq!(issued.role_arn, role);
+    let exp =
+        federated_credentials::token::parse_rfc3339(json["Expiration"].as_str().unwrap()).unwrap();
+    let lifetime = exp
+        .duration_since(std::time::SystemTime::now())
+        .unwrap()
+        .as_secs();
+    assert!(
+        (7100..=7200).contains(&lifetime),
+        "the flag overrides: {lifetime}"
+    );
+
+    let out = run(
+        vec![s("aws"), s("credential-process"), s("--profile"), s("nope")],
+        vec![("AWS_CONFIG_FILE", config.display().to_string())],
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr.contains("profile `nope` not found"), "{stderr}");
+}

@@ -343,12 +343,21 @@ async fn sts_enforced_rules_surface_as_typed_errors() {
         .mds
         .issue_identity_token(AUDIENCE, Duration::from_secs(60));
     w.clock.advance(Duration::from_secs(120));
+    // (FnTokenSource reads a JWT's exp and would refuse it locally: a source that does not.)
+    #[derive(Debug)]
+    struct Unparsed(String);
+    #[async_trait::async_trait]
+    impl federated_credentials::source::SubjectTokenSource for Unparsed {
+        async fn subject_token(&self, _: &Context) -> Result<SubjectToken, Error> {
+            Ok(SubjectToken::new(self.0.clone(), TokenType::Jwt))
+        }
+        fn name(&self) -> &'static str {
+            "unparsed"
+        }
+    }
     let err = w
         .builder()
-        .token_source(FnTokenSource::new(move || {
-            let stale = stale.clone();
-            async move { Ok(SubjectToken::new(stale, TokenType::Jwt)) }
-        }))
+        .token_source(Unparsed(stale))
         .build()
         .unwrap()
         .credentials()
@@ -766,4 +775,68 @@ async fn token_file_source_reports_missing_file_with_the_setting() {
         "{err}"
     );
     assert_eq!(w.sts.request_count(), 0);
+}
+
+/// The documented `~/.aws/config` form (`federated_credentials_role_arn` +
+/// `federated_credentials_gcp_audience` next to a `credential_process` line) through the
+/// default chain: every setting of the profile reaches STS.
+#[tokio::test]
+async fn a_profile_configures_role_audience_duration_and_session() {
+    let w = World::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config");
+    std::fs::write(
+        &config,
+        format!(
+            "[profile gcp]\n\
+             credential_process = /usr/local/bin/federated-credentials aws credential-process --profile gcp\n\
+             federated_credentials_role_arn = {role}\n\
+             federated_credentials_gcp_audience = {AUDIENCE}\n\
+             role_session_name = from-profile\n\
+             duration_seconds = 900\n\
+             endpoint_url = {sts}\n\
+             [profile wrong-audience]\n\
+             federated_credentials_role_arn = {role}\n\
+             federated_credentials_gcp_audience = https://not-the-trusted-audience\n\
+             endpoint_url = {sts}\n\
+             [profile no-role]\n\
+             federated_credentials_gcp_audience = {AUDIENCE}\n",
+            role = w.role_arn,
+            sts = w.sts.endpoint()
+        ),
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    let chain = |profile: &str| {
+        let ctx = w.ctx_with(&[
+            ("AWS_CONFIG_FILE", &config),
+            ("AWS_PROFILE", profile),
+            ("NO_GCE_CHECK", "true"),
+        ]);
+        async move { federated_credentials::default_chain::aws_web_identity(&ctx).await }
+    };
+    let provider = chain("gcp").await.unwrap();
+    let creds = provider.credentials().await.unwrap();
+    let issued = &w.sts.issued_credentials()[0];
+    assert_eq!(issued.access_key_id, creds.access_key_id());
+    assert_eq!(issued.role_arn, w.role_arn);
+    assert_eq!(issued.role_session_name, "from-profile");
+    assert_eq!(
+        issued.expiration,
+        UNIX_EPOCH + Duration::from_secs(START + 900)
+    );
+    // The audience is the profile's: the role trusts only AUDIENCE.
+    let err = chain("wrong-audience")
+        .await
+        .unwrap()
+        .credentials()
+        .await
+        .unwrap_err();
+    assert_eq!(err.upstream_code(), Some("AccessDenied"), "{err}");
+    // Our keys without a role: an error naming the key, not a fall-through.
+    let err = chain("no-role").await.unwrap_err();
+    assert_eq!(
+        err.message(),
+        "profile no-role.federated_credentials_role_arn: is required with federated_credentials_gcp_audience"
+    );
 }

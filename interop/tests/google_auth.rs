@@ -16,8 +16,8 @@
 //! (`.ci/interop.sh` prints it).
 //!
 //! Run them with `.ci/interop.sh`, which installs a pinned google-auth into a venv and sets
-//! `GOOGLE_AUTH_PYTHON` to its python. Without it the tests are skipped, unless `CI` is set,
-//! in which case they fail.
+//! `GOOGLE_AUTH_PYTHON` to its python. Without it the tests fail, unless skipping is asked for
+//! with `FEDERATED_CREDENTIALS_SKIP_INTEROP=1`.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -57,25 +57,13 @@ const ENV_REGION: &str = "eu-west-1";
 /// How long google-auth may take (python start-up included).
 const PYTHON_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// The venv python with google-auth, or `None` if the test should be skipped.
+/// The venv python with google-auth; the test fails without it unless skipping was asked for.
 fn google_auth_python() -> Option<PathBuf> {
-    match std::env::var("GOOGLE_AUTH_PYTHON") {
-        Ok(v) if !v.trim().is_empty() => Some(PathBuf::from(v.trim())),
-        _ => {
-            let ci = std::env::var("CI").unwrap_or_default();
-            if !ci.is_empty() && ci != "false" && ci != "0" {
-                panic!(
-                    "GOOGLE_AUTH_PYTHON is not set, but CI is: the google-auth interop tests \
-                     must not be skipped in CI. Run them with .ci/interop.sh, which installs \
-                     google-auth into target/interop-venv."
-                );
-            }
-            eprintln!(
-                "skipping google-auth interop test: GOOGLE_AUTH_PYTHON is not set (run .ci/interop.sh)"
-            );
-            None
-        }
-    }
+    federated_credentials_interop::required_env(
+        "GOOGLE_AUTH_PYTHON",
+        "a python with google-auth installed",
+    )
+    .map(PathBuf::from)
 }
 
 /// Where the AWS credentials come from.

@@ -3,8 +3,8 @@
 //! signatures and evaluates IAM policies once "auth enforcement" is on.
 //!
 //! Run them with `.ci/interop.sh`, which starts a pinned `moto_server` and sets
-//! `MOTO_ENDPOINT`. Without `MOTO_ENDPOINT` the tests are skipped, unless `CI`
-//! is set, in which case they fail.
+//! `MOTO_ENDPOINT`. Without `MOTO_ENDPOINT` the tests fail, unless skipping is
+//! asked for with `FEDERATED_CREDENTIALS_SKIP_INTEROP=1`.
 //!
 //! How moto behaves (moto 5.2.5, see the `moto-api` calls below):
 //! * `POST /moto-api/reset-auth` with a raw body `N` (no form Content-Type!)
@@ -48,22 +48,10 @@ const AUDIENCE: &str = "sts.amazonaws.com";
 /// (A `tokio` mutex, so a failed test does not poison it for the others.)
 static MOTO_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// The moto endpoint, or `None` if the test should be skipped.
+/// The moto endpoint; the test fails without it unless skipping was asked for.
 fn moto_endpoint() -> Option<String> {
-    match std::env::var("MOTO_ENDPOINT") {
-        Ok(v) if !v.trim().is_empty() => Some(v.trim().trim_end_matches('/').to_owned()),
-        _ => {
-            let ci = std::env::var("CI").unwrap_or_default();
-            if !ci.is_empty() && ci != "false" && ci != "0" {
-                panic!(
-                    "MOTO_ENDPOINT is not set, but CI is: the moto interop tests must not be \
-                     skipped in CI. Run them with .ci/interop.sh, which starts moto_server."
-                );
-            }
-            eprintln!("skipping moto interop test: MOTO_ENDPOINT is not set (run .ci/interop.sh)");
-            None
-        }
-    }
+    federated_credentials_interop::required_env("MOTO_ENDPOINT", "a running moto_server")
+        .map(|v| v.trim_end_matches('/').to_owned())
 }
 
 /// A name no other test (or earlier run against the same server) has used.

@@ -17,8 +17,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use federated_credentials::aws::WebIdentityProvider;
-use federated_credentials::config::ExternalAccountConfig;
+use federated_credentials::config::{AwsProfile, ExternalAccountConfig};
 use federated_credentials::context::Context;
+use federated_credentials::default_chain;
 use federated_credentials::google::ExternalAccountCredentials;
 use federated_credentials::source::{
     GcpMetadataIdentityToken, IdTokenFormat, SubjectTokenSource, TokenFile,
@@ -51,13 +52,20 @@ enum Command {
 enum AwsCommand {
     /// Print AWS credentials as `credential_process` JSON (Version 1).
     ///
-    /// Unset options fall back to AWS_ROLE_ARN, AWS_ROLE_SESSION_NAME,
-    /// AWS_WEB_IDENTITY_TOKEN_FILE, FEDERATED_CREDENTIALS_GCP_AUDIENCE and AWS_REGION.
+    /// With --profile, the settings come from that profile of AWS_CONFIG_FILE
+    /// (~/.aws/config): federated_credentials_role_arn and federated_credentials_gcp_audience,
+    /// or role_arn and web_identity_token_file. Otherwise unset options fall back to
+    /// AWS_ROLE_ARN, AWS_ROLE_SESSION_NAME, AWS_WEB_IDENTITY_TOKEN_FILE,
+    /// FEDERATED_CREDENTIALS_GCP_AUDIENCE and AWS_REGION.
     CredentialProcess(CredentialProcessArgs),
 }
 
 #[derive(Args)]
 struct CredentialProcessArgs {
+    /// Read the settings from this profile of AWS_CONFIG_FILE (default ~/.aws/config); the
+    /// other options override it.
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["audience", "token_file"])]
+    profile: Option<String>,
     /// The IAM role to assume.
     #[arg(long, value_name = "ARN")]
     role_arn: Option<String>,
@@ -297,6 +305,51 @@ async fn executable_output(args: ExecutableOutputArgs) -> Result<String, Error> 
 }
 
 async fn credential_process(args: CredentialProcessArgs) -> Result<String, Error> {
+    let provider = match args.profile.clone() {
+        Some(name) => provider_from_profile(&name, args)?,
+        None => provider_from_args(args)?,
+    };
+    let creds = provider.credentials().await?;
+    let sdk = creds.sdk_credentials();
+    let mut out = serde_json::json!({
+        "Version": 1,
+        "AccessKeyId": sdk.access_key_id(),
+        "SecretAccessKey": sdk.secret_access_key(),
+        "SessionToken": sdk.session_token().unwrap_or_default(),
+        "Expiration": format_rfc3339(creds.expiration()),
+    });
+    if let Some(account) = creds.account_id() {
+        out["AccountId"] = serde_json::Value::String(account.to_string());
+    }
+    Ok(out.to_string())
+}
+
+/// The provider a profile describes, with the command line's options over it.
+fn provider_from_profile(
+    name: &str,
+    args: CredentialProcessArgs,
+) -> Result<WebIdentityProvider, Error> {
+    let ctx = Context::default();
+    let mut profile = AwsProfile::load_named(&ctx, name.trim())?;
+    if let Some(arn) = args.role_arn {
+        profile.role_arn = Some(arn);
+    }
+    if let Some(n) = args.session_name {
+        profile.role_session_name = Some(n);
+    }
+    if let Some(secs) = args.duration_seconds {
+        profile.duration = Some(Duration::from_secs(secs));
+    }
+    if let Some(r) = args.region {
+        profile.region = Some(r);
+    }
+    if let Some(url) = args.sts_endpoint {
+        profile.endpoint_url = Some(url);
+    }
+    default_chain::from_profile(&ctx, profile)
+}
+
+fn provider_from_args(args: CredentialProcessArgs) -> Result<WebIdentityProvider, Error> {
     let mut builder = WebIdentityProvider::builder()
         .context(Context::default())
         .configure_from_env();
@@ -339,19 +392,7 @@ async fn credential_process(args: CredentialProcessArgs) -> Result<String, Error
     if let Some(url) = args.sts_endpoint {
         builder = builder.sts_endpoint(url);
     }
-    let creds = builder.build()?.credentials().await?;
-    let sdk = creds.sdk_credentials();
-    let mut out = serde_json::json!({
-        "Version": 1,
-        "AccessKeyId": sdk.access_key_id(),
-        "SecretAccessKey": sdk.secret_access_key(),
-        "SessionToken": sdk.session_token().unwrap_or_default(),
-        "Expiration": format_rfc3339(creds.expiration()),
-    });
-    if let Some(account) = creds.account_id() {
-        out["AccountId"] = serde_json::Value::String(account.to_string());
-    }
-    Ok(out.to_string())
+    builder.build()
 }
 
 async fn id_token(args: IdTokenArgs) -> Result<String, Error> {

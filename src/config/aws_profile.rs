@@ -1,18 +1,33 @@
 //! AWS shared-config profiles (`~/.aws/config`, `AWS_CONFIG_FILE`, `AWS_PROFILE`) for the
-//! GCP → AWS direction, read the way the AWS SDKs read web identity settings:
+//! GCP → AWS direction.
+//!
+//! A token file is the AWS SDKs' own web identity form, which every AWS tool reads too:
 //!
 //! ```ini
-//! [profile gcp]
+//! [profile eks]
 //! role_arn = arn:aws:iam::123456789012:role/gcp-workload
-//! web_identity_token_file = /var/run/secrets/tokens/aws-token   ; or:
-//! federated_credentials_gcp_audience = sts.amazonaws.com       ; the GCE metadata token
+//! web_identity_token_file = /var/run/secrets/tokens/aws-token
 //! role_session_name = billing-worker
 //! duration_seconds = 3600
 //! region = us-east-1
 //! ```
 //!
-//! `federated_credentials_gcp_audience` is our own key (the AWS SDKs ignore unknown keys): it
-//! takes the token from the metadata server instead of a file.
+//! The GCE/GKE metadata server's token needs keys of our own. They are prefixed so that the AWS
+//! tools reading the same profile ignore them and use its `credential_process` line (our CLI):
+//!
+//! ```ini
+//! [profile gcp]
+//! credential_process = /usr/local/bin/federated-credentials aws credential-process --profile gcp
+//! federated_credentials_role_arn = arn:aws:iam::123456789012:role/gcp-workload
+//! federated_credentials_gcp_audience = sts.amazonaws.com
+//! region = us-east-1
+//! ```
+//!
+//! The library reads the `federated_credentials_*` keys directly (no process is started); the
+//! AWS CLI, boto3 and the SDKs run the `credential_process`. A plain `role_arn` next to
+//! `federated_credentials_gcp_audience` (this crate's earlier form) still works here, with a
+//! deprecation warning, but makes botocore fail on the profile (`PartialCredentialsError`: a
+//! `role_arn` without `source_profile` or `credential_source`).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -33,6 +48,19 @@ use crate::error::Error;
 /// # Ok::<(), federated_credentials::Error>(())
 /// ```
 pub const GCP_AUDIENCE_KEY: &str = "federated_credentials_gcp_audience";
+
+/// The profile key naming the role to assume with the metadata server's token. Not
+/// `role_arn`: the AWS tools would try to assume that role themselves, from a source profile
+/// the profile does not have, and fail.
+///
+/// ```
+/// use federated_credentials::config::{AwsProfile, ROLE_ARN_KEY};
+/// let ini = format!("[profile gcp]\n{ROLE_ARN_KEY} = arn:aws:iam::123456789012:role/gcp\n");
+/// let profile = AwsProfile::parse(&ini, "gcp", std::path::Path::new("config"))?;
+/// assert_eq!(profile.role_arn.as_deref(), Some("arn:aws:iam::123456789012:role/gcp"));
+/// # Ok::<(), federated_credentials::Error>(())
+/// ```
+pub const ROLE_ARN_KEY: &str = "federated_credentials_role_arn";
 
 /// The web identity settings of one profile. Keys it does not read are ignored; empty
 /// values count as unset.
@@ -63,7 +91,7 @@ pub const GCP_AUDIENCE_KEY: &str = "federated_credentials_gcp_audience";
 pub struct AwsProfile {
     /// The profile's name.
     pub name: String,
-    /// `role_arn`.
+    /// `federated_credentials_role_arn`, else `role_arn`.
     pub role_arn: Option<String>,
     /// `web_identity_token_file`.
     pub web_identity_token_file: Option<PathBuf>,
@@ -177,9 +205,28 @@ impl AwsProfile {
                 "cannot be combined with web_identity_token_file; chained roles are not supported here",
             ));
         }
+        let role_arn = match (get(ROLE_ARN_KEY), get("role_arn")) {
+            (Some(ours), Some(theirs)) if ours != theirs => {
+                return Err(Error::config(
+                    &field(ROLE_ARN_KEY),
+                    format!("differs from role_arn in the same profile; remove role_arn (the AWS tools would try to assume it themselves) and keep {ROLE_ARN_KEY}"),
+                ))
+            }
+            (Some(ours), _) => Some(ours),
+            (None, theirs) => theirs,
+        };
+        if get("role_arn").is_some()
+            && get(GCP_AUDIENCE_KEY).is_some()
+            && get("web_identity_token_file").is_none()
+        {
+            tracing::warn!(
+                profile = %name,
+                "profile {name}: role_arn with {GCP_AUDIENCE_KEY} is deprecated: the AWS CLI and boto3 fail on such a profile (PartialCredentialsError); rename role_arn to {ROLE_ARN_KEY} and add `credential_process = /ABSOLUTE/PATH/federated-credentials aws credential-process --profile {name}`"
+            );
+        }
         Ok(Self {
             name: name.to_string(),
-            role_arn: get("role_arn"),
+            role_arn,
             web_identity_token_file: get("web_identity_token_file").map(PathBuf::from),
             gcp_audience: get(GCP_AUDIENCE_KEY),
             role_session_name: get("role_session_name"),
@@ -190,7 +237,8 @@ impl AwsProfile {
     }
 }
 
-fn expand_home(ctx: &Context, path: &str) -> PathBuf {
+/// `~/...` under `HOME` from the context's environment; other paths as they are.
+pub(crate) fn expand_home(ctx: &Context, path: &str) -> PathBuf {
     match path.strip_prefix("~/") {
         Some(rest) => match ctx.env().get_non_empty("HOME") {
             Some(home) => Path::new(&home).join(rest),
@@ -266,6 +314,15 @@ s3 =
 role_arn=arn:aws:iam::123456789012:role/RoleB
 federated_credentials_gcp_audience = sts.amazonaws.com
 
+[profile ours]
+credential_process = /usr/local/bin/federated-credentials aws credential-process --profile ours
+federated_credentials_role_arn = arn:aws:iam::123456789012:role/RoleD
+federated_credentials_gcp_audience = sts.amazonaws.com
+
+[profile conflicting]
+role_arn = arn:aws:iam::123456789012:role/RoleE
+federated_credentials_role_arn = arn:aws:iam::123456789012:role/RoleF
+
 [profile chained]
 role_arn = arn:aws:iam::123456789012:role/RoleC
 source_profile = ci
@@ -284,6 +341,12 @@ web_identity_token_file = /t
         assert_eq!(p.region.as_deref(), Some("us-west-2"));
         let g = AwsProfile::parse(CONFIG, "gcp", Path::new("c")).unwrap();
         assert_eq!(g.gcp_audience.as_deref(), Some("sts.amazonaws.com"));
+        let ours = AwsProfile::parse(CONFIG, "ours", Path::new("c")).unwrap();
+        assert_eq!(
+            ours.role_arn.as_deref(),
+            Some("arn:aws:iam::123456789012:role/RoleD")
+        );
+        assert_eq!(ours.gcp_audience.as_deref(), Some("sts.amazonaws.com"));
         assert_eq!(
             AwsProfile::parse(CONFIG, "default", Path::new("c"))
                 .unwrap()
@@ -299,6 +362,13 @@ web_identity_token_file = /t
         assert!(
             err.message()
                 .contains("profile `nope` not found in /home/u/.aws/config"),
+            "{err}"
+        );
+        let err = AwsProfile::parse(CONFIG, "conflicting", Path::new("c")).unwrap_err();
+        assert!(
+            err.message().starts_with(
+                "profile conflicting.federated_credentials_role_arn: differs from role_arn"
+            ),
             "{err}"
         );
         let err = AwsProfile::parse(CONFIG, "chained", Path::new("c")).unwrap_err();

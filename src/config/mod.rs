@@ -20,7 +20,7 @@
 //! assert!(matches!(google.credential_source, CredentialSource::Aws(_)));
 //!
 //! // GCP → AWS: a profile of ~/.aws/config.
-//! let ini = "[profile gcp]\nrole_arn = arn:aws:iam::123456789012:role/gcp-workload\nfederated_credentials_gcp_audience = sts.amazonaws.com\n";
+//! let ini = "[profile gcp]\nfederated_credentials_role_arn = arn:aws:iam::123456789012:role/gcp-workload\nfederated_credentials_gcp_audience = sts.amazonaws.com\n";
 //! let aws = AwsProfile::parse(ini, "gcp", Path::new("~/.aws/config"))?;
 //! assert_eq!(aws.gcp_audience.as_deref(), Some("sts.amazonaws.com"));
 //! # Ok::<(), federated_credentials::Error>(())
@@ -30,7 +30,8 @@ mod aws_profile;
 mod external_account;
 mod json;
 
-pub use aws_profile::{AwsProfile, GCP_AUDIENCE_KEY};
+pub(crate) use aws_profile::expand_home;
+pub use aws_profile::{AwsProfile, GCP_AUDIENCE_KEY, ROLE_ARN_KEY};
 pub use external_account::{
     AwsSourceConfig, CredentialSource, ExternalAccountConfig, ExternalAccountConfigLoader,
 };

@@ -162,19 +162,11 @@ impl TokenFile {
     }
 
     fn read(&self) -> Result<String, Error> {
-        let file = std::fs::File::open(&self.path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => self
-                .error(ErrorKind::NotAvailable, "no such file")
-                .with_transient(true),
-            std::io::ErrorKind::PermissionDenied => {
-                self.error(ErrorKind::Configuration, "permission denied reading")
-            }
-            _ => self.error(ErrorKind::NotAvailable, format!("cannot open ({e})")),
-        })?;
+        let file = std::fs::File::open(&self.path).map_err(|e| self.io_error(&e))?;
         let mut bytes = Vec::new();
         file.take(MAX_TOKEN_FILE_BYTES + 1)
             .read_to_end(&mut bytes)
-            .map_err(|e| self.error(ErrorKind::NotAvailable, format!("cannot read ({e})")))?;
+            .map_err(|e| self.io_error(&e))?;
         if bytes.len() as u64 > MAX_TOKEN_FILE_BYTES {
             return Err(self.error(
                 ErrorKind::Configuration,
@@ -187,6 +179,24 @@ impl TokenFile {
                 "is not UTF-8 text, not a token file:",
             )
         })
+    }
+
+    /// A missing file may appear (a projected token not mounted yet): transient. A file we
+    /// may not read, or a directory, is a configuration to fix.
+    fn io_error(&self, e: &std::io::Error) -> Error {
+        match e.kind() {
+            std::io::ErrorKind::NotFound => self
+                .error(ErrorKind::NotAvailable, "no such file")
+                .with_transient(true),
+            std::io::ErrorKind::PermissionDenied => {
+                self.error(ErrorKind::Configuration, "permission denied reading")
+            }
+            std::io::ErrorKind::IsADirectory => self.error(
+                ErrorKind::Configuration,
+                "is a directory, not a token file:",
+            ),
+            _ => self.error(ErrorKind::NotAvailable, format!("cannot read ({e})")),
+        }
     }
 
     fn extract(&self, contents: String) -> Result<String, Error> {
@@ -345,19 +355,25 @@ mod tests {
     #[cfg(unix)]
     #[tokio::test]
     async fn unreadable_file_is_a_configuration_error() {
-        use std::os::unix::fs::PermissionsExt;
+        // As root (CI) file permissions are not enforced, so the permission case is checked
+        // on the classification; a directory is unreadable for everyone.
+        let source = TokenFile::text("/var/run/secrets/token");
+        let denied = source.io_error(&std::io::Error::from(std::io::ErrorKind::PermissionDenied));
+        assert_eq!(denied.kind(), ErrorKind::Configuration, "{denied}");
+        assert!(!denied.is_transient());
+        let missing = source.io_error(&std::io::Error::from(std::io::ErrorKind::NotFound));
+        assert_eq!(missing.kind(), ErrorKind::NotAvailable);
+        assert!(
+            missing.is_transient(),
+            "a projected token may not be mounted yet"
+        );
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("locked");
-        std::fs::write(&path, "x").unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o000)).unwrap();
-        if std::fs::read(&path).is_ok() {
-            return; // running as root: permissions are not enforced
-        }
-        let err = TokenFile::text(&path)
+        let err = TokenFile::text(dir.path())
             .subject_token(&ctx_at(0))
             .await
             .unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Configuration);
+        assert_eq!(err.kind(), ErrorKind::Configuration, "{err}");
+        assert!(err.message().contains("is a directory"), "{err}");
     }
 
     #[tokio::test]
