@@ -75,10 +75,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         token.token()
     );
     println!(
-        "   iss={} azp={} email={} expires {}\n",
+        "   iss={} azp={} sub={} expires {}\n",
         claims.iss.as_deref().unwrap_or("-"),
         claims.azp.as_deref().unwrap_or("-"),
-        claims.email.as_deref().unwrap_or("-"),
+        claims.sub.as_deref().unwrap_or("-"),
         token.expires_at().map(format_rfc3339).unwrap_or_default()
     );
 

@@ -212,12 +212,14 @@ impl MetadataHandler {
             "aud": audience,
             "azp": account.unique_id,
             "sub": account.unique_id,
-            "email": account.email,
-            "email_verified": true,
             "iat": iat,
             "exp": iat + lifetime.as_secs(),
         });
+        // As on Compute Engine: `email` only with format=full ("Verify VM identity"; google-auth
+        // PR 462), together with the instance claims.
         if let TokenFormat::Full { licenses } = format {
+            claims["email"] = json!(account.email);
+            claims["email_verified"] = json!(true);
             let instance = &self.instance;
             let mut compute_engine = json!({
                 "project_id": instance.project_id,

@@ -105,11 +105,10 @@ async fn standard_identity_token_claims() {
             "aud": "https://sts.example/x",
             "azp": "104729384756102938475",
             "sub": "104729384756102938475",
-            "email": "123456789-compute@developer.gserviceaccount.com",
-            "email_verified": true,
             "iat": T0_SECS,
             "exp": T0_SECS + 3600,
-        })
+        }),
+        "standard tokens carry no email (format=full adds it)"
     );
     assert_eq!(
         mds.last_request().unwrap().query_param("audience"),
