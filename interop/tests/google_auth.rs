@@ -9,7 +9,7 @@
 //!   the same header values apart from the signature-dependent `Authorization` and
 //!   `x-amz-date`, the same credential scope, both signatures accepted by the STS emulator
 //!   (which re-verifies SigV4), and our `SignedHeaders` = Python's + `x-goog-cloud-target-resource`
-//!   (protocols.md §4.1: Python does not sign it, we do),
+//!   (Python does not sign it, we do),
 //! * the crate makes no more requests than google-auth, per emulator and in total.
 //!
 //! The request counts of every scenario are written to `target/interop-request-counts.txt`
@@ -340,7 +340,7 @@ fn parse_rfc3339(text: &str) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(u64::try_from(at.unix_timestamp()).unwrap())
 }
 
-/// An `aws4_request` subject token, decoded by protocols.md §4.2.
+/// An `aws4_request` subject token, decoded as AIP-4117 describes.
 #[derive(Debug)]
 struct SubjectToken {
     url: String,
@@ -532,7 +532,7 @@ async fn scenario(name: &'static str, source: Source, impersonate: bool) {
     }
     if impersonate {
         // The federated token only calls IAM: Python asks STS for `iam`, we (like Go) for
-        // `cloud-platform` (protocols.md §5.1); both may call generateAccessToken.
+        // `cloud-platform` (the Google STS token API); both may call generateAccessToken.
         assert_eq!(theirs.sts_issued[0].scopes, [IAM_SCOPE], "{name}");
         assert_eq!(ours.sts_issued[0].scopes, [CLOUD_PLATFORM], "{name}");
     } else {
@@ -597,7 +597,7 @@ fn same_subject_tokens(name: &str, theirs: &Run, ours: &Run) {
     );
     assert!(
         !python_signed.contains("x-goog-cloud-target-resource"),
-        "{name}: google-auth now signs the target resource; update protocols.md §4.1"
+        "{name}: google-auth now signs the target resource; update this test and docs/comparison.md"
     );
 }
 

@@ -3,7 +3,7 @@
 //! and percent-encoded. Google replays it to AWS, which says who signed it.
 //!
 //! Signing is done by the `aws-sigv4` crate; this module only chooses what to sign and how
-//! to serialize it (protocols.md §4).
+//! to serialize it (the `aws4_request` subject token of the [Google STS token API](https://cloud.google.com/iam/docs/reference/sts/rest/v1/TopLevel/token) and [AIP-4117](https://google.aip.dev/auth/4117)).
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};

@@ -10,7 +10,7 @@ use super::{
 use crate::context::Context;
 use crate::error::Error;
 
-/// The AWS identity of a google-auth `aws1` credential source (protocols.md §2.6).
+/// The AWS identity of a google-auth `aws1` credential source ([AIP-4117](https://google.aip.dev/auth/4117), google-auth's `aws.py`).
 ///
 /// - Region: `AWS_REGION`, then `AWS_DEFAULT_REGION` (empty counts as unset), else IMDS.
 /// - Credentials: `AWS_ACCESS_KEY_ID` + `AWS_SECRET_ACCESS_KEY` (both non-empty) with the

@@ -1,4 +1,4 @@
-//! Golden vectors (protocols.md §4.3) and the exact serialized shape of the token.
+//! Golden SigV4 vectors and the exact serialized shape of the token.
 
 use std::time::{Duration, UNIX_EPOCH};
 

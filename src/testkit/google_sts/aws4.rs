@@ -1,5 +1,5 @@
 //! `aws4_request` subject tokens: decoding the serialized `GetCallerIdentity` request by the
-//! mock decoding rule of protocols.md §4.2, checking it names AWS STS and this provider, and
+//! decoding rule of AIP-4117 (URL-encoded JSON of the signed request), checking it names AWS STS and this provider, and
 //! replaying AWS's authentication (key, session token, time skew, SigV4 signature).
 
 use std::time::{Duration, SystemTime};

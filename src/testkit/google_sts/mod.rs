@@ -465,7 +465,7 @@ impl GoogleStsEmulatorBuilder {
 ///    it](ProviderSpec::require_client_auth) (401); `options.userProject` for workforce pools
 ///    without client authentication; a subject token type it accepts.
 /// 4. The subject token (400 `invalid_grant`): for `aws4_request`, the serialized
-///    `GetCallerIdentity` request decoded by the rule of protocols.md §4.2, shaped like a
+///    `GetCallerIdentity` request decoded as AIP-4117 describes, shaped like a
 ///    call to `https://sts[.REGION].amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15`
 ///    with `Authorization`, `host`, `x-amz-date` and `x-goog-cloud-target-resource` = the
 ///    audience (or `https:` + audience), then authenticated as AWS would: an access key

@@ -1,5 +1,5 @@
 //! Reading a token-exchange request: client authentication, the form fields of RFC 8693 as
-//! Google STS checks them, and the `options` JSON (protocols.md §5.1, §5.2).
+//! Google STS checks them, and the `options` JSON (the Google STS token API).
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;

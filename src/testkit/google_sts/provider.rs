@@ -3,7 +3,7 @@
 
 use crate::testkit::jwt::GoogleIdentity;
 
-/// A subject token type of RFC 8693 as Google STS knows them (protocols.md §5.1).
+/// A subject token type of RFC 8693 as Google STS knows them ([token API](https://cloud.google.com/iam/docs/reference/sts/rest/v1/TopLevel/token)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum SubjectTokenType {
     Jwt,

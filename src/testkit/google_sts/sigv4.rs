@@ -1,6 +1,6 @@
 //! AWS Signature Version 4 as the Google STS emulator re-verifies it: the `Authorization`
 //! header, the canonical request over exactly the headers that header lists, the string to sign
-//! and the HMAC-SHA256 key chain (protocols.md §4.1).
+//! and the HMAC-SHA256 key chain (AWS Signature Version 4).
 
 use aws_lc_rs::{digest, hmac};
 use url::Url;
@@ -173,7 +173,7 @@ pub(super) mod tests {
         }
     }
 
-    /// protocols.md §4.3: the four golden signatures.
+    /// The four golden signatures.
     #[test]
     fn golden_vectors() {
         let url = Url::parse(URL).unwrap();

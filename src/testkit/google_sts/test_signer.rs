@@ -1,6 +1,6 @@
 //! A test-only client side of `aws4_request` subject tokens: signs `GetCallerIdentity` with
 //! the `aws-sigv4` crate (an implementation independent of the emulator's verifier) and
-//! serializes it the ways the reference clients do (protocols.md §4.2).
+//! serializes it the ways the reference clients do (AIP-4117).
 
 use std::time::SystemTime;
 

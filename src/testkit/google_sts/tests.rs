@@ -138,7 +138,7 @@ fn assert_oauth_error(reply: &Reply, status: u16, error: &str, description_part:
     );
 }
 
-/// The subject token of the golden request (protocols.md §4.3) with the golden signature for
+/// The subject token of the golden request (the golden vectors) with the golden signature for
 /// `signed_headers`, serialized as Python does (sorted keys, `Authorization` first, `quote`).
 fn golden_subject_token(signed_headers: &str, signature: &str) -> String {
     let authorization = format!("AWS4-HMAC-SHA256 Credential={AKID}/20200811/{REGION}/sts/aws4_request, SignedHeaders={signed_headers}, Signature={signature}");

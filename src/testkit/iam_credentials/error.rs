@@ -1,5 +1,5 @@
 //! [`RpcError`]: the `google.rpc.Status` JSON envelope of IAM Credentials errors
-//! (`{"error":{"code","message","status","details"}}`, protocols.md §6.1).
+//! (`{"error":{"code","message","status","details"}}`, the standard Google API error body).
 
 use serde_json::{json, Value};
 
