@@ -504,3 +504,105 @@ async fn credential_process_reads_its_profile() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr.contains("profile `nope` not found"), "{stderr}");
 }
+
+/// A private CA and a TLS front on loopback (a `localhost` certificate it signed) that
+/// forwards every connection to `backend` (a plain-http emulator).
+async fn tls_front(backend: std::net::SocketAddr) -> (String, u16) {
+    use std::sync::Arc;
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, rcgen::KeyPair::generate().unwrap())
+        .unwrap();
+    let leaf_key = rcgen::KeyPair::generate().unwrap();
+    let leaf = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .signed_by(&leaf_key, &ca)
+        .unwrap();
+    let server = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![leaf.der().clone()],
+        rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into()),
+    )
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let Ok(mut plain) = tokio::net::TcpStream::connect(backend).await else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+            });
+        }
+    });
+    (ca.pem(), port)
+}
+
+/// `SSL_CERT_FILE` names the CA bundle to trust (with the platform verifier): an STS behind a
+/// private CA is refused without it and reached with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ssl_cert_file_trusts_a_private_ca() {
+    let (mds, sts, role) = world().await;
+    let backend: std::net::SocketAddr = sts
+        .endpoint()
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .parse()
+        .unwrap();
+    let (ca_pem, port) = tls_front(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca_pem).unwrap();
+    let args = vec![
+        s("aws"),
+        s("credential-process"),
+        s("--role-arn"),
+        role,
+        s("--audience"),
+        s(AUDIENCE),
+        s("--sts-endpoint"),
+        format!("https://localhost:{port}"),
+    ];
+    let empty = tempfile::tempdir().unwrap();
+    let refused = run(
+        args.clone(),
+        vec![
+            ("GCE_METADATA_HOST", mds.host()),
+            ("SSL_CERT_FILE", s("/dev/null")),
+            ("SSL_CERT_DIR", empty.path().display().to_string()),
+        ],
+    )
+    .await;
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(sts.issued_credentials().is_empty());
+    let trusted = run(
+        args,
+        vec![
+            ("GCE_METADATA_HOST", mds.host()),
+            ("SSL_CERT_FILE", ca_file.display().to_string()),
+            ("SSL_CERT_DIR", empty.path().display().to_string()),
+        ],
+    )
+    .await;
+    assert!(
+        trusted.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&trusted.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&trusted.stdout).unwrap();
+    assert_eq!(
+        json["AccessKeyId"],
+        sts.issued_credentials()[0].access_key_id.as_str()
+    );
+}
