@@ -3,6 +3,7 @@
 //! validation, the XML success and error bodies, and which STS errors are worth retrying.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tracing::Instrument;
 
 use async_trait::async_trait;
 use reqwest::Method;
@@ -952,7 +953,6 @@ impl Exchange<SubjectToken> for AssumeRoleWithWebIdentity {
             role_arn = %self.role_arn,
             endpoint = %request.url.host_str().unwrap_or(""),
         );
-        let _guard = span.enter();
         let creds = with_retries(
             ctx,
             &self.retry,
@@ -971,12 +971,15 @@ impl Exchange<SubjectToken> for AssumeRoleWithWebIdentity {
                 }
             },
         )
+        .instrument(span.clone())
         .await?;
-        tracing::debug!(
-            assumed_role_arn = %creds.assumed_role_arn,
-            expiration = %format_rfc3339(creds.expiration()),
-            "assumed role"
-        );
+        span.in_scope(|| {
+            tracing::debug!(
+                assumed_role_arn = %creds.assumed_role_arn,
+                expiration = %format_rfc3339(creds.expiration()),
+                "assumed role"
+            )
+        });
         Ok(creds)
     }
 

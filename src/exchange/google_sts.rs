@@ -4,6 +4,7 @@
 //! OAuth error body.
 
 use std::time::{Duration, SystemTime};
+use tracing::Instrument;
 
 use async_trait::async_trait;
 use base64::Engine;
@@ -429,7 +430,6 @@ impl Exchange<SubjectToken> for GoogleStsExchange {
             request = request.secret_header("authorization", &format!("Basic {basic}"))?;
         }
         let span = tracing::debug_span!("google_sts_exchange", endpoint = %request.url.host_str().unwrap_or(""), subject_token_type = %token.token_type());
-        let _guard = span.enter();
         with_retries(
             ctx,
             &self.retry,
@@ -449,6 +449,7 @@ impl Exchange<SubjectToken> for GoogleStsExchange {
                 }
             },
         )
+        .instrument(span)
         .await
     }
 

@@ -3,6 +3,7 @@
 //! itself federated into Google and needs an OIDC token, for example to assume an AWS role.
 
 use std::time::{Duration, SystemTime};
+use tracing::Instrument;
 
 use async_trait::async_trait;
 use reqwest::Method;
@@ -247,7 +248,6 @@ impl Exchange<AccessToken> for ServiceAccountImpersonation {
         .json_body(&body);
         let sa = self.service_account().unwrap_or_default();
         let span = tracing::debug_span!("iam_generate_access_token", service_account = %sa);
-        let _guard = span.enter();
         with_retries(
             ctx,
             &self.retry,
@@ -267,6 +267,7 @@ impl Exchange<AccessToken> for ServiceAccountImpersonation {
                 }
             },
         )
+        .instrument(span)
         .await
     }
 

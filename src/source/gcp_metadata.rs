@@ -3,6 +3,7 @@
 //! presents to AWS STS.
 
 use std::time::Duration;
+use tracing::Instrument;
 
 use async_trait::async_trait;
 use reqwest::Method;
@@ -356,7 +357,6 @@ impl SubjectTokenSource for GcpMetadataIdentityToken {
         .header("metadata-flavor", "Google")?
         .direct();
         let span = tracing::debug_span!("gcp_metadata_identity", host = %host, service_account = %self.service_account);
-        let _guard = span.enter();
         with_retries(ctx, &self.retry, Service::GcpMetadata, "fetching the identity token", |attempt| {
             let request = &request;
             let host = &host;
@@ -371,6 +371,7 @@ impl SubjectTokenSource for GcpMetadataIdentityToken {
                 }
             }
         })
+        .instrument(span)
         .await
     }
 
