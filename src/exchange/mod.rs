@@ -10,7 +10,7 @@
 //! | [`GenerateIdToken`] (IAM `generateIdToken`) | access token → Google-signed ID token |
 //!
 //! The providers accept any implementation, so a caller can put their own broker in place of
-//! any step.
+//! any step; [`FnExchange`] makes one from a closure.
 //!
 //! Each exchange is a plain value configured by builder methods and checked, without I/O, by
 //! [`Exchange::validate`]:
@@ -32,10 +32,12 @@
 //! ```
 
 mod aws_sts;
+mod custom;
 mod google_sts;
 pub(crate) mod impersonation;
 
 pub use aws_sts::{AssumeRoleWithWebIdentity, AwsCredentials, StsEndpoint};
+pub use custom::FnExchange;
 pub use google_sts::{
     is_workforce_audience, GoogleStsExchange, CLOUD_PLATFORM_SCOPE, DEFAULT_TOKEN_URL,
 };
