@@ -38,21 +38,6 @@ use crate::token::SubjectToken;
 
 /// The environment variable that makes [`WebIdentityProvider::from_env`] use the metadata
 /// server's identity token (with this audience) when `AWS_WEB_IDENTITY_TOKEN_FILE` is unset.
-///
-/// ```
-/// use federated_credentials::aws::{WebIdentityProvider, GCP_AUDIENCE_ENV};
-/// use federated_credentials::context::{Context, StaticEnv};
-/// let env = StaticEnv::from_pairs([
-///     ("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/gcp-workload"),
-///     (GCP_AUDIENCE_ENV, "sts.amazonaws.com"),
-/// ]);
-/// let provider = WebIdentityProvider::builder()
-///     .context(Context::builder().env(env).build())
-///     .configure_from_env()
-///     .build()?;
-/// assert!(format!("{provider:?}").contains("gcp-metadata")); // the metadata server's token
-/// # Ok::<(), federated_credentials::Error>(())
-/// ```
 pub const GCP_AUDIENCE_ENV: &str = "FEDERATED_CREDENTIALS_GCP_AUDIENCE";
 
 type DynExchange = Arc<dyn Exchange<SubjectToken, Output = AwsCredentials>>;
@@ -100,43 +85,13 @@ impl Fetch for WebIdentityFetch {
 /// (`aws_config::defaults(BehaviorVersion::latest()).credentials_provider(provider.clone())`),
 /// and any code written against that trait can use it:
 ///
-/// ```
-/// # use async_trait::async_trait;
-/// # use federated_credentials::aws::WebIdentityProvider;
-/// # use federated_credentials::context::Context;
-/// # use federated_credentials::exchange::{AwsCredentials, Exchange};
-/// # use federated_credentials::source::StaticToken;
-/// # use federated_credentials::token::{SubjectToken, TokenType};
-/// # use federated_credentials::Error;
-/// # use std::time::Duration;
-/// # /// Stands in for STS so that the example runs offline: one-hour credentials.
-/// # #[derive(Debug)]
-/// # struct FakeSts;
-/// # #[async_trait]
-/// # impl Exchange<SubjectToken> for FakeSts {
-/// #     type Output = AwsCredentials;
-/// #     async fn exchange(&self, ctx: &Context, _: &SubjectToken) -> Result<AwsCredentials, Error> {
-/// #         Ok(AwsCredentials::new(
-/// #             "AKIDEXAMPLE",
-/// #             "example-secret-key",
-/// #             Some("example-session-token".into()),
-/// #             ctx.now() + Duration::from_secs(3600),
-/// #             "arn:aws:sts::123456789012:assumed-role/app/example",
-/// #         ))
-/// #     }
-/// # }
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// # let provider = WebIdentityProvider::builder()
-/// #     .token_source(StaticToken::new("eyJ.example.jwt", TokenType::Jwt))
-/// #     .exchange(FakeSts)
-/// #     .build()?;
-/// // `provider`: built as in `WebIdentityProvider::builder`, with an offline stand-in for STS.
+/// ```no_run
 /// use aws_credential_types::provider::ProvideCredentials;
-///
-/// let creds = provider.provide_credentials().await?; // what an AWS SDK client calls
-/// assert_eq!(creds.access_key_id(), "AKIDEXAMPLE");
-/// assert_eq!(creds.account_id().map(|id| id.as_str()), Some("123456789012"));
+/// use federated_credentials::aws::WebIdentityProvider;
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let provider = WebIdentityProvider::from_env()?;
+/// // What an SDK client given `.credentials_provider(provider.clone())` calls:
+/// let creds = provider.provide_credentials().await?;
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
@@ -193,44 +148,6 @@ impl WebIdentityProvider {
     }
 
     /// The current credentials, fetching them if needed.
-    ///
-    /// ```
-    /// # use async_trait::async_trait;
-    /// # use federated_credentials::aws::WebIdentityProvider;
-    /// # use federated_credentials::context::Context;
-    /// # use federated_credentials::exchange::{AwsCredentials, Exchange};
-    /// # use federated_credentials::source::StaticToken;
-    /// # use federated_credentials::token::{SubjectToken, TokenType};
-    /// # use federated_credentials::Error;
-    /// # use std::time::Duration;
-    /// # /// Stands in for STS so that the example runs offline: one-hour credentials.
-    /// # #[derive(Debug)]
-    /// # struct FakeSts;
-    /// # #[async_trait]
-    /// # impl Exchange<SubjectToken> for FakeSts {
-    /// #     type Output = AwsCredentials;
-    /// #     async fn exchange(&self, ctx: &Context, _: &SubjectToken) -> Result<AwsCredentials, Error> {
-    /// #         Ok(AwsCredentials::new(
-    /// #             "AKIDEXAMPLE",
-    /// #             "example-secret-key",
-    /// #             Some("example-session-token".into()),
-    /// #             ctx.now() + Duration::from_secs(3600),
-    /// #             "arn:aws:sts::123456789012:assumed-role/app/example",
-    /// #         ))
-    /// #     }
-    /// # }
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let provider = WebIdentityProvider::builder()
-    /// #     .token_source(StaticToken::new("eyJ.example.jwt", TokenType::Jwt))
-    /// #     .exchange(FakeSts)
-    /// #     .build()?;
-    /// // `provider`: built as in `WebIdentityProvider::builder`, with an offline stand-in for STS.
-    /// let creds = provider.credentials().await?;
-    /// assert_eq!(creds.access_key_id(), "AKIDEXAMPLE");
-    /// assert_eq!(creds.account_id(), Some("123456789012"));
-    /// # Ok(()) }
-    /// ```
     pub async fn credentials(&self) -> Result<Arc<AwsCredentials>, Error> {
         self.cache.get().await
     }
@@ -238,44 +155,6 @@ impl WebIdentityProvider {
     /// Fetches credentials now unless usable ones are cached; returns the error if that
     /// fails. For services that want to fail fast at startup; see also
     /// [`WebIdentityProviderBuilder::build_and_prefetch`].
-    ///
-    /// ```
-    /// # use async_trait::async_trait;
-    /// # use federated_credentials::aws::WebIdentityProvider;
-    /// # use federated_credentials::context::Context;
-    /// # use federated_credentials::exchange::{AwsCredentials, Exchange};
-    /// # use federated_credentials::source::StaticToken;
-    /// # use federated_credentials::token::{SubjectToken, TokenType};
-    /// # use federated_credentials::Error;
-    /// # use std::time::Duration;
-    /// # /// Stands in for STS so that the example runs offline: one-hour credentials.
-    /// # #[derive(Debug)]
-    /// # struct FakeSts;
-    /// # #[async_trait]
-    /// # impl Exchange<SubjectToken> for FakeSts {
-    /// #     type Output = AwsCredentials;
-    /// #     async fn exchange(&self, ctx: &Context, _: &SubjectToken) -> Result<AwsCredentials, Error> {
-    /// #         Ok(AwsCredentials::new(
-    /// #             "AKIDEXAMPLE",
-    /// #             "example-secret-key",
-    /// #             Some("example-session-token".into()),
-    /// #             ctx.now() + Duration::from_secs(3600),
-    /// #             "arn:aws:sts::123456789012:assumed-role/app/example",
-    /// #         ))
-    /// #     }
-    /// # }
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let provider = WebIdentityProvider::builder()
-    /// #     .token_source(StaticToken::new("eyJ.example.jwt", TokenType::Jwt))
-    /// #     .exchange(FakeSts)
-    /// #     .build()?;
-    /// // `provider`: built as in `WebIdentityProvider::builder`, with an offline stand-in for STS.
-    /// provider.prefetch().await?; // at startup: an untrusted token or unknown role fails here
-    /// provider.credentials().await?; // later: served from the cache
-    /// assert_eq!(provider.completed_fetches(), 1);
-    /// # Ok(()) }
-    /// ```
     pub async fn prefetch(&self) -> Result<(), Error> {
         self.cache.prefetch().await
     }
@@ -283,136 +162,17 @@ impl WebIdentityProvider {
     /// Forgets the cached credentials; the next call fetches new ones. Call it when an AWS
     /// service rejected them (for example `ExpiredToken` or `InvalidClientTokenId` after a
     /// revocation): every clone of this provider then refetches once.
-    ///
-    /// ```
-    /// # use async_trait::async_trait;
-    /// # use federated_credentials::aws::WebIdentityProvider;
-    /// # use federated_credentials::context::Context;
-    /// # use federated_credentials::exchange::{AwsCredentials, Exchange};
-    /// # use federated_credentials::source::StaticToken;
-    /// # use federated_credentials::token::{SubjectToken, TokenType};
-    /// # use federated_credentials::Error;
-    /// # use std::time::Duration;
-    /// # /// Stands in for STS so that the example runs offline: one-hour credentials.
-    /// # #[derive(Debug)]
-    /// # struct FakeSts;
-    /// # #[async_trait]
-    /// # impl Exchange<SubjectToken> for FakeSts {
-    /// #     type Output = AwsCredentials;
-    /// #     async fn exchange(&self, ctx: &Context, _: &SubjectToken) -> Result<AwsCredentials, Error> {
-    /// #         Ok(AwsCredentials::new(
-    /// #             "AKIDEXAMPLE",
-    /// #             "example-secret-key",
-    /// #             Some("example-session-token".into()),
-    /// #             ctx.now() + Duration::from_secs(3600),
-    /// #             "arn:aws:sts::123456789012:assumed-role/app/example",
-    /// #         ))
-    /// #     }
-    /// # }
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let provider = WebIdentityProvider::builder()
-    /// #     .token_source(StaticToken::new("eyJ.example.jwt", TokenType::Jwt))
-    /// #     .exchange(FakeSts)
-    /// #     .build()?;
-    /// // `provider`: built as in `WebIdentityProvider::builder`, with an offline stand-in for STS.
-    /// let client_a = provider.clone();
-    /// client_a.credentials().await?;
-    /// provider.invalidate(); // e.g. an AWS call failed with ExpiredToken
-    /// client_a.credentials().await?; // refetched
-    /// assert_eq!(provider.completed_fetches(), 2);
-    /// # Ok(()) }
-    /// ```
     pub fn invalidate(&self) {
         self.cache.invalidate();
     }
 
     /// How many fetches (source + exchange) have completed, successful or not.
-    ///
-    /// ```
-    /// # use async_trait::async_trait;
-    /// # use federated_credentials::aws::WebIdentityProvider;
-    /// # use federated_credentials::context::Context;
-    /// # use federated_credentials::exchange::{AwsCredentials, Exchange};
-    /// # use federated_credentials::source::StaticToken;
-    /// # use federated_credentials::token::{SubjectToken, TokenType};
-    /// # use federated_credentials::Error;
-    /// # use std::time::Duration;
-    /// # /// Stands in for STS so that the example runs offline: one-hour credentials.
-    /// # #[derive(Debug)]
-    /// # struct FakeSts;
-    /// # #[async_trait]
-    /// # impl Exchange<SubjectToken> for FakeSts {
-    /// #     type Output = AwsCredentials;
-    /// #     async fn exchange(&self, ctx: &Context, _: &SubjectToken) -> Result<AwsCredentials, Error> {
-    /// #         Ok(AwsCredentials::new(
-    /// #             "AKIDEXAMPLE",
-    /// #             "example-secret-key",
-    /// #             Some("example-session-token".into()),
-    /// #             ctx.now() + Duration::from_secs(3600),
-    /// #             "arn:aws:sts::123456789012:assumed-role/app/example",
-    /// #         ))
-    /// #     }
-    /// # }
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let provider = WebIdentityProvider::builder()
-    /// #     .token_source(StaticToken::new("eyJ.example.jwt", TokenType::Jwt))
-    /// #     .exchange(FakeSts)
-    /// #     .build()?;
-    /// // `provider`: built as in `WebIdentityProvider::builder`, with an offline stand-in for STS.
-    /// assert_eq!(provider.completed_fetches(), 0);
-    /// provider.credentials().await?;
-    /// provider.credentials().await?;
-    /// assert_eq!(provider.completed_fetches(), 1);
-    /// # Ok(()) }
-    /// ```
     pub fn completed_fetches(&self) -> u64 {
         self.cache.completed_fetches()
     }
 
     /// Counters and times for a metrics system: fetches, failures, reads served while
     /// refreshes fail, the last refresh and the current expiry. Lock-free.
-    ///
-    /// ```
-    /// # use async_trait::async_trait;
-    /// # use federated_credentials::aws::WebIdentityProvider;
-    /// # use federated_credentials::context::Context;
-    /// # use federated_credentials::exchange::{AwsCredentials, Exchange};
-    /// # use federated_credentials::source::StaticToken;
-    /// # use federated_credentials::token::{SubjectToken, TokenType};
-    /// # use federated_credentials::Error;
-    /// # use std::time::Duration;
-    /// # /// Stands in for STS so that the example runs offline: one-hour credentials.
-    /// # #[derive(Debug)]
-    /// # struct FakeSts;
-    /// # #[async_trait]
-    /// # impl Exchange<SubjectToken> for FakeSts {
-    /// #     type Output = AwsCredentials;
-    /// #     async fn exchange(&self, ctx: &Context, _: &SubjectToken) -> Result<AwsCredentials, Error> {
-    /// #         Ok(AwsCredentials::new(
-    /// #             "AKIDEXAMPLE",
-    /// #             "example-secret-key",
-    /// #             Some("example-session-token".into()),
-    /// #             ctx.now() + Duration::from_secs(3600),
-    /// #             "arn:aws:sts::123456789012:assumed-role/app/example",
-    /// #         ))
-    /// #     }
-    /// # }
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let provider = WebIdentityProvider::builder()
-    /// #     .token_source(StaticToken::new("eyJ.example.jwt", TokenType::Jwt))
-    /// #     .exchange(FakeSts)
-    /// #     .build()?;
-    /// // `provider`: built as in `WebIdentityProvider::builder`, with an offline stand-in for STS.
-    /// let creds = provider.credentials().await?;
-    /// let m = provider.metrics();
-    /// assert_eq!((m.fetches, m.failures), (1, 0));
-    /// assert_eq!(m.expires_at, Some(creds.expiration()));
-    /// assert!(!m.refresh_failing);
-    /// # Ok(()) }
-    /// ```
     pub fn metrics(&self) -> crate::cache::CacheMetrics {
         self.cache.metrics()
     }
@@ -480,22 +240,6 @@ pub struct WebIdentityProviderBuilder {
 
 impl WebIdentityProviderBuilder {
     /// The context (clock, environment, HTTP client). Default: the real ones.
-    ///
-    /// ```
-    /// use federated_credentials::aws::WebIdentityProvider;
-    /// use federated_credentials::context::{Context, StaticEnv};
-    /// use federated_credentials::source::GcpMetadataIdentityToken;
-    /// // Region and STS endpoint variables come from the context's environment.
-    /// let ctx = Context::builder().env(StaticEnv::from_pairs([("AWS_REGION", "US East")])).build();
-    /// let err = WebIdentityProvider::builder()
-    ///     .context(ctx)
-    ///     .token_source(GcpMetadataIdentityToken::new("sts.amazonaws.com"))
-    ///     .role_arn("arn:aws:iam::123456789012:role/app")
-    ///     .build()
-    ///     .unwrap_err();
-    /// assert_eq!(err.message(), "AWS_REGION: `US East` is not an AWS region name (like us-east-1)");
-    /// # Ok::<(), federated_credentials::Error>(())
-    /// ```
     pub fn context(mut self, ctx: Context) -> Self {
         self.ctx = Some(ctx);
         self
@@ -503,18 +247,6 @@ impl WebIdentityProviderBuilder {
 
     /// Where the web identity token comes from: a [`GcpMetadataIdentityToken`], a
     /// [`TokenFile`], or any other [`SubjectTokenSource`].
-    ///
-    /// ```
-    /// use federated_credentials::aws::WebIdentityProvider;
-    /// use federated_credentials::source::TokenFile;
-    /// # use federated_credentials::context::{Context, StaticEnv};
-    /// let provider = WebIdentityProvider::builder()
-    /// #   .context(Context::builder().env(StaticEnv::empty()).build())
-    ///     .token_source(TokenFile::text("/var/run/secrets/tokens/aws-token")) // read on each fetch
-    ///     .role_arn("arn:aws:iam::123456789012:role/app")
-    ///     .build()?;
-    /// # Ok::<(), federated_credentials::Error>(())
-    /// ```
     pub fn token_source(mut self, source: impl SubjectTokenSource + 'static) -> Self {
         self.source = Some(Arc::new(source));
         self
@@ -522,39 +254,6 @@ impl WebIdentityProviderBuilder {
 
     /// Replaces STS `AssumeRoleWithWebIdentity` with another exchange; the role, session,
     /// region and endpoint settings are then ignored.
-    ///
-    /// ```
-    /// # use async_trait::async_trait;
-    /// # use federated_credentials::context::Context;
-    /// # use federated_credentials::exchange::{AwsCredentials, Exchange};
-    /// # use federated_credentials::token::SubjectToken;
-    /// # use federated_credentials::Error;
-    /// # use std::time::Duration;
-    /// # /// Trades the token at an in-house broker (here: offline, one-hour credentials).
-    /// # #[derive(Debug)]
-    /// # struct InHouseBroker;
-    /// # #[async_trait]
-    /// # impl Exchange<SubjectToken> for InHouseBroker {
-    /// #     type Output = AwsCredentials;
-    /// #     async fn exchange(&self, ctx: &Context, _: &SubjectToken) -> Result<AwsCredentials, Error> {
-    /// #         let expiry = ctx.now() + Duration::from_secs(3600);
-    /// #         let role = "arn:aws:sts::123456789012:assumed-role/app/broker";
-    /// #         Ok(AwsCredentials::new("AKIDEXAMPLE", "example-secret-key", None, expiry, role))
-    /// #     }
-    /// # }
-    /// use federated_credentials::aws::WebIdentityProvider;
-    /// use federated_credentials::source::StaticToken;
-    /// use federated_credentials::token::TokenType;
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Error> {
-    /// let provider = WebIdentityProvider::builder()
-    ///     .token_source(StaticToken::new("eyJ.example.jwt", TokenType::Jwt))
-    ///     .exchange(InHouseBroker) // implements Exchange<SubjectToken, Output = AwsCredentials>
-    ///     .build()?; // no role_arn needed
-    /// let creds = provider.credentials().await?;
-    /// assert_eq!(creds.assumed_role_arn(), "arn:aws:sts::123456789012:assumed-role/app/broker");
-    /// # Ok(()) }
-    /// ```
     pub fn exchange(
         mut self,
         exchange: impl Exchange<SubjectToken, Output = AwsCredentials> + 'static,
@@ -565,23 +264,6 @@ impl WebIdentityProviderBuilder {
 
     /// The role to assume (required unless set through the environment, or unless a custom
     /// [`exchange`](Self::exchange) is set). Checked by [`build`](Self::build).
-    ///
-    /// ```
-    /// use federated_credentials::aws::WebIdentityProvider;
-    /// use federated_credentials::source::GcpMetadataIdentityToken;
-    /// # use federated_credentials::context::{Context, StaticEnv};
-    /// let with_role = |arn: &str| {
-    ///     WebIdentityProvider::builder()
-    /// #       .context(Context::builder().env(StaticEnv::empty()).build())
-    ///         .token_source(GcpMetadataIdentityToken::new("sts.amazonaws.com"))
-    ///         .role_arn(arn)
-    ///         .build()
-    /// };
-    /// assert!(with_role("arn:aws:iam::123456789012:role/app").is_ok());
-    /// let err = with_role("arn:aws:iam::123456789012:user/alice").unwrap_err();
-    /// assert!(err.message().starts_with("role_arn: `arn:aws:iam::123456789012:user/alice` is not an IAM role ARN"));
-    /// # Ok::<(), federated_credentials::Error>(())
-    /// ```
     pub fn role_arn(mut self, arn: impl Into<String>) -> Self {
         self.role_arn = Some(arn.into());
         self
@@ -590,22 +272,6 @@ impl WebIdentityProviderBuilder {
     /// The role session name (2–64 of `[\w+=,.@-]`); default
     /// `federated-credentials-<unix millis>`. It appears in CloudTrail and in the assumed-role
     /// ARN.
-    ///
-    /// ```
-    /// use federated_credentials::aws::WebIdentityProvider;
-    /// use federated_credentials::source::GcpMetadataIdentityToken;
-    /// # use federated_credentials::context::{Context, StaticEnv};
-    /// let builder = || {
-    ///     WebIdentityProvider::builder()
-    /// #       .context(Context::builder().env(StaticEnv::empty()).build())
-    ///         .token_source(GcpMetadataIdentityToken::new("sts.amazonaws.com"))
-    ///         .role_arn("arn:aws:iam::123456789012:role/app")
-    /// };
-    /// assert!(builder().session_name("billing-worker").build().is_ok());
-    /// let err = builder().session_name("billing worker").build().unwrap_err();
-    /// assert!(err.message().starts_with("role_session_name:"));
-    /// # Ok::<(), federated_credentials::Error>(())
-    /// ```
     pub fn session_name(mut self, name: impl Into<String>) -> Self {
         self.session_name = Some(name.into());
         self
@@ -613,23 +279,6 @@ impl WebIdentityProviderBuilder {
 
     /// The session duration, 900–43200 s in whole seconds (default: STS's 3600 s). STS also
     /// caps it at the role's maximum session duration, which only the call can check.
-    ///
-    /// ```
-    /// use federated_credentials::aws::WebIdentityProvider;
-    /// use std::time::Duration;
-    /// use federated_credentials::source::GcpMetadataIdentityToken;
-    /// # use federated_credentials::context::{Context, StaticEnv};
-    /// let builder = || {
-    ///     WebIdentityProvider::builder()
-    /// #       .context(Context::builder().env(StaticEnv::empty()).build())
-    ///         .token_source(GcpMetadataIdentityToken::new("sts.amazonaws.com"))
-    ///         .role_arn("arn:aws:iam::123456789012:role/app")
-    /// };
-    /// assert!(builder().duration(Duration::from_secs(4 * 3600)).build().is_ok());
-    /// let err = builder().duration(Duration::from_secs(60)).build().unwrap_err();
-    /// assert!(err.message().starts_with("duration_seconds:"));
-    /// # Ok::<(), federated_credentials::Error>(())
-    /// ```
     pub fn duration(mut self, duration: Duration) -> Self {
         self.duration = Some(duration);
         self
@@ -637,47 +286,12 @@ impl WebIdentityProviderBuilder {
 
     /// An inline session policy (JSON, at most 2048 characters): the session gets the
     /// intersection of the role's permissions and this policy.
-    ///
-    /// ```
-    /// use federated_credentials::aws::WebIdentityProvider;
-    /// use federated_credentials::source::GcpMetadataIdentityToken;
-    /// # use federated_credentials::context::{Context, StaticEnv};
-    /// let builder = || {
-    ///     WebIdentityProvider::builder()
-    /// #       .context(Context::builder().env(StaticEnv::empty()).build())
-    ///         .token_source(GcpMetadataIdentityToken::new("sts.amazonaws.com"))
-    ///         .role_arn("arn:aws:iam::123456789012:role/app")
-    /// };
-    /// let read_only_bucket = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::reports/*"}]}"#;
-    /// assert!(builder().policy(read_only_bucket).build().is_ok());
-    /// assert!(builder().policy("x".repeat(3000)).build().is_err());
-    /// # Ok::<(), federated_credentials::Error>(())
-    /// ```
     pub fn policy(mut self, policy_json: impl Into<String>) -> Self {
         self.policy = Some(policy_json.into());
         self
     }
 
     /// Managed session policy ARNs (at most 10).
-    ///
-    /// ```
-    /// use federated_credentials::aws::WebIdentityProvider;
-    /// use federated_credentials::source::GcpMetadataIdentityToken;
-    /// # use federated_credentials::context::{Context, StaticEnv};
-    /// let builder = || {
-    ///     WebIdentityProvider::builder()
-    /// #       .context(Context::builder().env(StaticEnv::empty()).build())
-    ///         .token_source(GcpMetadataIdentityToken::new("sts.amazonaws.com"))
-    ///         .role_arn("arn:aws:iam::123456789012:role/app")
-    /// };
-    /// let provider = builder()
-    ///     .policy_arns(["arn:aws:iam::aws:policy/ReadOnlyAccess"])
-    ///     .build();
-    /// assert!(provider.is_ok());
-    /// let eleven = vec!["arn:aws:iam::aws:policy/ReadOnlyAccess"; 11];
-    /// assert!(builder().policy_arns(eleven).build().is_err());
-    /// # Ok::<(), federated_credentials::Error>(())
-    /// ```
     pub fn policy_arns(mut self, arns: impl IntoIterator<Item = impl Into<String>>) -> Self {
         self.policy_arns = arns.into_iter().map(Into::into).collect();
         self
@@ -685,22 +299,6 @@ impl WebIdentityProviderBuilder {
 
     /// The AWS region whose STS endpoint to call (default: `AWS_REGION`, then
     /// `AWS_DEFAULT_REGION`, then the global endpoint).
-    ///
-    /// ```
-    /// use federated_credentials::aws::WebIdentityProvider;
-    /// use federated_credentials::source::GcpMetadataIdentityToken;
-    /// # use federated_credentials::context::{Context, StaticEnv};
-    /// let builder = || {
-    ///     WebIdentityProvider::builder()
-    /// #       .context(Context::builder().env(StaticEnv::empty()).build())
-    ///         .token_source(GcpMetadataIdentityToken::new("sts.amazonaws.com"))
-    ///         .role_arn("arn:aws:iam::123456789012:role/app")
-    /// };
-    /// assert!(builder().region("eu-west-1").build().is_ok());
-    /// let err = builder().region("EU West").build().unwrap_err();
-    /// assert!(err.message().starts_with("region: `EU West` is not an AWS region name"));
-    /// # Ok::<(), federated_credentials::Error>(())
-    /// ```
     pub fn region(mut self, region: impl Into<String>) -> Self {
         self.region = Some(region.into());
         self
@@ -708,23 +306,6 @@ impl WebIdentityProviderBuilder {
 
     /// A fixed STS base URL (an emulator, a VPC endpoint), instead of the regional endpoint
     /// and the `AWS_ENDPOINT_URL_STS` / `AWS_ENDPOINT_URL` variables.
-    ///
-    /// ```
-    /// use federated_credentials::aws::WebIdentityProvider;
-    /// use federated_credentials::source::GcpMetadataIdentityToken;
-    /// # use federated_credentials::context::{Context, StaticEnv};
-    /// let builder = || {
-    ///     WebIdentityProvider::builder()
-    /// #       .context(Context::builder().env(StaticEnv::empty()).build())
-    ///         .token_source(GcpMetadataIdentityToken::new("sts.amazonaws.com"))
-    ///         .role_arn("arn:aws:iam::123456789012:role/app")
-    /// };
-    /// let vpce = "https://vpce-0123456789abcdef0-example.sts.us-east-1.vpce.amazonaws.com";
-    /// assert!(builder().sts_endpoint(vpce).build().is_ok());
-    /// let err = builder().sts_endpoint("sts.us-east-1.amazonaws.com").build().unwrap_err();
-    /// assert_eq!(err.kind(), federated_credentials::ErrorKind::Configuration);
-    /// # Ok::<(), federated_credentials::Error>(())
-    /// ```
     pub fn sts_endpoint(mut self, url: impl Into<String>) -> Self {
         self.sts_endpoint = Some(url.into());
         self
@@ -732,70 +313,18 @@ impl WebIdentityProviderBuilder {
 
     /// Uses the FIPS STS endpoint of the region (`sts-fips.{region}.amazonaws.com`), which
     /// needs a region. Default: whether `AWS_USE_FIPS_ENDPOINT` is `true`.
-    ///
-    /// ```
-    /// use federated_credentials::aws::WebIdentityProvider;
-    /// use federated_credentials::source::GcpMetadataIdentityToken;
-    /// # use federated_credentials::context::{Context, StaticEnv};
-    /// let builder = || {
-    ///     WebIdentityProvider::builder()
-    /// #       .context(Context::builder().env(StaticEnv::empty()).build())
-    ///         .token_source(GcpMetadataIdentityToken::new("sts.amazonaws.com"))
-    ///         .role_arn("arn:aws:iam::123456789012:role/app")
-    /// };
-    /// assert!(builder().fips(true).region("us-gov-west-1").build().is_ok());
-    /// let err = builder().fips(true).build().unwrap_err(); // no region anywhere
-    /// assert!(err.message().contains("FIPS STS endpoint needs a region"));
-    /// # Ok::<(), federated_credentials::Error>(())
-    /// ```
     pub fn fips(mut self, fips: bool) -> Self {
         self.fips = Some(fips);
         self
     }
 
     /// The STS retry policy (default: 4 attempts, 200 ms–5 s backoff, 30 s deadline).
-    ///
-    /// ```
-    /// use federated_credentials::aws::WebIdentityProvider;
-    /// use federated_credentials::http::RetryPolicy;
-    /// use std::time::Duration;
-    /// use federated_credentials::source::GcpMetadataIdentityToken;
-    /// # use federated_credentials::context::{Context, StaticEnv};
-    /// let builder = || {
-    ///     WebIdentityProvider::builder()
-    /// #       .context(Context::builder().env(StaticEnv::empty()).build())
-    ///         .token_source(GcpMetadataIdentityToken::new("sts.amazonaws.com"))
-    ///         .role_arn("arn:aws:iam::123456789012:role/app")
-    /// };
-    /// // Give up sooner: 2 attempts within 5 s.
-    /// let quick = RetryPolicy::new(2).deadline(Duration::from_secs(5));
-    /// assert!(builder().sts_retry_policy(quick).build().is_ok());
-    /// # Ok::<(), federated_credentials::Error>(())
-    /// ```
     pub fn sts_retry_policy(mut self, policy: RetryPolicy) -> Self {
         self.sts_retry = Some(policy);
         self
     }
 
     /// When to refresh (default [`CachePolicy::aws_sts`]).
-    ///
-    /// ```
-    /// use federated_credentials::aws::WebIdentityProvider;
-    /// use federated_credentials::cache::CachePolicy;
-    /// use std::time::Duration;
-    /// use federated_credentials::source::GcpMetadataIdentityToken;
-    /// # use federated_credentials::context::{Context, StaticEnv};
-    /// let builder = || {
-    ///     WebIdentityProvider::builder()
-    /// #       .context(Context::builder().env(StaticEnv::empty()).build())
-    ///         .token_source(GcpMetadataIdentityToken::new("sts.amazonaws.com"))
-    ///         .role_arn("arn:aws:iam::123456789012:role/app")
-    /// };
-    /// // Refresh 10–30 min ahead instead of 5–25 min.
-    /// let policy = CachePolicy::aws_sts().refresh_window(Duration::from_secs(600));
-    /// assert!(builder().cache_policy(policy).build().is_ok());
-    /// # Ok::<(), federated_credentials::Error>(())
-    /// ```
     pub fn cache_policy(mut self, policy: CachePolicy) -> Self {
         self.cache_policy = Some(policy);
         self
@@ -805,24 +334,6 @@ impl WebIdentityProviderBuilder {
     /// `AWS_ROLE_ARN`, `AWS_ROLE_SESSION_NAME`, `AWS_WEB_IDENTITY_TOKEN_FILE` (as the token
     /// source), or `FEDERATED_CREDENTIALS_GCP_AUDIENCE` (metadata-server token). Region and
     /// endpoint variables are always honoured.
-    ///
-    /// ```
-    /// use federated_credentials::aws::WebIdentityProvider;
-    /// use federated_credentials::context::{Context, StaticEnv};
-    /// let from = |env: StaticEnv| {
-    ///     WebIdentityProvider::builder()
-    ///         .context(Context::builder().env(env).build())
-    ///         .configure_from_env()
-    ///         .build()
-    /// };
-    /// let provider = from(StaticEnv::from_pairs([
-    ///     ("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/app"),
-    ///     ("AWS_WEB_IDENTITY_TOKEN_FILE", "/var/run/secrets/tokens/aws-token"),
-    /// ]))?;
-    /// assert!(format!("{provider:?}").contains("token-file"));
-    /// assert!(from(StaticEnv::empty()).is_err()); // no token source, no role
-    /// # Ok::<(), federated_credentials::Error>(())
-    /// ```
     pub fn configure_from_env(mut self) -> Self {
         self.from_env = true;
         self
@@ -854,18 +365,6 @@ impl WebIdentityProviderBuilder {
 
     /// Validates everything that can be checked without I/O and builds the provider. Nothing
     /// is fetched until the first call (or [`WebIdentityProvider::prefetch`]).
-    ///
-    /// ```
-    /// use federated_credentials::aws::WebIdentityProvider;
-    /// use federated_credentials::ErrorKind;
-    /// let err = WebIdentityProvider::builder()
-    ///     .role_arn("arn:aws:iam::123456789012:role/app")
-    ///     .build()
-    ///     .unwrap_err(); // no token source
-    /// assert_eq!(err.kind(), ErrorKind::Configuration);
-    /// assert!(err.message().starts_with("token_source: no web identity token source"));
-    /// # Ok::<(), federated_credentials::Error>(())
-    /// ```
     pub fn build(self) -> Result<WebIdentityProvider, Error> {
         let ctx = self.ctx.unwrap_or_default();
         let env = ctx.env();
@@ -1013,6 +512,108 @@ mod tests {
             .build()
             .unwrap_err();
         assert!(err.message().starts_with("audience"));
+    }
+
+    /// Each builder setter's validation, with the messages users see (moved from the rustdoc
+    /// examples).
+    #[test]
+    fn builder_setters_are_validated_with_field_named_errors() {
+        let builder = || {
+            WebIdentityProvider::builder()
+                .context(ctx(&[]))
+                .token_source(StaticToken::new("abcd", TokenType::Jwt))
+                .role_arn("arn:aws:iam::123456789012:role/app")
+        };
+        let msg = |b: WebIdentityProviderBuilder| b.build().unwrap_err().message().to_string();
+        let err = WebIdentityProvider::builder()
+            .context(ctx(&[("AWS_REGION", "US East")]))
+            .token_source(StaticToken::new("abcd", TokenType::Jwt))
+            .role_arn("arn:aws:iam::123456789012:role/app")
+            .build()
+            .unwrap_err();
+        assert_eq!(
+            err.message(),
+            "AWS_REGION: `US East` is not an AWS region name (like us-east-1)"
+        );
+        assert!(msg(builder().role_arn("arn:aws:iam::123456789012:user/alice")).starts_with(
+            "role_arn: `arn:aws:iam::123456789012:user/alice` is not an IAM role ARN"
+        ));
+        assert!(builder().session_name("billing-worker").build().is_ok());
+        assert!(msg(builder().session_name("billing worker")).starts_with("role_session_name:"));
+        assert!(builder().duration(Duration::from_secs(4 * 3600)).build().is_ok());
+        assert!(msg(builder().duration(Duration::from_secs(60))).starts_with("duration_seconds:"));
+        assert!(builder()
+            .policy(r#"{"Version":"2012-10-17","Statement":[]}"#)
+            .build()
+            .is_ok());
+        assert!(builder().policy("x".repeat(3000)).build().is_err());
+        let arn = |i: usize| format!("arn:aws:iam::aws:policy/Policy{i}");
+        assert!(builder().policy_arns((0..10).map(arn)).build().is_ok());
+        assert!(builder().policy_arns((0..11).map(arn)).build().is_err());
+        assert!(builder().region("eu-west-1").build().is_ok());
+        assert!(msg(builder().region("EU West"))
+            .starts_with("region: `EU West` is not an AWS region name"));
+        assert!(builder()
+            .sts_endpoint("https://vpce-0abc-sts.sts.us-east-1.vpce.amazonaws.com")
+            .build()
+            .is_ok());
+        assert_eq!(
+            builder()
+                .sts_endpoint("sts.us-east-1.amazonaws.com")
+                .build()
+                .unwrap_err()
+                .kind(),
+            ErrorKind::Configuration
+        );
+        assert!(builder().fips(true).region("us-gov-west-1").build().is_ok());
+        assert!(msg(builder().fips(true)).contains("FIPS STS endpoint needs a region"));
+        assert!(builder()
+            .sts_retry_policy(RetryPolicy::new(2))
+            .cache_policy(CachePolicy::aws_sts().jitter(Duration::ZERO))
+            .build()
+            .is_ok());
+        let err = WebIdentityProvider::builder()
+            .context(ctx(&[]))
+            .build()
+            .unwrap_err();
+        assert!(err
+            .message()
+            .starts_with("token_source: no web identity token source"));
+    }
+
+    /// A custom exchange replaces STS, and the provider's cache counts its fetches.
+    #[tokio::test]
+    async fn a_custom_exchange_and_the_cache_counters() {
+        let broker = crate::exchange::FnExchange::new(|ctx: Context, _t: SubjectToken| async move {
+            Ok(AwsCredentials::new(
+                "AKIDEXAMPLE",
+                "example-secret",
+                Some("session".into()),
+                ctx.now() + Duration::from_secs(3600),
+                "arn:aws:sts::123456789012:assumed-role/app/broker",
+            ))
+        });
+        let provider = WebIdentityProvider::builder()
+            .context(ctx(&[]))
+            .token_source(StaticToken::new("abcd", TokenType::Jwt))
+            .exchange(broker)
+            .build()
+            .unwrap();
+        assert_eq!(provider.completed_fetches(), 0);
+        let creds = provider.credentials().await.unwrap();
+        assert_eq!(creds.access_key_id(), "AKIDEXAMPLE");
+        assert_eq!(creds.account_id(), Some("123456789012"));
+        assert_eq!(
+            creds.assumed_role_arn(),
+            "arn:aws:sts::123456789012:assumed-role/app/broker"
+        );
+        let m = provider.metrics();
+        assert_eq!((m.fetches, m.failures), (1, 0));
+        assert_eq!(m.expires_at, Some(creds.expiration()));
+        assert!(!m.refresh_failing);
+        provider.invalidate();
+        provider.prefetch().await.unwrap();
+        assert_eq!(provider.completed_fetches(), 2);
     }
 
     #[test]

@@ -130,39 +130,6 @@ pub trait Fetch: Send + Sync + 'static {
 
     /// Fetches a new credential from upstream. The cache calls it at most once at a time and
     /// handles retries on its own schedule; calling it directly bypasses the cache.
-    ///
-    /// ```
-    /// # use std::sync::Arc;
-    /// # use std::sync::atomic::{AtomicU32, Ordering};
-    /// # use std::time::{Duration, UNIX_EPOCH};
-    /// # use async_trait::async_trait;
-    /// # use federated_credentials::cache::{CachePolicy, CredentialCache, Fetch};
-    /// # use federated_credentials::context::{Clock, ManualClock};
-    /// # use federated_credentials::token::AccessToken;
-    /// # use federated_credentials::Error;
-    /// # /// Mints one-hour tokens (a stand-in for a real upstream).
-    /// # struct Broker {
-    /// #     clock: ManualClock,
-    /// #     calls: AtomicU32,
-    /// # }
-    /// # #[async_trait]
-    /// # impl Fetch for Broker {
-    /// #     type Credential = AccessToken;
-    /// #     async fn fetch(&self) -> Result<AccessToken, Error> {
-    /// #         self.calls.fetch_add(1, Ordering::SeqCst);
-    /// #         Ok(AccessToken::new("ya29.example", Some(self.clock.now() + Duration::from_secs(3600))))
-    /// #     }
-    /// # }
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Error> {
-    /// # let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_700_000_000));
-    /// # let broker = Broker { clock: clock.clone(), calls: AtomicU32::new(0) };
-    /// // `broker` mints one-hour tokens, timed by the `ManualClock` `clock`.
-    /// // In a test of the fetcher itself, without the cache:
-    /// let token = broker.fetch().await?;
-    /// assert_eq!(token.expires_at(), Some(clock.now() + Duration::from_secs(3600)));
-    /// # Ok(()) }
-    /// ```
     async fn fetch(&self) -> Result<Self::Credential, Error>;
 }
 
@@ -196,14 +163,6 @@ impl CachePolicy {
     /// (window 5 min, jitter 20 min, close to botocore's 15 min + 2–10 min), far ahead of the
     /// AWS SDK identity cache's own 10 s buffer; hand out nothing with less than 15 s left.
     /// The wide jitter is what keeps a fleet started together from refreshing together.
-    ///
-    /// ```
-    /// use federated_credentials::cache::CachePolicy;
-    /// use std::time::Duration;
-    /// let p = CachePolicy::aws_sts();
-    /// assert_eq!(p.window(), Duration::from_secs(5 * 60));
-    /// assert_eq!(p.jitter_range(), Duration::from_secs(20 * 60));
-    /// ```
     pub fn aws_sts() -> Self {
         Self {
             window: Duration::from_secs(300),
@@ -219,14 +178,6 @@ impl CachePolicy {
     /// For Google access tokens (about 1 h): refresh between 3 min 45 s (the Google
     /// libraries' convention) and 18 min 45 s before expiry (window 225 s, jitter 15 min).
     /// Like [`aws_sts`](Self::aws_sts), it hands out nothing with less than 15 s left.
-    ///
-    /// ```
-    /// use federated_credentials::cache::CachePolicy;
-    /// use std::time::Duration;
-    /// let p = CachePolicy::google_token();
-    /// assert_eq!(p.window(), Duration::from_secs(225));
-    /// assert_eq!(p.jitter_range(), Duration::from_secs(15 * 60));
-    /// ```
     pub fn google_token() -> Self {
         Self {
             window: Duration::from_secs(225),
@@ -236,15 +187,6 @@ impl CachePolicy {
     }
 
     /// How long before expiry to start refreshing.
-    ///
-    /// ```
-    /// use federated_credentials::cache::CachePolicy;
-    /// use std::time::Duration;
-    /// // Refresh 10–30 min before expiry.
-    /// let p = CachePolicy::aws_sts().refresh_window(Duration::from_secs(600));
-    /// assert_eq!(p.window(), Duration::from_secs(600));
-    /// assert_eq!(p.jitter_range(), Duration::from_secs(1200));
-    /// ```
     pub fn refresh_window(mut self, window: Duration) -> Self {
         self.window = window;
         self
@@ -252,14 +194,6 @@ impl CachePolicy {
 
     /// The largest random extra lead, so a fleet started together does not refresh
     /// together. Zero switches jitter off.
-    ///
-    /// ```
-    /// use federated_credentials::cache::CachePolicy;
-    /// use std::time::Duration;
-    /// // Refresh exactly 5 min before expiry, e.g. for a deterministic test.
-    /// let p = CachePolicy::aws_sts().jitter(Duration::ZERO);
-    /// assert_eq!(p.jitter_range(), Duration::ZERO);
-    /// ```
     pub fn jitter(mut self, jitter: Duration) -> Self {
         self.jitter = jitter;
         self
@@ -267,43 +201,6 @@ impl CachePolicy {
 
     /// Credentials with less than this left are never handed out (capped at a quarter of
     /// the credential's lifetime, so short-lived credentials stay usable).
-    ///
-    /// ```
-    /// # use std::sync::Arc;
-    /// # use std::sync::atomic::{AtomicU32, Ordering};
-    /// # use std::time::{Duration, UNIX_EPOCH};
-    /// # use async_trait::async_trait;
-    /// # use federated_credentials::cache::{CachePolicy, CredentialCache, Fetch};
-    /// # use federated_credentials::context::{Clock, ManualClock};
-    /// # use federated_credentials::token::AccessToken;
-    /// # use federated_credentials::Error;
-    /// # /// Mints one-hour tokens (a stand-in for a real upstream).
-    /// # struct Broker {
-    /// #     clock: ManualClock,
-    /// #     calls: AtomicU32,
-    /// # }
-    /// # #[async_trait]
-    /// # impl Fetch for Broker {
-    /// #     type Credential = AccessToken;
-    /// #     async fn fetch(&self) -> Result<AccessToken, Error> {
-    /// #         self.calls.fetch_add(1, Ordering::SeqCst);
-    /// #         Ok(AccessToken::new("ya29.example", Some(self.clock.now() + Duration::from_secs(3600))))
-    /// #     }
-    /// # }
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Error> {
-    /// # let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_700_000_000));
-    /// # let broker = Broker { clock: clock.clone(), calls: AtomicU32::new(0) };
-    /// let policy = CachePolicy::google_token().expiry_buffer(Duration::from_secs(60));
-    /// # let cache = CredentialCache::new(broker, Arc::new(clock.clone()), policy);
-    /// # cache.get().await?;
-    /// // `cache` follows `policy`, gets one-hour tokens from `broker` and reads the
-    /// // `ManualClock` `clock`; it has just fetched a token. None is handed out in its last minute:
-    /// clock.advance(Duration::from_secs(3600 - 30));
-    /// cache.get().await?; // 30 s left: fetches a new token rather than return it
-    /// assert_eq!(cache.completed_fetches(), 2);
-    /// # Ok(()) }
-    /// ```
     pub fn expiry_buffer(mut self, buffer: Duration) -> Self {
         self.buffer = buffer;
         self
@@ -312,14 +209,6 @@ impl CachePolicy {
     /// How often to refetch credentials that carry no expiry (default 15 min, minus up to a
     /// quarter of it as jitter). Such a credential stays usable while refetches fail, up to
     /// [`no_expiry_lifetime`](Self::no_expiry_lifetime).
-    ///
-    /// ```
-    /// use federated_credentials::cache::CachePolicy;
-    /// use std::time::Duration;
-    /// // Static API keys rotated hourly upstream: look for a new one every 10 min.
-    /// let p = CachePolicy::aws_sts().no_expiry_refresh(Duration::from_secs(600));
-    /// assert_ne!(p, CachePolicy::aws_sts());
-    /// ```
     pub fn no_expiry_refresh(mut self, every: Duration) -> Self {
         self.no_expiry_refresh = every;
         self
@@ -334,25 +223,11 @@ impl CachePolicy {
     }
 
     /// The refresh window.
-    ///
-    /// ```
-    /// use federated_credentials::cache::CachePolicy;
-    /// use std::time::Duration;
-    /// assert_eq!(CachePolicy::aws_sts().window(), Duration::from_secs(300));
-    /// ```
     pub fn window(&self) -> Duration {
         self.window
     }
 
     /// The jitter range: each cache refreshes up to this much earlier than the window says.
-    ///
-    /// ```
-    /// use federated_credentials::cache::CachePolicy;
-    /// use std::time::Duration;
-    /// let p = CachePolicy::google_token();
-    /// let earliest_lead = p.window() + p.jitter_range();
-    /// assert_eq!(earliest_lead, Duration::from_secs(18 * 60 + 45));
-    /// ```
     pub fn jitter_range(&self) -> Duration {
         self.jitter
     }
@@ -530,40 +405,6 @@ impl<F: Fetch> CredentialCache<F> {
     }
 
     /// The fetcher.
-    ///
-    /// ```
-    /// # use std::sync::Arc;
-    /// # use std::sync::atomic::{AtomicU32, Ordering};
-    /// # use std::time::{Duration, UNIX_EPOCH};
-    /// # use async_trait::async_trait;
-    /// # use federated_credentials::cache::{CachePolicy, CredentialCache, Fetch};
-    /// # use federated_credentials::context::{Clock, ManualClock};
-    /// # use federated_credentials::token::AccessToken;
-    /// # use federated_credentials::Error;
-    /// # /// Mints one-hour tokens (a stand-in for a real upstream).
-    /// # struct Broker {
-    /// #     clock: ManualClock,
-    /// #     calls: AtomicU32,
-    /// # }
-    /// # #[async_trait]
-    /// # impl Fetch for Broker {
-    /// #     type Credential = AccessToken;
-    /// #     async fn fetch(&self) -> Result<AccessToken, Error> {
-    /// #         self.calls.fetch_add(1, Ordering::SeqCst);
-    /// #         Ok(AccessToken::new("ya29.example", Some(self.clock.now() + Duration::from_secs(3600))))
-    /// #     }
-    /// # }
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Error> {
-    /// # let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_700_000_000));
-    /// # let broker = Broker { clock: clock.clone(), calls: AtomicU32::new(0) };
-    /// # let cache = CredentialCache::new(broker, Arc::new(clock.clone()), CachePolicy::aws_sts());
-    /// // `cache` fetches one-hour tokens from `broker`, which counts its calls in `calls`.
-    /// cache.get().await?;
-    /// cache.get().await?;
-    /// assert_eq!(cache.fetcher().calls.load(Ordering::SeqCst), 1);
-    /// # Ok(()) }
-    /// ```
     pub fn fetcher(&self) -> &F {
         &self.inner.fetcher
     }
@@ -626,162 +467,22 @@ impl<F: Fetch> CredentialCache<F> {
     /// Fetches a credential now unless a usable one is cached, and returns the error if that
     /// fails: for services that want to fail fast at startup rather than on their first
     /// request. It also starts the background refresh. Concurrent callers share the fetch.
-    ///
-    /// ```
-    /// # use std::sync::Arc;
-    /// # use std::sync::atomic::{AtomicU32, Ordering};
-    /// # use std::time::{Duration, UNIX_EPOCH};
-    /// # use async_trait::async_trait;
-    /// # use federated_credentials::cache::{CachePolicy, CredentialCache, Fetch};
-    /// # use federated_credentials::context::{Clock, ManualClock};
-    /// # use federated_credentials::token::AccessToken;
-    /// # use federated_credentials::Error;
-    /// # /// Mints one-hour tokens (a stand-in for a real upstream).
-    /// # struct Broker {
-    /// #     clock: ManualClock,
-    /// #     calls: AtomicU32,
-    /// # }
-    /// # #[async_trait]
-    /// # impl Fetch for Broker {
-    /// #     type Credential = AccessToken;
-    /// #     async fn fetch(&self) -> Result<AccessToken, Error> {
-    /// #         self.calls.fetch_add(1, Ordering::SeqCst);
-    /// #         Ok(AccessToken::new("ya29.example", Some(self.clock.now() + Duration::from_secs(3600))))
-    /// #     }
-    /// # }
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Error> {
-    /// # let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_700_000_000));
-    /// # let broker = Broker { clock: clock.clone(), calls: AtomicU32::new(0) };
-    /// # let cache = CredentialCache::new(broker, Arc::new(clock.clone()), CachePolicy::aws_sts());
-    /// // `cache` fetches one-hour tokens from `broker`, timed by the `ManualClock` `clock`.
-    /// cache.prefetch().await?; // at startup: fail here if the upstream is unusable
-    /// cache.get().await?;      // later: served from the cache
-    /// assert_eq!(cache.completed_fetches(), 1);
-    /// # Ok(()) }
-    /// ```
     pub async fn prefetch(&self) -> Result<(), Error> {
         self.get().await.map(|_| ())
     }
 
     /// Drops the cached credential so the next [`get`](Self::get) fetches a new one. Use it
     /// when a downstream service rejected the credential (revoked, or its policy changed).
-    ///
-    /// ```
-    /// # use std::sync::Arc;
-    /// # use std::sync::atomic::{AtomicU32, Ordering};
-    /// # use std::time::{Duration, UNIX_EPOCH};
-    /// # use async_trait::async_trait;
-    /// # use federated_credentials::cache::{CachePolicy, CredentialCache, Fetch};
-    /// # use federated_credentials::context::{Clock, ManualClock};
-    /// # use federated_credentials::token::AccessToken;
-    /// # use federated_credentials::Error;
-    /// # /// Mints one-hour tokens (a stand-in for a real upstream).
-    /// # struct Broker {
-    /// #     clock: ManualClock,
-    /// #     calls: AtomicU32,
-    /// # }
-    /// # #[async_trait]
-    /// # impl Fetch for Broker {
-    /// #     type Credential = AccessToken;
-    /// #     async fn fetch(&self) -> Result<AccessToken, Error> {
-    /// #         self.calls.fetch_add(1, Ordering::SeqCst);
-    /// #         Ok(AccessToken::new("ya29.example", Some(self.clock.now() + Duration::from_secs(3600))))
-    /// #     }
-    /// # }
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Error> {
-    /// # let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_700_000_000));
-    /// # let broker = Broker { clock: clock.clone(), calls: AtomicU32::new(0) };
-    /// # let cache = CredentialCache::new(broker, Arc::new(clock.clone()), CachePolicy::aws_sts());
-    /// // `cache` fetches one-hour tokens from `broker`, timed by the `ManualClock` `clock`.
-    /// cache.get().await?;
-    /// cache.invalidate(); // e.g. the API answered 401 with this token
-    /// cache.get().await?;
-    /// assert_eq!(cache.completed_fetches(), 2);
-    /// # Ok(()) }
-    /// ```
     pub fn invalidate(&self) {
         self.inner.current.store(None);
     }
 
     /// How many fetches have completed, successful or not.
-    ///
-    /// ```
-    /// # use std::sync::Arc;
-    /// # use std::sync::atomic::{AtomicU32, Ordering};
-    /// # use std::time::{Duration, UNIX_EPOCH};
-    /// # use async_trait::async_trait;
-    /// # use federated_credentials::cache::{CachePolicy, CredentialCache, Fetch};
-    /// # use federated_credentials::context::{Clock, ManualClock};
-    /// # use federated_credentials::token::AccessToken;
-    /// # use federated_credentials::Error;
-    /// # /// Mints one-hour tokens (a stand-in for a real upstream).
-    /// # struct Broker {
-    /// #     clock: ManualClock,
-    /// #     calls: AtomicU32,
-    /// # }
-    /// # #[async_trait]
-    /// # impl Fetch for Broker {
-    /// #     type Credential = AccessToken;
-    /// #     async fn fetch(&self) -> Result<AccessToken, Error> {
-    /// #         self.calls.fetch_add(1, Ordering::SeqCst);
-    /// #         Ok(AccessToken::new("ya29.example", Some(self.clock.now() + Duration::from_secs(3600))))
-    /// #     }
-    /// # }
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Error> {
-    /// # let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_700_000_000));
-    /// # let broker = Broker { clock: clock.clone(), calls: AtomicU32::new(0) };
-    /// # let cache = CredentialCache::new(broker, Arc::new(clock.clone()), CachePolicy::aws_sts());
-    /// // `cache` fetches one-hour tokens from `broker`, timed by the `ManualClock` `clock`.
-    /// assert_eq!(cache.completed_fetches(), 0);
-    /// cache.get().await?;
-    /// assert_eq!(cache.completed_fetches(), 1);
-    /// # Ok(()) }
-    /// ```
     pub fn completed_fetches(&self) -> u64 {
         self.inner.completed_fetches.load(Ordering::Acquire)
     }
 
     /// A snapshot of the counters, for a service's metrics system. Reading it takes no lock.
-    ///
-    /// ```
-    /// # use std::sync::Arc;
-    /// # use std::sync::atomic::{AtomicU32, Ordering};
-    /// # use std::time::{Duration, UNIX_EPOCH};
-    /// # use async_trait::async_trait;
-    /// # use federated_credentials::cache::{CachePolicy, CredentialCache, Fetch};
-    /// # use federated_credentials::context::{Clock, ManualClock};
-    /// # use federated_credentials::token::AccessToken;
-    /// # use federated_credentials::Error;
-    /// # /// Mints one-hour tokens (a stand-in for a real upstream).
-    /// # struct Broker {
-    /// #     clock: ManualClock,
-    /// #     calls: AtomicU32,
-    /// # }
-    /// # #[async_trait]
-    /// # impl Fetch for Broker {
-    /// #     type Credential = AccessToken;
-    /// #     async fn fetch(&self) -> Result<AccessToken, Error> {
-    /// #         self.calls.fetch_add(1, Ordering::SeqCst);
-    /// #         Ok(AccessToken::new("ya29.example", Some(self.clock.now() + Duration::from_secs(3600))))
-    /// #     }
-    /// # }
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Error> {
-    /// # let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_700_000_000));
-    /// # let broker = Broker { clock: clock.clone(), calls: AtomicU32::new(0) };
-    /// # let cache = CredentialCache::new(broker, Arc::new(clock.clone()), CachePolicy::aws_sts());
-    /// // `cache` fetches one-hour tokens from `broker`, timed by the `ManualClock` `clock`.
-    /// cache.get().await?;
-    /// let m = cache.metrics();
-    /// assert_eq!((m.fetches, m.failures, m.served_stale), (1, 0, 0));
-    /// assert_eq!(m.last_refresh, Some(clock.now()));
-    /// assert_eq!(m.expires_at, Some(clock.now() + Duration::from_secs(3600)));
-    /// assert!(!m.refresh_failing);
-    /// # Ok(()) }
-    /// ```
     pub fn metrics(&self) -> CacheMetrics {
         let inner = &self.inner;
         let completed = inner.completed_fetches.load(Ordering::Acquire);
@@ -802,21 +503,6 @@ impl<F: Fetch> CredentialCache<F> {
 
 /// Counters and times of one cache ([`CredentialCache::metrics`], and `metrics()` on the
 /// providers).
-///
-/// ```
-/// use federated_credentials::cache::CacheMetrics;
-/// use federated_credentials::token::remaining;
-/// use std::time::SystemTime;
-///
-/// /// The gauge to alert on: seconds of validity left (0 when nothing is cached).
-/// fn seconds_left(m: &CacheMetrics, now: SystemTime) -> u64 {
-///     m.expires_at.map_or(0, |at| remaining(at, now).as_secs())
-/// }
-///
-/// let m = CacheMetrics::default(); // what a cache reports before its first fetch
-/// assert_eq!(seconds_left(&m, SystemTime::now()), 0);
-/// assert!(!m.refresh_failing);
-/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct CacheMetrics {
@@ -1308,6 +994,48 @@ mod tests {
         clock.advance(HOUR - Duration::from_secs(10)); // 10 s left < 15 s buffer
         h.fail.store(true, Ordering::SeqCst);
         assert!(h.cache.get().await.is_err());
+    }
+
+    /// The documented defaults (moved from the rustdoc examples).
+    #[test]
+    fn policy_defaults_and_setters() {
+        let aws = CachePolicy::aws_sts();
+        assert_eq!(aws.window(), Duration::from_secs(5 * 60));
+        assert_eq!(aws.jitter_range(), Duration::from_secs(20 * 60));
+        let google = CachePolicy::google_token();
+        assert_eq!(google.window(), Duration::from_secs(225));
+        assert_eq!(google.jitter_range(), Duration::from_secs(15 * 60));
+        // earliest refresh lead of the Google policy: 3 min 45 s + 15 min
+        assert_eq!(
+            google.window() + google.jitter_range(),
+            Duration::from_secs(18 * 60 + 45)
+        );
+        let wider = CachePolicy::aws_sts().refresh_window(Duration::from_secs(600));
+        assert_eq!(wider.window(), Duration::from_secs(600));
+        assert_eq!(wider.jitter_range(), Duration::from_secs(1200), "jitter kept");
+        assert_eq!(
+            CachePolicy::aws_sts().jitter(Duration::ZERO).jitter_range(),
+            Duration::ZERO
+        );
+        assert_ne!(
+            CachePolicy::aws_sts().no_expiry_refresh(Duration::from_secs(600)),
+            CachePolicy::aws_sts()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_longer_expiry_buffer_refetches_earlier() {
+        let clock = ManualClock::new(UNIX_EPOCH + HOUR);
+        let h = harness(
+            Arc::new(clock.clone()),
+            Some(HOUR),
+            Duration::ZERO,
+            CachePolicy::google_token().expiry_buffer(Duration::from_secs(60)),
+        );
+        assert_eq!(h.cache.get().await.unwrap().id, 1);
+        clock.advance(HOUR - Duration::from_secs(30)); // 30 s left < 60 s buffer
+        assert_eq!(h.cache.get().await.unwrap().id, 2);
+        assert_eq!(h.cache.completed_fetches(), 2);
     }
 
     /// Regression: a credential without an expiry (Google STS with no `expires_in`) was served

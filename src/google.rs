@@ -129,20 +129,6 @@ impl std::fmt::Debug for ExternalAccountCredentials {
 
 impl ExternalAccountCredentials {
     /// Starts a builder, for configuring every part in code.
-    ///
-    /// ```
-    /// use federated_credentials::google::ExternalAccountCredentials;
-    /// use federated_credentials::source::StaticToken;
-    /// use federated_credentials::token::TokenType;
-    ///
-    /// let credentials = ExternalAccountCredentials::builder()
-    ///     .audience("//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/oidc")
-    ///     .token_source(StaticToken::new("eyJhbGciOi...", TokenType::Jwt))
-    ///     .build()?;
-    /// assert_eq!(credentials.scopes(), ["https://www.googleapis.com/auth/cloud-platform"]);
-    /// assert_eq!(credentials.service_account(), None); // no impersonation
-    /// # Ok::<(), federated_credentials::Error>(())
-    /// ```
     pub fn builder() -> ExternalAccountCredentialsBuilder {
         ExternalAccountCredentialsBuilder::default()
     }
@@ -199,42 +185,11 @@ impl ExternalAccountCredentials {
     }
 
     /// A valid access token, fetching one if needed.
-    ///
-    /// ```no_run
-    /// use federated_credentials::google::ExternalAccountCredentials;
-    ///
-    /// # async fn example() -> Result<(), federated_credentials::Error> {
-    /// let credentials = ExternalAccountCredentials::from_env()?;
-    /// let token = credentials.access_token().await?; // fetched once, then served from the cache
-    /// let request = reqwest::Client::new()
-    ///     .get("https://storage.googleapis.com/storage/v1/b/my-bucket/o")
-    ///     .bearer_auth(token.token().expose_secret());
-    /// println!("valid until {:?}", token.expires_at());
-    /// # Ok(())
-    /// # }
-    /// ```
     pub async fn access_token(&self) -> Result<Arc<AccessToken>, Error> {
         self.cache.get().await
     }
 
     /// The project to bill API calls to (`x-goog-user-project`), from `quota_project_id`.
-    ///
-    /// ```
-    /// use federated_credentials::google::ExternalAccountCredentials;
-    /// use federated_credentials::source::StaticToken;
-    /// use federated_credentials::token::TokenType;
-    ///
-    /// # let builder = || {
-    /// #     ExternalAccountCredentials::builder()
-    /// #         .audience("//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/oidc")
-    /// #         .token_source(StaticToken::new("eyJhbGciOi...", TokenType::Jwt))
-    /// # };
-    /// // builder(): ExternalAccountCredentials::builder().audience(..).token_source(..)
-    /// let credentials = builder().quota_project_id("billing-project").build()?;
-    /// assert_eq!(credentials.quota_project_id(), Some("billing-project"));
-    /// assert_eq!(builder().build()?.quota_project_id(), None);
-    /// # Ok::<(), federated_credentials::Error>(())
-    /// ```
     pub fn quota_project_id(&self) -> Option<&str> {
         self.quota_project_id.as_deref()
     }
@@ -245,69 +200,17 @@ impl ExternalAccountCredentials {
     }
 
     /// The impersonated service account, if any.
-    ///
-    /// ```
-    /// use federated_credentials::google::ExternalAccountCredentials;
-    /// use federated_credentials::source::StaticToken;
-    /// use federated_credentials::token::TokenType;
-    ///
-    /// # let builder = || {
-    /// #     ExternalAccountCredentials::builder()
-    /// #         .audience("//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/oidc")
-    /// #         .token_source(StaticToken::new("eyJhbGciOi...", TokenType::Jwt))
-    /// # };
-    /// // builder(): ExternalAccountCredentials::builder().audience(..).token_source(..)
-    /// let impersonating = builder().service_account_impersonation_url("https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/app@my-project.iam.gserviceaccount.com:generateAccessToken").build()?;
-    /// assert_eq!(impersonating.service_account(), Some("app@my-project.iam.gserviceaccount.com"));
-    /// assert_eq!(builder().build()?.service_account(), None);
-    /// # Ok::<(), federated_credentials::Error>(())
-    /// ```
     pub fn service_account(&self) -> Option<&str> {
         self.service_account.as_deref()
     }
 
     /// The scopes of the tokens these credentials produce (from the builder or the
     /// configuration; default `https://www.googleapis.com/auth/cloud-platform`).
-    ///
-    /// ```
-    /// use federated_credentials::google::ExternalAccountCredentials;
-    /// use federated_credentials::source::StaticToken;
-    /// use federated_credentials::token::TokenType;
-    ///
-    /// # let builder = || {
-    /// #     ExternalAccountCredentials::builder()
-    /// #         .audience("//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/oidc")
-    /// #         .token_source(StaticToken::new("eyJhbGciOi...", TokenType::Jwt))
-    /// # };
-    /// // builder(): ExternalAccountCredentials::builder().audience(..).token_source(..)
-    /// assert_eq!(builder().build()?.scopes(), ["https://www.googleapis.com/auth/cloud-platform"]);
-    /// let read_only = builder()
-    ///     .scopes(["https://www.googleapis.com/auth/devstorage.read_only"])
-    ///     .build()?;
-    /// assert_eq!(read_only.scopes(), ["https://www.googleapis.com/auth/devstorage.read_only"]);
-    /// # Ok::<(), federated_credentials::Error>(())
-    /// ```
     pub fn scopes(&self) -> &[String] {
         &self.scopes
     }
 
     /// The universe domain from the configuration (default `googleapis.com`).
-    ///
-    /// ```
-    /// use federated_credentials::config::ExternalAccountConfig;
-    /// use federated_credentials::google::ExternalAccountCredentials;
-    ///
-    /// let config = ExternalAccountConfig::from_json(r#"{
-    ///   "type": "external_account",
-    ///   "audience": "//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/oidc",
-    ///   "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
-    ///   "credential_source": {"file": "/var/run/secrets/tokens/gcp-ksa/token"},
-    ///   "universe_domain": "example-universe.com"
-    /// }"#)?;
-    /// let credentials = ExternalAccountCredentials::builder().config(config).build()?;
-    /// assert_eq!(credentials.universe_domain(), "example-universe.com");
-    /// # Ok::<(), federated_credentials::Error>(())
-    /// ```
     pub fn universe_domain(&self) -> &str {
         &self.universe_domain
     }
@@ -342,85 +245,23 @@ impl ExternalAccountCredentials {
     /// Fetches a token now unless a usable one is cached; returns the error if that fails.
     /// For services that want to fail fast at startup; see also
     /// [`ExternalAccountCredentialsBuilder::build_and_prefetch`].
-    ///
-    /// ```no_run
-    /// use federated_credentials::google::ExternalAccountCredentials;
-    ///
-    /// # async fn example() -> Result<(), federated_credentials::Error> {
-    /// let credentials = ExternalAccountCredentials::from_env()?;
-    /// // At startup: better to crash now than to fail every request later.
-    /// credentials.prefetch().await?;
-    /// assert_eq!(credentials.completed_fetches(), 1);
-    /// # Ok(())
-    /// # }
-    /// ```
     pub async fn prefetch(&self) -> Result<(), Error> {
         self.cache.prefetch().await
     }
 
     /// Forgets the cached token (call it after a 401 from an API); every clone then
     /// refetches once.
-    ///
-    /// ```no_run
-    /// use federated_credentials::google::ExternalAccountCredentials;
-    ///
-    /// # async fn example() -> Result<(), federated_credentials::Error> {
-    /// let credentials = ExternalAccountCredentials::from_env()?;
-    /// let first = credentials.access_token().await?;
-    /// // ... an API answered 401 with this token (revoked, say):
-    /// credentials.invalidate();
-    /// let second = credentials.access_token().await?; // fetched again, not the cached one
-    /// assert!(!std::sync::Arc::ptr_eq(&first, &second));
-    /// assert_eq!(credentials.completed_fetches(), 2);
-    /// # Ok(())
-    /// # }
-    /// ```
     pub fn invalidate(&self) {
         self.cache.invalidate();
     }
 
     /// How many fetches have completed, successful or not.
-    ///
-    /// ```
-    /// use federated_credentials::google::ExternalAccountCredentials;
-    /// use federated_credentials::source::StaticToken;
-    /// use federated_credentials::token::TokenType;
-    ///
-    /// # let builder = || {
-    /// #     ExternalAccountCredentials::builder()
-    /// #         .audience("//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/oidc")
-    /// #         .token_source(StaticToken::new("eyJhbGciOi...", TokenType::Jwt))
-    /// # };
-    /// // builder(): ExternalAccountCredentials::builder().audience(..).token_source(..)
-    /// let credentials = builder().build()?;
-    /// assert_eq!(credentials.completed_fetches(), 0); // building fetches nothing
-    /// # Ok::<(), federated_credentials::Error>(())
-    /// ```
     pub fn completed_fetches(&self) -> u64 {
         self.cache.completed_fetches()
     }
 
     /// Counters and times for a metrics system: fetches, failures, reads served while
     /// refreshes fail, the last refresh and the current expiry. Lock-free.
-    ///
-    /// ```
-    /// use federated_credentials::google::ExternalAccountCredentials;
-    /// use federated_credentials::source::StaticToken;
-    /// use federated_credentials::token::TokenType;
-    ///
-    /// # let builder = || {
-    /// #     ExternalAccountCredentials::builder()
-    /// #         .audience("//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/oidc")
-    /// #         .token_source(StaticToken::new("eyJhbGciOi...", TokenType::Jwt))
-    /// # };
-    /// // builder(): ExternalAccountCredentials::builder().audience(..).token_source(..)
-    /// let credentials = builder().build()?;
-    /// let metrics = credentials.metrics();
-    /// assert_eq!((metrics.fetches, metrics.failures, metrics.served_stale), (0, 0, 0));
-    /// assert_eq!(metrics.expires_at, None); // nothing cached yet
-    /// assert!(!metrics.refresh_failing);
-    /// # Ok::<(), federated_credentials::Error>(())
-    /// ```
     pub fn metrics(&self) -> crate::cache::CacheMetrics {
         self.cache.metrics()
     }
@@ -542,251 +383,60 @@ pub struct ExternalAccountCredentialsBuilder {
 
 impl ExternalAccountCredentialsBuilder {
     /// The context (clock, environment, HTTP client).
-    ///
-    /// ```
-    /// use federated_credentials::config::ExternalAccountConfig;
-    /// use federated_credentials::context::{Context, StaticEnv};
-    /// use federated_credentials::google::ExternalAccountCredentials;
-    ///
-    /// # let dir = tempfile::tempdir().unwrap();
-    /// # let path = dir.path().join("config.json");
-    /// # std::fs::write(&path, r#"{"type": "external_account", "audience": "//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/oidc",
-    /// #   "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
-    /// #   "credential_source": {"file": "/var/run/secrets/tokens/gcp-ksa/token"}}"#).unwrap();
-    /// // A fixed environment (for tests, or for a tenant of a multi-tenant service):
-    /// let ctx = Context::builder()
-    ///     .env(StaticEnv::from_pairs([("GOOGLE_APPLICATION_CREDENTIALS", path.display().to_string())]))
-    ///     .build();
-    /// let credentials = ExternalAccountCredentials::builder()
-    ///     .config(ExternalAccountConfig::from_env(&ctx)?)
-    ///     .context(ctx)
-    ///     .build()?;
-    /// assert_eq!(credentials.completed_fetches(), 0);
-    /// # Ok::<(), federated_credentials::Error>(())
-    /// ```
     pub fn context(mut self, ctx: Context) -> Self {
         self.ctx = Some(ctx);
         self
     }
 
     /// Starts from a parsed configuration; later builder calls override its fields.
-    ///
-    /// ```
-    /// use federated_credentials::config::ExternalAccountConfig;
-    /// use federated_credentials::google::ExternalAccountCredentials;
-    ///
-    /// let config = ExternalAccountConfig::from_json(r#"{
-    ///   "type": "external_account",
-    ///   "audience": "//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/oidc",
-    ///   "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
-    ///   "credential_source": {"file": "/var/run/secrets/tokens/gcp-ksa/token"},
-    ///   "quota_project_id": "billing-project"
-    /// }"#)?;
-    /// let credentials = ExternalAccountCredentials::builder()
-    ///     .config(config)
-    ///     .quota_project_id("other-project") // overrides the file
-    ///     .build()?;
-    /// assert_eq!(credentials.quota_project_id(), Some("other-project"));
-    /// # Ok::<(), federated_credentials::Error>(())
-    /// ```
     pub fn config(mut self, config: ExternalAccountConfig) -> Self {
         self.config = Some(config);
         self
     }
 
     /// The subject token source (replaces the configuration's `credential_source`).
-    ///
-    /// ```
-    /// use federated_credentials::google::ExternalAccountCredentials;
-    /// use federated_credentials::source::TokenFile;
-    ///
-    /// let credentials = ExternalAccountCredentials::builder()
-    ///     .audience("//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/oidc")
-    ///     .token_source(TokenFile::text("/var/run/secrets/tokens/gcp-ksa/token"))
-    ///     .build()?;
-    /// // Without one (and without a configuration), there is nothing to exchange:
-    /// let err = ExternalAccountCredentials::builder().audience("//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/oidc").build().unwrap_err();
-    /// assert!(err.message().starts_with("token_source"), "{err}");
-    /// # Ok::<(), federated_credentials::Error>(())
-    /// ```
     pub fn token_source(mut self, source: impl SubjectTokenSource + 'static) -> Self {
         self.source = Some(Arc::new(source));
         self
     }
 
     /// The workload or workforce identity pool provider.
-    ///
-    /// ```
-    /// use federated_credentials::google::ExternalAccountCredentials;
-    /// use federated_credentials::source::StaticToken;
-    /// use federated_credentials::token::TokenType;
-    ///
-    /// let err = ExternalAccountCredentials::builder()
-    ///     .token_source(StaticToken::new("eyJhbGciOi...", TokenType::Jwt))
-    ///     .build()
-    ///     .unwrap_err();
-    /// assert!(err.message().starts_with("audience: is required"), "{err}");
-    /// let credentials = ExternalAccountCredentials::builder()
-    ///     .audience("//iam.googleapis.com/locations/global/workforcePools/staff/providers/okta")
-    ///     .token_source(StaticToken::new("eyJhbGciOi...", TokenType::Jwt))
-    ///     .workforce_pool_user_project("billing-project")
-    ///     .build();
-    /// assert!(credentials.is_ok());
-    /// # Ok::<(), federated_credentials::Error>(())
-    /// ```
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
         self.audience = Some(audience.into());
         self
     }
 
     /// Overrides the token type the source reports.
-    ///
-    /// ```
-    /// use federated_credentials::google::ExternalAccountCredentials;
-    /// use federated_credentials::source::TokenFile;
-    /// use federated_credentials::token::TokenType;
-    ///
-    /// // The file holds an OIDC ID token; tell STS so (a text file is read as `jwt` by default).
-    /// let credentials = ExternalAccountCredentials::builder()
-    ///     .audience("//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/oidc")
-    ///     .token_source(TokenFile::text("/var/run/secrets/oidc/id-token"))
-    ///     .subject_token_type(TokenType::IdToken)
-    ///     .build();
-    /// assert!(credentials.is_ok());
-    /// # Ok::<(), federated_credentials::Error>(())
-    /// ```
     pub fn subject_token_type(mut self, token_type: TokenType) -> Self {
         self.subject_token_type = Some(token_type);
         self
     }
 
     /// The STS endpoint (default `https://sts.googleapis.com/v1/token`).
-    ///
-    /// ```
-    /// use federated_credentials::google::ExternalAccountCredentials;
-    /// use federated_credentials::source::StaticToken;
-    /// use federated_credentials::token::TokenType;
-    ///
-    /// # let builder = || {
-    /// #     ExternalAccountCredentials::builder()
-    /// #         .audience("//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/oidc")
-    /// #         .token_source(StaticToken::new("eyJhbGciOi...", TokenType::Jwt))
-    /// # };
-    /// // builder(): ExternalAccountCredentials::builder().audience(..).token_source(..)
-    /// // A Private Service Connect endpoint for STS:
-    /// assert!(builder().token_url("https://sts-xyz.p.googleapis.com/v1/token").build().is_ok());
-    /// // Plain http only for loopback (emulators):
-    /// let err = builder().token_url("http://sts.googleapis.com/v1/token").build().unwrap_err();
-    /// assert!(err.message().starts_with("token_url"), "{err}");
-    /// # Ok::<(), federated_credentials::Error>(())
-    /// ```
     pub fn token_url(mut self, url: impl Into<String>) -> Self {
         self.token_url = Some(url.into());
         self
     }
 
     /// The scopes of the final token (default cloud-platform).
-    ///
-    /// ```
-    /// use federated_credentials::google::ExternalAccountCredentials;
-    /// use federated_credentials::source::StaticToken;
-    /// use federated_credentials::token::TokenType;
-    ///
-    /// # let builder = || {
-    /// #     ExternalAccountCredentials::builder()
-    /// #         .audience("//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/oidc")
-    /// #         .token_source(StaticToken::new("eyJhbGciOi...", TokenType::Jwt))
-    /// # };
-    /// // builder(): ExternalAccountCredentials::builder().audience(..).token_source(..)
-    /// let credentials = builder()
-    ///     .scopes([
-    ///         "https://www.googleapis.com/auth/devstorage.read_only",
-    ///         "https://www.googleapis.com/auth/pubsub",
-    ///     ])
-    ///     .build()?;
-    /// assert_eq!(credentials.scopes().len(), 2);
-    /// # Ok::<(), federated_credentials::Error>(())
-    /// ```
     pub fn scopes(mut self, scopes: impl IntoIterator<Item = impl Into<String>>) -> Self {
         self.scopes = Some(scopes.into_iter().map(Into::into).collect());
         self
     }
 
     /// Impersonates a service account through this `generateAccessToken` URL.
-    ///
-    /// ```
-    /// use federated_credentials::google::ExternalAccountCredentials;
-    /// use federated_credentials::source::StaticToken;
-    /// use federated_credentials::token::TokenType;
-    ///
-    /// # let builder = || {
-    /// #     ExternalAccountCredentials::builder()
-    /// #         .audience("//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/oidc")
-    /// #         .token_source(StaticToken::new("eyJhbGciOi...", TokenType::Jwt))
-    /// # };
-    /// // builder(): ExternalAccountCredentials::builder().audience(..).token_source(..)
-    /// let credentials = builder().service_account_impersonation_url("https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/app@my-project.iam.gserviceaccount.com:generateAccessToken").build()?;
-    /// assert_eq!(credentials.service_account(), Some("app@my-project.iam.gserviceaccount.com"));
-    /// # Ok::<(), federated_credentials::Error>(())
-    /// ```
     pub fn service_account_impersonation_url(mut self, url: impl Into<String>) -> Self {
         self.impersonation_url = Some(url.into());
         self
     }
 
     /// The impersonated token's lifetime (600–43200 s).
-    ///
-    /// ```
-    /// use federated_credentials::google::ExternalAccountCredentials;
-    /// use federated_credentials::source::StaticToken;
-    /// use federated_credentials::token::TokenType;
-    ///
-    /// # let builder = || {
-    /// #     ExternalAccountCredentials::builder()
-    /// #         .audience("//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/oidc")
-    /// #         .token_source(StaticToken::new("eyJhbGciOi...", TokenType::Jwt))
-    /// # };
-    /// // builder(): ExternalAccountCredentials::builder().audience(..).token_source(..)
-    /// use std::time::Duration;
-    ///
-    /// let two_hours = builder()
-    ///     .service_account_impersonation_url("https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/app@my-project.iam.gserviceaccount.com:generateAccessToken")
-    ///     .token_lifetime(Duration::from_secs(2 * 3600)) // needs the lifetime-extension org policy
-    ///     .build();
-    /// assert!(two_hours.is_ok());
-    /// // Out of range, or without impersonation: configuration errors.
-    /// assert!(builder().service_account_impersonation_url("https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/app@my-project.iam.gserviceaccount.com:generateAccessToken").token_lifetime(Duration::from_secs(60)).build().is_err());
-    /// let err = builder().token_lifetime(Duration::from_secs(3600)).build().unwrap_err();
-    /// assert!(err.message().starts_with("token_lifetime"), "{err}");
-    /// # Ok::<(), federated_credentials::Error>(())
-    /// ```
     pub fn token_lifetime(mut self, lifetime: Duration) -> Self {
         self.token_lifetime = Some(lifetime);
         self
     }
 
     /// Replaces the impersonation step with any exchange of access tokens.
-    ///
-    /// ```
-    /// use federated_credentials::google::ExternalAccountCredentials;
-    /// use federated_credentials::source::StaticToken;
-    /// use federated_credentials::token::TokenType;
-    ///
-    /// # let builder = || {
-    /// #     ExternalAccountCredentials::builder()
-    /// #         .audience("//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/oidc")
-    /// #         .token_source(StaticToken::new("eyJhbGciOi...", TokenType::Jwt))
-    /// # };
-    /// // builder(): ExternalAccountCredentials::builder().audience(..).token_source(..)
-    /// use federated_credentials::exchange::ServiceAccountImpersonation;
-    ///
-    /// // Impersonation through a chain of delegates:
-    /// let chained = ServiceAccountImpersonation::new("https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/app@my-project.iam.gserviceaccount.com:generateAccessToken")
-    ///     .delegates(["projects/-/serviceAccounts/hop@my-project.iam.gserviceaccount.com"]);
-    /// let credentials = builder().impersonation(chained).build();
-    /// assert!(credentials.is_ok());
-    /// # Ok::<(), federated_credentials::Error>(())
-    /// ```
     pub fn impersonation(
         mut self,
         exchange: impl Exchange<AccessToken, Output = AccessToken> + 'static,
@@ -796,25 +446,6 @@ impl ExternalAccountCredentialsBuilder {
     }
 
     /// Client authentication at STS.
-    ///
-    /// ```
-    /// use federated_credentials::google::ExternalAccountCredentials;
-    /// use federated_credentials::source::StaticToken;
-    /// use federated_credentials::token::TokenType;
-    ///
-    /// # let builder = || {
-    /// #     ExternalAccountCredentials::builder()
-    /// #         .audience("//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/oidc")
-    /// #         .token_source(StaticToken::new("eyJhbGciOi...", TokenType::Jwt))
-    /// # };
-    /// // builder(): ExternalAccountCredentials::builder().audience(..).token_source(..)
-    /// // An OAuth client of a workforce pool provider:
-    /// let credentials = builder().client_credentials("my-client-id", "my-client-secret").build();
-    /// assert!(credentials.is_ok());
-    /// let err = builder().client_credentials("bad:id", "secret").build().unwrap_err();
-    /// assert!(err.message().starts_with("client_id"), "{err}");
-    /// # Ok::<(), federated_credentials::Error>(())
-    /// ```
     pub fn client_credentials(
         mut self,
         id: impl Into<String>,
@@ -825,80 +456,18 @@ impl ExternalAccountCredentialsBuilder {
     }
 
     /// The workforce pool user project.
-    ///
-    /// ```
-    /// use federated_credentials::google::ExternalAccountCredentials;
-    /// use federated_credentials::source::StaticToken;
-    /// use federated_credentials::token::TokenType;
-    ///
-    /// let workforce = ExternalAccountCredentials::builder()
-    ///     .audience("//iam.googleapis.com/locations/global/workforcePools/staff/providers/okta")
-    ///     .token_source(StaticToken::new("eyJhbGciOi...", TokenType::Jwt))
-    ///     .workforce_pool_user_project("billing-project")
-    ///     .build();
-    /// assert!(workforce.is_ok());
-    /// // Workload identity pools bill the pool's project; the setting is refused there.
-    /// let workload = ExternalAccountCredentials::builder()
-    ///     .audience("//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/oidc")
-    ///     .token_source(StaticToken::new("eyJhbGciOi...", TokenType::Jwt))
-    ///     .workforce_pool_user_project("billing-project")
-    ///     .build();
-    /// assert!(workload.unwrap_err().message().starts_with("workforce_pool_user_project"));
-    /// # Ok::<(), federated_credentials::Error>(())
-    /// ```
     pub fn workforce_pool_user_project(mut self, project: impl Into<String>) -> Self {
         self.workforce_pool_user_project = Some(project.into());
         self
     }
 
     /// The quota project (`x-goog-user-project`).
-    ///
-    /// ```
-    /// use federated_credentials::google::ExternalAccountCredentials;
-    /// use federated_credentials::source::StaticToken;
-    /// use federated_credentials::token::TokenType;
-    ///
-    /// # let builder = || {
-    /// #     ExternalAccountCredentials::builder()
-    /// #         .audience("//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/oidc")
-    /// #         .token_source(StaticToken::new("eyJhbGciOi...", TokenType::Jwt))
-    /// # };
-    /// // builder(): ExternalAccountCredentials::builder().audience(..).token_source(..)
-    /// let credentials = builder().quota_project_id("billing-project").build()?;
-    /// assert_eq!(credentials.quota_project_id(), Some("billing-project"));
-    /// // It becomes a header value, so it is checked as one:
-    /// let err = builder().quota_project_id("billing\nproject").build().unwrap_err();
-    /// assert!(err.message().starts_with("quota_project_id"), "{err}");
-    /// # Ok::<(), federated_credentials::Error>(())
-    /// ```
     pub fn quota_project_id(mut self, project: impl Into<String>) -> Self {
         self.quota_project_id = Some(project.into());
         self
     }
 
     /// When to refresh (default [`CachePolicy::google_token`]).
-    ///
-    /// ```
-    /// use federated_credentials::google::ExternalAccountCredentials;
-    /// use federated_credentials::source::StaticToken;
-    /// use federated_credentials::token::TokenType;
-    ///
-    /// # let builder = || {
-    /// #     ExternalAccountCredentials::builder()
-    /// #         .audience("//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/oidc")
-    /// #         .token_source(StaticToken::new("eyJhbGciOi...", TokenType::Jwt))
-    /// # };
-    /// // builder(): ExternalAccountCredentials::builder().audience(..).token_source(..)
-    /// use std::time::Duration;
-    /// use federated_credentials::cache::CachePolicy;
-    ///
-    /// // Refresh 10 to 15 minutes before expiry instead of the default 3 min 45 s to 18 min 45 s.
-    /// let policy = CachePolicy::google_token()
-    ///     .refresh_window(Duration::from_secs(600))
-    ///     .jitter(Duration::from_secs(300));
-    /// assert!(builder().cache_policy(policy).build().is_ok());
-    /// # Ok::<(), federated_credentials::Error>(())
-    /// ```
     pub fn cache_policy(mut self, policy: CachePolicy) -> Self {
         self.cache_policy = Some(policy);
         self
@@ -932,25 +501,6 @@ impl ExternalAccountCredentialsBuilder {
 
     /// Validates and builds. Nothing is fetched until the first call (or
     /// [`ExternalAccountCredentials::prefetch`]).
-    ///
-    /// ```
-    /// use federated_credentials::google::ExternalAccountCredentials;
-    /// use federated_credentials::source::StaticToken;
-    /// use federated_credentials::token::TokenType;
-    ///
-    /// # let builder = || {
-    /// #     ExternalAccountCredentials::builder()
-    /// #         .audience("//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/oidc")
-    /// #         .token_source(StaticToken::new("eyJhbGciOi...", TokenType::Jwt))
-    /// # };
-    /// // builder(): ExternalAccountCredentials::builder().audience(..).token_source(..)
-    /// // Checked without any I/O:
-    /// let err = builder().token_url("ftp://sts.googleapis.com/v1/token").build().unwrap_err();
-    /// assert!(err.message().starts_with("token_url"), "{err}");
-    /// let credentials = builder().build()?;
-    /// assert_eq!(credentials.metrics().fetches, 0);
-    /// # Ok::<(), federated_credentials::Error>(())
-    /// ```
     pub fn build(self) -> Result<ExternalAccountCredentials, Error> {
         let ctx = self.ctx.unwrap_or_default();
         let config = self.config;
@@ -1231,6 +781,87 @@ mod tests {
             .token_lifetime(Duration::from_secs(100))
             .build()
             .is_err());
+    }
+
+    /// Each builder setter's validation and the getters (moved from the rustdoc examples).
+    #[test]
+    fn builder_settings_are_validated_and_reported() {
+        let builder = || {
+            ExternalAccountCredentials::builder()
+                .context(ctx())
+                .audience(AUD)
+                .token_source(StaticToken::new("abcd", TokenType::Jwt))
+        };
+        let plain = builder().build().unwrap();
+        assert_eq!(plain.scopes(), [CLOUD_PLATFORM_SCOPE]);
+        assert_eq!(plain.service_account(), None);
+        assert_eq!(plain.quota_project_id(), None);
+        assert_eq!(plain.universe_domain(), "googleapis.com");
+        assert_eq!(plain.completed_fetches(), 0, "building fetches nothing");
+        let m = plain.metrics();
+        assert_eq!((m.fetches, m.failures, m.served_stale), (0, 0, 0));
+        assert_eq!(m.expires_at, None);
+        assert!(!m.refresh_failing);
+        let read_only = "https://www.googleapis.com/auth/devstorage.read_only";
+        assert_eq!(builder().scopes([read_only]).build().unwrap().scopes(), [read_only]);
+        let err = ExternalAccountCredentials::builder()
+            .context(ctx())
+            .token_source(StaticToken::new("abcd", TokenType::Jwt))
+            .build()
+            .unwrap_err();
+        assert!(err.message().starts_with("audience: is required"), "{err}");
+        assert!(builder()
+            .token_url("https://sts-xyz.p.googleapis.com/v1/token")
+            .build()
+            .is_ok());
+        assert!(builder()
+            .client_credentials("my-client-id", "my-client-secret")
+            .build()
+            .is_ok());
+        let err = builder()
+            .client_credentials("bad:id", "secret")
+            .build()
+            .unwrap_err();
+        assert!(err.message().starts_with("client_id"), "{err}");
+        let workforce = ExternalAccountCredentials::builder()
+            .context(ctx())
+            .audience("//iam.googleapis.com/locations/global/workforcePools/staff/providers/okta")
+            .token_source(StaticToken::new("abcd", TokenType::Jwt))
+            .workforce_pool_user_project("billing-project")
+            .build();
+        assert!(workforce.is_ok());
+        let err = builder()
+            .workforce_pool_user_project("billing-project")
+            .build()
+            .unwrap_err();
+        assert!(err.message().starts_with("workforce_pool_user_project"), "{err}");
+        let billed = builder().quota_project_id("billing-project").build().unwrap();
+        assert_eq!(billed.quota_project_id(), Some("billing-project"));
+        let err = builder()
+            .quota_project_id("billing\nproject")
+            .build()
+            .unwrap_err();
+        assert!(err.message().starts_with("quota_project_id"), "{err}");
+        // A builder setting wins over the configuration file's.
+        let config = ExternalAccountConfig::from_value(&serde_json::json!({
+            "type": "external_account",
+            "audience": AUD,
+            "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+            "quota_project_id": "file-project",
+            "credential_source": {"file": "/t"}
+        }))
+        .unwrap();
+        let overridden = ExternalAccountCredentials::builder()
+            .context(ctx())
+            .config(config)
+            .quota_project_id("other-project")
+            .build()
+            .unwrap();
+        assert_eq!(overridden.quota_project_id(), Some("other-project"));
+        let policy = CachePolicy::google_token()
+            .refresh_window(Duration::from_secs(600))
+            .jitter(Duration::from_secs(300));
+        assert!(builder().cache_policy(policy).build().is_ok());
     }
 
     /// Regression: `universe_domain` did not reach the IAM Credentials endpoint of
