@@ -535,12 +535,17 @@ mod tests {
             err.message(),
             "AWS_REGION: `US East` is not an AWS region name (like us-east-1)"
         );
-        assert!(msg(builder().role_arn("arn:aws:iam::123456789012:user/alice")).starts_with(
-            "role_arn: `arn:aws:iam::123456789012:user/alice` is not an IAM role ARN"
-        ));
+        assert!(
+            msg(builder().role_arn("arn:aws:iam::123456789012:user/alice")).starts_with(
+                "role_arn: `arn:aws:iam::123456789012:user/alice` is not an IAM role ARN"
+            )
+        );
         assert!(builder().session_name("billing-worker").build().is_ok());
         assert!(msg(builder().session_name("billing worker")).starts_with("role_session_name:"));
-        assert!(builder().duration(Duration::from_secs(4 * 3600)).build().is_ok());
+        assert!(builder()
+            .duration(Duration::from_secs(4 * 3600))
+            .build()
+            .is_ok());
         assert!(msg(builder().duration(Duration::from_secs(60))).starts_with("duration_seconds:"));
         assert!(builder()
             .policy(r#"{"Version":"2012-10-17","Statement":[]}"#)
@@ -584,15 +589,16 @@ mod tests {
     /// A custom exchange replaces STS, and the provider's cache counts its fetches.
     #[tokio::test]
     async fn a_custom_exchange_and_the_cache_counters() {
-        let broker = crate::exchange::FnExchange::new(|ctx: Context, _t: SubjectToken| async move {
-            Ok(AwsCredentials::new(
-                "AKIDEXAMPLE",
-                "example-secret",
-                Some("session".into()),
-                ctx.now() + Duration::from_secs(3600),
-                "arn:aws:sts::123456789012:assumed-role/app/broker",
-            ))
-        });
+        let broker =
+            crate::exchange::FnExchange::new(|ctx: Context, _t: SubjectToken| async move {
+                Ok(AwsCredentials::new(
+                    "AKIDEXAMPLE",
+                    "example-secret",
+                    Some("session".into()),
+                    ctx.now() + Duration::from_secs(3600),
+                    "arn:aws:sts::123456789012:assumed-role/app/broker",
+                ))
+            });
         let provider = WebIdentityProvider::builder()
             .context(ctx(&[]))
             .token_source(StaticToken::new("abcd", TokenType::Jwt))

@@ -1012,7 +1012,11 @@ mod tests {
         );
         let wider = CachePolicy::aws_sts().refresh_window(Duration::from_secs(600));
         assert_eq!(wider.window(), Duration::from_secs(600));
-        assert_eq!(wider.jitter_range(), Duration::from_secs(1200), "jitter kept");
+        assert_eq!(
+            wider.jitter_range(),
+            Duration::from_secs(1200),
+            "jitter kept"
+        );
         assert_eq!(
             CachePolicy::aws_sts().jitter(Duration::ZERO).jitter_range(),
             Duration::ZERO

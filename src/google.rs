@@ -803,7 +803,10 @@ mod tests {
         assert_eq!(m.expires_at, None);
         assert!(!m.refresh_failing);
         let read_only = "https://www.googleapis.com/auth/devstorage.read_only";
-        assert_eq!(builder().scopes([read_only]).build().unwrap().scopes(), [read_only]);
+        assert_eq!(
+            builder().scopes([read_only]).build().unwrap().scopes(),
+            [read_only]
+        );
         let err = ExternalAccountCredentials::builder()
             .context(ctx())
             .token_source(StaticToken::new("abcd", TokenType::Jwt))
@@ -834,8 +837,14 @@ mod tests {
             .workforce_pool_user_project("billing-project")
             .build()
             .unwrap_err();
-        assert!(err.message().starts_with("workforce_pool_user_project"), "{err}");
-        let billed = builder().quota_project_id("billing-project").build().unwrap();
+        assert!(
+            err.message().starts_with("workforce_pool_user_project"),
+            "{err}"
+        );
+        let billed = builder()
+            .quota_project_id("billing-project")
+            .build()
+            .unwrap();
         assert_eq!(billed.quota_project_id(), Some("billing-project"));
         let err = builder()
             .quota_project_id("billing\nproject")
