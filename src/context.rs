@@ -51,18 +51,9 @@ use crate::http::HttpClient;
 /// }
 ///
 /// let ctx = Context::builder().clock(Corrected { ahead_by: Duration::from_secs(2) }).build();
-/// let uncorrected = SystemClock.now();
-/// assert!(ctx.now() >= uncorrected + Duration::from_secs(2));
 /// ```
 pub trait Clock: Send + Sync + fmt::Debug {
     /// The current time.
-    ///
-    /// ```
-    /// use federated_credentials::context::{Clock, ManualClock};
-    /// use std::time::UNIX_EPOCH;
-    /// let clock = ManualClock::new(UNIX_EPOCH);
-    /// assert_eq!(clock.now(), UNIX_EPOCH);
-    /// ```
     fn now(&self) -> SystemTime;
 
     /// A cheap reading that is never earlier than [`now`](Self::now) would be at the same
@@ -74,25 +65,12 @@ pub trait Clock: Send + Sync + fmt::Debug {
     /// [`now`](Self::now), which is right for test clocks. [`SystemClock`] reads the
     /// kernel's coarse real-time clock on Linux (a few ns instead of a few tens of ns) and
     /// adds its resolution.
-    ///
-    /// ```
-    /// use federated_credentials::context::{Clock, SystemClock};
-    /// let (before, bound) = (SystemClock.now(), SystemClock.now_upper_bound());
-    /// assert!(bound >= before);
-    /// ```
     fn now_upper_bound(&self) -> SystemTime {
         self.now()
     }
 }
 
 /// The real system clock, the default of [`Context::builder`].
-///
-/// ```
-/// use federated_credentials::context::{Clock, SystemClock};
-/// use std::time::SystemTime;
-/// let before = SystemTime::now();
-/// assert!(SystemClock.now() >= before);
-/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;
 
@@ -141,9 +119,10 @@ fn coarse_realtime_upper_bound() -> Option<SystemTime> {
 /// ```
 /// use federated_credentials::context::{Clock, ManualClock};
 /// use std::time::{Duration, UNIX_EPOCH};
-/// let clock = ManualClock::new(UNIX_EPOCH);
-/// clock.advance(Duration::from_secs(5));
-/// assert_eq!(clock.now(), UNIX_EPOCH + Duration::from_secs(5));
+///
+/// let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_700_000_000));
+/// clock.advance(Duration::from_secs(55 * 60)); // to just before a 1 h token expires
+/// clock.set(UNIX_EPOCH + Duration::from_secs(1_700_000_000)); // an NTP step backwards
 /// ```
 #[derive(Debug, Clone)]
 pub struct ManualClock {
@@ -152,14 +131,6 @@ pub struct ManualClock {
 
 impl ManualClock {
     /// A clock standing at `at` (which must not be before the Unix epoch).
-    ///
-    /// ```
-    /// use federated_credentials::context::{Clock, ManualClock};
-    /// use std::time::{Duration, UNIX_EPOCH};
-    /// let start = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-    /// let clock = ManualClock::new(start);
-    /// assert_eq!(clock.now(), start);
-    /// ```
     pub fn new(at: SystemTime) -> Self {
         let clock = Self {
             nanos_since_epoch: Arc::new(AtomicU64::new(0)),
@@ -169,15 +140,6 @@ impl ManualClock {
     }
 
     /// Moves the clock to `at`; it may go backwards, as a real wall clock can.
-    ///
-    /// ```
-    /// use federated_credentials::context::{Clock, ManualClock};
-    /// use std::time::{Duration, UNIX_EPOCH};
-    /// let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(3600));
-    /// let shared = clock.clone();
-    /// clock.set(UNIX_EPOCH + Duration::from_secs(60)); // an NTP step backwards
-    /// assert_eq!(shared.now(), UNIX_EPOCH + Duration::from_secs(60));
-    /// ```
     pub fn set(&self, at: SystemTime) {
         let nanos = at
             .duration_since(UNIX_EPOCH)
@@ -188,14 +150,6 @@ impl ManualClock {
     }
 
     /// Moves the clock forward by `by`.
-    ///
-    /// ```
-    /// use federated_credentials::context::{Clock, ManualClock};
-    /// use std::time::{Duration, UNIX_EPOCH};
-    /// let clock = ManualClock::new(UNIX_EPOCH);
-    /// clock.advance(Duration::from_secs(55 * 60)); // jump to just before a 1 h token expires
-    /// assert_eq!(clock.now(), UNIX_EPOCH + Duration::from_secs(3300));
-    /// ```
     pub fn advance(&self, by: Duration) {
         self.nanos_since_epoch
             .fetch_add(by.as_nanos().min(u64::MAX as u128) as u64, Ordering::SeqCst);
@@ -231,19 +185,6 @@ pub struct TokioClock {
 
 impl TokioClock {
     /// A clock reading `start` now. Must be called inside a tokio runtime with time enabled.
-    ///
-    /// ```
-    /// use federated_credentials::context::{Clock, Context, TokioClock};
-    /// use std::time::{Duration, UNIX_EPOCH};
-    ///
-    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
-    /// # async fn main() {
-    /// let start = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-    /// let ctx = Context::builder().clock(TokioClock::starting_at(start)).build();
-    /// tokio::time::sleep(Duration::from_secs(3600)).await; // instant: time is paused
-    /// assert_eq!(ctx.now(), start + Duration::from_secs(3600));
-    /// # }
-    /// ```
     pub fn starting_at(start: SystemTime) -> Self {
         Self {
             start,
@@ -286,40 +227,19 @@ impl Clock for TokioClock {
 ///         base: ProcessEnv,
 ///     })
 ///     .build();
-/// assert_eq!(ctx.env().get("AWS_REGION").as_deref(), Some("eu-west-1"));
 /// ```
 pub trait Env: Send + Sync + fmt::Debug {
     /// The value of `key`, or `None` when it is unset or not valid Unicode.
-    ///
-    /// ```
-    /// use federated_credentials::context::{Env, StaticEnv};
-    /// let env = StaticEnv::empty().with("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/app");
-    /// assert_eq!(env.get("AWS_ROLE_ARN").as_deref(), Some("arn:aws:iam::123456789012:role/app"));
-    /// assert_eq!(env.get("AWS_REGION"), None);
-    /// ```
     fn get(&self, key: &str) -> Option<String>;
 
     /// The value of `key`, treating an empty (or all-whitespace) value as unset, which is
     /// what users mean when they write `AWS_REGION=` in a unit file.
-    ///
-    /// ```
-    /// use federated_credentials::context::{Env, StaticEnv};
-    /// let env = StaticEnv::from_pairs([("AWS_REGION", ""), ("AWS_PROFILE", "  ")]);
-    /// assert_eq!(env.get("AWS_REGION").as_deref(), Some(""));
-    /// assert_eq!(env.get_non_empty("AWS_REGION"), None);
-    /// assert_eq!(env.get_non_empty("AWS_PROFILE"), None);
-    /// ```
     fn get_non_empty(&self, key: &str) -> Option<String> {
         self.get(key).filter(|v| !v.trim().is_empty())
     }
 }
 
 /// The real process environment, the default of [`Context::builder`].
-///
-/// ```
-/// use federated_credentials::context::{Env, ProcessEnv};
-/// assert_eq!(ProcessEnv.get("PATH"), std::env::var("PATH").ok());
-/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ProcessEnv;
 
@@ -333,11 +253,11 @@ impl Env for ProcessEnv {
 /// environment consulted at all.
 ///
 /// ```
-/// use federated_credentials::context::{Env, StaticEnv};
-/// let env = StaticEnv::from_pairs([("AWS_REGION", "us-east-2"), ("EMPTY", "")]);
-/// assert_eq!(env.get("AWS_REGION").as_deref(), Some("us-east-2"));
-/// assert_eq!(env.get_non_empty("EMPTY"), None);
-/// assert_eq!(env.get("UNSET"), None);
+/// use federated_credentials::context::{Context, StaticEnv};
+///
+/// let env = StaticEnv::from_pairs([("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/app")])
+///     .with("AWS_REGION", "us-east-2");
+/// let ctx = Context::builder().env(env).build();
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct StaticEnv {
@@ -346,26 +266,11 @@ pub struct StaticEnv {
 
 impl StaticEnv {
     /// An environment with no variables, so nothing leaks in from the process environment.
-    ///
-    /// ```
-    /// use federated_credentials::context::{Context, Env, StaticEnv};
-    /// let ctx = Context::builder().env(StaticEnv::empty()).build();
-    /// assert_eq!(ctx.env().get("HOME"), None);
-    /// ```
     pub fn empty() -> Self {
         Self::default()
     }
 
     /// An environment holding exactly these pairs.
-    ///
-    /// ```
-    /// use federated_credentials::context::{Env, StaticEnv};
-    /// let env = StaticEnv::from_pairs([
-    ///     ("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/app"),
-    ///     ("AWS_REGION", "us-east-1"),
-    /// ]);
-    /// assert_eq!(env.get("AWS_REGION").as_deref(), Some("us-east-1"));
-    /// ```
     pub fn from_pairs<K: Into<String>, V: Into<String>>(
         pairs: impl IntoIterator<Item = (K, V)>,
     ) -> Self {
@@ -378,12 +283,6 @@ impl StaticEnv {
     }
 
     /// Returns the environment with `key` set to `value`.
-    ///
-    /// ```
-    /// use federated_credentials::context::{Env, StaticEnv};
-    /// let env = StaticEnv::from_pairs([("AWS_REGION", "us-east-1")]).with("AWS_REGION", "eu-west-1");
-    /// assert_eq!(env.get("AWS_REGION").as_deref(), Some("eu-west-1"));
-    /// ```
     pub fn with(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.vars.insert(key.into(), value.into());
         self
@@ -397,26 +296,10 @@ impl Env for StaticEnv {
 }
 
 /// A boxed future returned by [`Sleep::sleep`].
-///
-/// ```
-/// use federated_credentials::context::{Sleep, SleepFuture};
-/// use std::time::Duration;
-///
-/// /// Never waits longer than a second between retries.
-/// #[derive(Debug)]
-/// struct Capped;
-///
-/// impl Sleep for Capped {
-///     fn sleep(&self, duration: Duration) -> SleepFuture {
-///         Box::pin(tokio::time::sleep(duration.min(Duration::from_secs(1))))
-///     }
-/// }
-/// ```
 pub type SleepFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 
-/// Waiting, used between retry attempts. Tests can make it instant.
-///
-/// A test double that records the waits instead of waiting:
+/// Waiting, used between retry attempts. Tests can make it instant ([`InstantSleep`]) or
+/// record the waits instead of waiting:
 ///
 /// ```
 /// use federated_credentials::context::{Context, Sleep, SleepFuture};
@@ -433,41 +316,16 @@ pub type SleepFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 ///     }
 /// }
 ///
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() {
 /// let waits = Recorded::default();
 /// let ctx = Context::builder().sleep(waits.clone()).build();
-/// ctx.sleeper().sleep(Duration::from_millis(200)).await;
-/// assert_eq!(*waits.0.lock().unwrap(), [Duration::from_millis(200)]);
-/// # }
 /// ```
 pub trait Sleep: Send + Sync + fmt::Debug {
     /// A future that completes after `duration`.
-    ///
-    /// ```
-    /// use federated_credentials::context::{InstantSleep, Sleep};
-    /// use std::time::Duration;
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// InstantSleep.sleep(Duration::from_secs(3600)).await; // returns at once
-    /// # }
-    /// ```
     fn sleep(&self, duration: Duration) -> SleepFuture;
 }
 
 /// Sleeps with `tokio::time::sleep` (so `tokio::time::pause` makes it virtual); the default
 /// of [`Context::builder`].
-///
-/// ```
-/// use federated_credentials::context::{Sleep, TokioSleep};
-/// use std::time::Duration;
-/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
-/// # async fn main() {
-/// let start = tokio::time::Instant::now();
-/// TokioSleep.sleep(Duration::from_secs(5)).await; // virtual: the runtime's time is paused
-/// assert!(start.elapsed() >= Duration::from_secs(5));
-/// # }
-/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TokioSleep;
 
@@ -481,14 +339,8 @@ impl Sleep for TokioSleep {
 ///
 /// ```
 /// use federated_credentials::context::{Context, InstantSleep};
-/// use std::time::{Duration, Instant};
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() {
+///
 /// let ctx = Context::builder().sleep(InstantSleep).build();
-/// let started = Instant::now();
-/// ctx.sleeper().sleep(Duration::from_secs(3600)).await;
-/// assert!(started.elapsed() < Duration::from_secs(60));
-/// # }
 /// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct InstantSleep;
@@ -537,98 +389,53 @@ impl Default for Context {
 impl Context {
     /// Starts a builder whose unset parts default to the real clock, process environment,
     /// tokio sleep and a default [`HttpClient`].
-    ///
-    /// ```
-    /// use federated_credentials::context::{Context, InstantSleep, ManualClock, StaticEnv};
-    /// use std::time::UNIX_EPOCH;
-    /// let ctx = Context::builder()
-    ///     .clock(ManualClock::new(UNIX_EPOCH))
-    ///     .env(StaticEnv::empty())
-    ///     .sleep(InstantSleep)
-    ///     .build();
-    /// assert_eq!(ctx.now(), UNIX_EPOCH);
-    /// ```
     pub fn builder() -> ContextBuilder {
         ContextBuilder::default()
     }
 
     /// The current time from the injected clock.
-    ///
-    /// ```
-    /// use federated_credentials::context::{Context, ManualClock};
-    /// use std::time::{Duration, UNIX_EPOCH};
-    /// let clock = ManualClock::new(UNIX_EPOCH);
-    /// let ctx = Context::builder().clock(clock.clone()).build();
-    /// clock.advance(Duration::from_secs(10));
-    /// assert_eq!(ctx.now(), UNIX_EPOCH + Duration::from_secs(10));
-    /// ```
     pub fn now(&self) -> SystemTime {
         self.clock.now()
     }
 
     /// The injected clock, for example to share with a
     /// [`CredentialCache`](crate::cache::CredentialCache).
-    ///
-    /// ```
-    /// use federated_credentials::context::{Clock, Context, ManualClock};
-    /// use std::sync::Arc;
-    /// use std::time::UNIX_EPOCH;
-    /// let ctx = Context::builder().clock(ManualClock::new(UNIX_EPOCH)).build();
-    /// let clock: Arc<dyn Clock> = ctx.clock().clone();
-    /// assert_eq!(clock.now(), UNIX_EPOCH);
-    /// ```
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.clock
     }
 
     /// The injected environment.
-    ///
-    /// ```
-    /// use federated_credentials::context::{Context, StaticEnv};
-    /// let ctx = Context::builder().env(StaticEnv::from_pairs([("AWS_REGION", "us-west-2")])).build();
-    /// assert_eq!(ctx.env().get_non_empty("AWS_REGION").as_deref(), Some("us-west-2"));
-    /// ```
     pub fn env(&self) -> &dyn Env {
         self.env.as_ref()
     }
 
     /// The injected sleep.
-    ///
-    /// ```
-    /// use federated_credentials::context::{Context, InstantSleep};
-    /// use std::time::Duration;
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let ctx = Context::builder().sleep(InstantSleep).build();
-    /// ctx.sleeper().sleep(Duration::from_secs(30)).await; // returns at once
-    /// # }
-    /// ```
     pub fn sleeper(&self) -> &Arc<dyn Sleep> {
         &self.sleep
     }
 
     /// The shared HTTP client. Cloning it shares its connection pools, so several contexts
     /// can use one.
-    ///
-    /// ```
-    /// use federated_credentials::context::{Context, StaticEnv};
-    /// let base = Context::default();
-    /// let isolated = Context::builder()
-    ///     .env(StaticEnv::empty())
-    ///     .http(base.http().clone())
-    ///     .build();
-    /// ```
     pub fn http(&self) -> &HttpClient {
         &self.http
     }
 }
 
-/// Builds a [`Context`]; see [`Context::builder`].
+/// Builds a [`Context`]; see [`Context::builder`]. Unset parts default to the real world.
 ///
 /// ```
-/// use federated_credentials::context::{Context, StaticEnv};
-/// let ctx = Context::builder().env(StaticEnv::empty()).build();
-/// assert_eq!(ctx.env().get("AWS_REGION"), None);
+/// use federated_credentials::context::{Context, InstantSleep, StaticEnv};
+/// use federated_credentials::http::HttpClient;
+/// use std::time::Duration;
+///
+/// // No process environment, no waiting between retries, a 5 s connect timeout.
+/// let http = HttpClient::builder().connect_timeout(Duration::from_secs(5)).build()?;
+/// let ctx = Context::builder()
+///     .env(StaticEnv::empty())
+///     .sleep(InstantSleep)
+///     .http(http)
+///     .build();
+/// # Ok::<(), federated_credentials::Error>(())
 /// ```
 #[derive(Debug, Default)]
 pub struct ContextBuilder {
@@ -640,39 +447,18 @@ pub struct ContextBuilder {
 
 impl ContextBuilder {
     /// Uses this clock instead of the system clock.
-    ///
-    /// ```
-    /// use federated_credentials::context::{Context, ManualClock};
-    /// use std::time::UNIX_EPOCH;
-    /// let ctx = Context::builder().clock(ManualClock::new(UNIX_EPOCH)).build();
-    /// assert_eq!(ctx.now(), UNIX_EPOCH);
-    /// ```
     pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
         self.clock = Some(Arc::new(clock));
         self
     }
 
     /// Uses this environment instead of the process environment.
-    ///
-    /// ```
-    /// use federated_credentials::context::{Context, StaticEnv};
-    /// let ctx = Context::builder()
-    ///     .env(StaticEnv::from_pairs([("AWS_PROFILE", "ci")]))
-    ///     .build();
-    /// assert_eq!(ctx.env().get("AWS_PROFILE").as_deref(), Some("ci"));
-    /// ```
     pub fn env(mut self, env: impl Env + 'static) -> Self {
         self.env = Some(Arc::new(env));
         self
     }
 
     /// Uses this sleep between retries instead of tokio's.
-    ///
-    /// ```
-    /// use federated_credentials::context::{Context, InstantSleep};
-    /// // Retry tests that do not wait out their backoff.
-    /// let ctx = Context::builder().sleep(InstantSleep).build();
-    /// ```
     pub fn sleep(mut self, sleep: impl Sleep + 'static) -> Self {
         self.sleep = Some(Arc::new(sleep));
         self
@@ -680,31 +466,12 @@ impl ContextBuilder {
 
     /// Uses this HTTP client (with its connect timeout and body-size cap) instead of a
     /// default one. Retry policies are set on each source and exchange, not here.
-    ///
-    /// ```
-    /// use federated_credentials::context::Context;
-    /// use federated_credentials::http::HttpClient;
-    /// use std::time::Duration;
-    /// let http = HttpClient::builder().connect_timeout(Duration::from_secs(5)).build()?;
-    /// let ctx = Context::builder().http(http).build();
-    /// # Ok::<(), federated_credentials::Error>(())
-    /// ```
     pub fn http(mut self, http: HttpClient) -> Self {
         self.http = Some(http);
         self
     }
 
     /// Builds the context.
-    ///
-    /// ```
-    /// use federated_credentials::context::{Context, ManualClock, StaticEnv};
-    /// use std::time::UNIX_EPOCH;
-    /// let ctx = Context::builder()
-    ///     .clock(ManualClock::new(UNIX_EPOCH))
-    ///     .env(StaticEnv::empty())
-    ///     .build();
-    /// assert_eq!(ctx.now(), UNIX_EPOCH);
-    /// ```
     pub fn build(self) -> Context {
         Context {
             clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
@@ -718,6 +485,86 @@ impl ContextBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Mutex;
+
+    #[test]
+    fn manual_clock_moves_only_when_told_and_clones_share_time() {
+        let start = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let clock = ManualClock::new(start);
+        assert_eq!(clock.now(), start);
+        let shared = clock.clone();
+        clock.advance(Duration::from_secs(55 * 60));
+        assert_eq!(shared.now(), start + Duration::from_secs(3300));
+        clock.set(UNIX_EPOCH + Duration::from_secs(60)); // an NTP step backwards
+        assert_eq!(shared.now(), UNIX_EPOCH + Duration::from_secs(60));
+        assert_eq!(clock.now_upper_bound(), clock.now());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn tokio_clock_and_sleep_follow_paused_time() {
+        let start = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let ctx = Context::builder()
+            .clock(TokioClock::starting_at(start))
+            .build();
+        let before = tokio::time::Instant::now();
+        TokioSleep.sleep(Duration::from_secs(3600)).await;
+        assert!(before.elapsed() >= Duration::from_secs(3600));
+        assert_eq!(ctx.now(), start + Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn static_env_holds_exactly_its_pairs_and_blank_means_unset() {
+        let env = StaticEnv::from_pairs([("AWS_REGION", ""), ("AWS_PROFILE", "  ")])
+            .with("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/app");
+        assert_eq!(env.get("AWS_REGION").as_deref(), Some(""));
+        assert_eq!(env.get_non_empty("AWS_REGION"), None);
+        assert_eq!(env.get_non_empty("AWS_PROFILE"), None);
+        assert_eq!(
+            env.get("AWS_ROLE_ARN").as_deref(),
+            Some("arn:aws:iam::123456789012:role/app")
+        );
+        assert_eq!(env.get("UNSET"), None);
+        let env = env.with("AWS_REGION", "eu-west-1");
+        assert_eq!(
+            env.get_non_empty("AWS_REGION").as_deref(),
+            Some("eu-west-1")
+        );
+        assert_eq!(StaticEnv::empty().get("PATH"), None);
+        assert_eq!(ProcessEnv.get("PATH"), std::env::var("PATH").ok());
+    }
+
+    #[derive(Debug, Clone, Default)]
+    struct Recorded(Arc<Mutex<Vec<Duration>>>);
+
+    impl Sleep for Recorded {
+        fn sleep(&self, duration: Duration) -> SleepFuture {
+            self.0.lock().unwrap().push(duration);
+            Box::pin(std::future::ready(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn context_hands_out_the_injected_parts() {
+        let clock = ManualClock::new(UNIX_EPOCH);
+        let waits = Recorded::default();
+        let ctx = Context::builder()
+            .clock(clock.clone())
+            .env(StaticEnv::from_pairs([("AWS_REGION", "us-west-2")]))
+            .sleep(waits.clone())
+            .build();
+        clock.advance(Duration::from_secs(10));
+        assert_eq!(ctx.now(), UNIX_EPOCH + Duration::from_secs(10));
+        assert_eq!(ctx.clock().now(), UNIX_EPOCH + Duration::from_secs(10));
+        assert_eq!(
+            ctx.env().get_non_empty("AWS_REGION").as_deref(),
+            Some("us-west-2")
+        );
+        ctx.sleeper().sleep(Duration::from_millis(200)).await;
+        assert_eq!(*waits.0.lock().unwrap(), [Duration::from_millis(200)]);
+        let started = std::time::Instant::now();
+        InstantSleep.sleep(Duration::from_secs(3600)).await;
+        assert!(started.elapsed() < Duration::from_secs(60));
+    }
 
     #[test]
     fn system_clock_upper_bound_is_never_behind_and_close() {

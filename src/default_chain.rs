@@ -41,16 +41,10 @@ use crate::http::HttpRequest;
 use crate::source::{GcpMetadataIdentityToken, TokenFile};
 
 /// The audience used for the metadata server's token when nothing else says.
-///
-/// ```
-/// use federated_credentials::default_chain::DEFAULT_AWS_AUDIENCE;
-/// use federated_credentials::source::GcpMetadataIdentityToken;
-/// let source = GcpMetadataIdentityToken::new(DEFAULT_AWS_AUDIENCE);
-/// assert_eq!(source.audience(), "sts.amazonaws.com");
-/// ```
 pub const DEFAULT_AWS_AUDIENCE: &str = "sts.amazonaws.com";
 
-/// Builds the GCP → AWS provider from the first source in the chain that applies.
+/// Builds the GCP → AWS provider from the first source in the chain that applies (see the
+/// [module docs](self)). Nothing is fetched until the provider is asked for credentials.
 ///
 /// In production pass `&Context::default()`; here the environment is fixed so that the
 /// first step applies:
@@ -66,8 +60,7 @@ pub const DEFAULT_AWS_AUDIENCE: &str = "sts.amazonaws.com";
 ///         ("AWS_WEB_IDENTITY_TOKEN_FILE", "/var/run/secrets/tokens/aws-token"),
 ///     ]))
 ///     .build();
-/// let provider = aws_web_identity(&ctx).await?; // nothing fetched yet
-/// assert!(format!("{provider:?}").contains("token-file"));
+/// let provider = aws_web_identity(&ctx).await?;
 /// # Ok(()) }
 /// ```
 pub async fn aws_web_identity(ctx: &Context) -> Result<WebIdentityProvider, Error> {
@@ -128,16 +121,13 @@ pub async fn aws_web_identity(ctx: &Context) -> Result<WebIdentityProvider, Erro
 ///
 /// ```
 /// use federated_credentials::config::AwsProfile;
-/// use federated_credentials::context::{Context, StaticEnv};
+/// use federated_credentials::context::Context;
 /// use federated_credentials::default_chain::from_profile;
 /// use std::path::Path;
-/// let ctx = Context::builder().env(StaticEnv::empty()).build();
-/// let ini = "[profile gcp]\nfederated_credentials_role_arn = arn:aws:iam::123456789012:role/gcp-workload\nfederated_credentials_gcp_audience = sts.amazonaws.com\nregion = us-east-1\n";
-/// let provider = from_profile(&ctx, AwsProfile::parse(ini, "gcp", Path::new("config"))?)?;
-/// assert!(format!("{provider:?}").contains("gcp-metadata"));
 ///
-/// let no_token = AwsProfile::parse("[profile x]\nrole_arn = arn:aws:iam::123456789012:role/x\n", "x", Path::new("config"))?;
-/// assert!(from_profile(&ctx, no_token).is_err());
+/// let ini = "[profile gcp]\nfederated_credentials_role_arn = arn:aws:iam::123456789012:role/gcp-workload\nfederated_credentials_gcp_audience = sts.amazonaws.com\nregion = us-east-1\n";
+/// let profile = AwsProfile::parse(ini, "gcp", Path::new("config"))?;
+/// let provider = from_profile(&Context::default(), profile)?;
 /// # Ok::<(), federated_credentials::Error>(())
 /// ```
 pub fn from_profile(ctx: &Context, profile: AwsProfile) -> Result<WebIdentityProvider, Error> {
@@ -191,30 +181,6 @@ pub fn from_profile(ctx: &Context, profile: AwsProfile) -> Result<WebIdentityPro
 /// Google credentials from `GOOGLE_APPLICATION_CREDENTIALS`, or gcloud's well-known file when
 /// it holds an `external_account` configuration (`$CLOUDSDK_CONFIG/application_default_credentials.json`,
 /// or `$HOME/.config/gcloud/application_default_credentials.json`).
-///
-/// ```
-/// use federated_credentials::context::{Context, StaticEnv};
-/// use federated_credentials::default_chain::google_external_account;
-/// use federated_credentials::exchange::CLOUD_PLATFORM_SCOPE;
-/// use federated_credentials::ErrorKind;
-/// # let dir = tempfile::tempdir().unwrap();
-/// # let path = dir.path().join("gcp-credentials.json");
-/// # std::fs::write(&path, r#"{
-/// #   "type": "external_account",
-/// #   "audience": "//iam.googleapis.com/projects/123456789/locations/global/workloadIdentityPools/aws-pool/providers/aws",
-/// #   "subject_token_type": "urn:ietf:params:aws:token-type:aws4_request",
-/// #   "credential_source": { "environment_id": "aws1" }
-/// # }"#).unwrap();
-/// # let path = path.to_str().unwrap();
-/// let env = StaticEnv::from_pairs([("GOOGLE_APPLICATION_CREDENTIALS", path)]);
-/// let credentials = google_external_account(&Context::builder().env(env).build())?;
-/// assert_eq!(credentials.scopes(), [CLOUD_PLATFORM_SCOPE]); // the default
-///
-/// let nothing = Context::builder().env(StaticEnv::empty()).build();
-/// let err = google_external_account(&nothing).unwrap_err();
-/// assert_eq!(err.kind(), ErrorKind::NotAvailable);
-/// # Ok::<(), federated_credentials::Error>(())
-/// ```
 pub fn google_external_account(ctx: &Context) -> Result<ExternalAccountCredentials, Error> {
     if let Some(path) = ctx.env().get_non_empty("GOOGLE_APPLICATION_CREDENTIALS") {
         tracing::debug!(path = %path.trim(), "default chain: using GOOGLE_APPLICATION_CREDENTIALS");
@@ -253,17 +219,6 @@ pub fn google_external_account(ctx: &Context) -> Result<ExternalAccountCredentia
 /// says yes without a network round trip; otherwise a metadata server (`GCE_METADATA_IP`,
 /// default `169.254.169.254`) must answer a 500 ms ping with the `Metadata-Flavor: Google`
 /// header.
-///
-/// ```
-/// use federated_credentials::context::{Context, StaticEnv};
-/// use federated_credentials::default_chain::is_on_gce;
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() {
-/// let with = |key, value| Context::builder().env(StaticEnv::from_pairs([(key, value)])).build();
-/// assert!(!is_on_gce(&with("NO_GCE_CHECK", "true")).await);
-/// assert!(is_on_gce(&with("GCE_METADATA_HOST", "metadata.google.internal")).await);
-/// # }
-/// ```
 pub async fn is_on_gce(ctx: &Context) -> bool {
     if ctx
         .env()
@@ -390,6 +345,61 @@ mod tests {
                 .starts_with("profile both.web_identity_token_file"),
             "{err}"
         );
+    }
+
+    /// The checks the documentation's examples used to make.
+    #[tokio::test]
+    async fn documented_examples() {
+        assert_eq!(
+            GcpMetadataIdentityToken::new(DEFAULT_AWS_AUDIENCE).audience(),
+            "sts.amazonaws.com"
+        );
+        let provider = aws_web_identity(&ctx(&[
+            ("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/app"),
+            (
+                "AWS_WEB_IDENTITY_TOKEN_FILE",
+                "/var/run/secrets/tokens/aws-token",
+            ),
+        ]))
+        .await
+        .unwrap();
+        assert!(format!("{provider:?}").contains("token-file"));
+
+        let empty = ctx(&[]);
+        let ini = "[profile gcp]\nfederated_credentials_role_arn = arn:aws:iam::123456789012:role/gcp-workload\nfederated_credentials_gcp_audience = sts.amazonaws.com\nregion = us-east-1\n";
+        let profile = AwsProfile::parse(ini, "gcp", std::path::Path::new("config")).unwrap();
+        let provider = from_profile(&empty, profile).unwrap();
+        assert!(format!("{provider:?}").contains("gcp-metadata"));
+        let no_token = AwsProfile::parse(
+            "[profile x]\nrole_arn = arn:aws:iam::123456789012:role/x\n",
+            "x",
+            std::path::Path::new("config"),
+        )
+        .unwrap();
+        assert!(from_profile(&empty, no_token).is_err());
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gcp-credentials.json");
+        std::fs::write(&path, r#"{
+          "type": "external_account",
+          "audience": "//iam.googleapis.com/projects/123456789/locations/global/workloadIdentityPools/aws-pool/providers/aws",
+          "subject_token_type": "urn:ietf:params:aws:token-type:aws4_request",
+          "credential_source": { "environment_id": "aws1" }
+        }"#).unwrap();
+        let credentials = google_external_account(&ctx(&[(
+            "GOOGLE_APPLICATION_CREDENTIALS",
+            path.to_str().unwrap(),
+        )]))
+        .unwrap();
+        assert_eq!(
+            credentials.scopes(),
+            [crate::exchange::CLOUD_PLATFORM_SCOPE]
+        );
+        let err = google_external_account(&empty).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotAvailable);
+
+        assert!(!is_on_gce(&ctx(&[("NO_GCE_CHECK", "true")])).await);
+        assert!(is_on_gce(&ctx(&[("GCE_METADATA_HOST", "metadata.google.internal")])).await);
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! ```
 //! use federated_credentials::aws::WebIdentityProvider;
 //! use federated_credentials::source::GcpMetadataIdentityToken;
-//! use federated_credentials::{ErrorKind, Service};
+//! use federated_credentials::ErrorKind;
 //!
 //! // No role ARN: the builder fails before any I/O, naming the setting.
 //! let err = WebIdentityProvider::builder()
@@ -14,9 +14,6 @@
 //!     .build()
 //!     .unwrap_err();
 //! assert_eq!(err.kind(), ErrorKind::Configuration);
-//! assert_eq!(err.service(), Service::Config);
-//! assert!(!err.is_transient());
-//! assert_eq!(err.to_string(), "configuration: role_arn: is required: call .role_arn()");
 //! ```
 
 use std::fmt;
@@ -42,7 +39,6 @@ const MAX_UPSTREAM_ID_CHARS: usize = 100;
 ///     }
 /// }
 /// assert_eq!(exit_code(&Error::config("role_arn", "is required")), 78);
-/// assert_eq!(ErrorKind::Transport.to_string(), "transport error");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -82,13 +78,6 @@ impl fmt::Display for ErrorKind {
 /// Which service, source or step failed.
 ///
 /// Its `Display` is [`Service::name`], which also starts every error's `Display`.
-///
-/// ```
-/// use federated_credentials::{Error, ErrorKind, Service};
-/// let err = Error::new(ErrorKind::Transport, Service::GcpMetadata, "could not connect");
-/// assert_eq!(err.service(), Service::GcpMetadata);
-/// assert_eq!(err.to_string(), "GCE metadata server: could not connect");
-/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Service {
@@ -120,12 +109,6 @@ pub enum Service {
 
 impl Service {
     /// A short human name, used in messages.
-    ///
-    /// ```
-    /// use federated_credentials::Service;
-    /// assert_eq!(Service::AwsSts.name(), "AWS STS");
-    /// assert_eq!(Service::IamCredentials.to_string(), "IAM Credentials");
-    /// ```
     pub fn name(&self) -> &'static str {
         match self {
             Service::GcpMetadata => "GCE metadata server",
@@ -152,15 +135,19 @@ impl fmt::Display for Service {
 
 /// The crate's error. Cheap to clone (the cache hands one failure to every waiting caller).
 ///
+/// A custom [`Exchange`](crate::exchange::Exchange) or
+/// [`SubjectTokenSource`](crate::source::SubjectTokenSource) builds one like this:
+///
 /// ```
 /// use federated_credentials::{Error, ErrorKind, Service};
-/// let err = Error::new(ErrorKind::Upstream, Service::AwsSts, "Not authorized to perform sts:AssumeRoleWithWebIdentity")
-///     .with_upstream_code("AccessDenied")
-///     .with_http_status(403);
-/// assert_eq!(err.kind(), ErrorKind::Upstream);
-/// assert_eq!(err.upstream_code(), Some("AccessDenied"));
-/// assert!(!err.is_transient());
-/// assert!(err.to_string().contains("AccessDenied"));
+/// use std::time::Duration;
+///
+/// let err = Error::new(ErrorKind::Upstream, Service::CustomSource, "the broker is throttling")
+///     .with_upstream_code("Throttling")
+///     .with_http_status(429)
+///     .with_transient(true)
+///     .with_retry_after(Duration::from_secs(30));
+/// assert!(err.is_transient());
 /// ```
 #[derive(Clone)]
 pub struct Error {
@@ -182,17 +169,6 @@ struct Inner {
 impl Error {
     /// A new error. `message` must say what failed and, where possible, what to fix; it must
     /// not contain secrets. Transport errors start transient, everything else not.
-    ///
-    /// For example, in a custom [`Exchange`](crate::exchange::Exchange) or
-    /// [`SubjectTokenSource`](crate::source::SubjectTokenSource):
-    ///
-    /// ```
-    /// use federated_credentials::{Error, ErrorKind, Service};
-    /// let err = Error::new(ErrorKind::Transport, Service::CustomSource, "the broker did not answer");
-    /// assert!(err.is_transient());
-    /// let err = Error::new(ErrorKind::Upstream, Service::CustomSource, "the broker refused the token");
-    /// assert!(!err.is_transient());
-    /// ```
     pub fn new(kind: ErrorKind, service: Service, message: impl Into<String>) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -210,13 +186,6 @@ impl Error {
     }
 
     /// A configuration error naming the field or setting that is wrong.
-    ///
-    /// ```
-    /// use federated_credentials::{Error, ErrorKind};
-    /// let e = Error::config("role_arn", "is required; set AWS_ROLE_ARN or call .role_arn()");
-    /// assert_eq!(e.kind(), ErrorKind::Configuration);
-    /// assert_eq!(e.to_string(), "configuration: role_arn: is required; set AWS_ROLE_ARN or call .role_arn()");
-    /// ```
     pub fn config(field: &str, problem: impl fmt::Display) -> Self {
         Self::new(
             ErrorKind::Configuration,
@@ -250,14 +219,6 @@ impl Error {
 
     /// Sets the upstream error code (e.g. `InvalidIdentityToken`). Codes come from
     /// upstream bodies, so they are sanitized like upstream text and kept to 100 characters.
-    ///
-    /// ```
-    /// use federated_credentials::{Error, ErrorKind, Service};
-    /// let err = Error::new(ErrorKind::Upstream, Service::AwsSts, "the token is not trusted")
-    ///     .with_upstream_code("InvalidIdentityToken");
-    /// assert_eq!(err.upstream_code(), Some("InvalidIdentityToken"));
-    /// assert_eq!(err.to_string(), "AWS STS: the token is not trusted (code InvalidIdentityToken)");
-    /// ```
     pub fn with_upstream_code(self, code: impl Into<String>) -> Self {
         let code = sanitize_upstream_text(&code.into(), MAX_UPSTREAM_ID_CHARS);
         self.edit(|i| i.upstream_code = Some(code))
@@ -266,26 +227,12 @@ impl Error {
     /// Sets the HTTP status the service answered with. It does not change
     /// [`is_transient`](Self::is_transient); set that with
     /// [`with_transient`](Self::with_transient).
-    ///
-    /// ```
-    /// use federated_credentials::{Error, ErrorKind, Service};
-    /// let err = Error::new(ErrorKind::Upstream, Service::GcpMetadata, "forbidden").with_http_status(403);
-    /// assert_eq!(err.http_status(), Some(403));
-    /// assert_eq!(err.to_string(), "GCE metadata server: forbidden (HTTP 403)");
-    /// ```
     pub fn with_http_status(self, status: u16) -> Self {
         self.edit(|i| i.http_status = Some(status))
     }
 
     /// Sets the upstream request id, for support cases. Kept to 100 characters, control
     /// characters replaced, since it comes from an upstream answer.
-    ///
-    /// ```
-    /// use federated_credentials::{Error, ErrorKind, Service};
-    /// let err = Error::new(ErrorKind::Upstream, Service::AwsSts, "access denied")
-    ///     .with_request_id("c6104cbe-af31-11e0-8154-cbc7ccf896c7\n");
-    /// assert_eq!(err.request_id(), Some("c6104cbe-af31-11e0-8154-cbc7ccf896c7 "));
-    /// ```
     pub fn with_request_id(self, id: impl Into<String>) -> Self {
         let id: String = id
             .into()
@@ -300,43 +247,16 @@ impl Error {
     }
 
     /// Marks the error as transient (retrying may succeed) or permanent.
-    ///
-    /// ```
-    /// use federated_credentials::{Error, ErrorKind, Service};
-    /// let throttled = Error::new(ErrorKind::Upstream, Service::AwsSts, "rate exceeded")
-    ///     .with_upstream_code("Throttling")
-    ///     .with_transient(true);
-    /// assert!(throttled.is_transient());
-    /// ```
     pub fn with_transient(self, transient: bool) -> Self {
         self.edit(|i| i.transient = transient)
     }
 
     /// Records the delay the service asked for (`Retry-After`).
-    ///
-    /// ```
-    /// use federated_credentials::{Error, ErrorKind, Service};
-    /// use std::time::Duration;
-    /// let err = Error::new(ErrorKind::Upstream, Service::GoogleSts, "quota exceeded")
-    ///     .with_http_status(429)
-    ///     .with_transient(true)
-    ///     .with_retry_after(Duration::from_secs(30));
-    /// assert_eq!(err.retry_after(), Some(Duration::from_secs(30)));
-    /// ```
     pub fn with_retry_after(self, after: Duration) -> Self {
         self.edit(|i| i.retry_after = Some(after))
     }
 
     /// Attaches the underlying cause. The cause must not carry secrets either.
-    ///
-    /// ```
-    /// use federated_credentials::{Error, ErrorKind, Service};
-    /// use std::error::Error as _;
-    /// let io = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "permission denied");
-    /// let err = Error::new(ErrorKind::NotAvailable, Service::TokenFile, "cannot read the token file")
-    ///     .with_source(io);
-    /// assert_eq!(err.source().unwrap().to_string(), "permission denied");
-    /// ```
     pub fn with_source(self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
         let source: Arc<dyn std::error::Error + Send + Sync> = Arc::new(source);
         self.edit(|i| i.source = Some(source))
@@ -344,114 +264,46 @@ impl Error {
 
     /// Prefixes the message with the step that was being taken, e.g. `"fetching the
     /// identity token"`.
-    ///
-    /// ```
-    /// use federated_credentials::{Error, ErrorKind, Service};
-    /// let err = Error::new(ErrorKind::Transport, Service::GcpMetadata, "timed out")
-    ///     .context("fetching the identity token");
-    /// assert_eq!(err.message(), "fetching the identity token: timed out");
-    /// ```
     pub fn context(self, step: impl fmt::Display) -> Self {
         self.edit(|i| i.message = format!("{step}: {}", i.message))
     }
 
     /// The kind of failure.
-    ///
-    /// ```
-    /// use federated_credentials::{Error, ErrorKind};
-    /// assert_eq!(Error::config("region", "is not a region").kind(), ErrorKind::Configuration);
-    /// ```
     pub fn kind(&self) -> ErrorKind {
         self.inner.kind
     }
 
     /// The service, source or step that failed.
-    ///
-    /// ```
-    /// use federated_credentials::{Error, Service};
-    /// assert_eq!(Error::config("region", "is not a region").service(), Service::Config);
-    /// ```
     pub fn service(&self) -> Service {
         self.inner.service
     }
 
     /// The message, without the service prefix and upstream details.
-    ///
-    /// ```
-    /// use federated_credentials::{Error, ErrorKind, Service};
-    /// let err = Error::new(ErrorKind::Upstream, Service::AwsSts, "access denied")
-    ///     .with_upstream_code("AccessDenied");
-    /// assert_eq!(err.message(), "access denied");
-    /// assert_eq!(err.to_string(), "AWS STS: access denied (code AccessDenied)");
-    /// ```
     pub fn message(&self) -> &str {
         &self.inner.message
     }
 
     /// The upstream error code, e.g. `ExpiredTokenException`.
-    ///
-    /// ```
-    /// use federated_credentials::{Error, ErrorKind, Service};
-    /// let err = Error::new(ErrorKind::Upstream, Service::AwsSts, "token expired")
-    ///     .with_upstream_code("ExpiredTokenException");
-    /// if err.upstream_code() == Some("ExpiredTokenException") {
-    ///     // fetch a fresh web identity token and try again
-    /// }
-    /// assert_eq!(Error::config("role_arn", "is required").upstream_code(), None);
-    /// ```
     pub fn upstream_code(&self) -> Option<&str> {
         self.inner.upstream_code.as_deref()
     }
 
     /// The HTTP status the service answered with.
-    ///
-    /// ```
-    /// use federated_credentials::{Error, ErrorKind, Service};
-    /// let err = Error::new(ErrorKind::Upstream, Service::IamCredentials, "permission denied")
-    ///     .with_http_status(403);
-    /// assert_eq!(err.http_status(), Some(403));
-    /// let err = Error::new(ErrorKind::Transport, Service::IamCredentials, "connection refused");
-    /// assert_eq!(err.http_status(), None);
-    /// ```
     pub fn http_status(&self) -> Option<u16> {
         self.inner.http_status
     }
 
     /// The upstream request id, to quote in a support case.
-    ///
-    /// ```
-    /// use federated_credentials::{Error, ErrorKind, Service};
-    /// let err = Error::new(ErrorKind::Upstream, Service::AwsSts, "access denied")
-    ///     .with_request_id("c6104cbe-af31-11e0-8154-cbc7ccf896c7");
-    /// assert_eq!(err.request_id(), Some("c6104cbe-af31-11e0-8154-cbc7ccf896c7"));
-    /// assert!(err.to_string().ends_with("(request id c6104cbe-af31-11e0-8154-cbc7ccf896c7)"));
-    /// ```
     pub fn request_id(&self) -> Option<&str> {
         self.inner.request_id.as_deref()
     }
 
     /// Whether retrying the same request may succeed.
-    ///
-    /// ```
-    /// use federated_credentials::{Error, ErrorKind, Service};
-    /// let refused = Error::new(ErrorKind::Transport, Service::AwsSts, "connection refused");
-    /// assert!(refused.is_transient());
-    /// assert!(!Error::config("role_arn", "is required").is_transient());
-    /// ```
     pub fn is_transient(&self) -> bool {
         self.inner.transient
     }
 
     /// How long the service asked us to wait before retrying.
-    ///
-    /// ```
-    /// use federated_credentials::{Error, ErrorKind, Service};
-    /// use std::time::Duration;
-    /// let err = Error::new(ErrorKind::Upstream, Service::GoogleSts, "quota exceeded")
-    ///     .with_retry_after(Duration::from_secs(30));
-    /// let wait = err.retry_after().unwrap_or(Duration::from_secs(1));
-    /// assert_eq!(wait, Duration::from_secs(30));
-    /// ```
     pub fn retry_after(&self) -> Option<Duration> {
         self.inner.retry_after
     }
@@ -508,10 +360,18 @@ impl std::error::Error for Error {
 /// opaque token with `[redacted]`. Upstream error bodies should not contain secrets, but a
 /// misbehaving proxy may echo a request back, so we never trust them.
 ///
+/// A custom source quoting its upstream's answer:
+///
 /// ```
 /// use federated_credentials::error::sanitize_upstream_text;
-/// let echoed = "bad token eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln in request";
-/// assert_eq!(sanitize_upstream_text(echoed, 200), "bad token [redacted] in request");
+/// use federated_credentials::{Error, ErrorKind, Service};
+///
+/// let body = "403 Forbidden: token eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln is not allowed";
+/// let err = Error::new(
+///     ErrorKind::Upstream,
+///     Service::CustomSource,
+///     format!("the broker refused: {}", sanitize_upstream_text(body, 200)),
+/// );
 /// ```
 pub fn sanitize_upstream_text(text: &str, max_chars: usize) -> String {
     let mut out = Vec::new();
@@ -590,6 +450,122 @@ mod tests {
         assert_eq!(
             short.request_id(),
             Some("c6104cbe-af31-11e0-8154-cbc7ccf896c7")
+        );
+    }
+
+    #[test]
+    fn builder_errors_name_the_setting_before_any_io() {
+        use crate::aws::WebIdentityProvider;
+        use crate::source::GcpMetadataIdentityToken;
+        let err = WebIdentityProvider::builder()
+            .token_source(GcpMetadataIdentityToken::new("sts.amazonaws.com"))
+            .build()
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Configuration);
+        assert_eq!(err.service(), Service::Config);
+        assert!(!err.is_transient());
+        assert_eq!(
+            err.to_string(),
+            "configuration: role_arn: is required: call .role_arn()"
+        );
+    }
+
+    #[test]
+    fn display_names_kinds_and_services() {
+        assert_eq!(ErrorKind::Transport.to_string(), "transport error");
+        assert_eq!(Service::AwsSts.name(), "AWS STS");
+        assert_eq!(Service::IamCredentials.to_string(), "IAM Credentials");
+        let err = Error::new(
+            ErrorKind::Transport,
+            Service::GcpMetadata,
+            "could not connect",
+        );
+        assert_eq!(err.service(), Service::GcpMetadata);
+        assert_eq!(err.to_string(), "GCE metadata server: could not connect");
+        let e = Error::config(
+            "role_arn",
+            "is required; set AWS_ROLE_ARN or call .role_arn()",
+        );
+        assert_eq!(e.kind(), ErrorKind::Configuration);
+        assert_eq!(e.service(), Service::Config);
+        assert_eq!(
+            e.to_string(),
+            "configuration: role_arn: is required; set AWS_ROLE_ARN or call .role_arn()"
+        );
+    }
+
+    #[test]
+    fn display_shows_each_upstream_detail_alone() {
+        let err = Error::new(
+            ErrorKind::Upstream,
+            Service::AwsSts,
+            "the token is not trusted",
+        )
+        .with_upstream_code("InvalidIdentityToken");
+        assert_eq!(err.upstream_code(), Some("InvalidIdentityToken"));
+        assert_eq!(err.message(), "the token is not trusted");
+        assert_eq!(
+            err.to_string(),
+            "AWS STS: the token is not trusted (code InvalidIdentityToken)"
+        );
+        let err = Error::new(ErrorKind::Upstream, Service::GcpMetadata, "forbidden")
+            .with_http_status(403);
+        assert_eq!(err.http_status(), Some(403));
+        assert_eq!(err.to_string(), "GCE metadata server: forbidden (HTTP 403)");
+        let err = Error::new(ErrorKind::Upstream, Service::AwsSts, "access denied")
+            .with_request_id("c6104cbe-af31-11e0-8154-cbc7ccf896c7");
+        assert!(err
+            .to_string()
+            .ends_with("(request id c6104cbe-af31-11e0-8154-cbc7ccf896c7)"));
+        let err = Error::new(ErrorKind::Upstream, Service::AwsSts, "access denied")
+            .with_request_id("c6104cbe-af31-11e0-8154-cbc7ccf896c7\n");
+        assert_eq!(
+            err.request_id(),
+            Some("c6104cbe-af31-11e0-8154-cbc7ccf896c7 ")
+        );
+        let err = Error::new(
+            ErrorKind::Upstream,
+            Service::AwsSts,
+            "Not authorized to perform sts:AssumeRoleWithWebIdentity",
+        )
+        .with_upstream_code("AccessDenied")
+        .with_http_status(403);
+        assert_eq!(err.kind(), ErrorKind::Upstream);
+        assert!(!err.is_transient());
+        assert!(err.to_string().contains("AccessDenied"));
+    }
+
+    #[test]
+    fn unset_details_are_none_and_set_ones_are_kept() {
+        use std::error::Error as _;
+        let config = Error::config("role_arn", "is required");
+        assert_eq!(config.upstream_code(), None);
+        assert_eq!(config.retry_after(), None);
+        assert!(config.source().is_none());
+        let refused = Error::new(ErrorKind::Transport, Service::IamCredentials, "refused");
+        assert_eq!(refused.http_status(), None);
+        assert!(!Error::new(ErrorKind::Upstream, Service::CustomSource, "refused").is_transient());
+        let throttled = Error::new(ErrorKind::Upstream, Service::GoogleSts, "quota exceeded")
+            .with_http_status(429)
+            .with_transient(true)
+            .with_retry_after(Duration::from_secs(30));
+        assert!(throttled.is_transient());
+        assert_eq!(throttled.retry_after(), Some(Duration::from_secs(30)));
+        let io = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "permission denied");
+        let err =
+            Error::new(ErrorKind::NotAvailable, Service::TokenFile, "cannot read").with_source(io);
+        assert_eq!(err.source().unwrap().to_string(), "permission denied");
+        let err = Error::new(ErrorKind::Transport, Service::GcpMetadata, "timed out")
+            .context("fetching the identity token");
+        assert_eq!(err.message(), "fetching the identity token: timed out");
+    }
+
+    #[test]
+    fn sanitize_redacts_an_echoed_jwt() {
+        let echoed = "bad token eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln in request";
+        assert_eq!(
+            sanitize_upstream_text(echoed, 200),
+            "bad token [redacted] in request"
         );
     }
 

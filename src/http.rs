@@ -39,14 +39,6 @@ use crate::context::Context;
 use crate::error::{Error, ErrorKind, Service};
 
 /// The default cap on a response body: 1 MiB. No endpoint we call sends more than a few KB.
-///
-/// ```
-/// use federated_credentials::http::{HttpClient, DEFAULT_MAX_BODY_BYTES};
-/// assert_eq!(DEFAULT_MAX_BODY_BYTES, 1 << 20);
-/// // A tighter cap for a custom source that only ever reads small tokens:
-/// let http = HttpClient::builder().max_body_bytes(DEFAULT_MAX_BODY_BYTES / 16).build()?;
-/// # Ok::<(), federated_credentials::Error>(())
-/// ```
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// A shared HTTP client. Cloning is cheap and shares the connection pool.
@@ -115,13 +107,6 @@ impl Default for HttpClient {
 
 impl HttpClient {
     /// Starts a builder with a 2 s connect timeout and a [`DEFAULT_MAX_BODY_BYTES`] cap.
-    ///
-    /// ```
-    /// use federated_credentials::http::HttpClient;
-    /// use std::time::Duration;
-    /// let http = HttpClient::builder().connect_timeout(Duration::from_secs(5)).build()?;
-    /// # Ok::<(), federated_credentials::Error>(())
-    /// ```
     pub fn builder() -> HttpClientBuilder {
         HttpClientBuilder {
             connect_timeout: Duration::from_secs(2),
@@ -354,12 +339,6 @@ impl HttpClientBuilder {
 
     /// Builds the client. Fails with [`ErrorKind::Configuration`] when a private CA or the
     /// proxy URL is invalid; the platform having no CA certificates is not an error.
-    ///
-    /// ```
-    /// use federated_credentials::http::HttpClient;
-    /// let err = HttpClient::builder().add_root_certificates_pem("not pem").build().unwrap_err();
-    /// assert_eq!(err.kind(), federated_credentials::ErrorKind::Configuration);
-    /// ```
     pub fn build(self) -> Result<HttpClient, Error> {
         let mut extra = Vec::new();
         for ca in &self.private_cas {
@@ -674,15 +653,6 @@ pub struct RetryPolicy {
 impl RetryPolicy {
     /// Up to `max_attempts` attempts in all (at least 1), 100 ms initial and 2 s maximum
     /// backoff, 30 s deadline.
-    ///
-    /// ```
-    /// use federated_credentials::http::RetryPolicy;
-    /// use std::time::Duration;
-    /// let p = RetryPolicy::new(5);
-    /// assert_eq!(p.max_attempts(), 5);
-    /// assert_eq!(p.deadline_duration(), Duration::from_secs(30));
-    /// assert_eq!(RetryPolicy::new(0).max_attempts(), 1);
-    /// ```
     pub fn new(max_attempts: u32) -> Self {
         Self {
             max_attempts: max_attempts.max(1),
@@ -693,32 +663,12 @@ impl RetryPolicy {
     }
 
     /// A single attempt, no retries.
-    ///
-    /// ```
-    /// use federated_credentials::exchange::GoogleStsExchange;
-    /// use federated_credentials::http::RetryPolicy;
-    /// assert_eq!(RetryPolicy::never().max_attempts(), 1);
-    /// // Fail fast, e.g. in a health check:
-    /// let sts = GoogleStsExchange::new("//iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/p/providers/x")
-    ///     .retry_policy(RetryPolicy::never());
-    /// ```
     pub fn never() -> Self {
         Self::new(1)
     }
 
     /// Sets the initial and maximum backoff. A maximum below the initial backoff is raised to
     /// it.
-    ///
-    /// ```
-    /// use federated_credentials::http::RetryPolicy;
-    /// use std::time::Duration;
-    /// // Waits of up to 0.5 s, 1 s, 2 s, 4 s, then 5 s between attempts (each drawn from
-    /// // the upper half of that range).
-    /// let patient = RetryPolicy::new(8)
-    ///     .backoff(Duration::from_millis(500), Duration::from_secs(5))
-    ///     .deadline(Duration::from_secs(60));
-    /// assert_eq!(patient.max_attempts(), 8);
-    /// ```
     pub fn backoff(mut self, initial: Duration, max: Duration) -> Self {
         self.initial_backoff = initial;
         self.max_backoff = max.max(initial);
@@ -726,35 +676,17 @@ impl RetryPolicy {
     }
 
     /// Sets the deadline for the whole operation, retries included.
-    ///
-    /// ```
-    /// use federated_credentials::http::RetryPolicy;
-    /// use std::time::Duration;
-    /// let p = RetryPolicy::new(3).deadline(Duration::from_secs(5));
-    /// assert_eq!(p.deadline_duration(), Duration::from_secs(5));
-    /// ```
     pub fn deadline(mut self, deadline: Duration) -> Self {
         self.deadline = deadline;
         self
     }
 
     /// The maximum number of attempts.
-    ///
-    /// ```
-    /// use federated_credentials::http::RetryPolicy;
-    /// assert_eq!(RetryPolicy::new(4).max_attempts(), 4);
-    /// ```
     pub fn max_attempts(&self) -> u32 {
         self.max_attempts
     }
 
     /// The deadline for the whole operation.
-    ///
-    /// ```
-    /// use federated_credentials::http::RetryPolicy;
-    /// use std::time::Duration;
-    /// assert_eq!(RetryPolicy::never().deadline_duration(), Duration::from_secs(30));
-    /// ```
     pub fn deadline_duration(&self) -> Duration {
         self.deadline
     }
@@ -1146,7 +1078,31 @@ mod tests {
     }
 
     #[test]
+    fn retry_policy_defaults_and_setters() {
+        assert_eq!(DEFAULT_MAX_BODY_BYTES, 1 << 20);
+        let p = RetryPolicy::new(5);
+        assert_eq!(p.max_attempts(), 5);
+        assert_eq!(p.deadline_duration(), Duration::from_secs(30));
+        assert_eq!(RetryPolicy::new(0).max_attempts(), 1);
+        assert_eq!(RetryPolicy::never().max_attempts(), 1);
+        assert_eq!(
+            RetryPolicy::never().deadline_duration(),
+            Duration::from_secs(30)
+        );
+        let p = RetryPolicy::new(8)
+            .backoff(Duration::from_millis(500), Duration::from_secs(5))
+            .deadline(Duration::from_secs(60));
+        assert_eq!(p.max_attempts(), 8);
+        assert_eq!(p.deadline_duration(), Duration::from_secs(60));
+    }
+
+    #[test]
     fn bad_private_cas_and_proxies_are_configuration_errors() {
+        let err = HttpClient::builder()
+            .add_root_certificates_pem("not pem")
+            .build()
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Configuration);
         let err = HttpClient::builder()
             .add_root_certificates_pem("no certificate here")
             .build()

@@ -29,10 +29,11 @@ use crate::secret::SecretString;
 /// Its `Display` is the URN.
 ///
 /// ```
-/// use federated_credentials::token::TokenType;
-/// let t = TokenType::from_urn("urn:ietf:params:aws:token-type:aws4_request").unwrap();
-/// assert_eq!(t, TokenType::Aws4Request);
-/// assert_eq!(t.to_string(), "urn:ietf:params:aws:token-type:aws4_request");
+/// use federated_credentials::token::{SubjectToken, TokenType};
+///
+/// // The `subject_token_type` of a credential configuration:
+/// let token_type = TokenType::from_urn("urn:ietf:params:oauth:token-type:saml2").unwrap_or(TokenType::Jwt);
+/// let assertion = SubjectToken::new("PHNhbWxwOlJlc3BvbnNlPg==", token_type);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -53,11 +54,6 @@ pub enum TokenType {
 
 impl TokenType {
     /// The URN for this token type.
-    ///
-    /// ```
-    /// use federated_credentials::token::TokenType;
-    /// assert_eq!(TokenType::IdToken.urn(), "urn:ietf:params:oauth:token-type:id_token");
-    /// ```
     pub fn urn(&self) -> &'static str {
         match self {
             TokenType::Jwt => "urn:ietf:params:oauth:token-type:jwt",
@@ -69,12 +65,6 @@ impl TokenType {
     }
 
     /// Parses a URN. Returns `None` for anything unknown.
-    ///
-    /// ```
-    /// use federated_credentials::token::TokenType;
-    /// assert_eq!(TokenType::from_urn("urn:ietf:params:oauth:token-type:jwt"), Some(TokenType::Jwt));
-    /// assert_eq!(TokenType::from_urn("urn:ietf:params:oauth:token-type:id-token"), None);
-    /// ```
     pub fn from_urn(urn: &str) -> Option<Self> {
         [
             TokenType::Jwt,
@@ -94,16 +84,15 @@ impl fmt::Display for TokenType {
     }
 }
 
-/// A token proving who the workload is, to be traded at an exchange.
+/// A token proving who the workload is, to be traded at an exchange. `Debug` redacts it.
 ///
 /// ```
 /// use federated_credentials::token::{SubjectToken, TokenType};
-/// use std::time::{Duration, UNIX_EPOCH};
-/// let t = SubjectToken::new("eyJ...", TokenType::Jwt)
-///     .with_expiry(UNIX_EPOCH + Duration::from_secs(100));
-/// assert!(t.is_expired_at(UNIX_EPOCH + Duration::from_secs(100)));
-/// assert!(!t.is_expired_at(UNIX_EPOCH + Duration::from_secs(99)));
-/// assert!(!format!("{t:?}").contains("eyJ"));
+/// use std::time::{Duration, SystemTime};
+///
+/// let t = SubjectToken::new("eyJ.example.jwt", TokenType::Jwt)
+///     .with_expiry(SystemTime::now() + Duration::from_secs(600));
+/// assert!(!t.is_expired_at(SystemTime::now()));
 /// ```
 #[derive(Clone, Debug)]
 pub struct SubjectToken {
@@ -114,13 +103,6 @@ pub struct SubjectToken {
 
 impl SubjectToken {
     /// A token of the given type with no known expiry.
-    ///
-    /// ```
-    /// use federated_credentials::token::{SubjectToken, TokenType};
-    /// let t = SubjectToken::new("eyJ.example.jwt", TokenType::IdToken);
-    /// assert_eq!(t.token_type(), TokenType::IdToken);
-    /// assert_eq!(t.expires_at(), None);
-    /// ```
     pub fn new(token: impl Into<SecretString>, token_type: TokenType) -> Self {
         Self {
             token: token.into(),
@@ -130,14 +112,6 @@ impl SubjectToken {
     }
 
     /// Records when the token expires.
-    ///
-    /// ```
-    /// use federated_credentials::token::{SubjectToken, TokenType};
-    /// use std::time::{Duration, UNIX_EPOCH};
-    /// let exp = UNIX_EPOCH + Duration::from_secs(1_700_003_600);
-    /// let t = SubjectToken::new("eyJ.example.jwt", TokenType::Jwt).with_expiry(exp);
-    /// assert_eq!(t.expires_at(), Some(exp));
-    /// ```
     pub fn with_expiry(mut self, expires_at: SystemTime) -> Self {
         self.expires_at = Some(expires_at);
         self
@@ -165,77 +139,43 @@ impl SubjectToken {
     }
 
     /// Replaces the token type (the configuration's `subject_token_type` is authoritative).
-    ///
-    /// ```
-    /// use federated_credentials::token::{SubjectToken, TokenType};
-    /// let t = SubjectToken::new("eyJ.example.jwt", TokenType::Jwt).with_token_type(TokenType::IdToken);
-    /// assert_eq!(t.token_type(), TokenType::IdToken);
-    /// ```
     pub fn with_token_type(mut self, token_type: TokenType) -> Self {
         self.token_type = token_type;
         self
     }
 
     /// The token value.
-    ///
-    /// ```
-    /// use federated_credentials::token::{SubjectToken, TokenType};
-    /// let t = SubjectToken::new("eyJ.example.jwt", TokenType::Jwt);
-    /// assert_eq!(t.token().expose_secret(), "eyJ.example.jwt");
-    /// assert_eq!(t.token().to_string(), "[redacted]");
-    /// ```
     pub fn token(&self) -> &SecretString {
         &self.token
     }
 
     /// Its type.
-    ///
-    /// ```
-    /// use federated_credentials::token::{SubjectToken, TokenType};
-    /// let t = SubjectToken::new("PHNhbWxwOlJlc3BvbnNlPg==", TokenType::Saml2);
-    /// assert_eq!(t.token_type(), TokenType::Saml2);
-    /// ```
     pub fn token_type(&self) -> TokenType {
         self.token_type
     }
 
     /// When it expires, if known.
-    ///
-    /// ```
-    /// use federated_credentials::token::{SubjectToken, TokenType};
-    /// use std::time::{Duration, UNIX_EPOCH};
-    /// let t = SubjectToken::new("eyJ.example.jwt", TokenType::Jwt);
-    /// assert_eq!(t.expires_at(), None);
-    /// let t = t.with_expiry(UNIX_EPOCH + Duration::from_secs(60));
-    /// assert_eq!(t.expires_at(), Some(UNIX_EPOCH + Duration::from_secs(60)));
-    /// ```
     pub fn expires_at(&self) -> Option<SystemTime> {
         self.expires_at
     }
 
     /// Whether it is expired at `now` (a token without expiry never is).
-    ///
-    /// ```
-    /// use federated_credentials::token::{SubjectToken, TokenType};
-    /// use std::time::{Duration, UNIX_EPOCH};
-    /// let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-    /// let t = SubjectToken::new("eyJ.example.jwt", TokenType::Jwt);
-    /// assert!(!t.is_expired_at(now));
-    /// assert!(t.with_expiry(now).is_expired_at(now));
-    /// ```
     pub fn is_expired_at(&self, now: SystemTime) -> bool {
         self.expires_at.is_some_and(|exp| exp <= now)
     }
 }
 
-/// An OAuth 2.0 access token (a Google federated or service-account token).
+/// An OAuth 2.0 access token (a Google federated or service-account token). `Debug`
+/// redacts it.
 ///
 /// ```
 /// use federated_credentials::token::AccessToken;
-/// use std::time::{Duration, UNIX_EPOCH};
-/// let t = AccessToken::new("ya29.secret", Some(UNIX_EPOCH + Duration::from_secs(3600)));
-/// assert_eq!(t.token_type(), "Bearer");
-/// assert!(!format!("{t:?}").contains("ya29"));
+/// use std::time::{Duration, SystemTime};
+///
+/// let t = AccessToken::new("ya29.example", Some(SystemTime::now() + Duration::from_secs(3600)));
+/// let mut headers = reqwest::header::HeaderMap::new();
+/// headers.insert(reqwest::header::AUTHORIZATION, t.authorization_header_value()?);
+/// # Ok::<(), federated_credentials::Error>(())
 /// ```
 #[derive(Clone, Debug)]
 pub struct AccessToken {
@@ -250,15 +190,6 @@ pub struct AccessToken {
 
 impl AccessToken {
     /// A bearer token with an optional expiry.
-    ///
-    /// ```
-    /// use federated_credentials::token::AccessToken;
-    /// use std::time::{Duration, UNIX_EPOCH};
-    /// let exp = UNIX_EPOCH + Duration::from_secs(1_700_003_600);
-    /// let t = AccessToken::new("ya29.example", Some(exp));
-    /// assert_eq!(t.expires_at(), Some(exp));
-    /// assert_eq!(t.token_type(), "Bearer");
-    /// ```
     pub fn new(token: impl Into<SecretString>, expires_at: Option<SystemTime>) -> Self {
         let token = token.into();
         let authorization = bearer_header_value(token.expose_secret());
@@ -272,49 +203,22 @@ impl AccessToken {
 
     /// Sets the token type (as the server reported it; default `Bearer`). The
     /// `Authorization` header always uses the `Bearer` scheme, whatever the spelling here.
-    ///
-    /// ```
-    /// use federated_credentials::token::AccessToken;
-    /// let t = AccessToken::new("ya29.example", None).with_token_type("bearer");
-    /// assert_eq!(t.token_type(), "bearer");
-    /// assert_eq!(t.authorization_header(), "Bearer ya29.example");
-    /// ```
     pub fn with_token_type(mut self, token_type: impl Into<String>) -> Self {
         self.token_type = token_type.into();
         self
     }
 
     /// The token value.
-    ///
-    /// ```
-    /// use federated_credentials::token::AccessToken;
-    /// let t = AccessToken::new("ya29.example", None);
-    /// assert_eq!(t.token().expose_secret(), "ya29.example");
-    /// assert_eq!(format!("{:?}", t.token()), "SecretString([redacted])");
-    /// ```
     pub fn token(&self) -> &SecretString {
         &self.token
     }
 
     /// The token type, normally `Bearer`.
-    ///
-    /// ```
-    /// use federated_credentials::token::AccessToken;
-    /// assert_eq!(AccessToken::new("ya29.example", None).token_type(), "Bearer");
-    /// ```
     pub fn token_type(&self) -> &str {
         &self.token_type
     }
 
     /// When it expires, if known.
-    ///
-    /// ```
-    /// use federated_credentials::token::AccessToken;
-    /// use std::time::{Duration, UNIX_EPOCH};
-    /// let exp = UNIX_EPOCH + Duration::from_secs(1_700_003_600);
-    /// assert_eq!(AccessToken::new("ya29.example", Some(exp)).expires_at(), Some(exp));
-    /// assert_eq!(AccessToken::new("ya29.example", None).expires_at(), None);
-    /// ```
     pub fn expires_at(&self) -> Option<SystemTime> {
         self.expires_at
     }
@@ -322,12 +226,6 @@ impl AccessToken {
     /// The `Authorization` header value, `Bearer <token>`. Treat the result as a secret;
     /// prefer [`authorization_header_value`](Self::authorization_header_value), which is
     /// cheaper and marked sensitive.
-    ///
-    /// ```
-    /// use federated_credentials::token::AccessToken;
-    /// let t = AccessToken::new("ya29.example", None);
-    /// assert_eq!(t.authorization_header(), "Bearer ya29.example");
-    /// ```
     pub fn authorization_header(&self) -> String {
         format!("Bearer {}", self.token.expose_secret())
     }
@@ -335,18 +233,6 @@ impl AccessToken {
     /// The `Authorization` header value, `Bearer <token>`, as a header value marked
     /// sensitive (HTTP clients and `Debug` do not show it). Built once per token, so this
     /// is a reference-count increment.
-    ///
-    /// ```
-    /// use federated_credentials::token::AccessToken;
-    /// let t = AccessToken::new("ya29.secret", None);
-    /// let value = t.authorization_header_value().unwrap();
-    /// assert!(value.is_sensitive());
-    /// assert_eq!(value.as_bytes(), b"Bearer ya29.secret");
-    /// assert!(!format!("{value:?}").contains("ya29"));
-    ///
-    /// let broken = AccessToken::new("line\nbreak", None);
-    /// assert!(broken.authorization_header_value().is_err());
-    /// ```
     pub fn authorization_header_value(&self) -> Result<HeaderValue, Error> {
         self.authorization.clone().ok_or_else(|| {
             Error::new(
@@ -392,7 +278,7 @@ impl Expiry for AccessToken {
 /// Anything with an expiry time, so the cache can decide when to refresh.
 ///
 /// Implement it for your own credential type to keep it in a
-/// [`CredentialCache`](crate::cache::CredentialCache).
+/// [`CredentialCache`](crate::cache::CredentialCache):
 ///
 /// ```
 /// use federated_credentials::token::Expiry;
@@ -411,28 +297,10 @@ impl Expiry for AccessToken {
 /// ```
 pub trait Expiry {
     /// When the credential stops being valid; `None` means it does not expire on its own.
-    ///
-    /// ```
-    /// use federated_credentials::token::{AccessToken, Expiry};
-    /// fn expires_soon(c: &dyn Expiry, deadline: std::time::SystemTime) -> bool {
-    ///     c.expires_at().is_some_and(|at| at <= deadline)
-    /// }
-    /// let deadline = std::time::UNIX_EPOCH;
-    /// assert!(!expires_soon(&AccessToken::new("ya29.example", None), deadline));
-    /// assert!(expires_soon(&AccessToken::new("ya29.example", Some(deadline)), deadline));
-    /// ```
     fn expires_at(&self) -> Option<SystemTime>;
 }
 
 /// How long until `expires_at`, seen from `now`; zero when already past.
-///
-/// ```
-/// use federated_credentials::token::remaining;
-/// use std::time::{Duration, UNIX_EPOCH};
-/// let expires_at = UNIX_EPOCH + Duration::from_secs(3600);
-/// assert_eq!(remaining(expires_at, UNIX_EPOCH), Duration::from_secs(3600));
-/// assert_eq!(remaining(UNIX_EPOCH, expires_at), Duration::ZERO);
-/// ```
 pub fn remaining(expires_at: SystemTime, now: SystemTime) -> Duration {
     expires_at.duration_since(now).unwrap_or(Duration::ZERO)
 }
@@ -440,13 +308,6 @@ pub fn remaining(expires_at: SystemTime, now: SystemTime) -> Duration {
 /// Formats a time as RFC 3339 in UTC with whole seconds, e.g. `2026-11-22T04:00:00Z`.
 /// Times outside years 0–9999 (which a broken upstream can produce) are shown as
 /// `unix time <seconds>` instead; this never panics.
-///
-/// ```
-/// use federated_credentials::token::format_rfc3339;
-/// use std::time::{Duration, UNIX_EPOCH};
-/// assert_eq!(format_rfc3339(UNIX_EPOCH + Duration::from_secs(1)), "1970-01-01T00:00:01Z");
-/// assert_eq!(format_rfc3339(UNIX_EPOCH + Duration::from_secs(1 << 40)), "unix time 1099511627776");
-/// ```
 pub fn format_rfc3339(at: SystemTime) -> String {
     let secs: i128 = match at.duration_since(std::time::UNIX_EPOCH) {
         Ok(after) => i128::from(after.as_secs()),
@@ -466,14 +327,6 @@ pub fn format_rfc3339(at: SystemTime) -> String {
 }
 
 /// Parses an RFC 3339 timestamp with or without fractional seconds and any offset.
-///
-/// ```
-/// use federated_credentials::token::parse_rfc3339;
-/// use std::time::{Duration, UNIX_EPOCH};
-/// let t = parse_rfc3339("2021-08-16T20:52:53.123456Z").unwrap();
-/// assert_eq!(t, UNIX_EPOCH + Duration::new(1629147173, 123_456_000));
-/// assert!(parse_rfc3339("yesterday").is_none());
-/// ```
 pub fn parse_rfc3339(value: &str) -> Option<SystemTime> {
     time::OffsetDateTime::parse(value.trim(), &time::format_description::well_known::Rfc3339)
         .ok()
@@ -536,6 +389,77 @@ mod tests {
             parse_rfc3339("2021-08-16T22:52:53+02:00"),
             Some(UNIX_EPOCH + Duration::from_secs(1_629_147_173))
         );
+    }
+
+    #[test]
+    fn token_type_urns_and_unknown_urns() {
+        let t = TokenType::from_urn("urn:ietf:params:aws:token-type:aws4_request").unwrap();
+        assert_eq!(t, TokenType::Aws4Request);
+        assert_eq!(t.to_string(), "urn:ietf:params:aws:token-type:aws4_request");
+        assert_eq!(
+            TokenType::IdToken.urn(),
+            "urn:ietf:params:oauth:token-type:id_token"
+        );
+        assert_eq!(
+            TokenType::from_urn("urn:ietf:params:oauth:token-type:id-token"),
+            None
+        );
+    }
+
+    #[test]
+    fn subject_token_expiry_type_and_redaction() {
+        let t = SubjectToken::new("eyJ.example.jwt", TokenType::IdToken);
+        assert_eq!(t.token_type(), TokenType::IdToken);
+        assert_eq!(t.expires_at(), None);
+        assert!(!t.is_expired_at(UNIX_EPOCH + Duration::from_secs(1_700_000_000)));
+        assert_eq!(t.token().expose_secret(), "eyJ.example.jwt");
+        assert_eq!(t.token().to_string(), "[redacted]");
+        let t = t
+            .with_token_type(TokenType::Jwt)
+            .with_expiry(UNIX_EPOCH + Duration::from_secs(100));
+        assert_eq!(t.token_type(), TokenType::Jwt);
+        assert_eq!(t.expires_at(), Some(UNIX_EPOCH + Duration::from_secs(100)));
+        assert!(t.is_expired_at(UNIX_EPOCH + Duration::from_secs(100)));
+        assert!(!t.is_expired_at(UNIX_EPOCH + Duration::from_secs(99)));
+        assert!(!format!("{t:?}").contains("eyJ"));
+    }
+
+    #[test]
+    fn access_token_fields_header_and_redaction() {
+        let exp = UNIX_EPOCH + Duration::from_secs(1_700_003_600);
+        let t = AccessToken::new("ya29.secret", Some(exp));
+        assert_eq!(t.expires_at(), Some(exp));
+        assert_eq!(Expiry::expires_at(&t), Some(exp));
+        assert_eq!(AccessToken::new("ya29.example", None).expires_at(), None);
+        assert_eq!(t.token_type(), "Bearer");
+        assert_eq!(t.token().expose_secret(), "ya29.secret");
+        assert_eq!(format!("{:?}", t.token()), "SecretString([redacted])");
+        assert!(!format!("{t:?}").contains("ya29"));
+        let value = t.authorization_header_value().unwrap();
+        assert!(!format!("{value:?}").contains("ya29"));
+        assert!(AccessToken::new("line\nbreak", None)
+            .authorization_header_value()
+            .is_err());
+        let t = AccessToken::new("ya29.example", None).with_token_type("bearer");
+        assert_eq!(t.token_type(), "bearer");
+        assert_eq!(t.authorization_header(), "Bearer ya29.example");
+    }
+
+    #[test]
+    fn rfc3339_whole_seconds_fractions_and_garbage() {
+        assert_eq!(
+            format_rfc3339(UNIX_EPOCH + Duration::from_secs(1)),
+            "1970-01-01T00:00:01Z"
+        );
+        assert_eq!(
+            format_rfc3339(UNIX_EPOCH + Duration::from_secs(1 << 40)),
+            "unix time 1099511627776"
+        );
+        assert_eq!(
+            parse_rfc3339("2021-08-16T20:52:53.123456Z"),
+            Some(UNIX_EPOCH + Duration::new(1629147173, 123_456_000))
+        );
+        assert!(parse_rfc3339("yesterday").is_none());
     }
 
     #[test]

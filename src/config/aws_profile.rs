@@ -37,29 +37,11 @@ use crate::context::Context;
 use crate::error::Error;
 
 /// The profile key that selects the GCE metadata server's identity token.
-///
-/// ```
-/// use federated_credentials::config::{AwsProfile, GCP_AUDIENCE_KEY};
-/// let ini = format!(
-///     "[default]\nrole_arn = arn:aws:iam::123456789012:role/gcp-workload\n{GCP_AUDIENCE_KEY} = sts.amazonaws.com\n"
-/// );
-/// let profile = AwsProfile::parse(&ini, "default", std::path::Path::new("config"))?;
-/// assert_eq!(profile.gcp_audience.as_deref(), Some("sts.amazonaws.com"));
-/// # Ok::<(), federated_credentials::Error>(())
-/// ```
 pub const GCP_AUDIENCE_KEY: &str = "federated_credentials_gcp_audience";
 
 /// The profile key naming the role to assume with the metadata server's token. Not
 /// `role_arn`: the AWS tools would try to assume that role themselves, from a source profile
 /// the profile does not have, and fail.
-///
-/// ```
-/// use federated_credentials::config::{AwsProfile, ROLE_ARN_KEY};
-/// let ini = format!("[profile gcp]\n{ROLE_ARN_KEY} = arn:aws:iam::123456789012:role/gcp\n");
-/// let profile = AwsProfile::parse(&ini, "gcp", std::path::Path::new("config"))?;
-/// assert_eq!(profile.role_arn.as_deref(), Some("arn:aws:iam::123456789012:role/gcp"));
-/// # Ok::<(), federated_credentials::Error>(())
-/// ```
 pub const ROLE_ARN_KEY: &str = "federated_credentials_role_arn";
 
 /// The web identity settings of one profile. Keys it does not read are ignored; empty
@@ -68,22 +50,14 @@ pub const ROLE_ARN_KEY: &str = "federated_credentials_role_arn";
 /// Turn it into a provider with
 /// [`default_chain::from_profile`](crate::default_chain::from_profile).
 ///
-/// ```
+/// ```no_run
 /// use federated_credentials::config::AwsProfile;
-/// use std::time::Duration;
-/// let ini = "\
-/// [profile billing]
-/// role_arn = arn:aws:iam::123456789012:role/billing
-/// web_identity_token_file = /var/run/secrets/tokens/aws-token
-/// role_session_name = billing-worker
-/// duration_seconds = 7200
-/// region = eu-west-1
-/// ";
-/// let p = AwsProfile::parse(ini, "billing", std::path::Path::new("config"))?;
-/// assert_eq!(p.role_session_name.as_deref(), Some("billing-worker"));
-/// assert_eq!(p.duration, Some(Duration::from_secs(7200)));
-/// assert_eq!(p.region.as_deref(), Some("eu-west-1"));
-/// assert_eq!(p.gcp_audience, None);
+/// use federated_credentials::context::Context;
+/// use federated_credentials::default_chain;
+///
+/// let ctx = Context::default();
+/// let profile = AwsProfile::load(&ctx)?; // `AWS_PROFILE` from `AWS_CONFIG_FILE`
+/// let provider = default_chain::from_profile(&ctx, profile)?;
 /// # Ok::<(), federated_credentials::Error>(())
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -110,20 +84,6 @@ pub struct AwsProfile {
 impl AwsProfile {
     /// Loads the profile named by `AWS_PROFILE` (default `default`) from `AWS_CONFIG_FILE`
     /// (default `~/.aws/config`), both read from the context's environment.
-    ///
-    /// ```
-    /// use federated_credentials::config::AwsProfile;
-    /// use federated_credentials::context::{Context, StaticEnv};
-    /// # let dir = tempfile::tempdir().unwrap();
-    /// # let path = dir.path().join("config");
-    /// # let path = path.to_str().unwrap();
-    /// std::fs::write(path, "[profile ci]\nrole_arn = arn:aws:iam::123456789012:role/ci\n").unwrap();
-    /// let env = StaticEnv::from_pairs([("AWS_CONFIG_FILE", path), ("AWS_PROFILE", "ci")]);
-    /// let profile = AwsProfile::load(&Context::builder().env(env).build())?;
-    /// assert_eq!(profile.name, "ci");
-    /// assert_eq!(profile.role_arn.as_deref(), Some("arn:aws:iam::123456789012:role/ci"));
-    /// # Ok::<(), federated_credentials::Error>(())
-    /// ```
     pub fn load(ctx: &Context) -> Result<Self, Error> {
         let name = ctx
             .env()
@@ -134,20 +94,6 @@ impl AwsProfile {
 
     /// Loads the named profile from `AWS_CONFIG_FILE` (default `~/.aws/config`), whatever
     /// `AWS_PROFILE` says.
-    ///
-    /// ```
-    /// use federated_credentials::config::AwsProfile;
-    /// use federated_credentials::context::{Context, StaticEnv};
-    /// # let dir = tempfile::tempdir().unwrap();
-    /// # let path = dir.path().join("config");
-    /// # let path = path.to_str().unwrap();
-    /// std::fs::write(path, "[profile ci]\nrole_arn = arn:aws:iam::123456789012:role/ci\n").unwrap();
-    /// let ctx = Context::builder().env(StaticEnv::from_pairs([("AWS_CONFIG_FILE", path)])).build();
-    /// assert_eq!(AwsProfile::load_named(&ctx, "ci")?.name, "ci");
-    /// let err = AwsProfile::load_named(&ctx, "prod").unwrap_err();
-    /// assert!(err.message().starts_with("AWS_PROFILE: profile `prod` not found"));
-    /// # Ok::<(), federated_credentials::Error>(())
-    /// ```
     pub fn load_named(ctx: &Context, name: &str) -> Result<Self, Error> {
         let path = match ctx.env().get_non_empty("AWS_CONFIG_FILE") {
             Some(p) => expand_home(ctx, p.trim()),
@@ -165,16 +111,6 @@ impl AwsProfile {
     /// Parses `text` (the config file's contents) and returns the profile `name`; `path`
     /// only names the file in errors. The `default` profile may be written `[default]` or
     /// `[profile default]`, any other only `[profile NAME]`.
-    ///
-    /// ```
-    /// use federated_credentials::config::AwsProfile;
-    /// let p = AwsProfile::parse(
-    ///     "[profile ci]\nrole_arn = arn:aws:iam::123456789012:role/RoleA\nweb_identity_token_file = /t\n",
-    ///     "ci",
-    ///     std::path::Path::new("config"),
-    /// ).unwrap();
-    /// assert_eq!(p.role_arn.as_deref(), Some("arn:aws:iam::123456789012:role/RoleA"));
-    /// ```
     pub fn parse(text: &str, name: &str, path: &Path) -> Result<Self, Error> {
         let sections = parse_ini(text);
         let wanted = if name == "default" {
@@ -382,6 +318,71 @@ web_identity_token_file = /t
             err.message().starts_with("profile x.duration_seconds"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn documented_keys_and_fields() {
+        let ini = format!(
+            "[default]\nrole_arn = arn:aws:iam::123456789012:role/gcp-workload\n{GCP_AUDIENCE_KEY} = sts.amazonaws.com\n"
+        );
+        let profile = AwsProfile::parse(&ini, "default", Path::new("config")).unwrap();
+        assert_eq!(profile.gcp_audience.as_deref(), Some("sts.amazonaws.com"));
+        let ini = format!("[profile gcp]\n{ROLE_ARN_KEY} = arn:aws:iam::123456789012:role/gcp\n");
+        let profile = AwsProfile::parse(&ini, "gcp", Path::new("config")).unwrap();
+        assert_eq!(
+            profile.role_arn.as_deref(),
+            Some("arn:aws:iam::123456789012:role/gcp")
+        );
+        let ini = "\
+[profile billing]
+role_arn = arn:aws:iam::123456789012:role/billing
+web_identity_token_file = /var/run/secrets/tokens/aws-token
+role_session_name = billing-worker
+duration_seconds = 7200
+region = eu-west-1
+";
+        let p = AwsProfile::parse(ini, "billing", Path::new("config")).unwrap();
+        assert_eq!(p.role_session_name.as_deref(), Some("billing-worker"));
+        assert_eq!(p.duration, Some(Duration::from_secs(7200)));
+        assert_eq!(p.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(p.gcp_audience, None);
+        let p = AwsProfile::parse(
+            "[profile ci]\nrole_arn = arn:aws:iam::123456789012:role/RoleA\nweb_identity_token_file = /t\n",
+            "ci",
+            Path::new("config"),
+        )
+        .unwrap();
+        assert_eq!(
+            p.role_arn.as_deref(),
+            Some("arn:aws:iam::123456789012:role/RoleA")
+        );
+    }
+
+    #[test]
+    fn load_and_load_named_read_the_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config");
+        let path = path.to_str().unwrap();
+        std::fs::write(
+            path,
+            "[profile ci]\nrole_arn = arn:aws:iam::123456789012:role/ci\n",
+        )
+        .unwrap();
+        let env = StaticEnv::from_pairs([("AWS_CONFIG_FILE", path), ("AWS_PROFILE", "ci")]);
+        let profile = AwsProfile::load(&Context::builder().env(env).build()).unwrap();
+        assert_eq!(profile.name, "ci");
+        assert_eq!(
+            profile.role_arn.as_deref(),
+            Some("arn:aws:iam::123456789012:role/ci")
+        );
+        let ctx = Context::builder()
+            .env(StaticEnv::from_pairs([("AWS_CONFIG_FILE", path)]))
+            .build();
+        assert_eq!(AwsProfile::load_named(&ctx, "ci").unwrap().name, "ci");
+        let err = AwsProfile::load_named(&ctx, "prod").unwrap_err();
+        assert!(err
+            .message()
+            .starts_with("AWS_PROFILE: profile `prod` not found"));
     }
 
     #[test]

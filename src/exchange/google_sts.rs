@@ -20,38 +20,13 @@ use crate::secret::SecretString;
 use crate::token::{AccessToken, SubjectToken, TokenType};
 
 /// The default STS endpoint (`token_url`), for the `googleapis.com` universe.
-///
-/// ```
-/// use federated_credentials::config::ExternalAccountConfig;
-/// use federated_credentials::exchange::DEFAULT_TOKEN_URL;
-/// let config = ExternalAccountConfig::from_json(r#"{
-///   "type": "external_account",
-///   "audience": "//iam.googleapis.com/projects/123456789/locations/global/workloadIdentityPools/aws-pool/providers/aws",
-///   "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
-///   "credential_source": { "file": "/var/run/secrets/tokens/gcp-token" }
-/// }"#)?;
-/// assert_eq!(config.token_url, DEFAULT_TOKEN_URL); // no token_url in the file
-/// # Ok::<(), federated_credentials::Error>(())
-/// ```
 pub const DEFAULT_TOKEN_URL: &str = "https://sts.googleapis.com/v1/token";
 /// The scope that covers every Google Cloud API, the default of the exchanges and
 /// providers here.
-///
-/// ```
-/// use federated_credentials::exchange::{GoogleStsExchange, CLOUD_PLATFORM_SCOPE};
-/// let sts = GoogleStsExchange::new("//iam.googleapis.com/projects/123456789/locations/global/workloadIdentityPools/aws-pool/providers/aws")
-///     .scopes([CLOUD_PLATFORM_SCOPE, "https://www.googleapis.com/auth/userinfo.email"]);
-/// ```
 pub const CLOUD_PLATFORM_SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
 const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 
 /// Whether `audience` names a workforce pool provider (`//iam.googleapis.com/locations/L/workforcePools/...`).
-///
-/// ```
-/// use federated_credentials::exchange::is_workforce_audience;
-/// assert!(is_workforce_audience("//iam.googleapis.com/locations/global/workforcePools/p/providers/x"));
-/// assert!(!is_workforce_audience("//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/x"));
-/// ```
 pub fn is_workforce_audience(audience: &str) -> bool {
     // Host-agnostic (other universes), like the reference clients' regex.
     let Some(rest) = audience.strip_prefix("//") else {
@@ -76,6 +51,18 @@ pub fn is_workforce_audience(audience: &str) -> bool {
 /// sts.validate(&Context::default())?; // checked without I/O
 /// # Ok::<(), federated_credentials::Error>(())
 /// ```
+///
+/// A workforce pool (people signing in through an identity provider) bills a project, or
+/// authenticates as an OAuth client:
+///
+/// ```
+/// use federated_credentials::exchange::GoogleStsExchange;
+///
+/// let workforce = "//iam.googleapis.com/locations/global/workforcePools/staff/providers/okta";
+/// let billed = GoogleStsExchange::new(workforce).workforce_pool_user_project("my-project");
+/// let as_client = GoogleStsExchange::new(workforce)
+///     .client_credentials("example-client-id", "example-client-secret");
+/// ```
 #[derive(Debug, Clone)]
 pub struct GoogleStsExchange {
     token_url: String,
@@ -91,16 +78,6 @@ pub struct GoogleStsExchange {
 impl GoogleStsExchange {
     /// An exchange for the workload or workforce identity pool provider `audience`, at
     /// [`DEFAULT_TOKEN_URL`], asking for the cloud-platform scope.
-    ///
-    /// ```
-    /// # use federated_credentials::context::Context;
-    /// # use federated_credentials::exchange::{Exchange, GoogleStsExchange};
-    /// # let ctx = Context::default();
-    /// # let workload = "//iam.googleapis.com/projects/123456789/locations/global/workloadIdentityPools/aws-pool/providers/aws";
-    /// let sts = GoogleStsExchange::new(workload);
-    /// assert_eq!(sts.audience(), workload);
-    /// assert!(GoogleStsExchange::new("").validate(&ctx).is_err()); // the audience is required
-    /// ```
     pub fn new(audience: impl Into<String>) -> Self {
         Self {
             token_url: DEFAULT_TOKEN_URL.to_string(),
@@ -118,18 +95,6 @@ impl GoogleStsExchange {
 
     /// The STS endpoint (`token_url`): `https`, or plain `http` for loopback hosts only
     /// (emulators).
-    ///
-    /// ```
-    /// # use federated_credentials::context::Context;
-    /// # use federated_credentials::exchange::{Exchange, GoogleStsExchange};
-    /// # let ctx = Context::default();
-    /// # let workload = "//iam.googleapis.com/projects/123456789/locations/global/workloadIdentityPools/aws-pool/providers/aws";
-    /// let emulator = GoogleStsExchange::new(workload).token_url("http://127.0.0.1:8080/v1/token");
-    /// emulator.validate(&ctx)?;
-    /// let plain = GoogleStsExchange::new(workload).token_url("http://sts.example.com/v1/token");
-    /// assert!(plain.validate(&ctx).is_err());
-    /// # Ok::<(), federated_credentials::Error>(())
-    /// ```
     pub fn token_url(mut self, url: impl Into<String>) -> Self {
         self.token_url = url.into();
         self
@@ -137,18 +102,6 @@ impl GoogleStsExchange {
 
     /// The scopes requested (space-joined on the wire; none sends no `scope`). Default:
     /// [`CLOUD_PLATFORM_SCOPE`].
-    ///
-    /// ```
-    /// # use federated_credentials::context::Context;
-    /// # use federated_credentials::exchange::{Exchange, GoogleStsExchange};
-    /// # let ctx = Context::default();
-    /// # let workload = "//iam.googleapis.com/projects/123456789/locations/global/workloadIdentityPools/aws-pool/providers/aws";
-    /// // A federated token for services that want narrower scopes.
-    /// let sts = GoogleStsExchange::new(workload)
-    ///     .scopes(["https://www.googleapis.com/auth/devstorage.read_only"]);
-    /// sts.validate(&ctx)?;
-    /// # Ok::<(), federated_credentials::Error>(())
-    /// ```
     pub fn scopes(mut self, scopes: impl IntoIterator<Item = impl Into<String>>) -> Self {
         self.scopes = scopes.into_iter().map(Into::into).collect();
         self
@@ -156,18 +109,6 @@ impl GoogleStsExchange {
 
     /// Client authentication (`Authorization: Basic`), for workforce and gcloud flows. The
     /// client id must not contain `:`.
-    ///
-    /// ```
-    /// # use federated_credentials::context::Context;
-    /// # use federated_credentials::exchange::{Exchange, GoogleStsExchange};
-    /// # let ctx = Context::default();
-    /// # let workload = "//iam.googleapis.com/projects/123456789/locations/global/workloadIdentityPools/aws-pool/providers/aws";
-    /// let sts = GoogleStsExchange::new("//iam.googleapis.com/locations/global/workforcePools/staff/providers/okta")
-    ///     .client_credentials("example-client-id", "example-client-secret");
-    /// sts.validate(&ctx)?;
-    /// assert!(!format!("{sts:?}").contains("example-client-secret")); // redacted
-    /// # Ok::<(), federated_credentials::Error>(())
-    /// ```
     pub fn client_credentials(
         mut self,
         client_id: impl Into<String>,
@@ -188,34 +129,12 @@ impl GoogleStsExchange {
 
     /// The project billed for a workforce pool exchange (`options.userProject`). Only allowed
     /// with a workforce pool audience; not sent when client credentials are set.
-    ///
-    /// ```
-    /// # use federated_credentials::context::Context;
-    /// # use federated_credentials::exchange::{Exchange, GoogleStsExchange};
-    /// # let ctx = Context::default();
-    /// # let workload = "//iam.googleapis.com/projects/123456789/locations/global/workloadIdentityPools/aws-pool/providers/aws";
-    /// let workforce = "//iam.googleapis.com/locations/global/workforcePools/staff/providers/okta";
-    /// GoogleStsExchange::new(workforce).workforce_pool_user_project("my-project").validate(&ctx)?;
-    /// let err = GoogleStsExchange::new(workload)
-    ///     .workforce_pool_user_project("my-project")
-    ///     .validate(&ctx)
-    ///     .unwrap_err();
-    /// assert!(err.message().starts_with("workforce_pool_user_project: is only allowed"));
-    /// # Ok::<(), federated_credentials::Error>(())
-    /// ```
     pub fn workforce_pool_user_project(mut self, project: impl Into<String>) -> Self {
         self.workforce_pool_user_project = Some(project.into());
         self
     }
 
     /// The timeout of one attempt (default 10 s).
-    ///
-    /// ```
-    /// use federated_credentials::exchange::GoogleStsExchange;
-    /// use std::time::Duration;
-    /// let sts = GoogleStsExchange::new("//iam.googleapis.com/projects/123456789/locations/global/workloadIdentityPools/aws-pool/providers/aws")
-    ///     .attempt_timeout(Duration::from_secs(3));
-    /// ```
     pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
         self.attempt_timeout = timeout;
         self
@@ -223,26 +142,12 @@ impl GoogleStsExchange {
 
     /// The retry policy (default: 3 attempts on 408/429/5xx and transport errors, 200 ms–3 s
     /// backoff, 30 s deadline).
-    ///
-    /// ```
-    /// use federated_credentials::exchange::GoogleStsExchange;
-    /// use federated_credentials::http::RetryPolicy;
-    /// use std::time::Duration;
-    /// let sts = GoogleStsExchange::new("//iam.googleapis.com/projects/123456789/locations/global/workloadIdentityPools/aws-pool/providers/aws")
-    ///     .retry_policy(RetryPolicy::new(5).deadline(Duration::from_secs(60)));
-    /// ```
     pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
         self.retry = policy;
         self
     }
 
     /// The audience.
-    ///
-    /// ```
-    /// use federated_credentials::exchange::{is_workforce_audience, GoogleStsExchange};
-    /// let sts = GoogleStsExchange::new("//iam.googleapis.com/locations/global/workforcePools/staff/providers/okta");
-    /// assert!(is_workforce_audience(sts.audience()));
-    /// ```
     pub fn audience(&self) -> &str {
         &self.audience
     }
@@ -527,6 +432,60 @@ mod tests {
             .token_url("http://127.0.0.1:9/v1/token")
             .check()
             .is_ok());
+    }
+
+    #[test]
+    fn documented_settings_validate_and_redact() {
+        let ctx = Context::default();
+        let workload = "//iam.googleapis.com/projects/123456789/locations/global/workloadIdentityPools/aws-pool/providers/aws";
+        let workforce = "//iam.googleapis.com/locations/global/workforcePools/staff/providers/okta";
+        assert!(is_workforce_audience(
+            "//iam.googleapis.com/locations/global/workforcePools/p/providers/x"
+        ));
+        assert!(!is_workforce_audience(
+            "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/x"
+        ));
+        let sts = GoogleStsExchange::new(workload);
+        assert_eq!(sts.audience(), workload);
+        assert!(GoogleStsExchange::new("").validate(&ctx).is_err());
+        GoogleStsExchange::new(workload)
+            .token_url("http://127.0.0.1:8080/v1/token")
+            .validate(&ctx)
+            .unwrap();
+        assert!(GoogleStsExchange::new(workload)
+            .token_url("http://sts.example.com/v1/token")
+            .validate(&ctx)
+            .is_err());
+        GoogleStsExchange::new(workload)
+            .scopes(["https://www.googleapis.com/auth/devstorage.read_only"])
+            .validate(&ctx)
+            .unwrap();
+        let with_client = GoogleStsExchange::new(workforce)
+            .client_credentials("example-client-id", "example-client-secret");
+        with_client.validate(&ctx).unwrap();
+        assert!(!format!("{with_client:?}").contains("example-client-secret"));
+        assert!(is_workforce_audience(with_client.audience()));
+        GoogleStsExchange::new(workforce)
+            .workforce_pool_user_project("my-project")
+            .validate(&ctx)
+            .unwrap();
+        let err = GoogleStsExchange::new(workload)
+            .workforce_pool_user_project("my-project")
+            .validate(&ctx)
+            .unwrap_err();
+        assert!(err
+            .message()
+            .starts_with("workforce_pool_user_project: is only allowed"));
+        let config = crate::config::ExternalAccountConfig::from_json(
+            r#"{
+              "type": "external_account",
+              "audience": "//iam.googleapis.com/projects/123456789/locations/global/workloadIdentityPools/aws-pool/providers/aws",
+              "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+              "credential_source": { "file": "/var/run/secrets/tokens/gcp-token" }
+            }"#,
+        )
+        .unwrap();
+        assert_eq!(config.token_url, DEFAULT_TOKEN_URL);
     }
 
     #[test]

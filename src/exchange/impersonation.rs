@@ -17,13 +17,6 @@ use crate::http::{with_retries, HttpRequest, HttpResponse, RetryPolicy};
 use crate::token::{format_rfc3339, parse_rfc3339, AccessToken, SubjectToken, TokenType};
 
 /// The default IAM Credentials API base.
-///
-/// ```
-/// use federated_credentials::exchange::{service_account_from_url, DEFAULT_IAM_CREDENTIALS_BASE};
-/// let sa = "app@my-project.iam.gserviceaccount.com";
-/// let url = format!("{DEFAULT_IAM_CREDENTIALS_BASE}/projects/-/serviceAccounts/{sa}:generateAccessToken");
-/// assert_eq!(service_account_from_url(&url).as_deref(), Some(sa));
-/// ```
 pub const DEFAULT_IAM_CREDENTIALS_BASE: &str = "https://iamcredentials.googleapis.com/v1";
 
 fn default_retry() -> RetryPolicy {
@@ -33,15 +26,6 @@ fn default_retry() -> RetryPolicy {
 }
 
 /// Extracts the service account from a `.../serviceAccounts/{SA}:generateAccessToken` URL.
-///
-/// ```
-/// use federated_credentials::exchange::service_account_from_url;
-/// assert_eq!(
-///     service_account_from_url("https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/app@p.iam.gserviceaccount.com:generateAccessToken"),
-///     Some("app@p.iam.gserviceaccount.com".to_string())
-/// );
-/// assert_eq!(service_account_from_url("https://example.com/token"), None);
-/// ```
 pub fn service_account_from_url(url: &str) -> Option<String> {
     let tail = url.rsplit('/').next()?;
     let sa = tail.strip_suffix(":generateAccessToken")?;
@@ -63,7 +47,6 @@ pub fn service_account_from_url(url: &str) -> Option<String> {
 /// .lifetime(Duration::from_secs(3600))
 /// .scopes(["https://www.googleapis.com/auth/cloud-platform"]);
 /// imp.validate(&Context::default())?; // checked without I/O
-/// assert_eq!(imp.service_account().as_deref(), Some("app@p.iam.gserviceaccount.com"));
 /// # Ok::<(), federated_credentials::Error>(())
 /// ```
 #[derive(Debug, Clone)]
@@ -80,17 +63,6 @@ impl ServiceAccountImpersonation {
     /// Impersonation through `url` (the config's `service_account_impersonation_url`),
     /// asking for the cloud-platform scope. The URL must end in
     /// `/serviceAccounts/EMAIL:generateAccessToken`.
-    ///
-    /// ```
-    /// # use federated_credentials::context::Context;
-    /// # use federated_credentials::exchange::{Exchange, ServiceAccountImpersonation};
-    /// # let ctx = Context::default();
-    /// # let url = "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/app@my-project.iam.gserviceaccount.com:generateAccessToken";
-    /// ServiceAccountImpersonation::new(url).validate(&ctx)?;
-    /// let wrong = ServiceAccountImpersonation::new("https://iamcredentials.googleapis.com/v1/token");
-    /// assert!(wrong.validate(&ctx).is_err());
-    /// # Ok::<(), federated_credentials::Error>(())
-    /// ```
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
@@ -103,19 +75,6 @@ impl ServiceAccountImpersonation {
     }
 
     /// The scopes of the service account token (required, non-empty).
-    ///
-    /// ```
-    /// # use federated_credentials::context::Context;
-    /// # use federated_credentials::exchange::{Exchange, ServiceAccountImpersonation};
-    /// # let ctx = Context::default();
-    /// # let url = "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/app@my-project.iam.gserviceaccount.com:generateAccessToken";
-    /// let imp = ServiceAccountImpersonation::new(url)
-    ///     .scopes(["https://www.googleapis.com/auth/bigquery.readonly"]);
-    /// imp.validate(&ctx)?;
-    /// let none: [&str; 0] = [];
-    /// assert!(ServiceAccountImpersonation::new(url).scopes(none).validate(&ctx).is_err());
-    /// # Ok::<(), federated_credentials::Error>(())
-    /// ```
     pub fn scopes(mut self, scopes: impl IntoIterator<Item = impl Into<String>>) -> Self {
         self.scopes = scopes.into_iter().map(Into::into).collect();
         self
@@ -123,18 +82,6 @@ impl ServiceAccountImpersonation {
 
     /// The token lifetime, 600–43200 s (above 3600 s needs the
     /// `iam.allowServiceAccountCredentialLifetimeExtension` org policy). Default: IAM's 3600 s.
-    ///
-    /// ```
-    /// # use federated_credentials::context::Context;
-    /// # use federated_credentials::exchange::{Exchange, ServiceAccountImpersonation};
-    /// # let ctx = Context::default();
-    /// # let url = "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/app@my-project.iam.gserviceaccount.com:generateAccessToken";
-    /// use std::time::Duration;
-    /// ServiceAccountImpersonation::new(url).lifetime(Duration::from_secs(1800)).validate(&ctx)?;
-    /// let too_short = ServiceAccountImpersonation::new(url).lifetime(Duration::from_secs(60));
-    /// assert!(too_short.validate(&ctx).is_err());
-    /// # Ok::<(), federated_credentials::Error>(())
-    /// ```
     pub fn lifetime(mut self, lifetime: Duration) -> Self {
         self.lifetime = Some(lifetime);
         self
@@ -142,30 +89,12 @@ impl ServiceAccountImpersonation {
 
     /// Delegation chain (`projects/-/serviceAccounts/EMAIL`, or plain emails, which are
     /// expanded to that form).
-    ///
-    /// ```
-    /// # use federated_credentials::context::Context;
-    /// # use federated_credentials::exchange::{Exchange, ServiceAccountImpersonation};
-    /// # let ctx = Context::default();
-    /// # let url = "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/app@my-project.iam.gserviceaccount.com:generateAccessToken";
-    /// let imp = ServiceAccountImpersonation::new(url)
-    ///     .delegates(["hop@my-project.iam.gserviceaccount.com"]);
-    /// imp.validate(&ctx)?;
-    /// # Ok::<(), federated_credentials::Error>(())
-    /// ```
     pub fn delegates(mut self, delegates: impl IntoIterator<Item = impl Into<String>>) -> Self {
         self.delegates = delegates.into_iter().map(Into::into).collect();
         self
     }
 
     /// The timeout of one attempt (default 10 s).
-    ///
-    /// ```
-    /// use federated_credentials::exchange::ServiceAccountImpersonation;
-    /// use std::time::Duration;
-    /// # let url = "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/app@my-project.iam.gserviceaccount.com:generateAccessToken";
-    /// let imp = ServiceAccountImpersonation::new(url).attempt_timeout(Duration::from_secs(3));
-    /// ```
     pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
         self.attempt_timeout = timeout;
         self
@@ -173,27 +102,12 @@ impl ServiceAccountImpersonation {
 
     /// The retry policy (default: 3 attempts on 408/429/5xx and transport errors, 200 ms–3 s
     /// backoff, 30 s deadline).
-    ///
-    /// ```
-    /// use federated_credentials::exchange::ServiceAccountImpersonation;
-    /// use federated_credentials::http::RetryPolicy;
-    /// # let url = "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/app@my-project.iam.gserviceaccount.com:generateAccessToken";
-    /// let imp = ServiceAccountImpersonation::new(url).retry_policy(RetryPolicy::new(5));
-    /// ```
     pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
         self.retry = policy;
         self
     }
 
     /// The impersonated service account, from the URL.
-    ///
-    /// ```
-    /// use federated_credentials::exchange::ServiceAccountImpersonation;
-    /// let imp = ServiceAccountImpersonation::new(
-    ///     "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/app@my-project.iam.gserviceaccount.com:generateAccessToken",
-    /// );
-    /// assert_eq!(imp.service_account().as_deref(), Some("app@my-project.iam.gserviceaccount.com"));
-    /// ```
     pub fn service_account(&self) -> Option<String> {
         service_account_from_url(&self.url)
     }
@@ -468,16 +382,6 @@ impl GenerateIdToken {
     }
 
     /// An ID token for `service_account` (an email or unique id) with `aud` = `audience`.
-    ///
-    /// ```
-    /// # use federated_credentials::context::Context;
-    /// # use federated_credentials::exchange::{Exchange, GenerateIdToken};
-    /// # let ctx = Context::default();
-    /// GenerateIdToken::new("app@my-project.iam.gserviceaccount.com", "sts.amazonaws.com").validate(&ctx)?;
-    /// let no_audience = GenerateIdToken::new("app@my-project.iam.gserviceaccount.com", "");
-    /// assert!(no_audience.validate(&ctx).is_err());
-    /// # Ok::<(), federated_credentials::Error>(())
-    /// ```
     pub fn new(service_account: impl Into<String>, audience: impl Into<String>) -> Self {
         Self {
             service_account: service_account.into(),
@@ -491,12 +395,6 @@ impl GenerateIdToken {
     }
 
     /// Adds `email` and `email_verified` claims (default: not).
-    ///
-    /// ```
-    /// use federated_credentials::exchange::GenerateIdToken;
-    /// let id = GenerateIdToken::new("app@my-project.iam.gserviceaccount.com", "https://api.example.com")
-    ///     .include_email(true);
-    /// ```
     pub fn include_email(mut self, include: bool) -> Self {
         self.include_email = include;
         self
@@ -504,12 +402,6 @@ impl GenerateIdToken {
 
     /// Delegation chain (`projects/-/serviceAccounts/EMAIL`, or plain emails, which are
     /// expanded to that form).
-    ///
-    /// ```
-    /// use federated_credentials::exchange::GenerateIdToken;
-    /// let id = GenerateIdToken::new("app@my-project.iam.gserviceaccount.com", "sts.amazonaws.com")
-    ///     .delegates(["hop@my-project.iam.gserviceaccount.com"]);
-    /// ```
     pub fn delegates(mut self, delegates: impl IntoIterator<Item = impl Into<String>>) -> Self {
         self.delegates = delegates.into_iter().map(Into::into).collect();
         self
@@ -518,29 +410,12 @@ impl GenerateIdToken {
     /// The IAM Credentials API base URL: `https`, or plain `http` for loopback hosts only
     /// (emulators). Default: `https://iamcredentials.{universe_domain}/v1` of the credentials
     /// it is used with ([`DEFAULT_IAM_CREDENTIALS_BASE`] in the public universe).
-    ///
-    /// ```
-    /// # use federated_credentials::context::Context;
-    /// # use federated_credentials::exchange::{Exchange, GenerateIdToken};
-    /// # let ctx = Context::default();
-    /// let id = GenerateIdToken::new("app@my-project.iam.gserviceaccount.com", "sts.amazonaws.com");
-    /// id.clone().base_url("http://127.0.0.1:8081/v1").validate(&ctx)?;
-    /// assert!(id.base_url("http://iam.example.com/v1").validate(&ctx).is_err());
-    /// # Ok::<(), federated_credentials::Error>(())
-    /// ```
     pub fn base_url(mut self, base: impl Into<String>) -> Self {
         self.base_url = Some(base.into());
         self
     }
 
     /// The timeout of one attempt (default 10 s).
-    ///
-    /// ```
-    /// use federated_credentials::exchange::GenerateIdToken;
-    /// use std::time::Duration;
-    /// let id = GenerateIdToken::new("app@my-project.iam.gserviceaccount.com", "sts.amazonaws.com")
-    ///     .attempt_timeout(Duration::from_secs(3));
-    /// ```
     pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
         self.attempt_timeout = timeout;
         self
@@ -548,13 +423,6 @@ impl GenerateIdToken {
 
     /// The retry policy (default: 3 attempts on 408/429/5xx and transport errors, 200 ms–3 s
     /// backoff, 30 s deadline).
-    ///
-    /// ```
-    /// use federated_credentials::exchange::GenerateIdToken;
-    /// use federated_credentials::http::RetryPolicy;
-    /// let id = GenerateIdToken::new("app@my-project.iam.gserviceaccount.com", "sts.amazonaws.com")
-    ///     .retry_policy(RetryPolicy::never());
-    /// ```
     pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
         self.retry = policy;
         self
@@ -677,6 +545,61 @@ mod tests {
                 .check()
                 .is_err()
         );
+    }
+
+    #[test]
+    fn documented_settings_validate() {
+        let ctx = Context::default();
+        let sa = "app@my-project.iam.gserviceaccount.com";
+        let url = format!(
+            "{DEFAULT_IAM_CREDENTIALS_BASE}/projects/-/serviceAccounts/{sa}:generateAccessToken"
+        );
+        assert_eq!(service_account_from_url(&url).as_deref(), Some(sa));
+        assert_eq!(
+            service_account_from_url("https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/app@p.iam.gserviceaccount.com:generateAccessToken"),
+            Some("app@p.iam.gserviceaccount.com".to_string())
+        );
+        assert_eq!(service_account_from_url("https://example.com/token"), None);
+        let imp = ServiceAccountImpersonation::new(url.as_str());
+        assert_eq!(imp.service_account().as_deref(), Some(sa));
+        imp.validate(&ctx).unwrap();
+        assert!(
+            ServiceAccountImpersonation::new("https://iamcredentials.googleapis.com/v1/token")
+                .validate(&ctx)
+                .is_err()
+        );
+        ServiceAccountImpersonation::new(url.as_str())
+            .scopes(["https://www.googleapis.com/auth/bigquery.readonly"])
+            .validate(&ctx)
+            .unwrap();
+        let none: [&str; 0] = [];
+        assert!(ServiceAccountImpersonation::new(url.as_str())
+            .scopes(none)
+            .validate(&ctx)
+            .is_err());
+        ServiceAccountImpersonation::new(url.as_str())
+            .lifetime(Duration::from_secs(1800))
+            .validate(&ctx)
+            .unwrap();
+        assert!(ServiceAccountImpersonation::new(url.as_str())
+            .lifetime(Duration::from_secs(60))
+            .validate(&ctx)
+            .is_err());
+        ServiceAccountImpersonation::new(url.as_str())
+            .delegates(["hop@my-project.iam.gserviceaccount.com"])
+            .validate(&ctx)
+            .unwrap();
+        let id = GenerateIdToken::new(sa, "sts.amazonaws.com");
+        id.validate(&ctx).unwrap();
+        assert!(GenerateIdToken::new(sa, "").validate(&ctx).is_err());
+        id.clone()
+            .base_url("http://127.0.0.1:8081/v1")
+            .validate(&ctx)
+            .unwrap();
+        assert!(id
+            .base_url("http://iam.example.com/v1")
+            .validate(&ctx)
+            .is_err());
     }
 
     #[test]

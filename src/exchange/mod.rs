@@ -55,7 +55,8 @@ use url::Url;
 
 use crate::error::Error;
 
-/// One step that trades an input credential for an output credential.
+/// One step that trades an input credential for an output credential. For a one-off,
+/// [`FnExchange`] wraps a closure; otherwise implement it with `#[async_trait]`:
 ///
 /// ```
 /// use async_trait::async_trait;
@@ -96,22 +97,12 @@ pub trait Exchange<Input: Send + Sync + ?Sized>: Send + Sync + fmt::Debug {
     ///     "//iam.googleapis.com/projects/123456789/locations/global/workloadIdentityPools/k8s/providers/k8s",
     /// );
     /// let federated = sts.exchange(&ctx, &subject).await?;
-    /// println!("federated token expires at {:?}", federated.expires_at());
     /// # Ok(()) }
     /// ```
     async fn exchange(&self, ctx: &Context, input: &Input) -> Result<Self::Output, Error>;
 
     /// Checks the configuration without I/O, so builders can fail early. The default accepts
     /// everything.
-    ///
-    /// ```
-    /// use federated_credentials::context::Context;
-    /// use federated_credentials::exchange::{Exchange, GoogleStsExchange};
-    /// use federated_credentials::ErrorKind;
-    /// let err = GoogleStsExchange::new("").validate(&Context::default()).unwrap_err();
-    /// assert_eq!(err.kind(), ErrorKind::Configuration);
-    /// assert!(err.message().starts_with("audience: is required"));
-    /// ```
     fn validate(&self, _ctx: &Context) -> Result<(), Error> {
         Ok(())
     }
@@ -130,5 +121,20 @@ pub(crate) fn validate_google_url(field: &str, raw: &str) -> Result<Url, Error> 
             field,
             format!("`{raw}` must be an https URL (plain http is allowed only for loopback hosts)"),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+
+    #[test]
+    fn validate_reports_a_missing_audience_as_configuration() {
+        let err = GoogleStsExchange::new("")
+            .validate(&Context::default())
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Configuration);
+        assert!(err.message().starts_with("audience: is required"));
     }
 }

@@ -73,49 +73,12 @@ pub struct GcloudTokenSource {
 
 impl GcloudTokenSource {
     /// Wraps `credentials`.
-    ///
-    /// ```
-    /// use federated_credentials::integrations::gcloud_token::GcloudTokenSource;
-    /// use token_source::TokenSourceProvider;
-    ///
-    /// # use federated_credentials::google::ExternalAccountCredentials;
-    /// # use federated_credentials::source::StaticToken;
-    /// # use federated_credentials::token::TokenType;
-    /// # let federated = ExternalAccountCredentials::builder()
-    /// #     .audience("//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/oidc")
-    /// #     .token_source(StaticToken::new("eyJhbGciOi...", TokenType::Jwt))
-    /// #     .build()?;
-    /// let provider = GcloudTokenSource::new(federated);
-    /// // What the gcloud-* clients take: `ClientConfig { token_source_provider: Some(provider), .. }`
-    /// let boxed: Box<dyn TokenSourceProvider> = Box::new(provider.clone());
-    /// let _token_source = boxed.token_source(); // shares `provider`'s cache
-    /// assert_eq!(provider.credentials().completed_fetches(), 0);
-    /// # Ok::<(), federated_credentials::Error>(())
-    /// ```
     pub fn new(credentials: ExternalAccountCredentials) -> Self {
         Self { credentials }
     }
 
     /// The wrapped credentials (to [`invalidate`](ExternalAccountCredentials::invalidate)
     /// the cached token after a 401, say).
-    ///
-    /// ```
-    /// use federated_credentials::integrations::gcloud_token::GcloudTokenSource;
-    ///
-    /// # use federated_credentials::google::ExternalAccountCredentials;
-    /// # use federated_credentials::source::StaticToken;
-    /// # use federated_credentials::token::TokenType;
-    /// # let federated = ExternalAccountCredentials::builder()
-    /// #     .audience("//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/oidc")
-    /// #     .token_source(StaticToken::new("eyJhbGciOi...", TokenType::Jwt))
-    /// #     .quota_project_id("billing-project")
-    /// #     .build()?;
-    /// let provider = GcloudTokenSource::from(federated);
-    /// // The quota project is not sent by TokenSource; configure it on the client too.
-    /// assert_eq!(provider.credentials().quota_project_id(), Some("billing-project"));
-    /// provider.credentials().invalidate(); // e.g. after a 401
-    /// # Ok::<(), federated_credentials::Error>(())
-    /// ```
     pub fn credentials(&self) -> &ExternalAccountCredentials {
         &self.credentials
     }
@@ -140,5 +103,37 @@ impl TokenSource for GcloudTokenSource {
 impl TokenSourceProvider for GcloudTokenSource {
     fn token_source(&self) -> Arc<dyn TokenSource> {
         Arc::new(self.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::StaticToken;
+    use crate::token::TokenType;
+
+    fn federated() -> ExternalAccountCredentials {
+        ExternalAccountCredentials::builder()
+            .audience("//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/oidc")
+            .token_source(StaticToken::new("eyJhbGciOi...", TokenType::Jwt))
+            .quota_project_id("billing-project")
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn wraps_the_credentials_and_shares_their_cache() {
+        let federated = federated();
+        let provider = GcloudTokenSource::new(federated.clone());
+        assert_eq!(provider.credentials().scopes(), federated.scopes());
+        let boxed: Box<dyn TokenSourceProvider> = Box::new(provider.clone());
+        let _token_source = boxed.token_source();
+        assert_eq!(provider.credentials().completed_fetches(), 0);
+        let provider = GcloudTokenSource::from(federated);
+        assert_eq!(
+            provider.credentials().quota_project_id(),
+            Some("billing-project")
+        );
+        provider.credentials().invalidate();
     }
 }

@@ -93,27 +93,6 @@ pub struct GcpAuthProvider {
 
 impl GcpAuthProvider {
     /// Wraps `credentials`.
-    ///
-    /// ```
-    /// use federated_credentials::integrations::gcp_auth::GcpAuthProvider;
-    /// use gcp_auth::TokenProvider;
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # use federated_credentials::google::ExternalAccountCredentials;
-    /// # use federated_credentials::source::StaticToken;
-    /// # use federated_credentials::token::TokenType;
-    /// # let federated = ExternalAccountCredentials::builder()
-    /// #     .audience("//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/oidc")
-    /// #     .token_source(StaticToken::new("eyJhbGciOi...", TokenType::Jwt))
-    /// #     .service_account_impersonation_url("https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/app@my-project.iam.gserviceaccount.com:generateAccessToken")
-    /// #     .build()?;
-    /// // `federated` impersonates app@my-project.iam.gserviceaccount.com and has no quota project:
-    /// let provider = GcpAuthProvider::new(federated);
-    /// assert_eq!(&*provider.project_id().await?, "my-project"); // the service account's project
-    /// # Ok(())
-    /// # }
-    /// ```
     pub fn new(credentials: ExternalAccountCredentials) -> Self {
         Self {
             credentials,
@@ -125,28 +104,6 @@ impl GcpAuthProvider {
     /// The project [`project_id`](TokenProvider::project_id) returns. Without it, that is
     /// the configuration's `quota_project_id` (as for `gcp_auth`'s own user credentials),
     /// else the impersonated service account's project, else an error.
-    ///
-    /// ```
-    /// use federated_credentials::integrations::gcp_auth::GcpAuthProvider;
-    /// use gcp_auth::TokenProvider;
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # use federated_credentials::google::ExternalAccountCredentials;
-    /// # use federated_credentials::source::StaticToken;
-    /// # use federated_credentials::token::TokenType;
-    /// # let federated = ExternalAccountCredentials::builder()
-    /// #     .audience("//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/oidc")
-    /// #     .token_source(StaticToken::new("eyJhbGciOi...", TokenType::Jwt))
-    /// #     .build()?;
-    /// // Without impersonation or a quota project, there is no project to report...
-    /// assert!(GcpAuthProvider::new(federated.clone()).project_id().await.is_err());
-    /// // ...unless it is given.
-    /// let provider = GcpAuthProvider::new(federated).with_project_id("my-project");
-    /// assert_eq!(&*provider.project_id().await?, "my-project");
-    /// # Ok(())
-    /// # }
-    /// ```
     pub fn with_project_id(mut self, project_id: impl Into<String>) -> Self {
         self.project_id = Some(Arc::from(project_id.into()));
         self
@@ -154,22 +111,6 @@ impl GcpAuthProvider {
 
     /// The wrapped credentials (to [`invalidate`](ExternalAccountCredentials::invalidate)
     /// the cached token after a 401, say).
-    ///
-    /// ```
-    /// use federated_credentials::integrations::gcp_auth::GcpAuthProvider;
-    ///
-    /// # use federated_credentials::google::ExternalAccountCredentials;
-    /// # use federated_credentials::source::StaticToken;
-    /// # use federated_credentials::token::TokenType;
-    /// # let federated = ExternalAccountCredentials::builder()
-    /// #     .audience("//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/oidc")
-    /// #     .token_source(StaticToken::new("eyJhbGciOi...", TokenType::Jwt))
-    /// #     .build()?;
-    /// let provider = GcpAuthProvider::from(federated);
-    /// // The scopes `token()` hands out, whatever it is asked for:
-    /// assert_eq!(provider.credentials().scopes(), ["https://www.googleapis.com/auth/cloud-platform"]);
-    /// # Ok::<(), federated_credentials::Error>(())
-    /// ```
     pub fn credentials(&self) -> &ExternalAccountCredentials {
         &self.credentials
     }
@@ -253,19 +194,6 @@ fn service_account_project(email: &str) -> Option<&str> {
 
 /// Our error as a `gcp_auth::Error::Other`, with our error (kind, transient flag) as its
 /// source.
-///
-/// ```
-/// use std::error::Error as _;
-/// use federated_credentials::integrations::gcp_auth::to_gcp_auth_error;
-/// use federated_credentials::{Error, ErrorKind, Service};
-///
-/// let ours = Error::new(ErrorKind::Transport, Service::GoogleSts, "connection reset");
-/// let theirs = to_gcp_auth_error(ours);
-/// assert!(matches!(theirs, gcp_auth::Error::Other(..)));
-/// let source = theirs.source().and_then(|s| s.downcast_ref::<Error>()).unwrap();
-/// assert_eq!(source.kind(), ErrorKind::Transport);
-/// assert!(source.is_transient());
-/// ```
 pub fn to_gcp_auth_error(error: Error) -> GcpAuthError {
     GcpAuthError::Other(
         "federated-credentials: getting a Google access token",
@@ -314,8 +242,52 @@ mod tests {
         assert_eq!(service_account_project("no-at-sign"), None);
     }
 
+    fn federated() -> crate::google::ExternalAccountCredentialsBuilder {
+        ExternalAccountCredentials::builder()
+            .audience("//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/oidc")
+            .token_source(crate::source::StaticToken::new(
+                "eyJhbGciOi...",
+                crate::token::TokenType::Jwt,
+            ))
+    }
+
+    #[tokio::test]
+    async fn project_id_from_impersonation_or_given_and_scopes_configured() {
+        let impersonating = federated()
+            .service_account_impersonation_url("https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/app@my-project.iam.gserviceaccount.com:generateAccessToken")
+            .build()
+            .unwrap();
+        let provider = GcpAuthProvider::new(impersonating);
+        assert_eq!(&*provider.project_id().await.unwrap(), "my-project");
+        let plain = federated().build().unwrap();
+        assert!(GcpAuthProvider::new(plain.clone())
+            .project_id()
+            .await
+            .is_err());
+        let provider = GcpAuthProvider::new(plain.clone()).with_project_id("my-project");
+        assert_eq!(&*provider.project_id().await.unwrap(), "my-project");
+        let provider = GcpAuthProvider::from(plain.clone());
+        assert_eq!(
+            provider.credentials().scopes(),
+            ["https://www.googleapis.com/auth/cloud-platform"]
+        );
+        assert_eq!(provider.credentials().scopes(), plain.scopes());
+    }
+
     #[test]
     fn errors_keep_kind_and_transient_flag_as_source() {
+        let theirs = to_gcp_auth_error(Error::new(
+            ErrorKind::Transport,
+            Service::GoogleSts,
+            "connection reset",
+        ));
+        assert!(matches!(theirs, GcpAuthError::Other(..)));
+        let source = theirs
+            .source()
+            .and_then(|s| s.downcast_ref::<Error>())
+            .unwrap();
+        assert_eq!(source.kind(), ErrorKind::Transport);
+
         let err = to_gcp_auth_error(Error::new(
             ErrorKind::Transport,
             Service::GoogleSts,

@@ -34,8 +34,6 @@
 //! // `federated`'s token endpoint does not answer:
 //! let err = credentials.headers(http::Extensions::new()).await.unwrap_err();
 //! assert!(err.is_transient()); // so the client libraries retry
-//! let ours = std::error::Error::source(&err).and_then(|s| s.downcast_ref::<federated_credentials::Error>());
-//! assert_eq!(ours.map(|e| e.kind()), Some(federated_credentials::ErrorKind::Transport));
 //! # Ok(())
 //! # }
 //! ```
@@ -82,26 +80,6 @@ pub struct GoogleCloudAuthProvider {
 
 impl GoogleCloudAuthProvider {
     /// Wraps `credentials`.
-    ///
-    /// ```
-    /// use federated_credentials::integrations::google_cloud_auth::GoogleCloudAuthProvider;
-    /// use google_cloud_auth::credentials::Credentials;
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # use federated_credentials::google::ExternalAccountCredentials;
-    /// # use federated_credentials::source::StaticToken;
-    /// # use federated_credentials::token::TokenType;
-    /// # let federated = ExternalAccountCredentials::builder()
-    /// #     .audience("//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/oidc")
-    /// #     .token_source(StaticToken::new("eyJhbGciOi...", TokenType::Jwt))
-    /// #     .build()?;
-    /// let credentials = Credentials::from(GoogleCloudAuthProvider::new(federated));
-    /// // e.g. google_cloud_storage::client::Storage::builder().with_credentials(credentials)
-    /// assert_eq!(credentials.universe_domain().await, None); // the default, googleapis.com
-    /// # Ok(())
-    /// # }
-    /// ```
     pub fn new(credentials: ExternalAccountCredentials) -> Self {
         Self {
             credentials,
@@ -111,49 +89,11 @@ impl GoogleCloudAuthProvider {
 
     /// The wrapped credentials (to [`invalidate`](ExternalAccountCredentials::invalidate)
     /// the cached token after a 401, say).
-    ///
-    /// ```
-    /// use federated_credentials::integrations::google_cloud_auth::GoogleCloudAuthProvider;
-    ///
-    /// # use federated_credentials::google::ExternalAccountCredentials;
-    /// # use federated_credentials::source::StaticToken;
-    /// # use federated_credentials::token::TokenType;
-    /// # let federated = ExternalAccountCredentials::builder()
-    /// #     .audience("//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/oidc")
-    /// #     .token_source(StaticToken::new("eyJhbGciOi...", TokenType::Jwt))
-    /// #     .quota_project_id("billing-project")
-    /// #     .build()?;
-    /// let provider = GoogleCloudAuthProvider::from(federated);
-    /// // Sent as `x-goog-user-project` with every call:
-    /// assert_eq!(provider.credentials().quota_project_id(), Some("billing-project"));
-    /// # Ok::<(), federated_credentials::Error>(())
-    /// ```
     pub fn credentials(&self) -> &ExternalAccountCredentials {
         &self.credentials
     }
 
     /// `google_cloud_auth::credentials::Credentials::from(self)`, spelled as a method.
-    ///
-    /// ```
-    /// use federated_credentials::config::ExternalAccountConfig;
-    /// use federated_credentials::google::ExternalAccountCredentials;
-    /// use federated_credentials::integrations::google_cloud_auth::GoogleCloudAuthProvider;
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let config = ExternalAccountConfig::from_json(r#"{
-    ///   "type": "external_account",
-    ///   "audience": "//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/oidc",
-    ///   "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
-    ///   "credential_source": {"file": "/var/run/secrets/tokens/gcp-ksa/token"},
-    ///   "universe_domain": "example-universe.com"
-    /// }"#)?;
-    /// let federated = ExternalAccountCredentials::builder().config(config).build()?;
-    /// let credentials = GoogleCloudAuthProvider::new(federated).into_credentials();
-    /// assert_eq!(credentials.universe_domain().await.as_deref(), Some("example-universe.com"));
-    /// # Ok(())
-    /// # }
-    /// ```
     pub fn into_credentials(self) -> Credentials {
         Credentials::from(self)
     }
@@ -223,19 +163,6 @@ impl AccessTokenCredentialsProvider for GoogleCloudAuthProvider {
 ///
 /// `CredentialsError`'s constructors are public but hidden from its docs; `google-cloud-auth`
 /// itself builds its errors the same way.
-///
-/// ```
-/// use std::error::Error as _;
-/// use federated_credentials::integrations::google_cloud_auth::to_credentials_error;
-/// use federated_credentials::{Error, ErrorKind, Service};
-///
-/// let ours = Error::new(ErrorKind::Upstream, Service::GoogleSts, "invalid_grant: the token has expired");
-/// let theirs = to_credentials_error(ours);
-/// assert!(!theirs.is_transient()); // a rejected grant does not heal by retrying
-/// assert!(theirs.to_string().contains("invalid_grant"));
-/// let source = theirs.source().and_then(|s| s.downcast_ref::<Error>()).unwrap();
-/// assert_eq!(source.kind(), ErrorKind::Upstream);
-/// ```
 pub fn to_credentials_error(error: Error) -> CredentialsError {
     CredentialsError::new(error.is_transient(), error.to_string(), error)
 }
@@ -245,6 +172,69 @@ mod tests {
     use super::*;
     use crate::{ErrorKind, Service};
     use std::error::Error as _;
+
+    fn federated() -> crate::google::ExternalAccountCredentialsBuilder {
+        ExternalAccountCredentials::builder()
+            .audience("//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/oidc")
+            .token_source(crate::source::StaticToken::new(
+                "eyJhbGciOi...",
+                crate::token::TokenType::Jwt,
+            ))
+    }
+
+    #[tokio::test]
+    async fn universe_domain_quota_project_and_scopes_come_from_the_credentials() {
+        let plain = federated().build().unwrap();
+        let provider = GoogleCloudAuthProvider::new(plain.clone());
+        assert_eq!(provider.credentials().scopes(), plain.scopes());
+        let credentials = Credentials::from(provider);
+        assert_eq!(credentials.universe_domain().await, None);
+        let billed = federated()
+            .quota_project_id("billing-project")
+            .build()
+            .unwrap();
+        let provider = GoogleCloudAuthProvider::from(billed);
+        assert_eq!(
+            provider.credentials().quota_project_id(),
+            Some("billing-project")
+        );
+        let config = crate::config::ExternalAccountConfig::from_json(
+            r#"{
+              "type": "external_account",
+              "audience": "//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/oidc",
+              "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+              "credential_source": {"file": "/var/run/secrets/tokens/gcp-ksa/token"},
+              "universe_domain": "example-universe.com"
+            }"#,
+        )
+        .unwrap();
+        let other_universe = ExternalAccountCredentials::builder()
+            .config(config)
+            .build()
+            .unwrap();
+        let credentials = GoogleCloudAuthProvider::new(other_universe).into_credentials();
+        assert_eq!(
+            credentials.universe_domain().await.as_deref(),
+            Some("example-universe.com")
+        );
+    }
+
+    #[test]
+    fn a_rejected_grant_is_permanent_with_its_message_and_source() {
+        let ours = Error::new(
+            ErrorKind::Upstream,
+            Service::GoogleSts,
+            "invalid_grant: the token has expired",
+        );
+        let theirs = to_credentials_error(ours);
+        assert!(!theirs.is_transient());
+        assert!(theirs.to_string().contains("invalid_grant"));
+        let source = theirs
+            .source()
+            .and_then(|s| s.downcast_ref::<Error>())
+            .unwrap();
+        assert_eq!(source.kind(), ErrorKind::Upstream);
+    }
 
     #[test]
     fn errors_keep_the_transient_flag_message_and_source() {

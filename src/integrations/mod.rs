@@ -25,15 +25,12 @@
 //! // `federated`: e.g. ExternalAccountCredentials::from_env()?; one token cache for all of:
 //! # #[cfg(feature = "google-cloud-auth")] {
 //! let official = federated_credentials::integrations::google_cloud_auth::GoogleCloudAuthProvider::new(federated.clone());
-//! assert_eq!(official.credentials().scopes(), federated.scopes());
 //! # }
 //! # #[cfg(feature = "gcloud-token")] {
 //! let community = federated_credentials::integrations::gcloud_token::GcloudTokenSource::new(federated.clone());
-//! assert_eq!(community.credentials().scopes(), federated.scopes());
 //! # }
 //! # #[cfg(feature = "gcp-auth")] {
 //! let gcp_auth = federated_credentials::integrations::gcp_auth::GcpAuthProvider::new(federated.clone());
-//! assert_eq!(gcp_auth.credentials().scopes(), federated.scopes());
 //! # }
 //! # Ok::<(), federated_credentials::Error>(())
 //! ```

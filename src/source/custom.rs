@@ -17,10 +17,17 @@ use crate::token::{format_rfc3339, SubjectToken, TokenType};
 /// token cannot be renewed, so the error says to supply a source that can.
 ///
 /// ```
-/// use federated_credentials::source::{StaticToken, SubjectTokenSource};
-/// use federated_credentials::token::TokenType;
-/// let source = StaticToken::new("eyJhbGciOi...", TokenType::Jwt);
-/// assert_eq!(source.name(), "static");
+/// use federated_credentials::source::StaticToken;
+/// use federated_credentials::token::{SubjectToken, TokenType};
+/// use std::time::{Duration, SystemTime};
+///
+/// // A JWT: its `exp` claim is the expiry.
+/// let jwt = StaticToken::new("eyJhbGciOi...", TokenType::Jwt);
+/// // A SAML assertion you know to be valid for five more minutes.
+/// let saml = StaticToken::from_subject_token(
+///     SubjectToken::new("PHNhbWxwOlJlc3BvbnNlPi4uLg==", TokenType::Saml2)
+///         .with_expiry(SystemTime::now() + Duration::from_secs(300)),
+/// );
 /// ```
 #[derive(Debug, Clone)]
 pub struct StaticToken {
@@ -30,26 +37,6 @@ pub struct StaticToken {
 impl StaticToken {
     /// A static token of the given type. If it is a JWT, its `exp` claim is read as the
     /// expiry.
-    ///
-    /// ```
-    /// use std::time::{Duration, UNIX_EPOCH};
-    /// use federated_credentials::context::Context;
-    /// use federated_credentials::source::{StaticToken, SubjectTokenSource};
-    /// use federated_credentials::token::TokenType;
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), federated_credentials::Error> {
-    /// # use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
-    /// # let jwt = |claims: &str| format!("{}.{}.sig", URL_SAFE_NO_PAD.encode(r#"{"alg":"RS256"}"#), URL_SAFE_NO_PAD.encode(claims));
-    /// let source = StaticToken::new(jwt(r#"{"sub":"workload","exp":4000000000}"#), TokenType::Jwt);
-    /// let token = source.subject_token(&Context::default()).await?;
-    /// assert_eq!(token.expires_at(), Some(UNIX_EPOCH + Duration::from_secs(4_000_000_000)));
-    /// // Opaque tokens have no expiry to read.
-    /// let opaque = StaticToken::new("opaque-token", TokenType::AccessToken);
-    /// assert_eq!(opaque.subject_token(&Context::default()).await?.expires_at(), None);
-    /// # Ok(())
-    /// # }
-    /// ```
     pub fn new(token: impl Into<String>, token_type: TokenType) -> Self {
         Self {
             token: SubjectToken::new(token.into(), token_type).with_jwt_expiry_if_unset(),
@@ -57,29 +44,6 @@ impl StaticToken {
     }
 
     /// A static token with its expiry already known.
-    ///
-    /// ```
-    /// use std::time::{Duration, SystemTime};
-    /// use federated_credentials::context::Context;
-    /// use federated_credentials::source::{StaticToken, SubjectTokenSource};
-    /// use federated_credentials::token::{SubjectToken, TokenType};
-    /// use federated_credentials::ErrorKind;
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), federated_credentials::Error> {
-    /// // A SAML assertion you know to be valid for five more minutes.
-    /// let five_minutes = SystemTime::now() + Duration::from_secs(300);
-    /// let saml = SubjectToken::new("PHNhbWxwOlJlc3BvbnNlPi4uLg==", TokenType::Saml2).with_expiry(five_minutes);
-    /// let source = StaticToken::from_subject_token(saml);
-    /// assert!(source.subject_token(&Context::default()).await.is_ok());
-    /// // Past its expiry it fails rather than sending a token STS would reject.
-    /// let expired = SubjectToken::new("PHNhbWxwOlJlc3BvbnNlPi4uLg==", TokenType::Saml2)
-    ///     .with_expiry(SystemTime::now() - Duration::from_secs(1));
-    /// let err = StaticToken::from_subject_token(expired).subject_token(&Context::default()).await.unwrap_err();
-    /// assert_eq!(err.kind(), ErrorKind::Expired);
-    /// # Ok(())
-    /// # }
-    /// ```
     pub fn from_subject_token(token: SubjectToken) -> Self {
         Self { token }
     }
@@ -131,8 +95,6 @@ type BoxedTokenFuture = Pin<Box<dyn Future<Output = Result<SubjectToken, Error>>
 ///     Ok(SubjectToken::new("eyJ...", TokenType::Jwt))
 /// });
 /// let token = source.subject_token(&Context::default()).await?;
-/// assert_eq!(token.token().expose_secret(), "eyJ...");
-/// assert_eq!(source.name(), "custom");
 /// # Ok(())
 /// # }
 /// ```
@@ -146,32 +108,6 @@ pub struct FnTokenSource {
 
 impl FnTokenSource {
     /// Wraps `f`.
-    ///
-    /// ```
-    /// use std::sync::atomic::{AtomicU32, Ordering};
-    /// use std::sync::Arc;
-    /// use federated_credentials::context::Context;
-    /// use federated_credentials::source::{FnTokenSource, SubjectTokenSource};
-    /// use federated_credentials::token::{SubjectToken, TokenType};
-    /// use federated_credentials::ErrorKind;
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), federated_credentials::Error> {
-    /// let calls = Arc::new(AtomicU32::new(0));
-    /// let counter = calls.clone();
-    /// let source = FnTokenSource::new(move || {
-    ///     let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
-    ///     async move { Ok(SubjectToken::new(format!("token-{n}"), TokenType::Jwt)) }
-    /// });
-    /// let ctx = Context::default();
-    /// assert_eq!(source.subject_token(&ctx).await?.token().expose_secret(), "token-1");
-    /// assert_eq!(source.subject_token(&ctx).await?.token().expose_secret(), "token-2"); // called every time
-    /// // An empty token is an error, not something to send.
-    /// let empty = FnTokenSource::new(|| async { Ok(SubjectToken::new("", TokenType::Jwt)) });
-    /// assert_eq!(empty.subject_token(&ctx).await.unwrap_err().kind(), ErrorKind::InvalidResponse);
-    /// # Ok(())
-    /// # }
-    /// ```
     pub fn new<F, Fut>(f: F) -> Self
     where
         F: Fn() -> Fut + Send + Sync + 'static,
@@ -256,6 +192,81 @@ mod tests {
             ErrorKind::Expired
         );
         assert!(StaticToken::new("", TokenType::Jwt).validate().is_err());
+    }
+
+    #[tokio::test]
+    async fn static_token_reads_the_jwt_exp_and_accepts_a_known_expiry() {
+        use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
+        let ctx = Context::default();
+        let jwt = format!(
+            "{}.{}.sig",
+            URL_SAFE_NO_PAD.encode(r#"{"alg":"RS256"}"#),
+            URL_SAFE_NO_PAD.encode(r#"{"sub":"workload","exp":4000000000}"#)
+        );
+        let source = StaticToken::new(jwt, TokenType::Jwt);
+        assert_eq!(source.name(), "static");
+        assert_eq!(
+            source.subject_token(&ctx).await.unwrap().expires_at(),
+            Some(UNIX_EPOCH + Duration::from_secs(4_000_000_000))
+        );
+        let opaque = StaticToken::new("opaque-token", TokenType::AccessToken);
+        assert_eq!(opaque.subject_token(&ctx).await.unwrap().expires_at(), None);
+        let five_minutes = std::time::SystemTime::now() + Duration::from_secs(300);
+        let saml = SubjectToken::new("PHNhbWxwOlJlc3BvbnNlPi4uLg==", TokenType::Saml2)
+            .with_expiry(five_minutes);
+        assert!(StaticToken::from_subject_token(saml)
+            .subject_token(&ctx)
+            .await
+            .is_ok());
+        let expired = SubjectToken::new("PHNhbWxwOlJlc3BvbnNlPi4uLg==", TokenType::Saml2)
+            .with_expiry(std::time::SystemTime::now() - Duration::from_secs(1));
+        let err = StaticToken::from_subject_token(expired)
+            .subject_token(&ctx)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Expired);
+    }
+
+    #[tokio::test]
+    async fn closure_source_is_called_on_every_fetch() {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        let calls = Arc::new(AtomicU32::new(0));
+        let counter = calls.clone();
+        let source = FnTokenSource::new(move || {
+            let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+            async move { Ok(SubjectToken::new(format!("token-{n}"), TokenType::Jwt)) }
+        });
+        let ctx = Context::default();
+        assert_eq!(source.name(), "custom");
+        assert_eq!(
+            source
+                .subject_token(&ctx)
+                .await
+                .unwrap()
+                .token()
+                .expose_secret(),
+            "token-1"
+        );
+        assert_eq!(
+            source
+                .subject_token(&ctx)
+                .await
+                .unwrap()
+                .token()
+                .expose_secret(),
+            "token-2"
+        );
+        let vault =
+            FnTokenSource::new(|| async { Ok(SubjectToken::new("eyJ...", TokenType::Jwt)) });
+        assert_eq!(
+            vault
+                .subject_token(&ctx)
+                .await
+                .unwrap()
+                .token()
+                .expose_secret(),
+            "eyJ..."
+        );
     }
 
     /// Regression: a JWT from the closure had no expiry unless the closure set one, so an

@@ -15,20 +15,6 @@ use crate::error::{sanitize_upstream_text, Error, ErrorKind, Service};
 use crate::token::{format_rfc3339, SubjectToken, TokenType};
 
 /// The variable that must be `1` for executables to run.
-///
-/// ```
-/// use federated_credentials::context::{Context, StaticEnv};
-/// use federated_credentials::source::{ExecutableToken, SubjectTokenSource, ALLOW_EXECUTABLES_ENV};
-///
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), federated_credentials::Error> {
-/// let source = ExecutableToken::new("/usr/local/bin/get-token");
-/// // Without the opt-in, nothing is run:
-/// let err = source.subject_token(&Context::builder().env(StaticEnv::empty()).build()).await.unwrap_err();
-/// assert!(err.to_string().contains("GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES=1"), "{err}");
-/// # Ok(())
-/// # }
-/// ```
 pub const ALLOW_EXECUTABLES_ENV: &str = "GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES";
 const MIN_TIMEOUT: Duration = Duration::from_millis(5_000);
 const MAX_TIMEOUT: Duration = Duration::from_millis(120_000);
@@ -37,13 +23,17 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_millis(30_000);
 /// A token printed by a program, as JSON (`version`, `success`, `token_type`, `id_token` or
 /// `saml_response`, `expiration_time`).
 ///
+/// Nothing runs unless [`ALLOW_EXECUTABLES_ENV`] is `1` in the context's environment.
+///
 /// ```
 /// use federated_credentials::source::{ExecutableToken, SubjectTokenSource};
 /// use std::time::Duration;
+///
 /// let source = ExecutableToken::new("/usr/local/bin/get-token --audience=x")
 ///     .timeout(Duration::from_secs(10))
 ///     .output_file("/var/run/token-cache.json");
-/// assert!(source.validate().is_ok());
+/// source.validate()?; // checked without running anything
+/// # Ok::<(), federated_credentials::Error>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct ExecutableToken {
@@ -57,25 +47,6 @@ pub struct ExecutableToken {
 
 impl ExecutableToken {
     /// Runs `command` (split like a shell would, but run without one).
-    ///
-    /// ```
-    /// use federated_credentials::context::{Context, StaticEnv};
-    /// use federated_credentials::source::{ExecutableToken, SubjectTokenSource, ALLOW_EXECUTABLES_ENV};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), federated_credentials::Error> {
-    /// let ctx = Context::builder()
-    ///     .env(StaticEnv::from_pairs([(ALLOW_EXECUTABLES_ENV, "1")]))
-    ///     .build();
-    /// // Any program that prints the version-1 response (here `echo`, on Unix):
-    /// let source = ExecutableToken::new(
-    ///     r#"echo '{"version":1,"success":true,"token_type":"urn:ietf:params:oauth:token-type:jwt","id_token":"eyJhbGciOiJSUzI1NiJ9.e30.sig"}'"#,
-    /// );
-    /// let token = source.subject_token(&ctx).await?;
-    /// assert_eq!(token.token().expose_secret(), "eyJhbGciOiJSUzI1NiJ9.e30.sig");
-    /// # Ok(())
-    /// # }
-    /// ```
     pub fn new(command: impl Into<String>) -> Self {
         Self {
             command: command.into(),
@@ -88,117 +59,30 @@ impl ExecutableToken {
     }
 
     /// How long the program may run, 5–120 s (default 30 s).
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use federated_credentials::source::{ExecutableToken, SubjectTokenSource};
-    ///
-    /// let source = ExecutableToken::new("/usr/local/bin/get-token").timeout(Duration::from_secs(10));
-    /// assert!(source.validate().is_ok());
-    /// let too_short = ExecutableToken::new("/usr/local/bin/get-token").timeout(Duration::from_secs(1));
-    /// let err = too_short.validate().unwrap_err();
-    /// assert!(err.message().starts_with("credential_source.executable.timeout_millis"), "{err}");
-    /// ```
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
     }
 
     /// A file the program writes its response to, read first as a cache.
-    ///
-    /// ```
-    /// use std::time::{SystemTime, UNIX_EPOCH};
-    /// use federated_credentials::context::{Context, StaticEnv};
-    /// use federated_credentials::source::{ExecutableToken, SubjectTokenSource, ALLOW_EXECUTABLES_ENV};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), federated_credentials::Error> {
-    /// # let ctx = Context::builder()
-    /// #     .env(StaticEnv::from_pairs([(ALLOW_EXECUTABLES_ENV, "1")]))
-    /// #     .build();
-    /// # let dir = tempfile::tempdir().unwrap();
-    /// let cache = dir.path().join("token-cache.json");
-    /// // What the program wrote last time, still valid for an hour:
-    /// let expires = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() + 3600;
-    /// std::fs::write(&cache, format!(
-    ///     r#"{{"version":1,"success":true,"token_type":"urn:ietf:params:oauth:token-type:jwt","id_token":"eyJhbGciOiJSUzI1NiJ9.e30.sig","expiration_time":{expires}}}"#
-    /// )).unwrap();
-    /// // `false` would fail if it ran: the cached token is used instead.
-    /// let source = ExecutableToken::new("false").output_file(&cache);
-    /// let token = source.subject_token(&ctx).await?;
-    /// assert_eq!(token.expires_at(), Some(UNIX_EPOCH + std::time::Duration::from_secs(expires)));
-    /// # Ok(())
-    /// # }
-    /// ```
     pub fn output_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.output_file = Some(path.into());
         self
     }
 
     /// The audience passed as `GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE`.
-    ///
-    /// ```
-    /// use federated_credentials::context::{Context, StaticEnv};
-    /// use federated_credentials::source::{ExecutableToken, SubjectTokenSource, ALLOW_EXECUTABLES_ENV};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), federated_credentials::Error> {
-    /// # let ctx = Context::builder()
-    /// #     .env(StaticEnv::from_pairs([(ALLOW_EXECUTABLES_ENV, "1")]))
-    /// #     .build();
-    /// // A program that answers with the audience it was given, to show what it sees:
-    /// let source = ExecutableToken::new(
-    ///     r#"sh -c 'echo "{\"version\":1,\"success\":true,\"token_type\":\"urn:ietf:params:oauth:token-type:jwt\",\"id_token\":\"$GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE\"}"'"#,
-    /// )
-    /// .audience("//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/oidc");
-    /// let token = source.subject_token(&ctx).await?;
-    /// assert!(token.token().expose_secret().ends_with("/providers/oidc"));
-    /// # Ok(())
-    /// # }
-    /// ```
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
         self.audience = Some(audience.into());
         self
     }
 
     /// The expected token type, passed as `GOOGLE_EXTERNAL_ACCOUNT_TOKEN_TYPE`.
-    ///
-    /// ```
-    /// use federated_credentials::source::{ExecutableToken, SubjectTokenSource};
-    /// use federated_credentials::token::TokenType;
-    ///
-    /// let saml = ExecutableToken::new("/usr/local/bin/get-saml-assertion").token_type(TokenType::Saml2);
-    /// assert!(saml.validate().is_ok());
-    /// // Programs provide identity tokens (JWT, ID token, SAML), not access tokens.
-    /// let access = ExecutableToken::new("/usr/local/bin/get-token").token_type(TokenType::AccessToken);
-    /// assert!(access.validate().unwrap_err().message().starts_with("subject_token_type"));
-    /// ```
     pub fn token_type(mut self, token_type: TokenType) -> Self {
         self.token_type = token_type;
         self
     }
 
     /// The impersonated service account, passed as `GOOGLE_EXTERNAL_ACCOUNT_IMPERSONATED_EMAIL`.
-    ///
-    /// ```
-    /// use federated_credentials::context::{Context, StaticEnv};
-    /// use federated_credentials::source::{ExecutableToken, SubjectTokenSource, ALLOW_EXECUTABLES_ENV};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), federated_credentials::Error> {
-    /// # let ctx = Context::builder()
-    /// #     .env(StaticEnv::from_pairs([(ALLOW_EXECUTABLES_ENV, "1")]))
-    /// #     .build();
-    /// // A program that answers with the account it was told about, to show what it sees:
-    /// let source = ExecutableToken::new(
-    ///     r#"sh -c 'echo "{\"version\":1,\"success\":true,\"token_type\":\"urn:ietf:params:oauth:token-type:jwt\",\"id_token\":\"$GOOGLE_EXTERNAL_ACCOUNT_IMPERSONATED_EMAIL\"}"'"#,
-    /// )
-    /// .impersonated_email("app@my-project.iam.gserviceaccount.com");
-    /// let token = source.subject_token(&ctx).await?;
-    /// assert_eq!(token.token().expose_secret(), "app@my-project.iam.gserviceaccount.com");
-    /// # Ok(())
-    /// # }
-    /// ```
     pub fn impersonated_email(mut self, email: impl Into<String>) -> Self {
         self.impersonated_email = Some(email.into());
         self
@@ -642,6 +526,99 @@ mod tests {
             .validate()
             .is_ok());
         assert!(ExecutableToken::new("  ").validate().is_err());
+    }
+
+    #[test]
+    fn documented_settings_validate() {
+        ExecutableToken::new("/usr/local/bin/get-token")
+            .timeout(Duration::from_secs(10))
+            .validate()
+            .unwrap();
+        let err = ExecutableToken::new("/usr/local/bin/get-token")
+            .timeout(Duration::from_secs(1))
+            .validate()
+            .unwrap_err();
+        assert!(
+            err.message()
+                .starts_with("credential_source.executable.timeout_millis"),
+            "{err}"
+        );
+        ExecutableToken::new("/usr/local/bin/get-saml-assertion")
+            .token_type(TokenType::Saml2)
+            .validate()
+            .unwrap();
+        assert!(ExecutableToken::new("/usr/local/bin/get-token")
+            .token_type(TokenType::AccessToken)
+            .validate()
+            .unwrap_err()
+            .message()
+            .starts_with("subject_token_type"));
+    }
+
+    #[tokio::test]
+    async fn without_the_opt_in_the_error_says_how_to_opt_in() {
+        let source = ExecutableToken::new("/usr/local/bin/get-token");
+        let err = source
+            .subject_token(&Context::builder().env(StaticEnv::empty()).build())
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES=1"),
+            "{err}"
+        );
+    }
+
+    /// The programs the documentation used to run: `echo`, a cached output file with `false`
+    /// as the program, and `sh -c` echoing the variables it was given.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn runs_echo_and_sh_and_reads_a_cached_output_file() {
+        let ctx = Context::builder()
+            .env(StaticEnv::from_pairs([(ALLOW_EXECUTABLES_ENV, "1")]))
+            .build();
+        let source = ExecutableToken::new(
+            r#"echo '{"version":1,"success":true,"token_type":"urn:ietf:params:oauth:token-type:jwt","id_token":"eyJhbGciOiJSUzI1NiJ9.e30.sig"}'"#,
+        );
+        let token = source.subject_token(&ctx).await.unwrap();
+        assert_eq!(
+            token.token().expose_secret(),
+            "eyJhbGciOiJSUzI1NiJ9.e30.sig"
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("token-cache.json");
+        let expires = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 3600;
+        std::fs::write(&cache, format!(
+            r#"{{"version":1,"success":true,"token_type":"urn:ietf:params:oauth:token-type:jwt","id_token":"eyJhbGciOiJSUzI1NiJ9.e30.sig","expiration_time":{expires}}}"#
+        )).unwrap();
+        let source = ExecutableToken::new("false").output_file(&cache);
+        let token = source.subject_token(&ctx).await.unwrap();
+        assert_eq!(
+            token.expires_at(),
+            Some(UNIX_EPOCH + Duration::from_secs(expires))
+        );
+
+        let source = ExecutableToken::new(
+            r#"sh -c 'echo "{\"version\":1,\"success\":true,\"token_type\":\"urn:ietf:params:oauth:token-type:jwt\",\"id_token\":\"$GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE\"}"'"#,
+        )
+        .audience("//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/oidc");
+        let token = source.subject_token(&ctx).await.unwrap();
+        assert!(token.token().expose_secret().ends_with("/providers/oidc"));
+
+        let source = ExecutableToken::new(
+            r#"sh -c 'echo "{\"version\":1,\"success\":true,\"token_type\":\"urn:ietf:params:oauth:token-type:jwt\",\"id_token\":\"$GOOGLE_EXTERNAL_ACCOUNT_IMPERSONATED_EMAIL\"}"'"#,
+        )
+        .impersonated_email("app@my-project.iam.gserviceaccount.com");
+        let token = source.subject_token(&ctx).await.unwrap();
+        assert_eq!(
+            token.token().expose_secret(),
+            "app@my-project.iam.gserviceaccount.com"
+        );
     }
 
     #[cfg(unix)]

@@ -18,16 +18,15 @@ const MAX_TOKEN_FILE_BYTES: u64 = 1024 * 1024;
 /// A token file, re-read on every fetch.
 ///
 /// ```
-/// use federated_credentials::source::{SubjectTokenSource, TokenFile};
-/// # let dir = tempfile::tempdir().unwrap();
-/// # let path = dir.path().join("token");
-/// # std::fs::write(&path, "eyJhbGciOiJub25lIn0.eyJzdWIiOiIxIn0.sig\n").unwrap();
-/// let source = TokenFile::text(&path).setting_name("AWS_WEB_IDENTITY_TOKEN_FILE");
-/// # let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-/// # rt.block_on(async {
-/// let token = source.subject_token(&Default::default()).await.unwrap();
-/// assert_eq!(token.token().expose_secret(), "eyJhbGciOiJub25lIn0.eyJzdWIiOiIxIn0.sig");
-/// # });
+/// use federated_credentials::source::TokenFile;
+/// use federated_credentials::token::TokenType;
+///
+/// // EKS / Kubernetes projected service account token (a JWT).
+/// let projected = TokenFile::text("/var/run/secrets/eks.amazonaws.com/serviceaccount/token")
+///     .setting_name("AWS_WEB_IDENTITY_TOKEN_FILE");
+/// // A sidecar that writes `{"access_token": "...", ...}`.
+/// let sidecar = TokenFile::json("/run/broker/token.json", "access_token")
+///     .token_type(TokenType::AccessToken);
 /// ```
 #[derive(Debug, Clone)]
 pub struct TokenFile {
@@ -39,28 +38,6 @@ pub struct TokenFile {
 
 impl TokenFile {
     /// A text file holding a JWT.
-    ///
-    /// ```
-    /// use federated_credentials::context::Context;
-    /// use federated_credentials::source::{SubjectTokenSource, TokenFile};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), federated_credentials::Error> {
-    /// # use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
-    /// # let jwt = |claims: &str| format!("{}.{}.sig", URL_SAFE_NO_PAD.encode(r#"{"alg":"RS256"}"#), URL_SAFE_NO_PAD.encode(claims));
-    /// # let dir = tempfile::tempdir().unwrap();
-    /// let path = dir.path().join("token");
-    /// let source = TokenFile::text(&path);
-    /// std::fs::write(&path, jwt(r#"{"sub":"a","exp":4000000000}"#) + "\n").unwrap();
-    /// let first = source.subject_token(&Context::default()).await?;
-    /// // Rotated by the kubelet: the next fetch reads the new token.
-    /// std::fs::write(&path, jwt(r#"{"sub":"b","exp":4000000600}"#)).unwrap();
-    /// let second = source.subject_token(&Context::default()).await?;
-    /// assert_ne!(first.token().expose_secret(), second.token().expose_secret());
-    /// assert!(second.expires_at() > first.expires_at()); // read from the JWT's `exp`
-    /// # Ok(())
-    /// # }
-    /// ```
     pub fn text(path: impl AsRef<Path>) -> Self {
         Self {
             path: path.as_ref().to_path_buf(),
@@ -71,23 +48,6 @@ impl TokenFile {
     }
 
     /// A JSON file with the token at `field`.
-    ///
-    /// ```
-    /// use federated_credentials::context::Context;
-    /// use federated_credentials::source::{SubjectTokenSource, TokenFile};
-    /// use federated_credentials::token::TokenType;
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), federated_credentials::Error> {
-    /// # let dir = tempfile::tempdir().unwrap();
-    /// let path = dir.path().join("token.json");
-    /// std::fs::write(&path, r#"{"access_token": "opaque-token", "token_type": "Bearer"}"#).unwrap();
-    /// let source = TokenFile::json(&path, "access_token").token_type(TokenType::AccessToken);
-    /// let token = source.subject_token(&Context::default()).await?;
-    /// assert_eq!(token.token().expose_secret(), "opaque-token");
-    /// # Ok(())
-    /// # }
-    /// ```
     pub fn json(path: impl AsRef<Path>, field: impl Into<String>) -> Self {
         Self {
             format: TokenFormat::json(field),
@@ -96,23 +56,6 @@ impl TokenFile {
     }
 
     /// Sets the token type (default [`TokenType::Jwt`]).
-    ///
-    /// ```
-    /// use federated_credentials::context::Context;
-    /// use federated_credentials::source::{SubjectTokenSource, TokenFile};
-    /// use federated_credentials::token::TokenType;
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), federated_credentials::Error> {
-    /// # let dir = tempfile::tempdir().unwrap();
-    /// let path = dir.path().join("id-token");
-    /// std::fs::write(&path, "eyJhbGciOiJSUzI1NiJ9.e30.sig").unwrap();
-    /// let source = TokenFile::text(&path).token_type(TokenType::IdToken);
-    /// let token = source.subject_token(&Context::default()).await?;
-    /// assert_eq!(token.token_type().urn(), "urn:ietf:params:oauth:token-type:id_token");
-    /// # Ok(())
-    /// # }
-    /// ```
     pub fn token_type(mut self, token_type: TokenType) -> Self {
         self.token_type = token_type;
         self
@@ -120,35 +63,12 @@ impl TokenFile {
 
     /// Names the setting the path came from, so errors point at it, e.g.
     /// `"AWS_WEB_IDENTITY_TOKEN_FILE"` or `"credential_source.file"`.
-    ///
-    /// ```
-    /// use federated_credentials::context::Context;
-    /// use federated_credentials::source::{SubjectTokenSource, TokenFile};
-    /// use federated_credentials::ErrorKind;
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), federated_credentials::Error> {
-    /// let source = TokenFile::text("/no/such/token").setting_name("AWS_WEB_IDENTITY_TOKEN_FILE");
-    /// let err = source.subject_token(&Context::default()).await.unwrap_err();
-    /// assert_eq!(err.kind(), ErrorKind::NotAvailable);
-    /// assert_eq!(err.message(), "AWS_WEB_IDENTITY_TOKEN_FILE: no such file /no/such/token");
-    /// # Ok(())
-    /// # }
-    /// ```
     pub fn setting_name(mut self, setting: &'static str) -> Self {
         self.setting = setting;
         self
     }
 
     /// The path read.
-    ///
-    /// ```
-    /// use std::path::Path;
-    /// use federated_credentials::source::TokenFile;
-    ///
-    /// let source = TokenFile::text("/var/run/secrets/eks.amazonaws.com/serviceaccount/token");
-    /// assert_eq!(source.path(), Path::new("/var/run/secrets/eks.amazonaws.com/serviceaccount/token"));
-    /// ```
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -321,6 +241,27 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Expired);
         assert!(!err.to_string().contains(&jwt(5)));
+    }
+
+    #[tokio::test]
+    async fn token_type_path_and_setting_name_are_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("id-token");
+        std::fs::write(&path, "eyJhbGciOiJSUzI1NiJ9.e30.sig").unwrap();
+        let source = TokenFile::text(&path).token_type(TokenType::IdToken);
+        assert_eq!(source.path(), path.as_path());
+        let token = source.subject_token(&ctx_at(0)).await.unwrap();
+        assert_eq!(
+            token.token_type().urn(),
+            "urn:ietf:params:oauth:token-type:id_token"
+        );
+        let source = TokenFile::text("/no/such/token").setting_name("AWS_WEB_IDENTITY_TOKEN_FILE");
+        let err = source.subject_token(&ctx_at(0)).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotAvailable);
+        assert_eq!(
+            err.message(),
+            "AWS_WEB_IDENTITY_TOKEN_FILE: no such file /no/such/token"
+        );
     }
 
     #[tokio::test]

@@ -4,26 +4,12 @@
 /// How a token is held in a file or response body.
 ///
 /// ```
-/// use federated_credentials::config::{CredentialSource, ExternalAccountConfig};
 /// use federated_credentials::source::TokenFormat;
 ///
-/// // An Azure workload: the token is the `access_token` field of the IMDS answer.
-/// let config = ExternalAccountConfig::from_json(r#"{
-///   "type": "external_account",
-///   "audience": "//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/azure",
-///   "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
-///   "token_url": "https://sts.googleapis.com/v1/token",
-///   "credential_source": {
-///     "url": "http://169.254.169.254/metadata/identity/oauth2/token?api-version=2018-02-01",
-///     "headers": {"Metadata": "True"},
-///     "format": {"type": "json", "subject_token_field_name": "access_token"}
-///   }
-/// }"#)?;
-/// let CredentialSource::Url { format, .. } = &config.credential_source else {
-///     unreachable!("a url source")
-/// };
-/// assert_eq!(format, &TokenFormat::json("access_token"));
-/// # Ok::<(), federated_credentials::Error>(())
+/// // An Azure IMDS answer: the token is its `access_token` field.
+/// let format = TokenFormat::json("access_token");
+/// let token = format.extract(r#"{"access_token": "eyJ...", "expires_in": "86399"}"#)?;
+/// # Ok::<(), String>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum TokenFormat {
@@ -40,15 +26,6 @@ pub enum TokenFormat {
 
 impl TokenFormat {
     /// A JSON format reading `field`.
-    ///
-    /// ```
-    /// use federated_credentials::source::TokenFormat;
-    ///
-    /// let format = TokenFormat::json("id_token");
-    /// assert_eq!(format, TokenFormat::Json { field: "id_token".to_string() });
-    /// assert_eq!(format.extract(r#"{"id_token": "eyJ..."}"#).unwrap(), "eyJ...");
-    /// assert!(format.extract(r#"{"access_token": "x"}"#).unwrap_err().contains("has no field `id_token`"));
-    /// ```
     pub fn json(field: impl Into<String>) -> Self {
         TokenFormat::Json {
             field: field.into(),
@@ -56,13 +33,6 @@ impl TokenFormat {
     }
 
     /// Takes the token out of `contents`, or says what is wrong (never quoting the content).
-    ///
-    /// ```
-    /// use federated_credentials::source::TokenFormat;
-    /// assert_eq!(TokenFormat::Text.extract(" tok\n").unwrap(), "tok");
-    /// assert_eq!(TokenFormat::json("t").extract(r#"{"t":"tok"}"#).unwrap(), "tok");
-    /// assert!(TokenFormat::json("t").extract("nope").is_err());
-    /// ```
     pub fn extract(&self, contents: &str) -> Result<String, String> {
         match self {
             TokenFormat::Text => Ok(contents.trim().to_string()),
@@ -91,5 +61,58 @@ impl TokenFormat {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{CredentialSource, ExternalAccountConfig};
+
+    #[test]
+    fn extract_reads_text_and_json_fields() {
+        assert_eq!(TokenFormat::Text.extract(" tok\n").unwrap(), "tok");
+        assert_eq!(
+            TokenFormat::json("t").extract(r#"{"t":"tok"}"#).unwrap(),
+            "tok"
+        );
+        assert!(TokenFormat::json("t").extract("nope").is_err());
+        let format = TokenFormat::json("id_token");
+        assert_eq!(
+            format,
+            TokenFormat::Json {
+                field: "id_token".to_string()
+            }
+        );
+        assert_eq!(
+            format.extract(r#"{"id_token": "eyJ..."}"#).unwrap(),
+            "eyJ..."
+        );
+        assert!(format
+            .extract(r#"{"access_token": "x"}"#)
+            .unwrap_err()
+            .contains("has no field `id_token`"));
+    }
+
+    #[test]
+    fn configuration_json_format_becomes_a_token_format() {
+        let config = ExternalAccountConfig::from_json(
+            r#"{
+              "type": "external_account",
+              "audience": "//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/azure",
+              "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+              "token_url": "https://sts.googleapis.com/v1/token",
+              "credential_source": {
+                "url": "http://169.254.169.254/metadata/identity/oauth2/token?api-version=2018-02-01",
+                "headers": {"Metadata": "True"},
+                "format": {"type": "json", "subject_token_field_name": "access_token"}
+              }
+            }"#,
+        )
+        .unwrap();
+        let CredentialSource::Url { format, .. } = &config.credential_source else {
+            panic!("a url source")
+        };
+        assert_eq!(format, &TokenFormat::json("access_token"));
     }
 }

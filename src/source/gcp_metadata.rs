@@ -16,25 +16,9 @@ use crate::http::{with_retries, HttpRequest, HttpResponse, RetryPolicy};
 use crate::token::{format_rfc3339, SubjectToken, TokenType};
 
 /// The metadata server's host when `GCE_METADATA_HOST` is not set.
-///
-/// ```
-/// use federated_credentials::source::DEFAULT_METADATA_HOST;
-///
-/// // The name GCE and GKE resolve to the metadata server (169.254.169.254).
-/// assert_eq!(DEFAULT_METADATA_HOST, "metadata.google.internal");
-/// ```
 pub const DEFAULT_METADATA_HOST: &str = "metadata.google.internal";
 
 /// The `format` of the identity token.
-///
-/// ```
-/// use federated_credentials::source::{GcpMetadataIdentityToken, IdTokenFormat, SubjectTokenSource};
-///
-/// assert_eq!(IdTokenFormat::default(), IdTokenFormat::Standard);
-/// // `full` tokens carry the instance's project, zone and name, which AWS conditions can check.
-/// let source = GcpMetadataIdentityToken::new("sts.amazonaws.com").format(IdTokenFormat::Full);
-/// assert!(source.validate().is_ok());
-/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum IdTokenFormat {
     /// The standard claims (`iss`, `aud`, `azp`, `sub`, `email`, `iat`, `exp`).
@@ -66,19 +50,8 @@ impl IdTokenFormat {
 /// let source = GcpMetadataIdentityToken::new("sts.amazonaws.com")
 ///     .format(IdTokenFormat::Full)
 ///     .service_account("app@my-project.iam.gserviceaccount.com");
-/// assert_eq!(source.audience(), "sts.amazonaws.com");
-/// assert!(source.validate().is_ok());
-/// ```
-///
-/// On a VM or in a GKE pod:
-///
-/// ```no_run
-/// # use federated_credentials::source::{GcpMetadataIdentityToken, SubjectTokenSource};
-/// # async fn example() -> Result<(), federated_credentials::Error> {
-/// let source = GcpMetadataIdentityToken::new("sts.amazonaws.com");
-/// let token = source.subject_token(&Default::default()).await?; // a Google-signed JWT
-/// # Ok(())
-/// # }
+/// source.validate()?; // checked without I/O; fetching needs a VM or GKE pod
+/// # Ok::<(), federated_credentials::Error>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct GcpMetadataIdentityToken {
@@ -94,15 +67,6 @@ pub struct GcpMetadataIdentityToken {
 impl GcpMetadataIdentityToken {
     /// A token for `audience` (required: the `aud` claim the receiver checks; for AWS, the
     /// value of the role trust policy's `accounts.google.com:oaud` condition).
-    ///
-    /// ```
-    /// use federated_credentials::source::{GcpMetadataIdentityToken, SubjectTokenSource};
-    ///
-    /// assert!(GcpMetadataIdentityToken::new("sts.amazonaws.com").validate().is_ok());
-    /// // The audience is required: it is what the AWS role's trust policy checks.
-    /// let err = GcpMetadataIdentityToken::new(" ").validate().unwrap_err();
-    /// assert!(err.message().starts_with("audience: is required"), "{err}");
-    /// ```
     pub fn new(audience: impl Into<String>) -> Self {
         Self {
             audience: audience.into(),
@@ -118,29 +82,12 @@ impl GcpMetadataIdentityToken {
     }
 
     /// `standard` (default) or `full`.
-    ///
-    /// ```
-    /// use federated_credentials::source::{GcpMetadataIdentityToken, IdTokenFormat, SubjectTokenSource};
-    ///
-    /// let source = GcpMetadataIdentityToken::new("sts.amazonaws.com").format(IdTokenFormat::Full);
-    /// assert!(source.validate().is_ok());
-    /// ```
     pub fn format(mut self, format: IdTokenFormat) -> Self {
         self.format = format;
         self
     }
 
     /// Adds license codes (only with [`IdTokenFormat::Full`]).
-    ///
-    /// ```
-    /// use federated_credentials::source::{GcpMetadataIdentityToken, IdTokenFormat, SubjectTokenSource};
-    ///
-    /// let full = GcpMetadataIdentityToken::new("sts.amazonaws.com").format(IdTokenFormat::Full);
-    /// assert!(full.licenses(true).validate().is_ok());
-    /// // License codes are part of the `full` format only.
-    /// let standard = GcpMetadataIdentityToken::new("sts.amazonaws.com").licenses(true);
-    /// assert!(standard.validate().unwrap_err().message().starts_with("licenses"));
-    /// ```
     pub fn licenses(mut self, licenses: bool) -> Self {
         self.licenses = licenses;
         self
@@ -148,94 +95,30 @@ impl GcpMetadataIdentityToken {
 
     /// The service account to act as: `default` (the default) or an email attached to the
     /// instance.
-    ///
-    /// ```
-    /// use federated_credentials::source::{GcpMetadataIdentityToken, SubjectTokenSource};
-    ///
-    /// let source = GcpMetadataIdentityToken::new("sts.amazonaws.com")
-    ///     .service_account("batch@my-project.iam.gserviceaccount.com");
-    /// assert!(source.validate().is_ok());
-    /// // It becomes a path segment of the metadata URL, so it cannot hold one.
-    /// let bad = GcpMetadataIdentityToken::new("sts.amazonaws.com").service_account("a/b");
-    /// assert!(bad.validate().unwrap_err().message().starts_with("service_account"));
-    /// ```
     pub fn service_account(mut self, email_or_default: impl Into<String>) -> Self {
         self.service_account = email_or_default.into();
         self
     }
 
     /// The metadata server's `host[:port]`, overriding `GCE_METADATA_HOST`.
-    ///
-    /// ```
-    /// use federated_credentials::context::{Context, StaticEnv};
-    /// use federated_credentials::source::{GcpMetadataIdentityToken, SubjectTokenSource};
-    /// use federated_credentials::ErrorKind;
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// # let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    /// // `host` is a loopback address where nothing listens: the error names the host that
-    /// // was tried, which is the explicit one even though GCE_METADATA_HOST is set.
-    /// let host = format!("127.0.0.1:{port}");
-    /// let ctx = Context::builder()
-    ///     .env(StaticEnv::from_pairs([("GCE_METADATA_HOST", "10.0.0.1:8080")]))
-    ///     .build();
-    /// let source = GcpMetadataIdentityToken::new("sts.amazonaws.com").metadata_host(&host);
-    /// let err = source.subject_token(&ctx).await.unwrap_err();
-    /// assert_eq!(err.kind(), ErrorKind::Transport);
-    /// assert!(err.to_string().contains(&host), "{err}");
-    /// # }
-    /// ```
     pub fn metadata_host(mut self, host: impl Into<String>) -> Self {
         self.metadata_host = Some(host.into());
         self
     }
 
     /// The timeout of each attempt (default 3 s).
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use federated_credentials::http::RetryPolicy;
-    /// use federated_credentials::source::{GcpMetadataIdentityToken, SubjectTokenSource};
-    ///
-    /// // Fail within about a second where the metadata server may be missing (say, in CI).
-    /// let source = GcpMetadataIdentityToken::new("sts.amazonaws.com")
-    ///     .attempt_timeout(Duration::from_millis(300))
-    ///     .retry_policy(RetryPolicy::new(2).deadline(Duration::from_secs(1)));
-    /// assert!(source.validate().is_ok());
-    /// ```
     pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
         self.attempt_timeout = timeout;
         self
     }
 
     /// The retry policy (default: 4 attempts, 100 ms–1 s backoff, 10 s deadline).
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use federated_credentials::http::RetryPolicy;
-    /// use federated_credentials::source::{GcpMetadataIdentityToken, SubjectTokenSource};
-    ///
-    /// let policy = RetryPolicy::new(6)
-    ///     .backoff(Duration::from_millis(200), Duration::from_secs(2))
-    ///     .deadline(Duration::from_secs(20));
-    /// assert_eq!((policy.max_attempts(), policy.deadline_duration()), (6, Duration::from_secs(20)));
-    /// let source = GcpMetadataIdentityToken::new("sts.amazonaws.com").retry_policy(policy);
-    /// assert!(source.validate().is_ok());
-    /// ```
     pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
         self.retry = policy;
         self
     }
 
     /// The audience requested.
-    ///
-    /// ```
-    /// use federated_credentials::source::GcpMetadataIdentityToken;
-    ///
-    /// let source = GcpMetadataIdentityToken::new("sts.amazonaws.com");
-    /// assert_eq!(source.audience(), "sts.amazonaws.com");
-    /// ```
     pub fn audience(&self) -> &str {
         &self.audience
     }
@@ -444,6 +327,74 @@ mod tests {
             "m:1"
         );
         assert!(s.url("bad host").is_err());
+    }
+
+    #[test]
+    fn documented_settings_validate() {
+        assert_eq!(DEFAULT_METADATA_HOST, "metadata.google.internal");
+        assert_eq!(IdTokenFormat::default(), IdTokenFormat::Standard);
+        let source = GcpMetadataIdentityToken::new("sts.amazonaws.com");
+        assert_eq!(source.audience(), "sts.amazonaws.com");
+        source.validate().unwrap();
+        let err = GcpMetadataIdentityToken::new(" ").validate().unwrap_err();
+        assert!(err.message().starts_with("audience: is required"), "{err}");
+        let full = GcpMetadataIdentityToken::new("sts.amazonaws.com").format(IdTokenFormat::Full);
+        full.validate().unwrap();
+        full.licenses(true).validate().unwrap();
+        let standard = GcpMetadataIdentityToken::new("sts.amazonaws.com").licenses(true);
+        assert!(standard
+            .validate()
+            .unwrap_err()
+            .message()
+            .starts_with("licenses"));
+        GcpMetadataIdentityToken::new("sts.amazonaws.com")
+            .service_account("batch@my-project.iam.gserviceaccount.com")
+            .validate()
+            .unwrap();
+        let bad = GcpMetadataIdentityToken::new("sts.amazonaws.com").service_account("a/b");
+        assert!(bad
+            .validate()
+            .unwrap_err()
+            .message()
+            .starts_with("service_account"));
+        GcpMetadataIdentityToken::new("sts.amazonaws.com")
+            .attempt_timeout(Duration::from_millis(300))
+            .retry_policy(RetryPolicy::new(2).deadline(Duration::from_secs(1)))
+            .validate()
+            .unwrap();
+        let policy = RetryPolicy::new(6)
+            .backoff(Duration::from_millis(200), Duration::from_secs(2))
+            .deadline(Duration::from_secs(20));
+        assert_eq!(
+            (policy.max_attempts(), policy.deadline_duration()),
+            (6, Duration::from_secs(20))
+        );
+        GcpMetadataIdentityToken::new("sts.amazonaws.com")
+            .retry_policy(policy)
+            .validate()
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_explicit_metadata_host_is_the_one_tried() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        // Nothing listens there: the error names the host that was tried, which is the
+        // explicit one even though GCE_METADATA_HOST is set.
+        let host = format!("127.0.0.1:{port}");
+        let ctx = Context::builder()
+            .env(StaticEnv::from_pairs([(
+                "GCE_METADATA_HOST",
+                "10.0.0.1:8080",
+            )]))
+            .build();
+        let source = GcpMetadataIdentityToken::new("sts.amazonaws.com").metadata_host(&host);
+        let err = source.subject_token(&ctx).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Transport);
+        assert!(err.to_string().contains(&host), "{err}");
     }
 
     #[test]

@@ -33,8 +33,6 @@
 //!     Box::new(UrlToken::new("http://127.0.0.1:8080/token")),
 //!     Box::new(StaticToken::new("eyJhbGciOi...", TokenType::Jwt)),
 //! ];
-//! let names: Vec<&str> = sources.iter().map(|s| s.name()).collect();
-//! assert_eq!(names, ["gcp-metadata", "token-file", "url", "static"]);
 //! assert!(sources.iter().all(|s| s.validate().is_ok()));
 //! ```
 
@@ -64,7 +62,8 @@ use crate::context::Context;
 use crate::error::Error;
 use crate::token::SubjectToken;
 
-/// Anything that can produce a subject token proving who this workload is.
+/// Anything that can produce a subject token proving who this workload is. For a one-off,
+/// [`FnTokenSource`] wraps a closure; otherwise implement it with `#[async_trait]`:
 ///
 /// ```
 /// use async_trait::async_trait;
@@ -89,43 +88,25 @@ use crate::token::SubjectToken;
 #[async_trait]
 pub trait SubjectTokenSource: Send + Sync + fmt::Debug {
     /// Produces a fresh subject token. Called on every credential refresh, so it should
-    /// not cache beyond the token's own expiry.
+    /// not cache beyond the token's own expiry. Calling it directly shows what a provider
+    /// would send:
     ///
-    /// ```
+    /// ```no_run
     /// use federated_credentials::context::Context;
-    /// use federated_credentials::source::{StaticToken, SubjectTokenSource};
-    /// use federated_credentials::token::TokenType;
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), federated_credentials::Error> {
-    /// let source = StaticToken::new("eyJhbGciOi...", TokenType::Jwt);
-    /// let token = source.subject_token(&Context::default()).await?;
-    /// assert_eq!(token.token_type(), TokenType::Jwt);
-    /// assert_eq!(token.token().expose_secret(), "eyJhbGciOi...");
-    /// # Ok(())
-    /// # }
+    /// use federated_credentials::source::{GcpMetadataIdentityToken, SubjectTokenSource};
+    /// # async fn run() -> Result<(), federated_credentials::Error> {
+    /// let token = GcpMetadataIdentityToken::new("sts.amazonaws.com")
+    ///     .subject_token(&Context::default())
+    ///     .await?;
+    /// println!("a {} expiring at {:?}", token.token_type(), token.expires_at());
+    /// # Ok(()) }
     /// ```
     async fn subject_token(&self, ctx: &Context) -> Result<SubjectToken, Error>;
 
     /// A short name for logs and provider names, e.g. `"gcp-metadata"`.
-    ///
-    /// ```
-    /// use federated_credentials::source::{ExecutableToken, SubjectTokenSource, UrlToken};
-    ///
-    /// assert_eq!(UrlToken::new("http://127.0.0.1:8080/token").name(), "url");
-    /// assert_eq!(ExecutableToken::new("/usr/local/bin/get-token").name(), "executable");
-    /// ```
     fn name(&self) -> &'static str;
 
     /// Checks the configuration without any I/O, so that builders can fail early.
-    ///
-    /// ```
-    /// use federated_credentials::source::{GcpMetadataIdentityToken, SubjectTokenSource};
-    ///
-    /// assert!(GcpMetadataIdentityToken::new("sts.amazonaws.com").validate().is_ok());
-    /// let err = GcpMetadataIdentityToken::new("").validate().unwrap_err();
-    /// assert!(err.message().starts_with("audience"), "{err}");
-    /// ```
     fn validate(&self) -> Result<(), Error> {
         Ok(())
     }
@@ -154,5 +135,34 @@ impl<T: SubjectTokenSource + ?Sized> SubjectTokenSource for Box<T> {
     }
     fn validate(&self) -> Result<(), Error> {
         (**self).validate()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::token::TokenType;
+
+    #[tokio::test]
+    async fn sources_have_names_validate_and_produce_tokens() {
+        let sources: Vec<Box<dyn SubjectTokenSource>> = vec![
+            Box::new(GcpMetadataIdentityToken::new("sts.amazonaws.com")),
+            Box::new(TokenFile::text("/var/run/secrets/tokens/gcp-ksa/token")),
+            Box::new(UrlToken::new("http://127.0.0.1:8080/token")),
+            Box::new(StaticToken::new("eyJhbGciOi...", TokenType::Jwt)),
+        ];
+        let names: Vec<&str> = sources.iter().map(|s| s.name()).collect();
+        assert_eq!(names, ["gcp-metadata", "token-file", "url", "static"]);
+        assert!(sources.iter().all(|s| s.validate().is_ok()));
+        assert_eq!(
+            ExecutableToken::new("/usr/local/bin/get-token").name(),
+            "executable"
+        );
+        let err = GcpMetadataIdentityToken::new("").validate().unwrap_err();
+        assert!(err.message().starts_with("audience"), "{err}");
+        let source = StaticToken::new("eyJhbGciOi...", TokenType::Jwt);
+        let token = source.subject_token(&Context::default()).await.unwrap();
+        assert_eq!(token.token_type(), TokenType::Jwt);
+        assert_eq!(token.token().expose_secret(), "eyJhbGciOi...");
     }
 }

@@ -25,19 +25,8 @@ use crate::token::{format_rfc3339, SubjectToken, TokenType};
 ///     .header("Metadata", "True")
 ///     .format(TokenFormat::json("access_token"))
 ///     .token_type(TokenType::Jwt);
-/// assert!(source.validate().is_ok());
-/// ```
-///
-/// Fetching needs the endpoint, so this part only compiles here:
-///
-/// ```no_run
-/// # use federated_credentials::source::{SubjectTokenSource, UrlToken};
-/// # async fn example() -> Result<(), federated_credentials::Error> {
-/// let source = UrlToken::new("http://127.0.0.1:8080/token");
-/// let token = source.subject_token(&Default::default()).await?;
-/// println!("token expires at {:?}", token.expires_at()); // the JWT's `exp`
-/// # Ok(())
-/// # }
+/// source.validate()?; // checked without any request
+/// # Ok::<(), federated_credentials::Error>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct UrlToken {
@@ -51,15 +40,6 @@ pub struct UrlToken {
 
 impl UrlToken {
     /// A text token (a JWT) from `url`.
-    ///
-    /// ```
-    /// use federated_credentials::source::{SubjectTokenSource, UrlToken};
-    ///
-    /// assert!(UrlToken::new("http://127.0.0.1:8080/token").validate().is_ok());
-    /// // Only http(s) URLs with a host; checked without any request:
-    /// let err = UrlToken::new("file:///var/run/token").validate().unwrap_err();
-    /// assert_eq!(err.message(), "credential_source.url: must be an http(s) URL with a host");
-    /// ```
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
@@ -74,67 +54,24 @@ impl UrlToken {
     }
 
     /// Adds a request header (sent exactly as given).
-    ///
-    /// ```
-    /// use federated_credentials::source::{SubjectTokenSource, UrlToken};
-    ///
-    /// let source = UrlToken::new("http://127.0.0.1:8080/token").header("Authorization", "Bearer sidecar-key");
-    /// assert!(source.validate().is_ok());
-    /// let bad = UrlToken::new("http://127.0.0.1:8080/token").header("Bad Name", "x");
-    /// assert!(bad.validate().unwrap_err().message().starts_with("credential_source.headers"));
-    /// ```
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.push((name.into(), value.into()));
         self
     }
 
     /// How the response holds the token (default text).
-    ///
-    /// ```
-    /// use federated_credentials::source::{SubjectTokenSource, TokenFormat, UrlToken};
-    ///
-    /// let source = UrlToken::new("http://127.0.0.1:8080/token").format(TokenFormat::json("id_token"));
-    /// assert!(source.validate().is_ok());
-    /// // A JSON format must name its field (`format.subject_token_field_name`).
-    /// let unnamed = UrlToken::new("http://127.0.0.1:8080/token").format(TokenFormat::json(""));
-    /// assert!(unnamed.validate().unwrap_err().message().starts_with("format.subject_token_field_name"));
-    /// ```
     pub fn format(mut self, format: TokenFormat) -> Self {
         self.format = format;
         self
     }
 
     /// The token type (default [`TokenType::Jwt`]).
-    ///
-    /// ```
-    /// use federated_credentials::source::{SubjectTokenSource, TokenFormat, UrlToken};
-    /// use federated_credentials::token::TokenType;
-    ///
-    /// // An endpoint that hands out an opaque OAuth access token rather than a JWT; a JWT source
-    /// // would refuse anything not shaped like `header.payload.signature`.
-    /// let source = UrlToken::new("http://127.0.0.1:8080/oauth/token")
-    ///     .format(TokenFormat::json("access_token"))
-    ///     .token_type(TokenType::AccessToken);
-    /// assert!(source.validate().is_ok());
-    /// ```
     pub fn token_type(mut self, token_type: TokenType) -> Self {
         self.token_type = token_type;
         self
     }
 
     /// The timeout of one attempt (default 5 s).
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use federated_credentials::http::RetryPolicy;
-    /// use federated_credentials::source::{SubjectTokenSource, UrlToken};
-    ///
-    /// // A local sidecar answers fast or not at all: fail over quickly.
-    /// let source = UrlToken::new("http://127.0.0.1:8080/token")
-    ///     .attempt_timeout(Duration::from_millis(500))
-    ///     .retry_policy(RetryPolicy::new(2).deadline(Duration::from_secs(2)));
-    /// assert!(source.validate().is_ok());
-    /// ```
     pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
         self.attempt_timeout = timeout;
         self
@@ -142,17 +79,6 @@ impl UrlToken {
 
     /// The retry policy (default: 3 attempts on 408/429/5xx, 100 ms–1 s backoff, 15 s
     /// deadline).
-    ///
-    /// ```
-    /// use federated_credentials::http::RetryPolicy;
-    /// use federated_credentials::source::{SubjectTokenSource, UrlToken};
-    ///
-    /// // Leave retrying to the caller (one attempt per fetch).
-    /// let policy = RetryPolicy::never();
-    /// assert_eq!(policy.max_attempts(), 1);
-    /// let source = UrlToken::new("http://127.0.0.1:8080/token").retry_policy(policy);
-    /// assert!(source.validate().is_ok());
-    /// ```
     pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
         self.retry = policy;
         self
@@ -339,6 +265,46 @@ mod tests {
             .format(TokenFormat::json(""))
             .validate()
             .is_err());
+    }
+
+    #[test]
+    fn documented_settings_validate() {
+        let err = UrlToken::new("file:///var/run/token")
+            .validate()
+            .unwrap_err();
+        assert_eq!(
+            err.message(),
+            "credential_source.url: must be an http(s) URL with a host"
+        );
+        let local = "http://127.0.0.1:8080/token";
+        UrlToken::new(local)
+            .header("Authorization", "Bearer sidecar-key")
+            .validate()
+            .unwrap();
+        UrlToken::new(local)
+            .format(TokenFormat::json("id_token"))
+            .validate()
+            .unwrap();
+        assert!(UrlToken::new(local)
+            .format(TokenFormat::json(""))
+            .validate()
+            .unwrap_err()
+            .message()
+            .starts_with("format.subject_token_field_name"));
+        UrlToken::new("http://127.0.0.1:8080/oauth/token")
+            .format(TokenFormat::json("access_token"))
+            .token_type(TokenType::AccessToken)
+            .validate()
+            .unwrap();
+        UrlToken::new(local)
+            .attempt_timeout(Duration::from_millis(500))
+            .retry_policy(RetryPolicy::new(2).deadline(Duration::from_secs(2)))
+            .validate()
+            .unwrap();
+        UrlToken::new(local)
+            .retry_policy(RetryPolicy::never())
+            .validate()
+            .unwrap();
     }
 
     #[test]

@@ -21,29 +21,14 @@ use crate::error::Error;
 /// When both come from IMDS one session token serves both.
 ///
 /// ```
-/// use federated_credentials::context::{Context, StaticEnv};
-/// use federated_credentials::source::aws::{Aws1Source, AwsIdentitySource, Ec2InstanceMetadata};
+/// use federated_credentials::source::aws::{Aws1Source, Ec2InstanceMetadata};
 /// use federated_credentials::source::AwsSignedRequestToken;
 ///
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), federated_credentials::Error> {
 /// let aws1 = Aws1Source::new(Ec2InstanceMetadata::new());
-/// // With everything in the environment (Lambda, ECS with keys), IMDS is never asked:
-/// let ctx = Context::builder()
-///     .env(StaticEnv::from_pairs([
-///         ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
-///         ("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"),
-///         ("AWS_REGION", "eu-west-1"),
-///     ]))
-///     .build();
-/// assert_eq!(aws1.region(&ctx).await?, "eu-west-1");
-/// assert_eq!(aws1.credentials(&ctx).await?.access_key_id(), "AKIDEXAMPLE");
 /// let source = AwsSignedRequestToken::new(
 ///     aws1,
 ///     "//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/aws",
 /// );
-/// # Ok(())
-/// # }
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct Aws1Source {
@@ -52,41 +37,11 @@ pub struct Aws1Source {
 
 impl Aws1Source {
     /// The environment, then `imds`.
-    ///
-    /// ```
-    /// use federated_credentials::context::{Context, StaticEnv};
-    /// use federated_credentials::source::aws::{Aws1Source, AwsIdentitySource, Ec2InstanceMetadata};
-    /// use federated_credentials::ErrorKind;
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), federated_credentials::Error> {
-    /// // What a credential configuration without `imdsv2_session_token_url` means: IMDSv1.
-    /// let imds = Ec2InstanceMetadata::builder().imds_v1().build()?;
-    /// let aws1 = Aws1Source::new(imds);
-    /// // The region is not in the environment, so it is asked of IMDS (turned off here):
-    /// let ctx = Context::builder()
-    ///     .env(StaticEnv::from_pairs([("AWS_EC2_METADATA_DISABLED", "true")]))
-    ///     .build();
-    /// let err = aws1.region(&ctx).await.unwrap_err();
-    /// assert_eq!(err.kind(), ErrorKind::NotAvailable);
-    /// assert!(err.to_string().contains("AWS_REGION and AWS_DEFAULT_REGION are unset"), "{err}");
-    /// # Ok(())
-    /// # }
-    /// ```
     pub fn new(imds: Ec2InstanceMetadata) -> Self {
         Self { imds }
     }
 
     /// The metadata source used for what the environment lacks.
-    ///
-    /// ```
-    /// use federated_credentials::source::aws::{Aws1Source, Ec2InstanceMetadata};
-    ///
-    /// let aws1 = Aws1Source::new(Ec2InstanceMetadata::builder().imds_v1().build()?);
-    /// assert!(!aws1.imds().uses_session_token());
-    /// assert!(Aws1Source::default().imds().uses_session_token()); // IMDSv2 unless told otherwise
-    /// # Ok::<(), federated_credentials::Error>(())
-    /// ```
     pub fn imds(&self) -> &Ec2InstanceMetadata {
         &self.imds
     }
@@ -122,6 +77,52 @@ impl AwsIdentitySource for Aws1Source {
 
     fn name(&self) -> &'static str {
         "aws1"
+    }
+}
+
+#[cfg(test)]
+mod offline_tests {
+    use super::*;
+    use crate::context::StaticEnv;
+    use crate::error::ErrorKind;
+
+    #[tokio::test]
+    async fn environment_first_and_imds_v1_when_told() {
+        let aws1 = Aws1Source::new(Ec2InstanceMetadata::new());
+        // Everything in the environment: IMDS (unreachable from here) is never asked.
+        let ctx = Context::builder()
+            .env(StaticEnv::from_pairs([
+                ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+                (
+                    "AWS_SECRET_ACCESS_KEY",
+                    "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+                ),
+                ("AWS_REGION", "eu-west-1"),
+            ]))
+            .build();
+        assert_eq!(aws1.region(&ctx).await.unwrap(), "eu-west-1");
+        assert_eq!(
+            aws1.credentials(&ctx).await.unwrap().access_key_id(),
+            "AKIDEXAMPLE"
+        );
+
+        let imds = Ec2InstanceMetadata::builder().imds_v1().build().unwrap();
+        let aws1 = Aws1Source::new(imds);
+        assert!(!aws1.imds().uses_session_token());
+        assert!(Aws1Source::default().imds().uses_session_token());
+        let ctx = Context::builder()
+            .env(StaticEnv::from_pairs([(
+                "AWS_EC2_METADATA_DISABLED",
+                "true",
+            )]))
+            .build();
+        let err = aws1.region(&ctx).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotAvailable);
+        assert!(
+            err.to_string()
+                .contains("AWS_REGION and AWS_DEFAULT_REGION are unset"),
+            "{err}"
+        );
     }
 }
 

@@ -32,7 +32,6 @@ const PROVIDER_NAME: &str = "Environment";
 ///     ]))
 ///     .build();
 /// let source = AwsEnvironment::new();
-/// assert_eq!(source.region(&ctx).await.unwrap(), "eu-west-1");
 /// let creds = source.credentials(&ctx).await.unwrap();
 /// assert_eq!(creds.session_token(), None);
 /// # });
@@ -44,64 +43,30 @@ pub struct AwsEnvironment {
 
 impl AwsEnvironment {
     /// Reads everything from the environment.
-    ///
-    /// ```
-    /// use federated_credentials::context::{Context, StaticEnv};
-    /// use federated_credentials::source::aws::{AwsEnvironment, AwsIdentitySource};
-    /// use federated_credentials::ErrorKind;
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), federated_credentials::Error> {
-    /// // Only one of the two key variables: a configuration error that says which is missing.
-    /// let ctx = Context::builder()
-    ///     .env(StaticEnv::from_pairs([("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"), ("AWS_SECRET_ACCESS_KEY", "")]))
-    ///     .build();
-    /// let err = AwsEnvironment::new().credentials(&ctx).await.unwrap_err();
-    /// assert_eq!(err.kind(), ErrorKind::Configuration);
-    /// assert!(err.to_string().contains("AWS_SECRET_ACCESS_KEY is unset or empty"), "{err}");
-    /// # Ok(())
-    /// # }
-    /// ```
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Uses this region instead of `AWS_REGION` / `AWS_DEFAULT_REGION`.
-    ///
-    /// ```
-    /// use federated_credentials::context::{Context, StaticEnv};
-    /// use federated_credentials::source::aws::{AwsEnvironment, AwsIdentitySource};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), federated_credentials::Error> {
-    /// let ctx = Context::builder().env(StaticEnv::from_pairs([("AWS_REGION", "us-east-1")])).build();
-    /// let source = AwsEnvironment::new().with_region("eu-central-1");
-    /// assert_eq!(source.region(&ctx).await?, "eu-central-1");
-    /// // Checked when used:
-    /// assert!(AwsEnvironment::new().with_region("Frankfurt").region(&ctx).await.is_err());
-    /// # Ok(())
-    /// # }
-    /// ```
     pub fn with_region(mut self, region: impl Into<String>) -> Self {
         self.region = Some(region.into());
         self
     }
 
     /// Whether both key variables are set and non-empty, i.e. whether
-    /// [`credentials`](AwsIdentitySource::credentials) can succeed.
+    /// [`credentials`](AwsIdentitySource::credentials) can succeed, e.g. to choose a source:
     ///
     /// ```
-    /// use federated_credentials::context::{Context, StaticEnv};
-    /// use federated_credentials::source::aws::AwsEnvironment;
+    /// use std::sync::Arc;
+    /// use federated_credentials::context::Context;
+    /// use federated_credentials::source::aws::{AwsEnvironment, AwsIdentitySource, Ec2InstanceMetadata};
     ///
-    /// let keys = StaticEnv::from_pairs([
-    ///     ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
-    ///     ("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"),
-    /// ]);
-    /// assert!(AwsEnvironment::has_credentials(&Context::builder().env(keys.clone()).build()));
-    /// // An empty value counts as unset.
-    /// let half = keys.with("AWS_SECRET_ACCESS_KEY", "");
-    /// assert!(!AwsEnvironment::has_credentials(&Context::builder().env(half).build()));
+    /// let ctx = Context::default();
+    /// let identity: Arc<dyn AwsIdentitySource> = if AwsEnvironment::has_credentials(&ctx) {
+    ///     Arc::new(AwsEnvironment::new())
+    /// } else {
+    ///     Arc::new(Ec2InstanceMetadata::new())
+    /// };
     /// ```
     pub fn has_credentials(ctx: &Context) -> bool {
         ctx.env().get_non_empty("AWS_ACCESS_KEY_ID").is_some()
@@ -236,6 +201,44 @@ mod tests {
             .unwrap_err();
         assert!(other_half.message().contains("AWS_ACCESS_KEY_ID"));
         assert_no_secrets(&[&format!("{other_half:?}"), &other_half.to_string()]);
+    }
+
+    #[tokio::test]
+    async fn documented_checks() {
+        let half = ctx(&[
+            ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+            ("AWS_SECRET_ACCESS_KEY", ""),
+        ]);
+        let err = AwsEnvironment::new().credentials(&half).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Configuration);
+        assert!(
+            err.to_string()
+                .contains("AWS_SECRET_ACCESS_KEY is unset or empty"),
+            "{err}"
+        );
+        assert!(!AwsEnvironment::has_credentials(&half));
+        let keys = ctx(&[
+            ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+            (
+                "AWS_SECRET_ACCESS_KEY",
+                "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+            ),
+            ("AWS_REGION", "us-east-1"),
+        ]);
+        assert!(AwsEnvironment::has_credentials(&keys));
+        assert_eq!(
+            AwsEnvironment::new()
+                .with_region("eu-central-1")
+                .region(&keys)
+                .await
+                .unwrap(),
+            "eu-central-1"
+        );
+        assert!(AwsEnvironment::new()
+            .with_region("Frankfurt")
+            .region(&keys)
+            .await
+            .is_err());
     }
 
     #[tokio::test]

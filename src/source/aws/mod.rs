@@ -36,7 +36,6 @@
 //! #         ("AWS_REGION", "us-west-2"),
 //! #     ]))
 //! #     .build();
-//! assert_eq!(identity.region(&ctx).await?, "us-west-2");
 //! let source = AwsSignedRequestToken::from_shared(
 //!     identity,
 //!     "//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/aws",
@@ -72,7 +71,7 @@ use crate::error::Error;
 /// AWS credentials plus the region to sign for.
 ///
 /// Implemented by [`AwsEnvironment`], [`Ec2InstanceMetadata`], [`Aws1Source`] and
-/// [`SdkCredentialsProvider`]; implement it yourself for anything else.
+/// [`SdkCredentialsProvider`]; implement it yourself for anything else:
 ///
 /// ```
 /// use async_trait::async_trait;
@@ -81,6 +80,7 @@ use crate::error::Error;
 /// use federated_credentials::source::aws::AwsIdentitySource;
 /// use federated_credentials::Error;
 ///
+/// /// Keys handed out by an in-house vault.
 /// #[derive(Debug)]
 /// struct FromVault;
 ///
@@ -90,7 +90,7 @@ use crate::error::Error;
 ///         Ok("eu-west-1".to_string())
 ///     }
 ///     async fn credentials(&self, _ctx: &Context) -> Result<Credentials, Error> {
-///         Ok(Credentials::new("AKIDEXAMPLE", "secret", None, None, "vault"))
+///         unimplemented!("ask the vault")
 ///     }
 ///     fn name(&self) -> &'static str {
 ///         "vault"
@@ -101,56 +101,13 @@ use crate::error::Error;
 pub trait AwsIdentitySource: Send + Sync + fmt::Debug {
     /// The region to sign for. Its own step, so that the instance metadata service is only
     /// asked when the region is not known otherwise.
-    ///
-    /// ```
-    /// use federated_credentials::context::{Context, StaticEnv};
-    /// use federated_credentials::source::aws::{AwsEnvironment, AwsIdentitySource};
-    /// use federated_credentials::ErrorKind;
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), federated_credentials::Error> {
-    /// let ctx = Context::builder().env(StaticEnv::from_pairs([("AWS_DEFAULT_REGION", "ap-northeast-1")])).build();
-    /// assert_eq!(AwsEnvironment::new().region(&ctx).await?, "ap-northeast-1");
-    /// let nowhere = Context::builder().env(StaticEnv::empty()).build();
-    /// assert_eq!(AwsEnvironment::new().region(&nowhere).await.unwrap_err().kind(), ErrorKind::NotAvailable);
-    /// # Ok(())
-    /// # }
-    /// ```
     async fn region(&self, ctx: &Context) -> Result<String, Error>;
 
     /// The credentials to sign with. Temporary credentials carry a session token and an
     /// expiry.
-    ///
-    /// ```
-    /// use federated_credentials::context::{Context, StaticEnv};
-    /// use federated_credentials::source::aws::{AwsEnvironment, AwsIdentitySource};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), federated_credentials::Error> {
-    /// let ctx = Context::builder()
-    ///     .env(StaticEnv::from_pairs([
-    ///         ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
-    ///         ("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"),
-    ///         ("AWS_SESSION_TOKEN", "FwoGZXIvYXdzEXAMPLE"),
-    ///     ]))
-    ///     .build();
-    /// let credentials = AwsEnvironment::new().credentials(&ctx).await?;
-    /// assert_eq!(credentials.access_key_id(), "AKIDEXAMPLE");
-    /// assert_eq!(credentials.session_token(), Some("FwoGZXIvYXdzEXAMPLE"));
-    /// # Ok(())
-    /// # }
-    /// ```
     async fn credentials(&self, ctx: &Context) -> Result<Credentials, Error>;
 
     /// A short name for logs, e.g. `"aws-environment"`.
-    ///
-    /// ```
-    /// use federated_credentials::source::aws::{Aws1Source, AwsEnvironment, AwsIdentitySource, Ec2InstanceMetadata};
-    ///
-    /// assert_eq!(AwsEnvironment::new().name(), "aws-environment");
-    /// assert_eq!(Ec2InstanceMetadata::new().name(), "ec2-instance-metadata");
-    /// assert_eq!(Aws1Source::default().name(), "aws1");
-    /// ```
     fn name(&self) -> &'static str;
 }
 
@@ -222,6 +179,57 @@ pub(crate) mod test_support;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::context::StaticEnv;
+    use crate::error::ErrorKind;
+
+    #[tokio::test]
+    async fn environment_identity_answers_region_credentials_and_name() {
+        let ctx = Context::builder()
+            .env(StaticEnv::from_pairs([
+                ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+                (
+                    "AWS_SECRET_ACCESS_KEY",
+                    "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+                ),
+                ("AWS_SESSION_TOKEN", "FwoGZXIvYXdzEXAMPLE"),
+                ("AWS_REGION", "us-west-2"),
+            ]))
+            .build();
+        let identity: Arc<dyn AwsIdentitySource> = Arc::new(AwsEnvironment::new());
+        assert_eq!(identity.region(&ctx).await.unwrap(), "us-west-2");
+        let credentials = identity.credentials(&ctx).await.unwrap();
+        assert_eq!(credentials.access_key_id(), "AKIDEXAMPLE");
+        assert_eq!(credentials.session_token(), Some("FwoGZXIvYXdzEXAMPLE"));
+        let source = crate::source::AwsSignedRequestToken::from_shared(
+            identity,
+            "//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/aws",
+        );
+        use crate::source::SubjectTokenSource;
+        assert!(source.validate().is_ok());
+
+        let ctx = Context::builder()
+            .env(StaticEnv::from_pairs([(
+                "AWS_DEFAULT_REGION",
+                "ap-northeast-1",
+            )]))
+            .build();
+        assert_eq!(
+            AwsEnvironment::new().region(&ctx).await.unwrap(),
+            "ap-northeast-1"
+        );
+        let nowhere = Context::builder().env(StaticEnv::empty()).build();
+        assert_eq!(
+            AwsEnvironment::new()
+                .region(&nowhere)
+                .await
+                .unwrap_err()
+                .kind(),
+            ErrorKind::NotAvailable
+        );
+        assert_eq!(AwsEnvironment::new().name(), "aws-environment");
+        assert_eq!(Ec2InstanceMetadata::new().name(), "ec2-instance-metadata");
+        assert_eq!(Aws1Source::default().name(), "aws1");
+    }
 
     #[test]
     fn region_names() {

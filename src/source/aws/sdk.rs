@@ -32,10 +32,8 @@ use crate::token::format_rfc3339;
 /// let source = SdkCredentialsProvider::builder()
 ///     .provider(provider)
 ///     .region("eu-central-1")
-///     .build()
-///     .unwrap();
-/// # use federated_credentials::source::aws::AwsIdentitySource;
-/// assert_eq!(source.name(), "aws-sdk-provider");
+///     .build()?;
+/// # Ok::<(), federated_credentials::Error>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct SdkCredentialsProvider {
@@ -45,21 +43,6 @@ pub struct SdkCredentialsProvider {
 
 impl SdkCredentialsProvider {
     /// `provider` with the region from the environment.
-    ///
-    /// ```
-    /// use aws_credential_types::Credentials;
-    /// use federated_credentials::context::{Context, StaticEnv};
-    /// use federated_credentials::source::aws::{AwsIdentitySource, SdkCredentialsProvider};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), federated_credentials::Error> {
-    /// let source = SdkCredentialsProvider::new(Credentials::new("AKIDEXAMPLE", "secret", None, None, "example"));
-    /// let ctx = Context::builder().env(StaticEnv::from_pairs([("AWS_REGION", "sa-east-1")])).build();
-    /// assert_eq!(source.region(&ctx).await?, "sa-east-1"); // from the environment
-    /// assert_eq!(source.credentials(&ctx).await?.access_key_id(), "AKIDEXAMPLE");
-    /// # Ok(())
-    /// # }
-    /// ```
     pub fn new(provider: impl ProvideCredentials + 'static) -> Self {
         Self {
             provider: SharedCredentialsProvider::new(provider),
@@ -68,43 +51,11 @@ impl SdkCredentialsProvider {
     }
 
     /// A builder.
-    ///
-    /// ```
-    /// use aws_credential_types::Credentials;
-    /// use federated_credentials::context::{Context, StaticEnv};
-    /// use federated_credentials::source::aws::{AwsIdentitySource, SdkCredentialsProvider};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), federated_credentials::Error> {
-    /// let source = SdkCredentialsProvider::builder()
-    ///     .provider(Credentials::new("AKIDEXAMPLE", "secret", None, None, "example"))
-    ///     .region("eu-central-1")
-    ///     .build()?;
-    /// let ctx = Context::builder().env(StaticEnv::from_pairs([("AWS_REGION", "us-east-1")])).build();
-    /// assert_eq!(source.region(&ctx).await?, "eu-central-1"); // the explicit region wins
-    /// # Ok(())
-    /// # }
-    /// ```
     pub fn builder() -> SdkCredentialsProviderBuilder {
         SdkCredentialsProviderBuilder::default()
     }
 
     /// The wrapped provider.
-    ///
-    /// ```
-    /// use aws_credential_types::provider::ProvideCredentials;
-    /// use aws_credential_types::Credentials;
-    /// use federated_credentials::source::aws::SdkCredentialsProvider;
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let source = SdkCredentialsProvider::new(Credentials::new("AKIDEXAMPLE", "secret", None, None, "example"));
-    /// // The same provider, for an AWS SDK client built next to it:
-    /// let shared = source.provider().clone();
-    /// assert_eq!(shared.provide_credentials().await?.access_key_id(), "AKIDEXAMPLE");
-    /// # Ok(())
-    /// # }
-    /// ```
     pub fn provider(&self) -> &SharedCredentialsProvider {
         &self.provider
     }
@@ -112,16 +63,21 @@ impl SdkCredentialsProvider {
 
 /// Builds an [`SdkCredentialsProvider`].
 ///
+/// The `set_*` methods take the `Option`s an `aws_config::SdkConfig` hands out:
+///
 /// ```
+/// use aws_credential_types::provider::SharedCredentialsProvider;
 /// use aws_credential_types::Credentials;
 /// use federated_credentials::source::aws::SdkCredentialsProvider;
 ///
-/// let err = SdkCredentialsProvider::builder().region("eu-west-1").build().unwrap_err();
-/// assert!(err.message().starts_with("provider: is required"), "{err}");
-/// let source = SdkCredentialsProvider::builder()
-///     .provider(Credentials::new("AKIDEXAMPLE", "secret", None, None, "example"))
-///     .build();
-/// assert!(source.is_ok()); // the region then comes from the environment
+/// // e.g. `sdk_config.credentials_provider()` and `sdk_config.region()`.
+/// let from_config: Option<SharedCredentialsProvider> = Some(SharedCredentialsProvider::new(
+///     Credentials::new("AKIDEXAMPLE", "secret", None, None, "example"),
+/// ));
+/// let mut builder = SdkCredentialsProvider::builder();
+/// builder.set_provider(from_config).set_region(Some("eu-west-1".into()));
+/// let source = builder.build()?;
+/// # Ok::<(), federated_credentials::Error>(())
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct SdkCredentialsProviderBuilder {
@@ -131,103 +87,30 @@ pub struct SdkCredentialsProviderBuilder {
 
 impl SdkCredentialsProviderBuilder {
     /// The credentials provider (required).
-    ///
-    /// ```
-    /// use std::time::{Duration, SystemTime};
-    /// use aws_credential_types::Credentials;
-    /// use federated_credentials::context::{Context, StaticEnv};
-    /// use federated_credentials::source::aws::{AwsIdentitySource, SdkCredentialsProvider};
-    /// use federated_credentials::ErrorKind;
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), federated_credentials::Error> {
-    /// // Expired credentials from a provider are refused, not signed with.
-    /// let stale = Credentials::new("ASIAEXAMPLE", "secret", Some("token".into()), Some(SystemTime::now() - Duration::from_secs(60)), "example");
-    /// let source = SdkCredentialsProvider::builder().provider(stale).region("us-east-1").build()?;
-    /// let err = source.credentials(&Context::default()).await.unwrap_err();
-    /// assert_eq!(err.kind(), ErrorKind::Expired);
-    /// # Ok(())
-    /// # }
-    /// ```
     pub fn provider(mut self, provider: impl ProvideCredentials + 'static) -> Self {
         self.provider = Some(SharedCredentialsProvider::new(provider));
         self
     }
 
     /// Sets or clears the provider.
-    ///
-    /// ```
-    /// use aws_credential_types::provider::SharedCredentialsProvider;
-    /// use aws_credential_types::Credentials;
-    /// use federated_credentials::source::aws::SdkCredentialsProvider;
-    ///
-    /// // e.g. `sdk_config.credentials_provider()` from aws-config, which is an Option:
-    /// let from_config: Option<SharedCredentialsProvider> =
-    ///     Some(SharedCredentialsProvider::new(Credentials::new("AKIDEXAMPLE", "secret", None, None, "example")));
-    /// let mut builder = SdkCredentialsProvider::builder();
-    /// builder.set_provider(from_config).set_region(Some("eu-west-1".into()));
-    /// assert!(builder.build().is_ok());
-    /// ```
     pub fn set_provider(&mut self, provider: Option<SharedCredentialsProvider>) -> &mut Self {
         self.provider = provider;
         self
     }
 
     /// The region to sign for (default `AWS_REGION`, then `AWS_DEFAULT_REGION`).
-    ///
-    /// ```
-    /// use aws_credential_types::Credentials;
-    /// use federated_credentials::source::aws::SdkCredentialsProvider;
-    ///
-    /// let provider = Credentials::new("AKIDEXAMPLE", "secret", None, None, "example");
-    /// assert!(SdkCredentialsProvider::builder().provider(provider.clone()).region("ap-south-1").build().is_ok());
-    /// let err = SdkCredentialsProvider::builder().provider(provider).region("Mumbai").build().unwrap_err();
-    /// assert!(err.message().starts_with("region"), "{err}");
-    /// ```
     pub fn region(mut self, region: impl Into<String>) -> Self {
         self.region = Some(region.into());
         self
     }
 
     /// Sets or clears the region.
-    ///
-    /// ```
-    /// use aws_credential_types::Credentials;
-    /// use federated_credentials::context::{Context, StaticEnv};
-    /// use federated_credentials::source::aws::{AwsIdentitySource, SdkCredentialsProvider};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), federated_credentials::Error> {
-    /// let mut builder = SdkCredentialsProvider::builder()
-    ///     .provider(Credentials::new("AKIDEXAMPLE", "secret", None, None, "example"))
-    ///     .region("eu-west-1");
-    /// builder.set_region(None); // back to the environment's region
-    /// let source = builder.build()?;
-    /// let ctx = Context::builder().env(StaticEnv::from_pairs([("AWS_DEFAULT_REGION", "us-west-1")])).build();
-    /// assert_eq!(source.region(&ctx).await?, "us-west-1");
-    /// # Ok(())
-    /// # }
-    /// ```
     pub fn set_region(&mut self, region: Option<String>) -> &mut Self {
         self.region = region;
         self
     }
 
     /// Builds the source; fails without a provider or with an invalid region.
-    ///
-    /// ```
-    /// use aws_credential_types::Credentials;
-    /// use federated_credentials::source::aws::SdkCredentialsProvider;
-    /// use federated_credentials::ErrorKind;
-    ///
-    /// let err = SdkCredentialsProvider::builder().build().unwrap_err();
-    /// assert_eq!(err.kind(), ErrorKind::Configuration);
-    /// let ok = SdkCredentialsProvider::builder()
-    ///     .provider(Credentials::new("AKIDEXAMPLE", "secret", None, None, "example"))
-    ///     .region(" us-east-1 ") // trimmed
-    ///     .build();
-    /// assert!(ok.is_ok());
-    /// ```
     pub fn build(self) -> Result<SdkCredentialsProvider, Error> {
         let provider = self.provider.ok_or_else(|| {
             Error::config(
@@ -410,6 +293,82 @@ mod tests {
             .build()
             .is_err());
         assert_no_secrets(&[&format!("{source:?} {explicit:?} {creds:?}")]);
+    }
+
+    #[tokio::test]
+    async fn documented_construction_and_checks() {
+        use aws_credential_types::provider::ProvideCredentials as _;
+        let example = || Credentials::new("AKIDEXAMPLE", "secret", None, None, "example");
+        let source = SdkCredentialsProvider::new(example());
+        assert_eq!(source.name(), "aws-sdk-provider");
+        let env = ctx(&[("AWS_REGION", "sa-east-1")]);
+        assert_eq!(source.region(&env).await.unwrap(), "sa-east-1");
+        assert_eq!(
+            source.credentials(&env).await.unwrap().access_key_id(),
+            "AKIDEXAMPLE"
+        );
+        let shared = source.provider().clone();
+        assert_eq!(
+            shared.provide_credentials().await.unwrap().access_key_id(),
+            "AKIDEXAMPLE"
+        );
+
+        let err = SdkCredentialsProvider::builder()
+            .region("eu-west-1")
+            .build()
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Configuration);
+        assert!(err.message().starts_with("provider: is required"), "{err}");
+        assert!(SdkCredentialsProvider::builder()
+            .provider(example())
+            .build()
+            .is_ok());
+        assert!(SdkCredentialsProvider::builder()
+            .provider(example())
+            .region("ap-south-1")
+            .build()
+            .is_ok());
+        let err = SdkCredentialsProvider::builder()
+            .provider(example())
+            .region("Mumbai")
+            .build()
+            .unwrap_err();
+        assert!(err.message().starts_with("region"), "{err}");
+        assert!(SdkCredentialsProvider::builder()
+            .provider(example())
+            .region(" us-east-1 ")
+            .build()
+            .is_ok());
+
+        let mut builder = SdkCredentialsProvider::builder();
+        builder
+            .set_provider(Some(SharedCredentialsProvider::new(example())))
+            .set_region(Some("eu-west-1".into()));
+        assert!(builder.clone().build().is_ok());
+        builder.set_region(None); // back to the environment's region
+        let source = builder.build().unwrap();
+        assert_eq!(
+            source
+                .region(&ctx(&[("AWS_DEFAULT_REGION", "us-west-1")]))
+                .await
+                .unwrap(),
+            "us-west-1"
+        );
+
+        let stale = Credentials::new(
+            "ASIAEXAMPLE",
+            "secret",
+            Some("token".into()),
+            Some(std::time::SystemTime::now() - Duration::from_secs(60)),
+            "example",
+        );
+        let source = SdkCredentialsProvider::builder()
+            .provider(stale)
+            .region("us-east-1")
+            .build()
+            .unwrap();
+        let err = source.credentials(&Context::default()).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Expired);
     }
 
     #[tokio::test]

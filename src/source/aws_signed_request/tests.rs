@@ -220,6 +220,86 @@ fn expiry_is_capped_by_the_credentials() {
     );
 }
 
+/// The checks the documentation's examples used to make.
+#[tokio::test]
+async fn documented_shapes_urls_and_sharing() {
+    let ctx = |region: &str| {
+        Context::builder()
+            .env(StaticEnv::from_pairs([
+                ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+                (
+                    "AWS_SECRET_ACCESS_KEY",
+                    "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+                ),
+                ("AWS_REGION", region),
+            ]))
+            .build()
+    };
+    let audience = "//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/aws";
+    assert!(DEFAULT_REGIONAL_CRED_VERIFICATION_URL.contains("{region}"));
+    let source = AwsSignedRequestToken::new(AwsEnvironment::new(), audience);
+    assert!(source.audience().ends_with("/providers/aws"));
+
+    let token = source.subject_token(&ctx("us-east-2")).await.unwrap();
+    assert_eq!(token.token_type(), TokenType::Aws4Request);
+    assert!(token
+        .token()
+        .expose_secret()
+        .starts_with("%7B%22url%22%3A%22https%3A%2F%2Fsts.us-east-2."));
+
+    let request = decode(
+        source
+            .subject_token(&ctx("eu-west-1"))
+            .await
+            .unwrap()
+            .token()
+            .expose_secret(),
+    );
+    assert_eq!(
+        request["url"],
+        "https://sts.eu-west-1.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15"
+    );
+    assert_eq!(request["method"], "POST");
+    let headers = request["headers"].as_array().unwrap();
+    let keys: Vec<&str> = headers.iter().map(|h| h["key"].as_str().unwrap()).collect();
+    assert_eq!(
+        keys,
+        [
+            "host",
+            "x-amz-date",
+            "x-goog-cloud-target-resource",
+            "Authorization"
+        ]
+    );
+    assert_eq!(headers[2]["value"], audience);
+
+    let fips = AwsSignedRequestToken::new(AwsEnvironment::new(), audience)
+        .regional_cred_verification_url(
+            "https://sts-fips.{region}.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15",
+        );
+    let request = decode(
+        fips.subject_token(&ctx("eu-west-1"))
+            .await
+            .unwrap()
+            .token()
+            .expose_secret(),
+    );
+    assert!(request["url"]
+        .as_str()
+        .unwrap()
+        .starts_with("https://sts-fips.eu-west-1.amazonaws.com"));
+    let elsewhere = AwsSignedRequestToken::new(AwsEnvironment::new(), audience)
+        .regional_cred_verification_url("https://example.com?Action=GetCallerIdentity");
+    assert!(elsewhere.validate().is_err());
+
+    let imds: Arc<dyn AwsIdentitySource> = Arc::new(crate::source::aws::Ec2InstanceMetadata::new());
+    let prod = AwsSignedRequestToken::from_shared(imds.clone(), audience);
+    let logs = AwsSignedRequestToken::from_shared(imds.clone(), audience);
+    assert!(Arc::ptr_eq(prod.identity(), logs.identity()));
+    let aws1 = AwsSignedRequestToken::new(crate::source::aws::Aws1Source::default(), audience);
+    assert_eq!(aws1.identity().name(), "aws1");
+}
+
 #[test]
 fn template_validation_names_the_setting() {
     let make = |t: &str| {

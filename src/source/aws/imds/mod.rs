@@ -23,32 +23,9 @@ use crate::secret::SecretString;
 use crate::token::format_rfc3339;
 
 /// The metadata service's address, unless `AWS_EC2_METADATA_SERVICE_ENDPOINT` says otherwise.
-///
-/// ```
-/// use federated_credentials::source::aws::{Ec2InstanceMetadata, DEFAULT_IMDS_ENDPOINT};
-///
-/// // The URLs `gcloud iam workload-identity-pools create-cred-config --aws` writes:
-/// let imds = Ec2InstanceMetadata::builder()
-///     .region_url(format!("{DEFAULT_IMDS_ENDPOINT}/latest/meta-data/placement/availability-zone"))
-///     .credentials_url(format!("{DEFAULT_IMDS_ENDPOINT}/latest/meta-data/iam/security-credentials"))
-///     .session_token_url(format!("{DEFAULT_IMDS_ENDPOINT}/latest/api/token"))
-///     .build()?;
-/// assert!(imds.uses_session_token());
-/// # Ok::<(), federated_credentials::Error>(())
-/// ```
 pub const DEFAULT_IMDS_ENDPOINT: &str = "http://169.254.169.254";
 
 /// The session-token TTL requested by default: 6 hours, the maximum.
-///
-/// ```
-/// use std::time::Duration;
-/// use federated_credentials::source::aws::{Ec2InstanceMetadata, DEFAULT_SESSION_TOKEN_TTL};
-///
-/// assert_eq!(DEFAULT_SESSION_TOKEN_TTL, Duration::from_secs(6 * 3600));
-/// // IMDS accepts no more:
-/// let too_long = Ec2InstanceMetadata::builder().session_token_ttl(DEFAULT_SESSION_TOKEN_TTL * 2).build();
-/// assert!(too_long.is_err());
-/// ```
 pub const DEFAULT_SESSION_TOKEN_TTL: Duration = Duration::from_secs(21600);
 
 const REGION_PATH: &str = "/latest/meta-data/placement/availability-zone";
@@ -119,9 +96,8 @@ struct Inner {
 ///     .credentials_url("http://169.254.169.254/latest/meta-data/iam/security-credentials")
 ///     .imds_v1()
 ///     .attempt_timeout(Duration::from_secs(2))
-///     .build()
-///     .unwrap();
-/// assert!(imds.uses_session_token() && !v1.uses_session_token());
+///     .build()?;
+/// # Ok::<(), federated_credentials::Error>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct Ec2InstanceMetadata {
@@ -136,23 +112,6 @@ impl Default for Ec2InstanceMetadata {
 
 impl Ec2InstanceMetadata {
     /// IMDSv2 with the default URLs and timeouts.
-    ///
-    /// ```
-    /// use federated_credentials::context::{Context, StaticEnv};
-    /// use federated_credentials::source::aws::{AwsIdentitySource, Ec2InstanceMetadata};
-    /// use federated_credentials::ErrorKind;
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), federated_credentials::Error> {
-    /// let imds = Ec2InstanceMetadata::new();
-    /// // Honours the AWS SDKs' switch, without any request:
-    /// let off = Context::builder()
-    ///     .env(StaticEnv::from_pairs([("AWS_EC2_METADATA_DISABLED", "true")]))
-    ///     .build();
-    /// assert_eq!(imds.credentials(&off).await.unwrap_err().kind(), ErrorKind::NotAvailable);
-    /// # Ok(())
-    /// # }
-    /// ```
     pub fn new() -> Self {
         Self::builder()
             .build()
@@ -160,18 +119,6 @@ impl Ec2InstanceMetadata {
     }
 
     /// A builder, starting from IMDSv2 with the default URLs.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use federated_credentials::source::aws::Ec2InstanceMetadata;
-    ///
-    /// let imds = Ec2InstanceMetadata::builder()
-    ///     .session_token_ttl(Duration::from_secs(300))
-    ///     .attempt_timeout(Duration::from_millis(500))
-    ///     .build()?;
-    /// assert!(imds.uses_session_token());
-    /// # Ok::<(), federated_credentials::Error>(())
-    /// ```
     pub fn builder() -> Ec2InstanceMetadataBuilder {
         Ec2InstanceMetadataBuilder {
             config: Config {
@@ -188,21 +135,12 @@ impl Ec2InstanceMetadata {
     }
 
     /// Whether IMDSv2 session tokens are used.
-    ///
-    /// ```
-    /// use federated_credentials::source::aws::Ec2InstanceMetadata;
-    ///
-    /// assert!(Ec2InstanceMetadata::new().uses_session_token());
-    /// let mut builder = Ec2InstanceMetadata::builder();
-    /// builder.set_session_token_url(None); // a configuration without imdsv2_session_token_url
-    /// assert!(!builder.build()?.uses_session_token());
-    /// # Ok::<(), federated_credentials::Error>(())
-    /// ```
     pub fn uses_session_token(&self) -> bool {
         self.inner.config.session_token_url != SessionTokenUrl::Disabled
     }
 
-    /// Forgets the cached session token, region, role name and credentials.
+    /// Forgets the cached session token, region, role name and credentials, e.g. after the
+    /// instance profile was replaced:
     ///
     /// ```no_run
     /// use federated_credentials::source::aws::{AwsIdentitySource, Ec2InstanceMetadata};
@@ -436,21 +374,25 @@ impl AwsIdentitySource for Ec2InstanceMetadata {
     }
 }
 
-/// Builds an [`Ec2InstanceMetadata`].
+/// Builds an [`Ec2InstanceMetadata`]; the URLs and TTL are checked by
+/// [`build`](Self::build). The `set_*` methods take the `Option`s of a google-auth
+/// `credential_source`:
 ///
 /// ```
-/// use std::time::Duration;
-/// use federated_credentials::http::RetryPolicy;
 /// use federated_credentials::source::aws::Ec2InstanceMetadata;
 ///
-/// let imds = Ec2InstanceMetadata::builder()
-///     .attempt_timeout(Duration::from_secs(2))
-///     .retry_policy(RetryPolicy::new(5).deadline(Duration::from_secs(20)))
-///     .build()?;
-/// assert!(imds.uses_session_token());
-/// // URLs are checked when building:
-/// let err = Ec2InstanceMetadata::builder().region_url("169.254.169.254/latest").build().unwrap_err();
-/// assert!(err.message().starts_with("region_url"));
+/// // IPv6-only instances reach IMDS at [fd00:ec2::254].
+/// let (region_url, url, imdsv2_session_token_url) = (
+///     Some("http://[fd00:ec2::254]/latest/meta-data/placement/availability-zone".to_string()),
+///     Some("http://[fd00:ec2::254]/latest/meta-data/iam/security-credentials".to_string()),
+///     Some("http://[fd00:ec2::254]/latest/api/token".to_string()),
+/// );
+/// let mut builder = Ec2InstanceMetadata::builder();
+/// builder
+///     .set_region_url(region_url)
+///     .set_credentials_url(url)
+///     .set_session_token_url(imdsv2_session_token_url); // `None` means IMDSv1
+/// let imds = builder.build()?;
 /// # Ok::<(), federated_credentials::Error>(())
 /// ```
 #[derive(Debug, Clone)]
@@ -462,39 +404,12 @@ impl Ec2InstanceMetadataBuilder {
     /// Where the region comes from (`credential_source.region_url`). Default
     /// `http://169.254.169.254/latest/meta-data/placement/availability-zone`; a
     /// `…/placement/region` URL works too.
-    ///
-    /// ```no_run
-    /// use federated_credentials::context::Context;
-    /// use federated_credentials::source::aws::{AwsIdentitySource, Ec2InstanceMetadata};
-    ///
-    /// # async fn example() -> Result<(), federated_credentials::Error> {
-    /// // The region as is, rather than derived from the zone:
-    /// let imds = Ec2InstanceMetadata::builder()
-    ///     .region_url("http://169.254.169.254/latest/meta-data/placement/region")
-    ///     .build()?;
-    /// let region = imds.region(&Context::default()).await?; // e.g. "eu-west-1"
-    /// # Ok(())
-    /// # }
-    /// ```
     pub fn region_url(mut self, url: impl Into<String>) -> Self {
         self.config.region_url = Some(url.into());
         self
     }
 
     /// Sets or clears (back to the default) the region URL.
-    ///
-    /// ```
-    /// use federated_credentials::source::aws::Ec2InstanceMetadata;
-    ///
-    /// // Mapping an optional configuration field:
-    /// let region_url: Option<String> = None; // `credential_source.region_url` was absent
-    /// let mut builder = Ec2InstanceMetadata::builder();
-    /// builder.set_region_url(region_url);
-    /// assert!(builder.build().is_ok()); // the default URL
-    /// let mut builder = Ec2InstanceMetadata::builder();
-    /// builder.set_region_url(Some("not a url".to_string()));
-    /// assert!(builder.build().is_err());
-    /// ```
     pub fn set_region_url(&mut self, url: Option<String>) -> &mut Self {
         self.config.region_url = url;
         self
@@ -503,33 +418,12 @@ impl Ec2InstanceMetadataBuilder {
     /// Where the role name is listed (`credential_source.url`); the role's credentials are at
     /// this URL plus `/{role}`. Default
     /// `http://169.254.169.254/latest/meta-data/iam/security-credentials`.
-    ///
-    /// ```
-    /// use federated_credentials::source::aws::Ec2InstanceMetadata;
-    ///
-    /// let imds = Ec2InstanceMetadata::builder()
-    ///     .credentials_url("http://169.254.169.254/latest/meta-data/iam/security-credentials")
-    ///     .build();
-    /// assert!(imds.is_ok());
-    /// let ftp = Ec2InstanceMetadata::builder().credentials_url("ftp://169.254.169.254/").build();
-    /// assert!(ftp.unwrap_err().message().starts_with("credentials_url"));
-    /// ```
     pub fn credentials_url(mut self, url: impl Into<String>) -> Self {
         self.config.credentials_url = Some(url.into());
         self
     }
 
     /// Sets or clears (back to the default) the credentials URL.
-    ///
-    /// ```
-    /// use federated_credentials::source::aws::Ec2InstanceMetadata;
-    ///
-    /// let mut builder = Ec2InstanceMetadata::builder();
-    /// builder
-    ///     .set_region_url(Some("http://169.254.169.254/latest/meta-data/placement/availability-zone".into()))
-    ///     .set_credentials_url(Some("http://169.254.169.254/latest/meta-data/iam/security-credentials".into()));
-    /// assert!(builder.build().is_ok());
-    /// ```
     pub fn set_credentials_url(&mut self, url: Option<String>) -> &mut Self {
         self.config.credentials_url = url;
         self
@@ -538,19 +432,6 @@ impl Ec2InstanceMetadataBuilder {
     /// Gets IMDSv2 session tokens from this URL
     /// (`credential_source.imdsv2_session_token_url`). Default
     /// `http://169.254.169.254/latest/api/token`.
-    ///
-    /// ```
-    /// use federated_credentials::source::aws::Ec2InstanceMetadata;
-    ///
-    /// // IPv6-only instances reach IMDS at [fd00:ec2::254].
-    /// let imds = Ec2InstanceMetadata::builder()
-    ///     .region_url("http://[fd00:ec2::254]/latest/meta-data/placement/availability-zone")
-    ///     .credentials_url("http://[fd00:ec2::254]/latest/meta-data/iam/security-credentials")
-    ///     .session_token_url("http://[fd00:ec2::254]/latest/api/token")
-    ///     .build()?;
-    /// assert!(imds.uses_session_token());
-    /// # Ok::<(), federated_credentials::Error>(())
-    /// ```
     pub fn session_token_url(mut self, url: impl Into<String>) -> Self {
         self.config.session_token_url = SessionTokenUrl::Url(url.into());
         self
@@ -558,18 +439,6 @@ impl Ec2InstanceMetadataBuilder {
 
     /// Sets the session token URL, `None` meaning IMDSv1, as in a google-auth
     /// `credential_source` without `imdsv2_session_token_url`.
-    ///
-    /// ```
-    /// use federated_credentials::source::aws::Ec2InstanceMetadata;
-    ///
-    /// let mut v2 = Ec2InstanceMetadata::builder();
-    /// v2.set_session_token_url(Some("http://169.254.169.254/latest/api/token".into()));
-    /// assert!(v2.build()?.uses_session_token());
-    /// let mut v1 = Ec2InstanceMetadata::builder();
-    /// v1.set_session_token_url(None);
-    /// assert!(!v1.build()?.uses_session_token());
-    /// # Ok::<(), federated_credentials::Error>(())
-    /// ```
     pub fn set_session_token_url(&mut self, url: Option<String>) -> &mut Self {
         self.config.session_token_url = match url {
             Some(url) => SessionTokenUrl::Url(url),
@@ -579,58 +448,18 @@ impl Ec2InstanceMetadataBuilder {
     }
 
     /// Uses IMDSv1: plain `GET`s, no session token. Fails on instances that require IMDSv2.
-    ///
-    /// ```
-    /// use federated_credentials::source::aws::Ec2InstanceMetadata;
-    ///
-    /// let v1 = Ec2InstanceMetadata::builder().imds_v1().build()?;
-    /// assert!(!v1.uses_session_token());
-    /// # Ok::<(), federated_credentials::Error>(())
-    /// ```
     pub fn imds_v1(mut self) -> Self {
         self.config.session_token_url = SessionTokenUrl::Disabled;
         self
     }
 
     /// The session-token TTL to request, 1 s to 6 h (default 6 h).
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use federated_credentials::source::aws::Ec2InstanceMetadata;
-    ///
-    /// assert!(Ec2InstanceMetadata::builder().session_token_ttl(Duration::from_secs(60)).build().is_ok());
-    /// // Whole seconds from 1 to 21600 only:
-    /// let err = Ec2InstanceMetadata::builder()
-    ///     .session_token_ttl(Duration::from_millis(1500))
-    ///     .build()
-    ///     .unwrap_err();
-    /// assert!(err.message().starts_with("session_token_ttl"), "{err}");
-    /// ```
     pub fn session_token_ttl(mut self, ttl: Duration) -> Self {
         self.config.token_ttl = ttl;
         self
     }
 
     /// The timeout of each request attempt, connection included (default 1 s).
-    ///
-    /// ```no_run
-    /// use std::time::{Duration, Instant};
-    /// use federated_credentials::context::Context;
-    /// use federated_credentials::http::RetryPolicy;
-    /// use federated_credentials::source::aws::{AwsIdentitySource, Ec2InstanceMetadata};
-    ///
-    /// # async fn example() -> Result<(), federated_credentials::Error> {
-    /// // Off EC2, find out fast that there is no metadata service.
-    /// let imds = Ec2InstanceMetadata::builder()
-    ///     .attempt_timeout(Duration::from_millis(200))
-    ///     .retry_policy(RetryPolicy::never())
-    ///     .build()?;
-    /// let started = Instant::now();
-    /// assert!(imds.region(&Context::default()).await.is_err());
-    /// assert!(started.elapsed() < Duration::from_secs(1));
-    /// # Ok(())
-    /// # }
-    /// ```
     pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
         self.config.attempt_timeout = timeout;
         self
@@ -638,36 +467,12 @@ impl Ec2InstanceMetadataBuilder {
 
     /// The retry policy for 5xx and transport failures (default: 3 attempts, 100 ms–1 s
     /// backoff, 10 s deadline).
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use federated_credentials::http::RetryPolicy;
-    /// use federated_credentials::source::aws::Ec2InstanceMetadata;
-    ///
-    /// let patient = RetryPolicy::new(6)
-    ///     .backoff(Duration::from_millis(250), Duration::from_secs(2))
-    ///     .deadline(Duration::from_secs(30));
-    /// let imds = Ec2InstanceMetadata::builder().retry_policy(patient).build();
-    /// assert!(imds.is_ok());
-    /// ```
     pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
         self.config.retry = policy;
         self
     }
 
     /// Checks the URLs and TTL and builds the source.
-    ///
-    /// ```
-    /// use federated_credentials::source::aws::Ec2InstanceMetadata;
-    /// use federated_credentials::ErrorKind;
-    ///
-    /// let err = Ec2InstanceMetadata::builder()
-    ///     .session_token_url("http://169.254.169.254:notaport/latest/api/token")
-    ///     .build()
-    ///     .unwrap_err();
-    /// assert_eq!(err.kind(), ErrorKind::Configuration);
-    /// assert!(err.message().starts_with("session_token_url"), "{err}");
-    /// ```
     pub fn build(self) -> Result<Ec2InstanceMetadata, Error> {
         let config = self.config;
         if let Some(url) = &config.region_url {
@@ -761,3 +566,127 @@ fn status_error(response: &HttpResponse, step: &str) -> Error {
 
 #[cfg(all(test, feature = "testkit"))]
 mod tests;
+
+/// Builder checks and the environment switch, which need no emulator.
+#[cfg(test)]
+mod offline_tests {
+    use super::*;
+    use crate::context::StaticEnv;
+
+    #[test]
+    fn documented_builder_settings() {
+        assert_eq!(DEFAULT_SESSION_TOKEN_TTL, Duration::from_secs(6 * 3600));
+        assert!(Ec2InstanceMetadata::builder()
+            .session_token_ttl(DEFAULT_SESSION_TOKEN_TTL * 2)
+            .build()
+            .is_err());
+        assert!(Ec2InstanceMetadata::builder()
+            .session_token_ttl(Duration::from_secs(60))
+            .build()
+            .is_ok());
+        let err = Ec2InstanceMetadata::builder()
+            .session_token_ttl(Duration::from_millis(1500))
+            .build()
+            .unwrap_err();
+        assert!(err.message().starts_with("session_token_ttl"), "{err}");
+        let gcloud = Ec2InstanceMetadata::builder()
+            .region_url(format!(
+                "{DEFAULT_IMDS_ENDPOINT}/latest/meta-data/placement/availability-zone"
+            ))
+            .credentials_url(format!(
+                "{DEFAULT_IMDS_ENDPOINT}/latest/meta-data/iam/security-credentials"
+            ))
+            .session_token_url(format!("{DEFAULT_IMDS_ENDPOINT}/latest/api/token"))
+            .build()
+            .unwrap();
+        assert!(gcloud.uses_session_token());
+        let ipv6 = Ec2InstanceMetadata::builder()
+            .region_url("http://[fd00:ec2::254]/latest/meta-data/placement/availability-zone")
+            .credentials_url("http://[fd00:ec2::254]/latest/meta-data/iam/security-credentials")
+            .session_token_url("http://[fd00:ec2::254]/latest/api/token")
+            .build()
+            .unwrap();
+        assert!(ipv6.uses_session_token());
+        assert!(Ec2InstanceMetadata::new().uses_session_token());
+        let v1 = Ec2InstanceMetadata::builder()
+            .region_url("http://169.254.169.254/latest/meta-data/placement/availability-zone")
+            .credentials_url("http://169.254.169.254/latest/meta-data/iam/security-credentials")
+            .imds_v1()
+            .attempt_timeout(Duration::from_secs(2))
+            .build()
+            .unwrap();
+        assert!(!v1.uses_session_token());
+        let mut v2 = Ec2InstanceMetadata::builder();
+        v2.set_session_token_url(Some("http://169.254.169.254/latest/api/token".into()));
+        assert!(v2.build().unwrap().uses_session_token());
+        let imds = Ec2InstanceMetadata::builder()
+            .attempt_timeout(Duration::from_secs(2))
+            .retry_policy(RetryPolicy::new(5).deadline(Duration::from_secs(20)))
+            .build()
+            .unwrap();
+        assert!(imds.uses_session_token());
+        let patient = RetryPolicy::new(6)
+            .backoff(Duration::from_millis(250), Duration::from_secs(2))
+            .deadline(Duration::from_secs(30));
+        assert!(Ec2InstanceMetadata::builder()
+            .retry_policy(patient)
+            .build()
+            .is_ok());
+    }
+
+    #[test]
+    fn urls_are_checked_when_building() {
+        let err = Ec2InstanceMetadata::builder()
+            .region_url("169.254.169.254/latest")
+            .build()
+            .unwrap_err();
+        assert!(err.message().starts_with("region_url"));
+        let mut builder = Ec2InstanceMetadata::builder();
+        builder.set_region_url(None);
+        assert!(builder.build().is_ok());
+        let mut builder = Ec2InstanceMetadata::builder();
+        builder.set_region_url(Some("not a url".to_string()));
+        assert!(builder.build().is_err());
+        let mut builder = Ec2InstanceMetadata::builder();
+        builder
+            .set_region_url(Some(
+                "http://169.254.169.254/latest/meta-data/placement/availability-zone".into(),
+            ))
+            .set_credentials_url(Some(
+                "http://169.254.169.254/latest/meta-data/iam/security-credentials".into(),
+            ));
+        assert!(builder.build().is_ok());
+        assert!(Ec2InstanceMetadata::builder()
+            .credentials_url("http://169.254.169.254/latest/meta-data/iam/security-credentials")
+            .build()
+            .is_ok());
+        let ftp = Ec2InstanceMetadata::builder()
+            .credentials_url("ftp://169.254.169.254/")
+            .build();
+        assert!(ftp.unwrap_err().message().starts_with("credentials_url"));
+        let err = Ec2InstanceMetadata::builder()
+            .session_token_url("http://169.254.169.254:notaport/latest/api/token")
+            .build()
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Configuration);
+        assert!(err.message().starts_with("session_token_url"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn the_sdk_switch_turns_it_off_without_a_request() {
+        let off = Context::builder()
+            .env(StaticEnv::from_pairs([(
+                "AWS_EC2_METADATA_DISABLED",
+                "true",
+            )]))
+            .build();
+        assert_eq!(
+            Ec2InstanceMetadata::new()
+                .credentials(&off)
+                .await
+                .unwrap_err()
+                .kind(),
+            ErrorKind::NotAvailable
+        );
+    }
+}
