@@ -60,7 +60,7 @@ const EXECUTABLE_KEYS: &[&str] = &[
 const IMPERSONATION_KEYS: &[&str] = &["token_lifetime_seconds"];
 
 /// The default `regional_cred_verification_url` of AWS sources.
-pub const DEFAULT_REGIONAL_CRED_VERIFICATION_URL: &str =
+pub(crate) const DEFAULT_REGIONAL_CRED_VERIFICATION_URL: &str =
     "https://sts.{region}.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15";
 
 /// The `credential_source` of an AWS (`environment_id: aws1`) configuration.

@@ -17,7 +17,7 @@ use crate::token::{format_rfc3339, parse_rfc3339, Expiry, SubjectToken};
 use crate::xml::XmlLeaves;
 
 /// The name our credentials report to the AWS SDK (`Credentials::provider_name`).
-pub const PROVIDER_NAME: &str = "FederatedWebIdentity";
+pub(crate) const PROVIDER_NAME: &str = "FederatedWebIdentity";
 
 const RESULT: &str = "AssumeRoleWithWebIdentityResponse/AssumeRoleWithWebIdentityResult";
 
@@ -163,36 +163,6 @@ impl Expiry for AwsCredentials {
 fn account_from_arn(arn: &str) -> Option<&str> {
     let account = arn.split(':').nth(4)?;
     (account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())).then_some(account)
-}
-
-/// Where STS requests go.
-///
-/// No builder takes this type: [`AssumeRoleWithWebIdentity::endpoint_url`] (or
-/// [`WebIdentityProviderBuilder::sts_endpoint`](crate::aws::WebIdentityProviderBuilder::sts_endpoint))
-/// sets a fixed URL, and leaving it unset means `Regional`. It describes that choice, e.g.
-/// in a caller's own configuration:
-///
-/// ```
-/// use federated_credentials::exchange::{AssumeRoleWithWebIdentity, StsEndpoint};
-///
-/// fn configure(sts: AssumeRoleWithWebIdentity, endpoint: StsEndpoint) -> AssumeRoleWithWebIdentity {
-///     match endpoint {
-///         StsEndpoint::Regional => sts,
-///         StsEndpoint::Url(url) => sts.endpoint_url(url),
-///     }
-/// }
-///
-/// let sts = AssumeRoleWithWebIdentity::new("arn:aws:iam::123456789012:role/app");
-/// let emulated = configure(sts, StsEndpoint::Url("http://127.0.0.1:4566".into()));
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StsEndpoint {
-    /// `https://sts.{region}.amazonaws.com` (`.amazonaws.com.cn` in China), or the FIPS
-    /// variant; the region comes from the builder, `AWS_REGION` or `AWS_DEFAULT_REGION`.
-    /// Without any region, the global `https://sts.amazonaws.com`.
-    Regional,
-    /// A fixed base URL (an emulator, a VPC endpoint, a proxy).
-    Url(String),
 }
 
 /// AWS STS `AssumeRoleWithWebIdentity`.
@@ -1013,21 +983,6 @@ mod tests {
         assert_eq!(
             url(sts.clone().fips(true).region("us-east-1")),
             "https://sts-fips.us-east-1.amazonaws.com/"
-        );
-        let configure = |sts: AssumeRoleWithWebIdentity, endpoint: StsEndpoint| match endpoint {
-            StsEndpoint::Regional => sts,
-            StsEndpoint::Url(url) => sts.endpoint_url(url),
-        };
-        assert_eq!(
-            url(configure(
-                sts.clone(),
-                StsEndpoint::Url("http://127.0.0.1:4566".into())
-            )),
-            "http://127.0.0.1:4566/"
-        );
-        assert_eq!(
-            url(configure(sts.clone(), StsEndpoint::Regional)),
-            "https://sts.amazonaws.com/"
         );
         let in_env =
             |pairs: &[(&str, &str)]| sts.resolve_endpoint(&ctx(pairs)).unwrap().to_string();

@@ -36,7 +36,7 @@ mod custom;
 mod google_sts;
 pub(crate) mod impersonation;
 
-pub use aws_sts::{AssumeRoleWithWebIdentity, AwsCredentials, StsEndpoint};
+pub use aws_sts::{AssumeRoleWithWebIdentity, AwsCredentials};
 pub use custom::FnExchange;
 pub use google_sts::{
     is_workforce_audience, GoogleStsExchange, CLOUD_PLATFORM_SCOPE, DEFAULT_TOKEN_URL,

@@ -82,21 +82,6 @@ pub enum Fault {
 
 impl Fault {
     /// A [`Fault::Status`] with an empty body and no extra headers.
-    ///
-    /// ```
-    /// use federated_credentials::testkit::{Fault, GoogleStsEmulator};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let sts = GoogleStsEmulator::start().await?;
-    /// sts.push_fault(Fault::status(500));
-    /// let http = reqwest::Client::builder().no_proxy().build()?;
-    /// let response = http.post(sts.token_url()).send().await?;
-    /// assert_eq!(response.status(), 500);
-    /// assert_eq!(response.text().await?, "");
-    /// # Ok(())
-    /// # }
-    /// ```
     pub fn status(status: u16) -> Self {
         Self::Status {
             status,
@@ -106,21 +91,6 @@ impl Fault {
     }
 
     /// A [`Fault::Status`] with this body and no extra headers.
-    ///
-    /// ```
-    /// use federated_credentials::testkit::{Fault, GoogleStsEmulator};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let sts = GoogleStsEmulator::start().await?;
-    /// sts.push_fault(Fault::status_with_body(502, "<html>Bad Gateway</html>"));
-    /// let http = reqwest::Client::builder().no_proxy().build()?;
-    /// let response = http.post(sts.token_url()).send().await?;
-    /// assert_eq!(response.status(), 502);
-    /// assert_eq!(response.text().await?, "<html>Bad Gateway</html>");
-    /// # Ok(())
-    /// # }
-    /// ```
     pub fn status_with_body(status: u16, body: impl Into<String>) -> Self {
         Self::Status {
             status,
@@ -130,29 +100,6 @@ impl Fault {
     }
 
     /// A [`Fault::Drip`] of one byte every `interval`.
-    ///
-    /// ```
-    /// use std::time::{Duration, Instant};
-    /// use federated_credentials::testkit::{Fault, GcpMetadataEmulator};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let mds = GcpMetadataEmulator::start().await?;
-    /// mds.push_fault(Fault::drip(Duration::from_millis(5)));
-    /// let http = reqwest::Client::builder().no_proxy().build()?;
-    /// let started = Instant::now();
-    /// let project = http
-    ///     .get(format!("{}/computeMetadata/v1/project/project-id", mds.base_url()))
-    ///     .header("Metadata-Flavor", "Google")
-    ///     .send()
-    ///     .await?
-    ///     .text()
-    ///     .await?;
-    /// assert_eq!(project, "test-project"); // the normal answer, just slow:
-    /// assert!(started.elapsed() >= Duration::from_millis(5 * 11)); // 12 bytes, 11 pauses
-    /// # Ok(())
-    /// # }
-    /// ```
     pub fn drip(interval: Duration) -> Self {
         Self::Drip { interval }
     }
@@ -168,7 +115,6 @@ impl Fault {
     /// mds.push_fault(Fault::huge_body(100 * 1024 * 1024));
     /// let http = reqwest::Client::builder().no_proxy().build()?;
     /// let response = http.get(mds.base_url()).header("Metadata-Flavor", "Google").send().await?;
-    /// assert_eq!(response.content_length(), Some(100 * 1024 * 1024));
     /// drop(response); // a careful client gives up on such a body without reading it
     /// assert!(mds.body_bytes_sent() < 100 * 1024 * 1024);
     /// # Ok(())
@@ -179,46 +125,11 @@ impl Fault {
     }
 
     /// A [`Fault::Headers`] replacing the `Content-Type` of the normal answer.
-    ///
-    /// ```
-    /// use federated_credentials::testkit::{Fault, GcpMetadataEmulator};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let mds = GcpMetadataEmulator::start().await?;
-    /// mds.push_fault(Fault::content_type("text/html"));
-    /// let http = reqwest::Client::builder().no_proxy().build()?;
-    /// let response = http
-    ///     .get(format!("{}/computeMetadata/v1/project/project-id", mds.base_url()))
-    ///     .header("Metadata-Flavor", "Google")
-    ///     .send()
-    ///     .await?;
-    /// assert_eq!(response.headers()["content-type"], "text/html");
-    /// assert_eq!(response.text().await?, "test-project"); // the body is the normal one
-    /// # Ok(())
-    /// # }
-    /// ```
     pub fn content_type(content_type: impl Into<String>) -> Self {
         Self::Headers(vec![("content-type".to_owned(), content_type.into())])
     }
 
     /// `429 Too Many Requests` with a `Retry-After` header in whole seconds.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use federated_credentials::testkit::{AwsStsEmulator, Fault};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let sts = AwsStsEmulator::start().await?;
-    /// sts.push_fault(Fault::too_many_requests(Duration::from_secs(2)));
-    /// let http = reqwest::Client::builder().no_proxy().build()?;
-    /// let response = http.post(sts.endpoint()).send().await?;
-    /// assert_eq!(response.status(), 429);
-    /// assert_eq!(response.headers()["retry-after"], "2");
-    /// # Ok(())
-    /// # }
-    /// ```
     pub fn too_many_requests(retry_after: Duration) -> Self {
         Self::Status {
             status: 429,
@@ -227,3 +138,6 @@ impl Fault {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

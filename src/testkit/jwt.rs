@@ -15,21 +15,6 @@ use base64::Engine as _;
 use serde_json::{json, Map, Value};
 
 /// Why a JWT was rejected by [`GoogleIdentity::verify`] or could not be decoded.
-///
-/// ```
-/// use federated_credentials::testkit::{GoogleIdentity, JwtError};
-/// use serde_json::json;
-///
-/// let google = GoogleIdentity::shared();
-/// let jwt = google.sign(&json!({"sub": "42"}));
-/// let (signed, _signature) = jwt.rsplit_once('.').unwrap();
-/// let forged = format!("{signed}.{}", "A".repeat(342));
-/// assert_eq!(google.verify(&forged), Err(JwtError::BadSignature));
-/// let foreign = GoogleIdentity::generate().sign(&json!({"sub": "42"}));
-/// assert!(matches!(google.verify(&foreign), Err(JwtError::UnknownKey(_))));
-/// let err = google.verify("not-a-jwt").unwrap_err();
-/// assert_eq!(err.to_string(), "malformed JWT: expected three dot-separated parts");
-/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum JwtError {
@@ -99,19 +84,6 @@ impl Eq for GoogleIdentity {}
 
 impl GoogleIdentity {
     /// The process-wide identity, generated on first use.
-    ///
-    /// ```
-    /// use federated_credentials::testkit::{GcpMetadataEmulator, GoogleIdentity};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> std::io::Result<()> {
-    /// // One key per process, used by every emulator unless told otherwise:
-    /// assert_eq!(GoogleIdentity::shared().kid(), GoogleIdentity::shared().kid());
-    /// let mds = GcpMetadataEmulator::start().await?;
-    /// assert_eq!(mds.identity(), GoogleIdentity::shared());
-    /// # Ok(())
-    /// # }
-    /// ```
     pub fn shared() -> Self {
         static SHARED: OnceLock<GoogleIdentity> = OnceLock::new();
         SHARED.get_or_init(Self::generate).clone()
@@ -122,20 +94,6 @@ impl GoogleIdentity {
     /// # Panics
     /// If the platform's RSA key generation fails, which only happens when the system has no
     /// working source of randomness.
-    ///
-    /// ```
-    /// use federated_credentials::testkit::{GoogleIdentity, JwtError};
-    /// use serde_json::json;
-    ///
-    /// let impostor = GoogleIdentity::generate();
-    /// assert_ne!(impostor, GoogleIdentity::shared());
-    /// // Its tokens look right but do not verify with the shared key.
-    /// let jwt = impostor.sign(&json!({"iss": "https://accounts.google.com", "sub": "42"}));
-    /// assert_eq!(
-    ///     GoogleIdentity::shared().verify(&jwt),
-    ///     Err(JwtError::UnknownKey(impostor.kid().to_string())),
-    /// );
-    /// ```
     pub fn generate() -> Self {
         let key = KeyPair::generate(KeySize::Rsa2048)
             .expect("RSA-2048 key generation (needs a working system random source)");
@@ -152,37 +110,11 @@ impl GoogleIdentity {
     }
 
     /// The key id, sent as `kid` in every token header.
-    ///
-    /// ```
-    /// use federated_credentials::testkit::{decode_header, GoogleIdentity};
-    ///
-    /// let google = GoogleIdentity::shared();
-    /// assert_eq!(google.kid().len(), 40);
-    /// assert!(google.kid().bytes().all(|b| b.is_ascii_hexdigit()));
-    /// let jwt = google.sign(&serde_json::json!({}));
-    /// assert_eq!(decode_header(&jwt)?["kid"], google.kid());
-    /// # Ok::<(), federated_credentials::testkit::JwtError>(())
-    /// ```
     pub fn kid(&self) -> &str {
         &self.inner.kid
     }
 
     /// The public key as DER `RSAPublicKey` (PKCS#1).
-    ///
-    /// ```
-    /// use aws_lc_rs::signature::{UnparsedPublicKey, RSA_PKCS1_2048_8192_SHA256};
-    /// use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
-    /// use federated_credentials::testkit::GoogleIdentity;
-    ///
-    /// let google = GoogleIdentity::shared();
-    /// let jwt = google.sign(&serde_json::json!({"sub": "42"}));
-    /// // Verify the signature with another library, from the public key alone.
-    /// let (signed, signature) = jwt.rsplit_once('.').unwrap();
-    /// let signature = URL_SAFE_NO_PAD.decode(signature)?;
-    /// let key = UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, google.public_key_der());
-    /// assert!(key.verify(signed.as_bytes(), &signature).is_ok());
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
     pub fn public_key_der(&self) -> &[u8] {
         self.inner.key.public_key().as_ref()
     }
@@ -194,14 +126,8 @@ impl GoogleIdentity {
     /// use federated_credentials::testkit::GoogleIdentity;
     /// use serde_json::json;
     ///
-    /// let google = GoogleIdentity::shared();
-    /// let jwk = google.jwk();
-    /// assert_eq!((jwk["kty"].as_str(), jwk["alg"].as_str()), (Some("RSA"), Some("RS256")));
-    /// assert_eq!(jwk["kid"], google.kid());
-    /// assert_eq!(jwk["e"], "AQAB"); // 65537
     /// // A JWKS document, as https://www.googleapis.com/oauth2/v3/certs serves it:
-    /// let jwks = json!({ "keys": [jwk] });
-    /// assert_eq!(jwks["keys"].as_array().map(Vec::len), Some(1));
+    /// let jwks = json!({ "keys": [GoogleIdentity::shared().jwk()] });
     /// ```
     pub fn jwk(&self) -> Value {
         let (n, e) = rsa_public_components(self.public_key_der())
@@ -218,21 +144,6 @@ impl GoogleIdentity {
 
     /// Signs `claims` (a JSON object) into a compact JWT with header
     /// `{"alg":"RS256","kid":KID,"typ":"JWT"}`.
-    ///
-    /// ```
-    /// use federated_credentials::testkit::{decode_header, decode_payload, GoogleIdentity};
-    /// use serde_json::json;
-    ///
-    /// let jwt = GoogleIdentity::shared().sign(&json!({
-    ///     "iss": "https://accounts.google.com",
-    ///     "aud": "sts.amazonaws.com",
-    ///     "sub": "104729384756102938475",
-    ///     "exp": 1_900_000_000,
-    /// }));
-    /// assert_eq!(decode_header(&jwt)?["alg"], "RS256");
-    /// assert_eq!(decode_payload(&jwt)?["aud"], "sts.amazonaws.com");
-    /// # Ok::<(), federated_credentials::testkit::JwtError>(())
-    /// ```
     pub fn sign(&self, claims: &Value) -> String {
         let header = json!({"alg": "RS256", "kid": self.kid(), "typ": "JWT"});
         let signing_input = format!(
@@ -254,18 +165,6 @@ impl GoogleIdentity {
 
     /// Checks that `jwt` is an RS256 token signed by this identity and returns its claims.
     /// Claims such as `exp` and `iss` are not checked here.
-    ///
-    /// ```
-    /// use federated_credentials::testkit::GoogleIdentity;
-    /// use serde_json::json;
-    ///
-    /// let google = GoogleIdentity::shared();
-    /// // Long expired, but verify() checks only the signature: expiry is the caller's business.
-    /// let jwt = google.sign(&json!({"sub": "42", "exp": 1_000_000_000}));
-    /// let claims = google.verify(&jwt)?;
-    /// assert_eq!(claims["exp"], 1_000_000_000);
-    /// # Ok::<(), federated_credentials::testkit::JwtError>(())
-    /// ```
     pub fn verify(&self, jwt: &str) -> Result<Map<String, Value>, JwtError> {
         let parts = split(jwt)?;
         let header = decode_object(parts.header, "header")?;
@@ -294,17 +193,6 @@ impl GoogleIdentity {
 }
 
 /// The header of a compact JWT, decoded but not verified.
-///
-/// ```
-/// use federated_credentials::testkit::{decode_header, GoogleIdentity};
-///
-/// let jwt = GoogleIdentity::shared().sign(&serde_json::json!({"sub": "42"}));
-/// let header = decode_header(&jwt)?;
-/// assert_eq!(header["typ"], "JWT");
-/// assert_eq!(header["kid"], GoogleIdentity::shared().kid());
-/// assert!(decode_header("e30").is_err()); // one part is not a JWT
-/// # Ok::<(), federated_credentials::testkit::JwtError>(())
-/// ```
 pub fn decode_header(jwt: &str) -> Result<Map<String, Value>, JwtError> {
     decode_object(split(jwt)?.header, "header")
 }
@@ -450,6 +338,55 @@ mod tests {
             decode_payload("e30.W10.sig"),
             Err(JwtError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn errors_keys_and_headers() {
+        let google = GoogleIdentity::shared();
+        let jwt = google.sign(&json!({"sub": "42"}));
+        let (signed, _signature) = jwt.rsplit_once('.').unwrap();
+        let forged = format!("{signed}.{}", "A".repeat(342));
+        assert_eq!(google.verify(&forged), Err(JwtError::BadSignature));
+        let foreign = GoogleIdentity::generate().sign(&json!({"sub": "42"}));
+        assert!(matches!(
+            google.verify(&foreign),
+            Err(JwtError::UnknownKey(_))
+        ));
+        let err = google.verify("not-a-jwt").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "malformed JWT: expected three dot-separated parts"
+        );
+
+        assert!(google.kid().bytes().all(|b| b.is_ascii_hexdigit()));
+        let header = decode_header(&jwt).unwrap();
+        assert_eq!(header["typ"], "JWT");
+        assert_eq!(header["kid"], google.kid());
+        assert!(decode_header("e30").is_err(), "one part is not a JWT");
+
+        // Long expired, but verify() checks only the signature: expiry is the caller's business.
+        let expired = google.sign(&json!({"sub": "42", "exp": 1_000_000_000}));
+        assert_eq!(google.verify(&expired).unwrap()["exp"], 1_000_000_000);
+    }
+
+    #[test]
+    fn the_public_key_verifies_with_another_library() {
+        let google = GoogleIdentity::shared();
+        let jwt = google.sign(&json!({"sub": "42"}));
+        let (signed, signature) = jwt.rsplit_once('.').unwrap();
+        let signature = URL_SAFE_NO_PAD.decode(signature).unwrap();
+        let key = UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, google.public_key_der());
+        assert!(key.verify(signed.as_bytes(), &signature).is_ok());
+
+        let jwk = google.jwk();
+        assert_eq!(
+            (jwk["kty"].as_str(), jwk["alg"].as_str()),
+            (Some("RSA"), Some("RS256"))
+        );
+        assert_eq!(jwk["kid"], google.kid());
+        assert_eq!(jwk["e"], "AQAB", "65537");
+        let jwks = json!({ "keys": [jwk] });
+        assert_eq!(jwks["keys"].as_array().map(Vec::len), Some(1));
     }
 
     #[test]

@@ -31,32 +31,6 @@ const GOOGLE_ISSUERS: [&str; 2] = ["https://accounts.google.com", "accounts.goog
 const GOOGLE_PROVIDER: &str = "accounts.google.com";
 
 /// Credentials the emulator handed out, with what they were issued for.
-///
-/// ```
-/// use federated_credentials::aws::WebIdentityProvider;
-/// use federated_credentials::source::GcpMetadataIdentityToken;
-/// use federated_credentials::testkit::{AwsStsEmulator, GcpMetadataEmulator, RoleSpec};
-///
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let mds = GcpMetadataEmulator::start().await?;
-/// let sts = AwsStsEmulator::start().await?;
-/// let role_arn = sts.role_arn("workload");
-/// sts.add_role(RoleSpec::new(&role_arn));
-/// # let provider = WebIdentityProvider::builder()
-/// #     .token_source(GcpMetadataIdentityToken::new("sts.amazonaws.com").metadata_host(mds.host()))
-/// #     .role_arn(&role_arn)
-/// #     .sts_endpoint(sts.endpoint())
-/// #     .build()?;
-/// let credentials = provider.credentials().await?;
-/// let issued = &sts.issued_credentials()[0];
-/// assert_eq!(issued.access_key_id, credentials.access_key_id());
-/// assert_eq!(issued.audience, mds.default_service_account().unique_id); // the token's `azp`
-/// assert_eq!(issued.provider, "accounts.google.com");
-/// assert_eq!(issued.duration, std::time::Duration::from_secs(3600));
-/// # Ok(())
-/// # }
-/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct IssuedCredentials {
@@ -98,26 +72,17 @@ pub struct IssuedCredentials {
 /// Builds an [`AwsStsEmulator`].
 ///
 /// ```
-/// use federated_credentials::aws::WebIdentityProvider;
-/// use federated_credentials::source::GcpMetadataIdentityToken;
-/// use federated_credentials::testkit::{AwsStsEmulator, GcpMetadataEmulator, RoleSpec};
+/// use federated_credentials::testkit::{AwsStsEmulator, RoleSpec};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let mds = GcpMetadataEmulator::start().await?;
-/// let role_arn = "arn:aws:iam::210987654321:role/reader";
+/// # async fn main() -> std::io::Result<()> {
 /// let sts = AwsStsEmulator::builder()
 ///     .account_id("210987654321")
-///     .role(RoleSpec::new(role_arn).google_oaud("sts.amazonaws.com"))
+///     .role(RoleSpec::new("arn:aws:iam::210987654321:role/reader").google_oaud("sts.amazonaws.com"))
+///     .seed(7) // the same access keys on every run
 ///     .start()
 ///     .await?;
-/// # let provider = WebIdentityProvider::builder()
-/// #     .token_source(GcpMetadataIdentityToken::new("sts.amazonaws.com").metadata_host(mds.host()))
-/// #     .role_arn(role_arn)
-/// #     .sts_endpoint(sts.endpoint())
-/// #     .build()?;
-/// let credentials = provider.credentials().await?;
-/// assert_eq!(credentials.account_id(), Some("210987654321"));
+/// assert_eq!(sts.role_arn("reader"), "arn:aws:iam::210987654321:role/reader");
 /// # Ok(())
 /// # }
 /// ```
@@ -148,33 +113,6 @@ impl AwsStsEmulatorBuilder {
     /// The clock that decides token expiry and credential `Expiration` (default the system
     /// clock). Share a [`ManualClock`](crate::context::ManualClock) with the metadata emulator
     /// for deterministic tests.
-    ///
-    /// ```
-    /// use std::time::{Duration, UNIX_EPOCH};
-    /// use federated_credentials::context::{Context, ManualClock};
-    /// use federated_credentials::aws::WebIdentityProvider;
-    /// use federated_credentials::source::GcpMetadataIdentityToken;
-    /// use federated_credentials::testkit::{AwsStsEmulator, GcpMetadataEmulator, RoleSpec};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let start = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
-    /// let clock = ManualClock::new(start);
-    /// let mds = GcpMetadataEmulator::builder().clock(clock.clone()).start().await?;
-    /// let sts = AwsStsEmulator::builder().clock(clock.clone()).start().await?;
-    /// # let role_arn = sts.role_arn("workload");
-    /// # sts.add_role(RoleSpec::new(&role_arn));
-    /// let provider = WebIdentityProvider::builder()
-    ///     .context(Context::builder().clock(clock.clone()).build())
-    ///     .token_source(GcpMetadataIdentityToken::new("sts.amazonaws.com").metadata_host(mds.host()))
-    ///     .role_arn(&role_arn)
-    ///     .sts_endpoint(sts.endpoint())
-    ///     .build()?;
-    /// let credentials = provider.credentials().await?;
-    /// assert_eq!(credentials.expiration(), start + Duration::from_secs(3600));
-    /// # Ok(())
-    /// # }
-    /// ```
     pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
         self.clock = Arc::new(clock);
         self
@@ -186,30 +124,13 @@ impl AwsStsEmulatorBuilder {
     /// exactly the identities given are trusted.
     ///
     /// ```
-    /// use federated_credentials::aws::WebIdentityProvider;
-    /// use federated_credentials::source::GcpMetadataIdentityToken;
-    /// use federated_credentials::testkit::{AwsStsEmulator, GcpMetadataEmulator, GoogleIdentity, RoleSpec};
+    /// use federated_credentials::testkit::{AwsStsEmulator, GcpMetadataEmulator, GoogleIdentity};
     ///
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// // A metadata server with its own key, which STS emulators do not trust by default.
+    /// # async fn main() -> std::io::Result<()> {
+    /// // A metadata server with its own key, and an STS that trusts it (and only it):
     /// let mds = GcpMetadataEmulator::builder().identity(GoogleIdentity::generate()).start().await?;
-    /// for (sts, trusted) in [
-    ///     (AwsStsEmulator::start().await?, false),
-    ///     (AwsStsEmulator::builder().trust(mds.identity()).start().await?, true),
-    /// ] {
-    ///     let role_arn = sts.role_arn("workload");
-    ///     sts.add_role(RoleSpec::new(&role_arn));
-    ///     # let provider = WebIdentityProvider::builder()
-    ///     #     .token_source(GcpMetadataIdentityToken::new("sts.amazonaws.com").metadata_host(mds.host()))
-    ///     #     .role_arn(&role_arn)
-    ///     #     .sts_endpoint(sts.endpoint())
-    ///     #     .build()?;
-    ///     match provider.credentials().await {
-    ///         Ok(_) => assert!(trusted),
-    ///         Err(err) => assert_eq!(err.upstream_code(), Some("InvalidIdentityToken")),
-    ///     }
-    /// }
+    /// let sts = AwsStsEmulator::builder().trust(mds.identity()).start().await?;
     /// # Ok(())
     /// # }
     /// ```
@@ -220,47 +141,12 @@ impl AwsStsEmulatorBuilder {
 
     /// Sends `Expiration` with microseconds (`2026-11-22T04:00:00.123456Z`), as moto does,
     /// instead of whole seconds (`2026-11-22T04:00:00Z`, the default).
-    ///
-    /// ```
-    /// use federated_credentials::aws::WebIdentityProvider;
-    /// use federated_credentials::source::GcpMetadataIdentityToken;
-    /// use federated_credentials::testkit::{AwsStsEmulator, GcpMetadataEmulator, RoleSpec};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let mds = GcpMetadataEmulator::start().await?;
-    /// // Like moto: `<Expiration>2026-11-22T04:00:00.123456Z</Expiration>`.
-    /// let sts = AwsStsEmulator::builder().fractional_seconds(true).start().await?;
-    /// # let role_arn = sts.role_arn("workload");
-    /// # sts.add_role(RoleSpec::new(&role_arn));
-    /// # let provider = WebIdentityProvider::builder()
-    /// #     .token_source(GcpMetadataIdentityToken::new("sts.amazonaws.com").metadata_host(mds.host()))
-    /// #     .role_arn(&role_arn)
-    /// #     .sts_endpoint(sts.endpoint())
-    /// #     .build()?;
-    /// let credentials = provider.credentials().await?;
-    /// // The client parses the microseconds rather than dropping them.
-    /// assert_eq!(credentials.expiration(), sts.issued_credentials()[0].expiration);
-    /// # Ok(())
-    /// # }
-    /// ```
     pub fn fractional_seconds(mut self, enabled: bool) -> Self {
         self.fractional_seconds = enabled;
         self
     }
 
     /// The account used by [`AwsStsEmulator::role_arn`] (default `123456789012`).
-    ///
-    /// ```
-    /// use federated_credentials::testkit::AwsStsEmulator;
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let sts = AwsStsEmulator::builder().account_id("210987654321").start().await?;
-    /// assert_eq!(sts.role_arn("app"), "arn:aws:iam::210987654321:role/app");
-    /// # Ok(())
-    /// # }
-    /// ```
     pub fn account_id(mut self, account_id: impl Into<String>) -> Self {
         self.account_id = account_id.into();
         self
@@ -268,27 +154,6 @@ impl AwsStsEmulatorBuilder {
 
     /// A role that can be assumed (more can be added later with
     /// [`AwsStsEmulator::add_role`]).
-    ///
-    /// ```
-    /// use federated_credentials::aws::WebIdentityProvider;
-    /// use federated_credentials::source::GcpMetadataIdentityToken;
-    /// use federated_credentials::testkit::{AwsStsEmulator, GcpMetadataEmulator, RoleSpec};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let mds = GcpMetadataEmulator::start().await?;
-    /// let role_arn = "arn:aws:iam::123456789012:role/reader";
-    /// let sts = AwsStsEmulator::builder().role(RoleSpec::new(role_arn)).start().await?;
-    /// # let provider = WebIdentityProvider::builder()
-    /// #     .token_source(GcpMetadataIdentityToken::new("sts.amazonaws.com").metadata_host(mds.host()))
-    /// #     .role_arn(role_arn)
-    /// #     .sts_endpoint(sts.endpoint())
-    /// #     .build()?;
-    /// let credentials = provider.credentials().await?;
-    /// assert!(credentials.assumed_role_arn().contains(":assumed-role/reader/"));
-    /// # Ok(())
-    /// # }
-    /// ```
     pub fn role(mut self, role: RoleSpec) -> Self {
         self.roles.push(role);
         self
@@ -296,51 +161,12 @@ impl AwsStsEmulatorBuilder {
 
     /// Seeds the generator of access keys, secrets and session tokens, for reproducible
     /// credentials (default: a random seed). Request ids are always a counter.
-    ///
-    /// ```
-    /// use federated_credentials::aws::WebIdentityProvider;
-    /// use federated_credentials::source::GcpMetadataIdentityToken;
-    /// use federated_credentials::testkit::{AwsStsEmulator, GcpMetadataEmulator, RoleSpec};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let mds = GcpMetadataEmulator::start().await?;
-    /// let mut access_keys = Vec::new();
-    /// for _ in 0..2 {
-    ///     let sts = AwsStsEmulator::builder().seed(42).start().await?;
-    ///     let role_arn = sts.role_arn("workload");
-    ///     sts.add_role(RoleSpec::new(&role_arn));
-    ///     # let provider = WebIdentityProvider::builder()
-    ///     #     .token_source(GcpMetadataIdentityToken::new("sts.amazonaws.com").metadata_host(mds.host()))
-    ///     #     .role_arn(&role_arn)
-    ///     #     .sts_endpoint(sts.endpoint())
-    ///     #     .build()?;
-    ///     access_keys.push(provider.credentials().await?.access_key_id().to_string());
-    /// }
-    /// assert_eq!(access_keys[0], access_keys[1]);
-    /// # Ok(())
-    /// # }
-    /// ```
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
         self
     }
 
     /// Binds `127.0.0.1:0` and starts serving on the current tokio runtime.
-    ///
-    /// ```
-    /// use federated_credentials::testkit::{AwsStsEmulator, RoleSpec};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let sts = AwsStsEmulator::builder()
-    ///     .role(RoleSpec::new("arn:aws:iam::123456789012:role/app"))
-    ///     .start()
-    ///     .await?;
-    /// assert!(sts.endpoint().starts_with("http://127.0.0.1:"));
-    /// # Ok(())
-    /// # }
-    /// ```
     pub async fn start(self) -> std::io::Result<AwsStsEmulator> {
         let handler = StsHandler {
             clock: self.clock,
@@ -408,7 +234,6 @@ impl AwsStsEmulatorBuilder {
 ///     .build()?;
 /// let credentials = provider.credentials().await?;
 /// assert!(credentials.assumed_role_arn().ends_with(":assumed-role/gcp-workload/it-session"));
-/// assert_eq!(sts.request_count(), 1);
 /// # Ok(())
 /// # }
 /// ```
@@ -421,155 +246,31 @@ emulator_controls!(AwsStsEmulator);
 
 impl AwsStsEmulator {
     /// Starts an emulator with no roles, trusting [`GoogleIdentity::shared`].
-    ///
-    /// ```
-    /// use federated_credentials::aws::WebIdentityProvider;
-    /// use federated_credentials::source::GcpMetadataIdentityToken;
-    /// use federated_credentials::testkit::{AwsStsEmulator, GcpMetadataEmulator};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let mds = GcpMetadataEmulator::start().await?;
-    /// let sts = AwsStsEmulator::start().await?;
-    /// let role_arn = sts.role_arn("workload"); // not added: the emulator starts with no roles
-    /// let provider = WebIdentityProvider::builder()
-    ///     .token_source(GcpMetadataIdentityToken::new("sts.amazonaws.com").metadata_host(mds.host()))
-    ///     .role_arn(&role_arn)
-    ///     .sts_endpoint(sts.endpoint())
-    ///     .build()?;
-    /// let err = provider.credentials().await.unwrap_err();
-    /// assert_eq!(err.upstream_code(), Some("AccessDenied"));
-    /// # Ok(())
-    /// # }
-    /// ```
     pub async fn start() -> std::io::Result<Self> {
         Self::builder().start().await
     }
 
     /// A builder for custom settings.
-    ///
-    /// ```
-    /// use federated_credentials::testkit::{AwsStsEmulator, RoleSpec};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let sts = AwsStsEmulator::builder()
-    ///     .account_id("210987654321")
-    ///     .role(RoleSpec::new("arn:aws:iam::210987654321:role/app"))
-    ///     .seed(1)
-    ///     .start()
-    ///     .await?;
-    /// assert_eq!(sts.account_id(), "210987654321");
-    /// # Ok(())
-    /// # }
-    /// ```
     pub fn builder() -> AwsStsEmulatorBuilder {
         AwsStsEmulatorBuilder::default()
     }
 
     /// `http://127.0.0.1:PORT`: the STS endpoint URL to configure in the client.
-    ///
-    /// ```
-    /// use federated_credentials::aws::WebIdentityProvider;
-    /// use federated_credentials::context::{Context, StaticEnv};
-    /// use federated_credentials::source::GcpMetadataIdentityToken;
-    /// use federated_credentials::testkit::{AwsStsEmulator, GcpMetadataEmulator, RoleSpec};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let mds = GcpMetadataEmulator::start().await?;
-    /// let sts = AwsStsEmulator::start().await?;
-    /// # let role_arn = sts.role_arn("workload");
-    /// # sts.add_role(RoleSpec::new(&role_arn));
-    /// // As the AWS SDKs do, the provider honours AWS_ENDPOINT_URL_STS.
-    /// let ctx = Context::builder()
-    ///     .env(StaticEnv::from_pairs([("AWS_ENDPOINT_URL_STS", sts.endpoint())]))
-    ///     .build();
-    /// let provider = WebIdentityProvider::builder()
-    ///     .context(ctx)
-    ///     .token_source(GcpMetadataIdentityToken::new("sts.amazonaws.com").metadata_host(mds.host()))
-    ///     .role_arn(&role_arn)
-    ///     .build()?;
-    /// provider.credentials().await?;
-    /// assert_eq!(sts.request_count(), 1);
-    /// # Ok(())
-    /// # }
-    /// ```
     pub fn endpoint(&self) -> String {
         self.base_url()
     }
 
     /// The account id used by [`role_arn`](Self::role_arn).
-    ///
-    /// ```
-    /// use federated_credentials::aws::WebIdentityProvider;
-    /// use federated_credentials::source::GcpMetadataIdentityToken;
-    /// use federated_credentials::testkit::{AwsStsEmulator, GcpMetadataEmulator, RoleSpec};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let mds = GcpMetadataEmulator::start().await?;
-    /// let sts = AwsStsEmulator::start().await?;
-    /// assert_eq!(sts.account_id(), "123456789012"); // the default
-    /// # let role_arn = sts.role_arn("workload");
-    /// # sts.add_role(RoleSpec::new(&role_arn));
-    /// # let provider = WebIdentityProvider::builder()
-    /// #     .token_source(GcpMetadataIdentityToken::new("sts.amazonaws.com").metadata_host(mds.host()))
-    /// #     .role_arn(&role_arn)
-    /// #     .sts_endpoint(sts.endpoint())
-    /// #     .build()?;
-    /// assert_eq!(provider.credentials().await?.account_id(), Some(sts.account_id()));
-    /// # Ok(())
-    /// # }
-    /// ```
     pub fn account_id(&self) -> &str {
         &self.handler().account_id
     }
 
     /// `arn:aws:iam::ACCOUNT:role/NAME` in the emulator's account.
-    ///
-    /// ```
-    /// use federated_credentials::testkit::{AwsStsEmulator, RoleSpec};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let sts = AwsStsEmulator::start().await?;
-    /// let role_arn = sts.role_arn("gcp-workload");
-    /// assert_eq!(role_arn, "arn:aws:iam::123456789012:role/gcp-workload");
-    /// sts.add_role(RoleSpec::new(&role_arn));
-    /// # Ok(())
-    /// # }
-    /// ```
     pub fn role_arn(&self, name: &str) -> String {
         format!("arn:aws:iam::{}:role/{name}", self.account_id())
     }
 
     /// Makes a role assumable, replacing any role with the same ARN.
-    ///
-    /// ```
-    /// use federated_credentials::aws::WebIdentityProvider;
-    /// use federated_credentials::source::GcpMetadataIdentityToken;
-    /// use federated_credentials::testkit::{AwsStsEmulator, GcpMetadataEmulator, RoleSpec};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let mds = GcpMetadataEmulator::start().await?;
-    /// let sts = AwsStsEmulator::start().await?;
-    /// let role_arn = sts.role_arn("workload");
-    /// // Trusted only for tokens requested for another audience: denied.
-    /// sts.add_role(RoleSpec::new(&role_arn).google_oaud("https://example.com"));
-    /// let provider = WebIdentityProvider::builder()
-    ///     .token_source(GcpMetadataIdentityToken::new("sts.amazonaws.com").metadata_host(mds.host()))
-    ///     .role_arn(&role_arn)
-    ///     .sts_endpoint(sts.endpoint())
-    ///     .build()?;
-    /// assert_eq!(provider.credentials().await.unwrap_err().upstream_code(), Some("AccessDenied"));
-    /// // Replaced by a role with the right condition: allowed.
-    /// sts.add_role(RoleSpec::new(&role_arn).google_oaud("sts.amazonaws.com"));
-    /// assert!(provider.credentials().await.is_ok());
-    /// # Ok(())
-    /// # }
-    /// ```
     pub fn add_role(&self, role: RoleSpec) {
         let mut roles = lock(&self.handler().roles);
         roles.retain(|r| r.arn() != role.arn());
@@ -577,91 +278,17 @@ impl AwsStsEmulator {
     }
 
     /// Also trusts tokens signed by `identity` from now on.
-    ///
-    /// ```
-    /// use federated_credentials::aws::WebIdentityProvider;
-    /// use federated_credentials::source::GcpMetadataIdentityToken;
-    /// use federated_credentials::testkit::{AwsStsEmulator, GcpMetadataEmulator, GoogleIdentity, RoleSpec};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let mds = GcpMetadataEmulator::builder().identity(GoogleIdentity::generate()).start().await?;
-    /// let sts = AwsStsEmulator::start().await?; // trusts GoogleIdentity::shared() only
-    /// # let role_arn = sts.role_arn("workload");
-    /// # sts.add_role(RoleSpec::new(&role_arn));
-    /// # let provider = WebIdentityProvider::builder()
-    /// #     .token_source(GcpMetadataIdentityToken::new("sts.amazonaws.com").metadata_host(mds.host()))
-    /// #     .role_arn(&role_arn)
-    /// #     .sts_endpoint(sts.endpoint())
-    /// #     .build()?;
-    /// assert_eq!(provider.credentials().await.unwrap_err().upstream_code(), Some("InvalidIdentityToken"));
-    /// sts.trust(mds.identity());
-    /// assert!(provider.credentials().await.is_ok());
-    /// # Ok(())
-    /// # }
-    /// ```
     pub fn trust(&self, identity: GoogleIdentity) {
         lock(&self.handler().trusted).push(identity);
     }
 
     /// Every set of credentials issued so far, oldest first.
-    ///
-    /// ```
-    /// use federated_credentials::aws::WebIdentityProvider;
-    /// use federated_credentials::source::GcpMetadataIdentityToken;
-    /// use federated_credentials::testkit::{AwsStsEmulator, GcpMetadataEmulator, RoleSpec};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let mds = GcpMetadataEmulator::start().await?;
-    /// # let sts = AwsStsEmulator::start().await?;
-    /// # let role_arn = sts.role_arn("workload");
-    /// # sts.add_role(RoleSpec::new(&role_arn));
-    /// # let provider = WebIdentityProvider::builder()
-    /// #     .token_source(GcpMetadataIdentityToken::new("sts.amazonaws.com").metadata_host(mds.host()))
-    /// #     .role_arn(&role_arn)
-    /// #     .sts_endpoint(sts.endpoint())
-    /// #     .build()?;
-    /// let first = provider.credentials().await?;
-    /// provider.invalidate();
-    /// let second = provider.credentials().await?;
-    /// let issued = sts.issued_credentials();
-    /// assert_eq!(issued.len(), 2);
-    /// assert_eq!(issued[0].access_key_id, first.access_key_id());
-    /// assert_eq!(issued[1].access_key_id, second.access_key_id());
-    /// # Ok(())
-    /// # }
-    /// ```
     pub fn issued_credentials(&self) -> Vec<IssuedCredentials> {
         lock(&self.handler().issued).clone()
     }
 
-    /// The issued credentials with this access key id, if any.
-    ///
-    /// ```
-    /// use federated_credentials::aws::WebIdentityProvider;
-    /// use federated_credentials::source::GcpMetadataIdentityToken;
-    /// use federated_credentials::testkit::{AwsStsEmulator, GcpMetadataEmulator, RoleSpec};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let mds = GcpMetadataEmulator::start().await?;
-    /// # let sts = AwsStsEmulator::start().await?;
-    /// # let role_arn = sts.role_arn("workload");
-    /// # sts.add_role(RoleSpec::new(&role_arn));
-    /// # let provider = WebIdentityProvider::builder()
-    /// #     .token_source(GcpMetadataIdentityToken::new("sts.amazonaws.com").metadata_host(mds.host()))
-    /// #     .role_arn(&role_arn)
-    /// #     .sts_endpoint(sts.endpoint())
-    /// #     .build()?;
-    /// let credentials = provider.credentials().await?;
-    /// let issued = sts.credentials_for(credentials.access_key_id()).expect("issued by this emulator");
-    /// assert_eq!(issued.role_arn, role_arn);
-    /// assert_eq!(credentials.expiration(), issued.expiration);
-    /// assert!(sts.credentials_for("ASIAEXAMPLEEXAMPLE00").is_none());
-    /// # Ok(())
-    /// # }
-    /// ```
+    /// The issued credentials with this access key id (what the client under test got), if
+    /// any.
     pub fn credentials_for(&self, access_key_id: &str) -> Option<IssuedCredentials> {
         lock(&self.handler().issued)
             .iter()
@@ -671,90 +298,17 @@ impl AwsStsEmulator {
 
     /// Answers the next request with STS error `code` and its default message, queued with
     /// the generic [`Fault`](crate::testkit::Fault)s in push order.
-    ///
-    /// ```
-    /// use federated_credentials::aws::WebIdentityProvider;
-    /// use federated_credentials::source::GcpMetadataIdentityToken;
-    /// use federated_credentials::testkit::{AwsStsEmulator, GcpMetadataEmulator, RoleSpec, StsErrorCode};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let mds = GcpMetadataEmulator::start().await?;
-    /// # let sts = AwsStsEmulator::start().await?;
-    /// # let role_arn = sts.role_arn("workload");
-    /// # sts.add_role(RoleSpec::new(&role_arn));
-    /// # let provider = WebIdentityProvider::builder()
-    /// #     .token_source(GcpMetadataIdentityToken::new("sts.amazonaws.com").metadata_host(mds.host()))
-    /// #     .role_arn(&role_arn)
-    /// #     .sts_endpoint(sts.endpoint())
-    /// #     .build()?;
-    /// sts.push_error(StsErrorCode::RegionDisabled);
-    /// let err = provider.credentials().await.unwrap_err();
-    /// assert_eq!(err.upstream_code(), Some("RegionDisabledException"));
-    /// assert_eq!(err.http_status(), Some(403));
-    /// assert!(provider.credentials().await.is_ok()); // only the next request failed
-    /// # Ok(())
-    /// # }
-    /// ```
     pub fn push_error(&self, code: StsErrorCode) {
         self.push_error_times(code, 1);
     }
 
     /// Answers each of the next `times` requests with STS error `code`.
-    ///
-    /// ```
-    /// use federated_credentials::aws::WebIdentityProvider;
-    /// use federated_credentials::source::GcpMetadataIdentityToken;
-    /// use federated_credentials::testkit::{AwsStsEmulator, GcpMetadataEmulator, RoleSpec, StsErrorCode};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let mds = GcpMetadataEmulator::start().await?;
-    /// # let sts = AwsStsEmulator::start().await?;
-    /// # let role_arn = sts.role_arn("workload");
-    /// # sts.add_role(RoleSpec::new(&role_arn));
-    /// # let provider = WebIdentityProvider::builder()
-    /// #     .token_source(GcpMetadataIdentityToken::new("sts.amazonaws.com").metadata_host(mds.host()))
-    /// #     .role_arn(&role_arn)
-    /// #     .sts_endpoint(sts.endpoint())
-    /// #     .build()?;
-    /// // Throttling is retryable: the provider backs off and tries again.
-    /// sts.push_error_times(StsErrorCode::Throttling, 2);
-    /// assert!(provider.credentials().await.is_ok());
-    /// assert_eq!(sts.request_count(), 3);
-    /// # Ok(())
-    /// # }
-    /// ```
     pub fn push_error_times(&self, code: StsErrorCode, times: usize) {
         let error = StsError::new(code, code.default_message());
         self.server.push(Scripted::Emulator(error), times);
     }
 
     /// Answers the next request with STS error `code` and this message.
-    ///
-    /// ```
-    /// use federated_credentials::aws::WebIdentityProvider;
-    /// use federated_credentials::source::GcpMetadataIdentityToken;
-    /// use federated_credentials::testkit::{AwsStsEmulator, GcpMetadataEmulator, RoleSpec, StsErrorCode};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let mds = GcpMetadataEmulator::start().await?;
-    /// # let sts = AwsStsEmulator::start().await?;
-    /// # let role_arn = sts.role_arn("workload");
-    /// # sts.add_role(RoleSpec::new(&role_arn));
-    /// # let provider = WebIdentityProvider::builder()
-    /// #     .token_source(GcpMetadataIdentityToken::new("sts.amazonaws.com").metadata_host(mds.host()))
-    /// #     .role_arn(&role_arn)
-    /// #     .sts_endpoint(sts.endpoint())
-    /// #     .build()?;
-    /// sts.push_error_with_message(StsErrorCode::IdpRejectedClaim, "Incorrect token audience");
-    /// let err = provider.credentials().await.unwrap_err();
-    /// assert_eq!(err.upstream_code(), Some("IDPRejectedClaim"));
-    /// assert!(err.to_string().contains("Incorrect token audience"), "{err}");
-    /// # Ok(())
-    /// # }
-    /// ```
     pub fn push_error_with_message(&self, code: StsErrorCode, message: impl Into<String>) {
         self.server
             .push(Scripted::Emulator(StsError::new(code, message)), 1);

@@ -43,27 +43,6 @@ pub struct RoleSpec {
 impl RoleSpec {
     /// A role with this ARN (`arn:aws:iam::ACCOUNT:role/[PATH/]NAME`), a one-hour maximum
     /// session duration and no trust conditions.
-    ///
-    /// ```
-    /// use federated_credentials::aws::WebIdentityProvider;
-    /// use federated_credentials::source::GcpMetadataIdentityToken;
-    /// use federated_credentials::testkit::{AwsStsEmulator, GcpMetadataEmulator, RoleSpec};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let mds = GcpMetadataEmulator::start().await?;
-    /// let sts = AwsStsEmulator::start().await?;
-    /// let role_arn = sts.role_arn("workload");
-    /// sts.add_role(RoleSpec::new(&role_arn)); // no conditions: any Google-signed token
-    /// # let provider = WebIdentityProvider::builder()
-    /// #     .token_source(GcpMetadataIdentityToken::new("sts.amazonaws.com").metadata_host(mds.host()))
-    /// #     .role_arn(&role_arn)
-    /// #     .sts_endpoint(sts.endpoint())
-    /// #     .build()?;
-    /// assert!(provider.credentials().await.is_ok());
-    /// # Ok(())
-    /// # }
-    /// ```
     pub fn new(arn: impl Into<String>) -> Self {
         Self {
             arn: arn.into(),
@@ -76,29 +55,6 @@ impl RoleSpec {
 
     /// The role's `MaxSessionDuration` (IAM allows 1 to 12 hours); a `DurationSeconds` above it
     /// is a `ValidationError`.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use federated_credentials::aws::WebIdentityProvider;
-    /// use federated_credentials::source::GcpMetadataIdentityToken;
-    /// use federated_credentials::testkit::{AwsStsEmulator, GcpMetadataEmulator, RoleSpec};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let mds = GcpMetadataEmulator::start().await?;
-    /// let sts = AwsStsEmulator::start().await?;
-    /// let role_arn = sts.role_arn("workload");
-    /// sts.add_role(RoleSpec::new(&role_arn).max_session_duration(Duration::from_secs(3600)));
-    /// let provider = WebIdentityProvider::builder()
-    ///     .token_source(GcpMetadataIdentityToken::new("sts.amazonaws.com").metadata_host(mds.host()))
-    ///     .role_arn(&role_arn)
-    ///     .duration(Duration::from_secs(2 * 3600)) // more than the role allows
-    ///     .sts_endpoint(sts.endpoint())
-    ///     .build()?;
-    /// assert_eq!(provider.credentials().await.unwrap_err().upstream_code(), Some("ValidationError"));
-    /// # Ok(())
-    /// # }
-    /// ```
     pub fn max_session_duration(mut self, max: Duration) -> Self {
         self.max_session_duration = max;
         self
@@ -106,31 +62,6 @@ impl RoleSpec {
 
     /// Adds an allowed value of condition key `accounts.google.com:aud`, which AWS compares
     /// with the token's **`azp`** claim (the numeric service-account id).
-    ///
-    /// ```
-    /// use federated_credentials::aws::WebIdentityProvider;
-    /// use federated_credentials::source::GcpMetadataIdentityToken;
-    /// use federated_credentials::testkit::{AwsStsEmulator, GcpMetadataEmulator, RoleSpec};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let mds = GcpMetadataEmulator::start().await?;
-    /// let sts = AwsStsEmulator::start().await?;
-    /// let role_arn = sts.role_arn("workload");
-    /// // Only this service account may assume the role.
-    /// sts.add_role(RoleSpec::new(&role_arn).google_aud(&mds.default_service_account().unique_id));
-    /// # let provider = WebIdentityProvider::builder()
-    /// #     .token_source(GcpMetadataIdentityToken::new("sts.amazonaws.com").metadata_host(mds.host()))
-    /// #     .role_arn(&role_arn)
-    /// #     .sts_endpoint(sts.endpoint())
-    /// #     .build()?;
-    /// assert!(provider.credentials().await.is_ok());
-    /// sts.add_role(RoleSpec::new(&role_arn).google_aud("999999999999999999999"));
-    /// provider.invalidate();
-    /// assert_eq!(provider.credentials().await.unwrap_err().upstream_code(), Some("AccessDenied"));
-    /// # Ok(())
-    /// # }
-    /// ```
     pub fn google_aud(mut self, azp: impl Into<String>) -> Self {
         self.aud.push(azp.into());
         self
@@ -138,116 +69,28 @@ impl RoleSpec {
 
     /// Adds an allowed value of condition key `accounts.google.com:oaud`, which AWS compares
     /// with the token's **`aud`** claim (the requested audience).
-    ///
-    /// ```
-    /// use federated_credentials::aws::WebIdentityProvider;
-    /// use federated_credentials::source::GcpMetadataIdentityToken;
-    /// use federated_credentials::testkit::{AwsStsEmulator, GcpMetadataEmulator, RoleSpec};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let mds = GcpMetadataEmulator::start().await?;
-    /// let sts = AwsStsEmulator::start().await?;
-    /// let role_arn = sts.role_arn("workload");
-    /// sts.add_role(RoleSpec::new(&role_arn).google_oaud("sts.amazonaws.com"));
-    /// for (audience, allowed) in [("sts.amazonaws.com", true), ("https://example.com", false)] {
-    ///     let provider = WebIdentityProvider::builder()
-    ///         .token_source(GcpMetadataIdentityToken::new(audience).metadata_host(mds.host()))
-    ///         .role_arn(&role_arn)
-    ///         .sts_endpoint(sts.endpoint())
-    ///         .build()?;
-    ///     assert_eq!(provider.credentials().await.is_ok(), allowed);
-    /// }
-    /// # Ok(())
-    /// # }
-    /// ```
     pub fn google_oaud(mut self, aud: impl Into<String>) -> Self {
         self.oaud.push(aud.into());
         self
     }
 
     /// Adds an allowed value of condition key `accounts.google.com:sub`, compared with `sub`.
-    ///
-    /// ```
-    /// use federated_credentials::aws::WebIdentityProvider;
-    /// use federated_credentials::source::GcpMetadataIdentityToken;
-    /// use federated_credentials::testkit::{AwsStsEmulator, GcpMetadataEmulator, RoleSpec};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let mds = GcpMetadataEmulator::start().await?;
-    /// let sts = AwsStsEmulator::start().await?;
-    /// let role_arn = sts.role_arn("workload");
-    /// let sub = mds.default_service_account().unique_id.clone(); // `sub` = `azp` for service accounts
-    /// sts.add_role(RoleSpec::new(&role_arn).google_sub(sub.clone()));
-    /// # let provider = WebIdentityProvider::builder()
-    /// #     .token_source(GcpMetadataIdentityToken::new("sts.amazonaws.com").metadata_host(mds.host()))
-    /// #     .role_arn(&role_arn)
-    /// #     .sts_endpoint(sts.endpoint())
-    /// #     .build()?;
-    /// let credentials = provider.credentials().await?;
-    /// assert_eq!(credentials.subject(), Some(sub.as_str()));
-    /// # Ok(())
-    /// # }
-    /// ```
     pub fn google_sub(mut self, sub: impl Into<String>) -> Self {
         self.sub.push(sub.into());
         self
     }
 
     /// The role ARN.
-    ///
-    /// ```
-    /// use federated_credentials::testkit::RoleSpec;
-    ///
-    /// let role = RoleSpec::new("arn:aws:iam::123456789012:role/path/to/reader");
-    /// assert_eq!(role.arn(), "arn:aws:iam::123456789012:role/path/to/reader");
-    /// ```
     pub fn arn(&self) -> &str {
         &self.arn
     }
 
     /// The role name: the ARN's last `/`-separated part.
-    ///
-    /// ```
-    /// use federated_credentials::aws::WebIdentityProvider;
-    /// use federated_credentials::source::GcpMetadataIdentityToken;
-    /// use federated_credentials::testkit::{AwsStsEmulator, GcpMetadataEmulator, RoleSpec};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let mds = GcpMetadataEmulator::start().await?;
-    /// let role = RoleSpec::new("arn:aws:iam::123456789012:role/path/to/reader");
-    /// assert_eq!(role.name(), "reader");
-    /// # let sts = AwsStsEmulator::start().await?;
-    /// # let role_arn = role.arn().to_string();
-    /// sts.add_role(role);
-    /// # let provider = WebIdentityProvider::builder()
-    /// #     .token_source(GcpMetadataIdentityToken::new("sts.amazonaws.com").metadata_host(mds.host()))
-    /// #     .role_arn(&role_arn)
-    /// #     .sts_endpoint(sts.endpoint())
-    /// #     .build()?;
-    /// // The assumed-role ARN names the role without its path.
-    /// let credentials = provider.credentials().await?;
-    /// assert!(credentials.assumed_role_arn().contains(":assumed-role/reader/"));
-    /// # Ok(())
-    /// # }
-    /// ```
     pub fn name(&self) -> &str {
         self.arn.rsplit('/').next().unwrap_or_default()
     }
 
     /// The maximum session duration.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use federated_credentials::testkit::RoleSpec;
-    ///
-    /// let role = RoleSpec::new("arn:aws:iam::123456789012:role/app");
-    /// assert_eq!(role.session_duration_limit(), Duration::from_secs(3600)); // IAM's default
-    /// let role = role.max_session_duration(Duration::from_secs(12 * 3600));
-    /// assert_eq!(role.session_duration_limit(), Duration::from_secs(12 * 3600));
-    /// ```
     pub fn session_duration_limit(&self) -> Duration {
         self.max_session_duration
     }

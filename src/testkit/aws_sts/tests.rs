@@ -5,9 +5,12 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use super::*;
-use crate::context::ManualClock;
+use crate::aws::{WebIdentityProvider, WebIdentityProviderBuilder};
+use crate::context::{Context, ManualClock, StaticEnv};
+use crate::source::GcpMetadataIdentityToken;
 use crate::testkit::test_support::{at, client, clock, form, send, Reply, T0_SECS};
 use crate::testkit::{Fault, GcpMetadataEmulator};
+use crate::ErrorKind;
 
 const AZP: &str = "104729384756102938475";
 const AUD: &str = "sts.amazonaws.com";
@@ -372,4 +375,369 @@ async fn trusts_the_metadata_emulator_tokens() {
     let shared = token_with(json!({}));
     let reply = f.assume(&[("WebIdentityToken", &shared)]).await;
     assert_error(&reply, 400, "InvalidIdentityToken");
+}
+
+/// A provider that gets its token for `sts.amazonaws.com` from `mds` and assumes `role_arn`.
+fn provider(
+    mds: &GcpMetadataEmulator,
+    sts: &AwsStsEmulator,
+    role_arn: &str,
+) -> WebIdentityProvider {
+    provider_builder(mds, sts, role_arn).build().unwrap()
+}
+
+fn provider_builder(
+    mds: &GcpMetadataEmulator,
+    sts: &AwsStsEmulator,
+    role_arn: &str,
+) -> WebIdentityProviderBuilder {
+    WebIdentityProvider::builder()
+        .token_source(GcpMetadataIdentityToken::new(AUD).metadata_host(mds.host()))
+        .role_arn(role_arn)
+        .sts_endpoint(sts.endpoint())
+}
+
+/// A metadata emulator and an STS emulator with role `workload` (no conditions), on the
+/// system clock; returns the role's ARN too.
+async fn with_provider() -> (GcpMetadataEmulator, AwsStsEmulator, String) {
+    let mds = GcpMetadataEmulator::start().await.unwrap();
+    let sts = AwsStsEmulator::start().await.unwrap();
+    let role_arn = sts.role_arn("workload");
+    sts.add_role(RoleSpec::new(&role_arn));
+    (mds, sts, role_arn)
+}
+
+#[tokio::test]
+async fn what_the_provider_gets_is_recorded() {
+    let (mds, sts, role_arn) = with_provider().await;
+    assert!(sts.endpoint().starts_with("http://127.0.0.1:"));
+    let provider = provider(&mds, &sts, &role_arn);
+    let first = provider.credentials().await.unwrap();
+    assert_eq!(sts.request_count(), 1);
+    let issued = &sts.issued_credentials()[0];
+    assert_eq!(issued.access_key_id, first.access_key_id());
+    assert_eq!(
+        issued.audience,
+        mds.default_service_account().unique_id,
+        "the token's `azp`"
+    );
+    assert_eq!(issued.provider, "accounts.google.com");
+    assert_eq!(issued.duration, Duration::from_secs(3600));
+    let found = sts
+        .credentials_for(first.access_key_id())
+        .expect("issued by this emulator");
+    assert_eq!(found.role_arn, role_arn);
+    assert_eq!(first.expiration(), found.expiration);
+    assert!(sts.credentials_for("ASIAEXAMPLEEXAMPLE00").is_none());
+    assert_eq!(sts.account_id(), "123456789012");
+    assert_eq!(first.account_id(), Some(sts.account_id()));
+
+    provider.invalidate();
+    let second = provider.credentials().await.unwrap();
+    let issued = sts.issued_credentials();
+    assert_eq!(issued.len(), 2);
+    assert_eq!(issued[0].access_key_id, first.access_key_id());
+    assert_eq!(issued[1].access_key_id, second.access_key_id());
+}
+
+#[tokio::test]
+async fn the_provider_request_as_recorded() {
+    let (mds, sts, role_arn) = with_provider().await;
+    let provider = provider_builder(&mds, &sts, &role_arn)
+        .session_name("demo")
+        .build()
+        .unwrap();
+    provider.credentials().await.unwrap();
+    let request = sts
+        .last_request()
+        .expect("the AssumeRoleWithWebIdentity call");
+    // AssumeRoleWithWebIdentity is an unsigned call: the web identity token is the proof.
+    assert!(!request.has_header("authorization"));
+    assert!(request.has_header("Content-Type"));
+    let form = request.form();
+    assert!(form.contains(&(
+        "Action".to_string(),
+        "AssumeRoleWithWebIdentity".to_string()
+    )));
+    assert!(form.contains(&("RoleArn".to_string(), role_arn.clone())));
+    assert_eq!(
+        request.form_param("RoleSessionName").as_deref(),
+        Some("demo")
+    );
+    assert_eq!(request.form_param("Version").as_deref(), Some("2011-06-15"));
+    assert_eq!(
+        request.form_param("DurationSeconds"),
+        None,
+        "not set: STS's default"
+    );
+    assert!(request
+        .body_text()
+        .contains("Action=AssumeRoleWithWebIdentity"));
+    assert_eq!(request.body_text().as_bytes(), request.body.as_slice());
+}
+
+#[tokio::test]
+async fn builder_settings_as_the_provider_sees_them() {
+    let mds = GcpMetadataEmulator::start().await.unwrap();
+    let role_arn = "arn:aws:iam::210987654321:role/reader";
+    let sts = AwsStsEmulator::builder()
+        .account_id("210987654321")
+        .role(RoleSpec::new(role_arn).google_oaud("sts.amazonaws.com"))
+        .seed(1)
+        .start()
+        .await
+        .unwrap();
+    assert_eq!(sts.account_id(), "210987654321");
+    assert_eq!(sts.role_arn("app"), "arn:aws:iam::210987654321:role/app");
+    let credentials = provider(&mds, &sts, role_arn).credentials().await.unwrap();
+    assert_eq!(credentials.account_id(), Some("210987654321"));
+    assert!(credentials
+        .assumed_role_arn()
+        .contains(":assumed-role/reader/"));
+
+    let moto_like = AwsStsEmulator::builder()
+        .fractional_seconds(true)
+        .start()
+        .await
+        .unwrap();
+    let role_arn = moto_like.role_arn("workload");
+    moto_like.add_role(RoleSpec::new(&role_arn));
+    let credentials = provider(&mds, &moto_like, &role_arn)
+        .credentials()
+        .await
+        .unwrap();
+    // The client parses the microseconds rather than dropping them.
+    assert_eq!(
+        credentials.expiration(),
+        moto_like.issued_credentials()[0].expiration
+    );
+
+    let mut access_keys = Vec::new();
+    for _ in 0..2 {
+        let sts = AwsStsEmulator::builder().seed(42).start().await.unwrap();
+        let role_arn = sts.role_arn("workload");
+        sts.add_role(RoleSpec::new(&role_arn));
+        let credentials = provider(&mds, &sts, &role_arn).credentials().await.unwrap();
+        access_keys.push(credentials.access_key_id().to_string());
+    }
+    assert_eq!(access_keys[0], access_keys[1]);
+}
+
+#[tokio::test]
+async fn a_shared_manual_clock_decides_the_expiration() {
+    let start = at(1_800_000_000);
+    let clock = ManualClock::new(start);
+    let mds = GcpMetadataEmulator::builder()
+        .clock(clock.clone())
+        .start()
+        .await
+        .unwrap();
+    let sts = AwsStsEmulator::builder()
+        .clock(clock.clone())
+        .start()
+        .await
+        .unwrap();
+    let role_arn = sts.role_arn("workload");
+    sts.add_role(RoleSpec::new(&role_arn));
+    let provider = provider_builder(&mds, &sts, &role_arn)
+        .context(Context::builder().clock(clock.clone()).build())
+        .build()
+        .unwrap();
+    let credentials = provider.credentials().await.unwrap();
+    assert_eq!(credentials.expiration(), start + Duration::from_secs(3600));
+}
+
+#[tokio::test]
+async fn trust_decides_which_metadata_servers_count() {
+    // A metadata server with its own key, which STS emulators do not trust by default.
+    let mds = GcpMetadataEmulator::builder()
+        .identity(GoogleIdentity::generate())
+        .start()
+        .await
+        .unwrap();
+    for (sts, trusted) in [
+        (AwsStsEmulator::start().await.unwrap(), false),
+        (
+            AwsStsEmulator::builder()
+                .trust(mds.identity())
+                .start()
+                .await
+                .unwrap(),
+            true,
+        ),
+    ] {
+        let role_arn = sts.role_arn("workload");
+        sts.add_role(RoleSpec::new(&role_arn));
+        match provider(&mds, &sts, &role_arn).credentials().await {
+            Ok(_) => assert!(trusted),
+            Err(err) => {
+                assert!(!trusted);
+                assert_eq!(err.upstream_code(), Some("InvalidIdentityToken"));
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn roles_as_the_provider_sees_them() {
+    let mds = GcpMetadataEmulator::start().await.unwrap();
+    let sts = AwsStsEmulator::start().await.unwrap();
+    let role_arn = sts.role_arn("workload");
+    assert_eq!(role_arn, "arn:aws:iam::123456789012:role/workload");
+    // Not added: the emulator starts with no roles.
+    let provider = provider(&mds, &sts, &role_arn);
+    let err = provider.credentials().await.unwrap_err();
+    assert_eq!(err.upstream_code(), Some("AccessDenied"));
+    // Trusted only for tokens requested for another audience: denied.
+    sts.add_role(RoleSpec::new(&role_arn).google_oaud("https://example.com"));
+    let err = provider.credentials().await.unwrap_err();
+    assert_eq!(err.upstream_code(), Some("AccessDenied"));
+    // Replaced by a role with the right condition: allowed.
+    sts.add_role(RoleSpec::new(&role_arn).google_oaud("sts.amazonaws.com"));
+    assert!(provider.credentials().await.is_ok());
+
+    // `sub` = `azp` for service accounts
+    let sub = mds.default_service_account().unique_id.clone();
+    sts.add_role(RoleSpec::new(&role_arn).google_sub(sub.clone()));
+    provider.invalidate();
+    let credentials = provider.credentials().await.unwrap();
+    assert_eq!(credentials.subject(), Some(sub.as_str()));
+
+    // The assumed-role ARN names the role without its path.
+    let with_path = RoleSpec::new("arn:aws:iam::123456789012:role/path/to/reader");
+    assert_eq!(
+        with_path.arn(),
+        "arn:aws:iam::123456789012:role/path/to/reader"
+    );
+    assert_eq!(with_path.name(), "reader");
+    let role_arn = with_path.arn().to_string();
+    sts.add_role(with_path);
+    let credentials = self::provider(&mds, &sts, &role_arn)
+        .credentials()
+        .await
+        .unwrap();
+    assert!(credentials
+        .assumed_role_arn()
+        .contains(":assumed-role/reader/"));
+
+    // More than the role allows.
+    let long = provider_builder(&mds, &sts, &sts.role_arn("workload"))
+        .duration(Duration::from_secs(2 * 3600))
+        .build()
+        .unwrap();
+    let err = long.credentials().await.unwrap_err();
+    assert_eq!(err.upstream_code(), Some("ValidationError"));
+
+    let role = RoleSpec::new("arn:aws:iam::123456789012:role/app");
+    assert_eq!(
+        role.session_duration_limit(),
+        Duration::from_secs(3600),
+        "IAM's default"
+    );
+    let role = role.max_session_duration(Duration::from_secs(12 * 3600));
+    assert_eq!(
+        role.session_duration_limit(),
+        Duration::from_secs(12 * 3600)
+    );
+}
+
+#[tokio::test]
+async fn the_endpoint_is_found_through_the_environment() {
+    let (mds, sts, role_arn) = with_provider().await;
+    // As the AWS SDKs do, the provider honours AWS_ENDPOINT_URL_STS.
+    let ctx = Context::builder()
+        .env(StaticEnv::from_pairs([(
+            "AWS_ENDPOINT_URL_STS",
+            sts.endpoint(),
+        )]))
+        .build();
+    let provider = WebIdentityProvider::builder()
+        .context(ctx)
+        .token_source(GcpMetadataIdentityToken::new(AUD).metadata_host(mds.host()))
+        .role_arn(&role_arn)
+        .build()
+        .unwrap();
+    provider.credentials().await.unwrap();
+    assert_eq!(sts.request_count(), 1);
+}
+
+#[tokio::test]
+async fn scripted_errors_as_the_provider_sees_them() {
+    let (mds, sts, role_arn) = with_provider().await;
+    let provider = provider(&mds, &sts, &role_arn);
+
+    let code = StsErrorCode::InvalidIdentityToken;
+    sts.push_error(code);
+    let err = provider.credentials().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Upstream);
+    assert_eq!(err.upstream_code(), Some(code.code()));
+    assert_eq!(err.http_status(), Some(code.http_status()));
+    // An expired token is worth one more try, with a fresh token: the provider recovers.
+    sts.push_error(StsErrorCode::ExpiredToken);
+    assert!(provider.credentials().await.is_ok());
+
+    provider.invalidate();
+    sts.push_error(StsErrorCode::RegionDisabled);
+    let err = provider.credentials().await.unwrap_err();
+    assert_eq!(err.upstream_code(), Some("RegionDisabledException"));
+    assert_eq!(err.http_status(), Some(403));
+    assert!(
+        provider.credentials().await.is_ok(),
+        "only the next request failed"
+    );
+
+    provider.invalidate();
+    sts.push_error_with_message(StsErrorCode::IdpRejectedClaim, "Incorrect token audience");
+    let err = provider.credentials().await.unwrap_err();
+    assert_eq!(err.upstream_code(), Some("IDPRejectedClaim"));
+    assert!(
+        err.to_string().contains("Incorrect token audience"),
+        "{err}"
+    );
+
+    // Throttling is retryable: the provider backs off and tries again.
+    let (mds, sts, role_arn) = with_provider().await;
+    sts.push_error_times(StsErrorCode::Throttling, 2);
+    assert!(self::provider(&mds, &sts, &role_arn)
+        .credentials()
+        .await
+        .is_ok());
+    assert_eq!(sts.request_count(), 3);
+}
+
+#[tokio::test]
+async fn error_codes_on_the_wire() {
+    assert_eq!(StsErrorCode::ExpiredToken.code(), "ExpiredTokenException");
+    assert_eq!(
+        StsErrorCode::IdpCommunicationError.code(),
+        "IDPCommunicationError"
+    );
+    assert_eq!(
+        StsErrorCode::AccessDenied.to_string(),
+        "AccessDenied",
+        "`Display` is the code"
+    );
+    assert_eq!(StsErrorCode::InvalidIdentityToken.http_status(), 400);
+    assert_eq!(StsErrorCode::AccessDenied.http_status(), 403);
+    assert_eq!(StsErrorCode::ServiceUnavailable.http_status(), 503);
+    // Throttling is a 400 on the wire: only the code says it is worth retrying.
+    assert_eq!(StsErrorCode::Throttling.http_status(), 400);
+    assert_eq!(StsErrorCode::ValidationError.fault_type(), "Sender");
+    assert_eq!(StsErrorCode::InternalFailure.fault_type(), "Receiver");
+
+    let sts = AwsStsEmulator::start().await.unwrap();
+    sts.push_error(StsErrorCode::InternalFailure);
+    sts.push_error(StsErrorCode::Throttling);
+    let xml = send(client().post(sts.endpoint())).await.body;
+    assert!(xml.contains("<Type>Receiver</Type>"), "{xml}");
+    let reply = send(client().post(sts.endpoint())).await;
+    assert_eq!(reply.status, StsErrorCode::Throttling.http_status());
+    let message = StsErrorCode::Throttling.default_message();
+    assert!(
+        reply
+            .body
+            .contains(&format!("<Message>{message}</Message>")),
+        "{}",
+        reply.body
+    );
 }

@@ -3,7 +3,9 @@
 use serde_json::{json, Value};
 
 use super::*;
-use crate::testkit::jwt::decode_payload;
+use crate::context::{Context, StaticEnv};
+use crate::source::{GcpMetadataIdentityToken, IdTokenFormat, SubjectTokenSource};
+use crate::testkit::jwt::{decode_payload, JwtError};
 use crate::testkit::test_support::{at, client, clock, send, Reply, T0_SECS};
 use crate::testkit::Fault;
 
@@ -250,4 +252,198 @@ async fn faults_keep_the_flavor_header_then_normal_service_resumes() {
     assert!(mds.identity().verify(&reply.body).is_ok());
     assert_eq!(mds.pending_faults(), 0);
     assert_eq!(mds.request_count(), 4);
+}
+
+/// A `GcpMetadataIdentityToken` of `format` reading `mds`, for `sts.amazonaws.com`.
+fn source(mds: &GcpMetadataEmulator, format: IdTokenFormat) -> GcpMetadataIdentityToken {
+    GcpMetadataIdentityToken::new("sts.amazonaws.com")
+        .format(format)
+        .metadata_host(mds.host())
+}
+
+/// The claims of the token `source` fetches.
+async fn claims_of(source: &GcpMetadataIdentityToken) -> serde_json::Map<String, Value> {
+    let token = source.subject_token(&Context::default()).await.unwrap();
+    decode_payload(token.token().expose_secret()).unwrap()
+}
+
+#[tokio::test]
+async fn the_identity_source_sees_the_builder_settings() {
+    let mds = GcpMetadataEmulator::builder()
+        .service_account("app@my-project.iam.gserviceaccount.com", "1234")
+        .extra_service_account(ServiceAccount::new(
+            "batch@my-project.iam.gserviceaccount.com",
+            "5678",
+        ))
+        .project("my-project", 987_654_321)
+        .zone("europe-west1-b")
+        .instance(42, "worker-1")
+        .instance_creation_timestamp(1_700_000_000)
+        .licenses(["1000010", "5926592092274602096"])
+        .token_lifetime(Duration::from_secs(600))
+        .start()
+        .await
+        .unwrap();
+    let full = claims_of(&source(&mds, IdTokenFormat::Full).licenses(true)).await;
+    assert_eq!(full["email"], "app@my-project.iam.gserviceaccount.com");
+    let compute_engine = &full["google"]["compute_engine"];
+    assert_eq!(compute_engine["project_id"], "my-project");
+    assert_eq!(compute_engine["project_number"], 987_654_321);
+    assert_eq!(compute_engine["zone"], "europe-west1-b");
+    assert_eq!(
+        compute_engine["instance_id"], "42",
+        "a string, as Google sends it"
+    );
+    assert_eq!(compute_engine["instance_name"], "worker-1");
+    assert_eq!(compute_engine["instance_creation_timestamp"], 1_700_000_000);
+    assert_eq!(
+        compute_engine["license_id"],
+        json!(["1000010", "5926592092274602096"])
+    );
+
+    let standard = claims_of(&source(&mds, IdTokenFormat::Standard)).await;
+    assert_eq!(standard["sub"], "1234");
+    assert!(
+        standard.get("email").is_none(),
+        "only format=full carries it"
+    );
+    assert_eq!(
+        standard["exp"].as_u64(),
+        standard["iat"].as_u64().map(|iat| iat + 600)
+    );
+
+    let batch = source(&mds, IdTokenFormat::Standard)
+        .service_account("batch@my-project.iam.gserviceaccount.com");
+    assert_eq!(claims_of(&batch).await["sub"], "5678");
+}
+
+#[tokio::test]
+async fn default_account_scopes_and_access_token_lifetime() {
+    let account = ServiceAccount::new("app@my-project.iam.gserviceaccount.com", "1234");
+    assert_eq!(account.scopes, [CLOUD_PLATFORM_SCOPE]);
+    let reader = account.with_scopes(["https://www.googleapis.com/auth/devstorage.read_only"]);
+    let mds = GcpMetadataEmulator::builder()
+        .clock(clock())
+        .default_service_account(reader.clone())
+        .access_token_expires_in(Duration::from_secs(300))
+        .start()
+        .await
+        .unwrap();
+    assert_eq!(mds.default_service_account(), &reader);
+    let scopes = get(
+        &mds,
+        "/computeMetadata/v1/instance/service-accounts/default/scopes",
+    )
+    .await;
+    assert_eq!(
+        scopes.body,
+        "https://www.googleapis.com/auth/devstorage.read_only\n"
+    );
+    let token = get(
+        &mds,
+        "/computeMetadata/v1/instance/service-accounts/default/token",
+    )
+    .await;
+    let json: Value = serde_json::from_str(&token.body).unwrap();
+    assert_eq!(json["expires_in"], 300);
+}
+
+#[tokio::test]
+async fn getters_and_defaults() {
+    let mds = GcpMetadataEmulator::start().await.unwrap();
+    let jwt = mds.issue_identity_token("sts.amazonaws.com", Duration::from_secs(300));
+    let claims = decode_payload(&jwt).unwrap();
+    assert_eq!(claims["aud"], "sts.amazonaws.com");
+    assert_eq!(
+        claims["exp"].as_u64(),
+        claims["iat"].as_u64().map(|iat| iat + 300)
+    );
+    assert_eq!(mds.request_count(), 0, "signed directly, no HTTP involved");
+    assert_eq!(mds.host(), mds.local_addr().to_string(), "no scheme");
+    assert_eq!(mds.project_id(), "test-project");
+    assert_eq!(mds.project_number(), 123_456_789);
+    let served = get(&mds, "/computeMetadata/v1/project/project-id").await;
+    assert_eq!(served.body, mds.project_id());
+    assert_eq!(mds.identity(), GoogleIdentity::shared());
+    let claims = claims_of(&source(&mds, IdTokenFormat::Standard)).await;
+    assert_eq!(
+        claims["azp"],
+        mds.default_service_account().unique_id.as_str()
+    );
+
+    let mds = GcpMetadataEmulator::builder()
+        .service_account("app@my-project.iam.gserviceaccount.com", "1234")
+        .project("my-project", 42)
+        .start()
+        .await
+        .unwrap();
+    assert_eq!((mds.project_id(), mds.project_number()), ("my-project", 42));
+    assert_eq!(
+        mds.default_service_account().email,
+        "app@my-project.iam.gserviceaccount.com"
+    );
+}
+
+#[tokio::test]
+async fn a_key_no_other_emulator_trusts() {
+    let rogue = GoogleIdentity::generate();
+    let mds = GcpMetadataEmulator::builder()
+        .identity(rogue.clone())
+        .start()
+        .await
+        .unwrap();
+    let token = source(&mds, IdTokenFormat::Standard)
+        .subject_token(&Context::default())
+        .await
+        .unwrap();
+    let jwt = token.token().expose_secret();
+    assert!(rogue.verify(jwt).is_ok());
+    assert!(matches!(
+        GoogleIdentity::shared().verify(jwt),
+        Err(JwtError::UnknownKey(_))
+    ));
+}
+
+#[tokio::test]
+async fn the_source_request_as_recorded() {
+    let mds = GcpMetadataEmulator::start().await.unwrap();
+    mds.push_fault(Fault::status(503)); // the source retries
+    let ctx = Context::builder()
+        .env(StaticEnv::from_pairs([("GCE_METADATA_HOST", mds.host())]))
+        .build();
+    let token = GcpMetadataIdentityToken::new("sts.amazonaws.com")
+        .subject_token(&ctx)
+        .await
+        .unwrap();
+    assert!(mds.identity().verify(token.token().expose_secret()).is_ok());
+
+    let requests = mds.requests();
+    assert_eq!(requests.len(), 2, "the faulted attempt is logged too");
+    assert_eq!(
+        requests[0], requests[1],
+        "and the retry was the same request"
+    );
+    let request = mds.last_request().unwrap();
+    assert_eq!(request.method, "GET");
+    assert!(request.path.ends_with("/service-accounts/default/identity"));
+    assert_eq!(request.header("Metadata-Flavor"), Some("Google"));
+    assert_eq!(request.header("metadata-flavor"), Some("Google"));
+    assert_eq!(request.query_param("audience"), Some("sts.amazonaws.com"));
+    assert_eq!(request.query_param("format"), Some("standard"));
+    assert_eq!(
+        request.query_param("Audience"),
+        None,
+        "names are case-sensitive"
+    );
+    assert_eq!(
+        request.path_segments(),
+        [
+            "computeMetadata",
+            "v1",
+            "instance",
+            "service-accounts",
+            "default",
+            "identity"
+        ],
+    );
 }

@@ -7,33 +7,6 @@ use std::time::SystemTime;
 use crate::testkit::server::lock;
 
 /// A federated access token the Google STS emulator issued, with what it was issued for.
-///
-/// ```
-/// use federated_credentials::google::ExternalAccountCredentials;
-/// use federated_credentials::source::StaticToken;
-/// use federated_credentials::token::TokenType;
-/// use federated_credentials::testkit::{GoogleIdentity, GoogleStsEmulator, ProviderSpec};
-///
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let audience = "//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/oidc";
-/// let sts = GoogleStsEmulator::builder().provider(ProviderSpec::oidc(audience)).start().await?;
-/// # let exp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() + 3600;
-/// # let jwt = GoogleIdentity::shared().sign(&serde_json::json!({"iss": "https://idp.example", "sub": "workload", "exp": exp}));
-/// let credentials = ExternalAccountCredentials::builder()
-///     .audience(audience)
-///     .token_source(StaticToken::new(jwt, TokenType::Jwt))
-///     .token_url(sts.token_url())
-///     .build()?;
-/// let token = credentials.access_token().await?;
-/// let issued = &sts.issued_tokens()[0];
-/// assert_eq!(issued.access_token, token.token().expose_secret());
-/// assert_eq!(issued.subject, "workload"); // the JWT's `sub`
-/// assert_eq!(issued.subject_token_type, "urn:ietf:params:oauth:token-type:jwt");
-/// assert_eq!(issued.expires_at.duration_since(issued.issued_at)?.as_secs(), 3599);
-/// # Ok(())
-/// # }
-/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct IssuedFederatedToken {

@@ -9,9 +9,14 @@ use serde_json::{json, Value};
 use super::sigv4::tests::{AMZ_DATE, AUDIENCE, SECRET, TOKEN, URL};
 use super::test_signer::{python_quote, sts_url, Signer, Style};
 use super::*;
-use crate::context::ManualClock;
+use crate::context::{Context, ManualClock, StaticEnv};
+use crate::google::{ExternalAccountCredentials, ExternalAccountCredentialsBuilder};
+use crate::source::aws::AwsEnvironment;
+use crate::source::{AwsSignedRequestToken, StaticToken};
 use crate::testkit::test_support::{at, client, clock, form, send, Reply, T0_SECS};
 use crate::testkit::{Fault, GoogleIdentity};
+use crate::token::TokenType;
+use crate::ErrorKind;
 
 const AKID: &str = "AKIAIOSFODNN7EXAMPLE";
 const ACCOUNT: &str = "123456789012";
@@ -704,4 +709,380 @@ async fn scripted_errors_faults_and_routing() {
         404
     );
     assert_eq!(send(client().get(f.sts.token_url())).await.status, 405);
+}
+
+/// A JWT for `sub` signed by the shared identity, valid for an hour of real time.
+fn live_jwt(sub: &str) -> String {
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3600;
+    GoogleIdentity::shared().sign(&json!({"iss": "https://idp.example", "sub": sub, "exp": exp}))
+}
+
+/// Credentials that exchange `jwt` at `sts` for `audience`, without impersonation.
+fn exchanging(
+    sts: &GoogleStsEmulator,
+    audience: &str,
+    jwt: String,
+) -> ExternalAccountCredentialsBuilder {
+    ExternalAccountCredentials::builder()
+        .audience(audience)
+        .token_source(StaticToken::new(jwt, TokenType::Jwt))
+        .token_url(sts.token_url())
+}
+
+/// An emulator on the system clock with the OIDC provider, and credentials for it.
+async fn oidc_on(
+    builder: GoogleStsEmulatorBuilder,
+) -> (GoogleStsEmulator, ExternalAccountCredentials) {
+    let sts = builder
+        .provider(ProviderSpec::oidc(OIDC))
+        .start()
+        .await
+        .unwrap();
+    let credentials = exchanging(&sts, OIDC, live_jwt("workload"))
+        .build()
+        .unwrap();
+    (sts, credentials)
+}
+
+/// AWS long-term (and temporary) keys in a workload's environment.
+fn aws_env(session_token: Option<&str>) -> Context {
+    let mut env = StaticEnv::from_pairs([
+        ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+        (
+            "AWS_SECRET_ACCESS_KEY",
+            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+        ),
+        ("AWS_REGION", "eu-west-1"),
+    ]);
+    if let Some(token) = session_token {
+        env = env.with("AWS_SESSION_TOKEN", token);
+    }
+    Context::builder().env(env).build()
+}
+
+#[tokio::test]
+async fn what_the_credentials_get_is_recorded() {
+    let (sts, credentials) = oidc_on(GoogleStsEmulator::builder()).await;
+    assert!(sts.token_url().starts_with("http://127.0.0.1:"));
+    assert!(sts.token_url().ends_with("/v1/token"));
+    let token = credentials.access_token().await.unwrap();
+    let secret = token.token().expose_secret();
+    assert_eq!(sts.last_request().unwrap().path, "/v1/token");
+    assert_eq!(
+        sts.last_request()
+            .unwrap()
+            .form_param("subject_token_type")
+            .as_deref(),
+        Some(JWT)
+    );
+    let issued = &sts.issued_tokens()[0];
+    assert_eq!(issued.access_token, secret);
+    assert_eq!(issued.subject, "workload", "the JWT's `sub`");
+    assert_eq!(issued.subject_token_type, JWT);
+    assert_eq!(issued.audience, OIDC);
+    assert_eq!(
+        issued
+            .expires_at
+            .duration_since(issued.issued_at)
+            .unwrap()
+            .as_secs(),
+        3599
+    );
+    let info = sts.token_info(secret).expect("issued by this emulator");
+    assert_eq!(
+        info.scopes,
+        ["https://www.googleapis.com/auth/cloud-platform"]
+    );
+    assert!(sts.token_info("ya29.example").is_none());
+
+    credentials.invalidate();
+    credentials.access_token().await.unwrap();
+    let issued = sts.issued_tokens();
+    assert_eq!(issued.len(), 2);
+    assert!(issued
+        .iter()
+        .all(|t| t.subject == "workload" && t.audience == OIDC));
+}
+
+#[tokio::test]
+async fn response_styles_as_the_credentials_read_them() {
+    let (sts, credentials) =
+        oidc_on(GoogleStsEmulator::builder().expires_in(Duration::from_secs(600))).await;
+    let token = credentials.access_token().await.unwrap();
+    let issued = sts.token_info(token.token().expose_secret()).unwrap();
+    assert_eq!(
+        issued
+            .expires_at
+            .duration_since(issued.issued_at)
+            .unwrap()
+            .as_secs(),
+        600
+    );
+
+    let (_sts, credentials) =
+        oidc_on(GoogleStsEmulator::builder().expires_in(Duration::from_secs(300))).await;
+    let token = credentials.access_token().await.unwrap();
+    let lifetime = token
+        .expires_at()
+        .unwrap()
+        .duration_since(std::time::SystemTime::now())
+        .unwrap();
+    assert!(lifetime <= Duration::from_secs(300) && lifetime > Duration::from_secs(290));
+
+    // `"expires_in": "3599"` is read like the number 3599.
+    let (_sts, credentials) =
+        oidc_on(GoogleStsEmulator::builder().expires_in_as_string(true)).await;
+    assert!(credentials
+        .access_token()
+        .await
+        .unwrap()
+        .expires_at()
+        .is_some());
+    // This crate does not need `issued_token_type`, like Go's client.
+    let (_sts, credentials) =
+        oidc_on(GoogleStsEmulator::builder().omit_issued_token_type(true)).await;
+    assert!(credentials.access_token().await.is_ok());
+    let (_sts, credentials) = oidc_on(GoogleStsEmulator::builder().omit_token_type(true)).await;
+    let token = credentials.access_token().await.unwrap();
+    assert_eq!(
+        token.token_type(),
+        "Bearer",
+        "assumed when the response does not say"
+    );
+
+    let (sts, credentials) = oidc_on(GoogleStsEmulator::builder()).await;
+    sts.set_expires_in(Duration::ZERO);
+    let err = credentials.access_token().await.unwrap_err();
+    assert_eq!(
+        err.kind(),
+        ErrorKind::InvalidResponse,
+        "`expires_in` must be positive"
+    );
+}
+
+#[tokio::test]
+async fn a_shared_manual_clock_decides_the_expiry() {
+    let start = at(1_800_000_000);
+    let clock = ManualClock::new(start);
+    let sts = GoogleStsEmulator::builder()
+        .clock(clock.clone())
+        .provider(ProviderSpec::oidc(OIDC))
+        .start()
+        .await
+        .unwrap();
+    // A subject token that is valid at the emulated time (and long expired in the real world).
+    let jwt = GoogleIdentity::shared().sign(&json!({"sub": "workload", "exp": 1_800_000_600}));
+    let credentials = exchanging(&sts, OIDC, jwt)
+        .context(Context::builder().clock(clock.clone()).build())
+        .build()
+        .unwrap();
+    let token = credentials.access_token().await.unwrap();
+    assert_eq!(token.expires_at(), Some(start + Duration::from_secs(3599)));
+}
+
+#[tokio::test]
+async fn seeded_tokens_repeat() {
+    let mut tokens = Vec::new();
+    for _ in 0..2 {
+        let (_sts, credentials) = oidc_on(GoogleStsEmulator::builder().seed(7)).await;
+        let token = credentials.access_token().await.unwrap();
+        tokens.push(token.token().expose_secret().to_string());
+    }
+    assert_eq!(tokens[0], tokens[1]);
+
+    let sts = GoogleStsEmulator::builder()
+        .provider(ProviderSpec::oidc(OIDC))
+        .deterministic_tokens(true)
+        .start()
+        .await
+        .unwrap();
+    let mut tokens = Vec::new();
+    for jti in ["first", "second"] {
+        let exp = 4_102_444_800_u64;
+        let jwt =
+            GoogleIdentity::shared().sign(&json!({"sub": "workload", "jti": jti, "exp": exp}));
+        let credentials = exchanging(&sts, OIDC, jwt).build().unwrap();
+        let token = credentials.access_token().await.unwrap();
+        tokens.push(token.token().expose_secret().to_string());
+    }
+    assert_eq!(tokens[0], tokens[1]);
+    assert_eq!(
+        sts.issued_tokens().len(),
+        2,
+        "each exchange is still recorded"
+    );
+}
+
+#[tokio::test]
+async fn client_authentication_as_the_credentials_send_it() {
+    for by_builder in [true, false] {
+        let audience = OIDC;
+        let sts = if by_builder {
+            GoogleStsEmulator::builder()
+                .provider(ProviderSpec::oidc(audience).require_client_auth())
+                .client("my-client", "my-client-secret")
+                .start()
+                .await
+                .unwrap()
+        } else {
+            let sts = GoogleStsEmulator::start().await.unwrap();
+            sts.add_provider(ProviderSpec::oidc(audience).require_client_auth());
+            sts.add_client("my-client", "my-client-secret");
+            sts
+        };
+        let anonymous = exchanging(&sts, audience, live_jwt("workload"))
+            .build()
+            .unwrap();
+        let err = anonymous.access_token().await.unwrap_err();
+        assert_eq!(
+            (err.http_status(), err.upstream_code()),
+            (Some(401), Some("invalid_client"))
+        );
+        let credentials = exchanging(&sts, audience, live_jwt("workload"))
+            .client_credentials("my-client", "my-client-secret")
+            .build()
+            .unwrap();
+        credentials.access_token().await.unwrap();
+        assert_eq!(
+            sts.issued_tokens()[0].client_id.as_deref(),
+            Some("my-client")
+        );
+        let authorization = sts.last_request().unwrap();
+        assert!(authorization
+            .header("authorization")
+            .unwrap()
+            .starts_with("Basic "));
+    }
+}
+
+#[tokio::test]
+async fn providers_as_the_credentials_see_them() {
+    // No provider is registered for this audience.
+    let sts = GoogleStsEmulator::start().await.unwrap();
+    let err = exchanging(&sts, OIDC, live_jwt("workload"))
+        .build()
+        .unwrap()
+        .access_token()
+        .await
+        .unwrap_err();
+    assert_eq!(err.upstream_code(), Some("invalid_request"));
+
+    // `trust`: only the given issuer's signature counts.
+    let issuer = GoogleIdentity::generate();
+    sts.add_provider(ProviderSpec::oidc(OIDC).trust(issuer.clone()));
+    let exp = 4_102_444_800_u64;
+    let claims = json!({"sub": "workload", "exp": exp});
+    for (signer, accepted) in [(issuer, true), (GoogleIdentity::shared(), false)] {
+        let credentials = exchanging(&sts, OIDC, signer.sign(&claims))
+            .build()
+            .unwrap();
+        assert_eq!(credentials.access_token().await.is_ok(), accepted);
+    }
+
+    // A workforce pool exchange names the project to bill (or authenticates a client).
+    let workforce = ProviderSpec::oidc(WORKFORCE);
+    assert_eq!(workforce.audience(), WORKFORCE);
+    assert!(workforce.is_workforce_pool());
+    let sts = GoogleStsEmulator::builder()
+        .provider(workforce)
+        .start()
+        .await
+        .unwrap();
+    let credentials = exchanging(&sts, WORKFORCE, live_jwt("alice"))
+        .workforce_pool_user_project("my-project")
+        .build()
+        .unwrap();
+    credentials.access_token().await.unwrap();
+    assert_eq!(
+        sts.issued_tokens()[0].user_project.as_deref(),
+        Some("my-project")
+    );
+}
+
+#[tokio::test]
+async fn aws_keys_as_the_credentials_sign_with_them() {
+    let audience = AUDIENCE;
+    let credentials = |sts: &GoogleStsEmulator, ctx: Context| {
+        ExternalAccountCredentials::builder()
+            .context(ctx)
+            .audience(audience)
+            .token_source(AwsSignedRequestToken::new(AwsEnvironment::new(), audience))
+            .token_url(sts.token_url())
+            .build()
+            .unwrap()
+    };
+    let sts = GoogleStsEmulator::builder()
+        .provider(ProviderSpec::aws(audience, ACCOUNT))
+        .start()
+        .await
+        .unwrap();
+    sts.trust_aws_key(
+        "AKIDEXAMPLE",
+        "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+        ACCOUNT,
+    );
+    credentials(&sts, aws_env(None))
+        .access_token()
+        .await
+        .unwrap();
+    assert_eq!(
+        sts.issued_tokens()[0].subject,
+        "AKIDEXAMPLE",
+        "the signing key"
+    );
+
+    let sts = GoogleStsEmulator::builder()
+        .provider(ProviderSpec::aws(audience, ACCOUNT))
+        .start()
+        .await
+        .unwrap();
+    sts.trust_aws_session_key(
+        "AKIDEXAMPLE",
+        "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+        "FwoGZXIvYXdzEXAMPLE",
+        ACCOUNT,
+    );
+    let temporary = credentials(&sts, aws_env(Some("FwoGZXIvYXdzEXAMPLE")));
+    assert!(temporary.access_token().await.is_ok());
+
+    // The provider federates another AWS account than the key's.
+    let sts = GoogleStsEmulator::builder()
+        .provider(ProviderSpec::aws(audience, "210987654321"))
+        .start()
+        .await
+        .unwrap();
+    sts.trust_aws_key(
+        "AKIDEXAMPLE",
+        "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+        ACCOUNT,
+    );
+    let err = credentials(&sts, aws_env(None))
+        .access_token()
+        .await
+        .unwrap_err();
+    assert_eq!(err.upstream_code(), Some("unauthorized_client"));
+}
+
+#[tokio::test]
+async fn scripted_errors_as_the_credentials_see_them() {
+    let (sts, credentials) = oidc_on(GoogleStsEmulator::builder()).await;
+    sts.push_oauth_error(
+        400,
+        "invalid_grant",
+        "The audience in ID Token does not match",
+    );
+    let err = credentials.access_token().await.unwrap_err();
+    assert_eq!(err.upstream_code(), Some("invalid_grant"));
+    assert_eq!(err.http_status(), Some(400));
+    assert!(err.to_string().contains("does not match"), "{err}");
+
+    // A 503 is retried: two of them delay the token but do not fail it.
+    let (sts, credentials) = oidc_on(GoogleStsEmulator::builder()).await;
+    sts.push_oauth_error_times(503, "temporarily_unavailable", "try again", 2);
+    assert!(credentials.access_token().await.is_ok());
+    assert_eq!(sts.request_count(), 3);
 }

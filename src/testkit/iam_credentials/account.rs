@@ -34,35 +34,6 @@ pub struct ServiceAccountSpec {
 impl ServiceAccountSpec {
     /// A service account with this email and numeric unique id, impersonable by any
     /// authenticated caller, with access tokens of at most one hour.
-    ///
-    /// ```
-    /// use federated_credentials::google::ExternalAccountCredentials;
-    /// use federated_credentials::source::StaticToken;
-    /// use federated_credentials::token::TokenType;
-    /// use federated_credentials::testkit::{GoogleIdentity, GoogleStsEmulator, IamCredentialsEmulator, ProviderSpec, ServiceAccountSpec};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let audience = "//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/oidc";
-    /// let sts = GoogleStsEmulator::builder().provider(ProviderSpec::oidc(audience)).start().await?;
-    /// let iam = IamCredentialsEmulator::builder()
-    ///     .service_account(ServiceAccountSpec::new("app@my-project.iam.gserviceaccount.com", "1234"))
-    ///     .start()
-    ///     .await?;
-    /// iam.trust_sts(&sts);
-    /// # let exp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() + 3600;
-    /// # let jwt = GoogleIdentity::shared().sign(&serde_json::json!({"sub": "workload", "exp": exp}));
-    /// # let credentials = ExternalAccountCredentials::builder()
-    /// #     .audience(audience)
-    /// #     .token_source(StaticToken::new(jwt, TokenType::Jwt))
-    /// #     .token_url(sts.token_url())
-    /// #     .service_account_impersonation_url(iam.generate_access_token_url("app@my-project.iam.gserviceaccount.com"))
-    /// #     .build()?;
-    /// // Any caller the emulator authenticates may impersonate it.
-    /// assert!(credentials.access_token().await.is_ok());
-    /// # Ok(())
-    /// # }
-    /// ```
     pub fn new(email: impl Into<String>, unique_id: impl Into<String>) -> Self {
         Self {
             email: email.into(),
@@ -74,38 +45,6 @@ impl ServiceAccountSpec {
 
     /// Only callers whose federated token was issued for this STS `audience` (or another one
     /// given the same way) may impersonate the account; others get `403 PERMISSION_DENIED`.
-    ///
-    /// ```
-    /// use federated_credentials::google::ExternalAccountCredentials;
-    /// use federated_credentials::source::StaticToken;
-    /// use federated_credentials::token::TokenType;
-    /// use federated_credentials::testkit::{GoogleIdentity, GoogleStsEmulator, IamCredentialsEmulator, ProviderSpec, ServiceAccountSpec};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let audience = "//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/oidc";
-    /// # let sts = GoogleStsEmulator::builder().provider(ProviderSpec::oidc(audience)).start().await?;
-    /// let iam = IamCredentialsEmulator::builder()
-    ///     .service_account(
-    ///         ServiceAccountSpec::new("app@my-project.iam.gserviceaccount.com", "1234")
-    ///             .allow_audience("//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/other/providers/x"),
-    ///     )
-    ///     .start()
-    ///     .await?;
-    /// # iam.trust_sts(&sts);
-    /// # let exp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() + 3600;
-    /// # let jwt = GoogleIdentity::shared().sign(&serde_json::json!({"sub": "workload", "exp": exp}));
-    /// # let credentials = ExternalAccountCredentials::builder()
-    /// #     .audience(audience)
-    /// #     .token_source(StaticToken::new(jwt, TokenType::Jwt))
-    /// #     .token_url(sts.token_url())
-    /// #     .service_account_impersonation_url(iam.generate_access_token_url("app@my-project.iam.gserviceaccount.com"))
-    /// #     .build()?;
-    /// let err = credentials.access_token().await.unwrap_err();
-    /// assert_eq!(err.upstream_code(), Some("PERMISSION_DENIED"));
-    /// # Ok(())
-    /// # }
-    /// ```
     pub fn allow_audience(mut self, audience: impl Into<String>) -> Self {
         self.allowed_audiences.push(audience.into());
         self
@@ -113,86 +52,17 @@ impl ServiceAccountSpec {
 
     /// Allows access-token lifetimes up to 12 hours, as the organization policy
     /// `constraints/iam.allowServiceAccountCredentialLifetimeExtension` does.
-    ///
-    /// ```
-    /// use federated_credentials::google::ExternalAccountCredentials;
-    /// use federated_credentials::source::StaticToken;
-    /// use federated_credentials::token::TokenType;
-    /// use std::time::Duration;
-    /// use federated_credentials::testkit::{GoogleIdentity, GoogleStsEmulator, IamCredentialsEmulator, ProviderSpec, ServiceAccountSpec};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let audience = "//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/oidc";
-    /// let sts = GoogleStsEmulator::builder().provider(ProviderSpec::oidc(audience)).start().await?;
-    /// let iam = IamCredentialsEmulator::builder()
-    ///     .service_account(ServiceAccountSpec::new("app@my-project.iam.gserviceaccount.com", "1234").allow_extended_lifetime())
-    ///     .start()
-    ///     .await?;
-    /// iam.trust_sts(&sts);
-    /// # let exp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() + 3600;
-    /// # let jwt = GoogleIdentity::shared().sign(&serde_json::json!({"sub": "workload", "exp": exp}));
-    /// let credentials = ExternalAccountCredentials::builder()
-    ///     .audience(audience)
-    ///     .token_source(StaticToken::new(jwt, TokenType::Jwt))
-    ///     .token_url(sts.token_url())
-    ///     .service_account_impersonation_url(iam.generate_access_token_url("app@my-project.iam.gserviceaccount.com"))
-    ///     .token_lifetime(Duration::from_secs(12 * 3600))
-    ///     .build()?;
-    /// credentials.access_token().await?;
-    /// assert_eq!(iam.issued_access_tokens()[0].lifetime, Duration::from_secs(12 * 3600));
-    /// # Ok(())
-    /// # }
-    /// ```
     pub fn allow_extended_lifetime(mut self) -> Self {
         self.extended_lifetime = true;
         self
     }
 
     /// The account's email.
-    ///
-    /// ```
-    /// use federated_credentials::testkit::ServiceAccountSpec;
-    ///
-    /// let account = ServiceAccountSpec::new("app@my-project.iam.gserviceaccount.com", "1234");
-    /// assert_eq!(account.email(), "app@my-project.iam.gserviceaccount.com");
-    /// ```
     pub fn email(&self) -> &str {
         &self.email
     }
 
     /// The account's numeric unique id (`sub` and `azp` of its ID tokens).
-    ///
-    /// ```
-    /// use federated_credentials::google::ExternalAccountCredentials;
-    /// use federated_credentials::source::StaticToken;
-    /// use federated_credentials::token::TokenType;
-    /// use federated_credentials::testkit::{GoogleIdentity, GoogleStsEmulator, IamCredentialsEmulator, ProviderSpec, ServiceAccountSpec};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let audience = "//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/oidc";
-    /// # let sts = GoogleStsEmulator::builder().provider(ProviderSpec::oidc(audience)).start().await?;
-    /// # let iam = IamCredentialsEmulator::start().await?;
-    /// # iam.trust_sts(&sts);
-    /// # let exp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() + 3600;
-    /// # let jwt = GoogleIdentity::shared().sign(&serde_json::json!({"sub": "workload", "exp": exp}));
-    ///
-    /// let account = ServiceAccountSpec::new("app@my-project.iam.gserviceaccount.com", "1234");
-    /// assert_eq!(account.unique_id(), "1234");
-    /// iam.add_service_account(account);
-    /// // URLs may name the account by its unique id:
-    /// let credentials = ExternalAccountCredentials::builder()
-    ///     .audience(audience)
-    ///     .token_source(StaticToken::new(jwt, TokenType::Jwt))
-    ///     .token_url(sts.token_url())
-    ///     .service_account_impersonation_url(iam.generate_access_token_url("1234"))
-    ///     .build()?;
-    /// credentials.access_token().await?;
-    /// assert_eq!(iam.issued_access_tokens()[0].service_account, "app@my-project.iam.gserviceaccount.com");
-    /// # Ok(())
-    /// # }
-    /// ```
     pub fn unique_id(&self) -> &str {
         &self.unique_id
     }

@@ -5,10 +5,16 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use super::*;
-use crate::context::ManualClock;
+use crate::context::{Context, ManualClock};
+use crate::exchange::GenerateIdToken;
+use crate::google::{
+    ExternalAccountCredentials, ExternalAccountCredentialsBuilder, GoogleIdTokenSource,
+};
+use crate::source::{StaticToken, SubjectTokenSource};
 use crate::testkit::google_sts::test_signer::{sts_url, Signer, Style};
 use crate::testkit::test_support::{at, client, clock, form, send, Reply, T0_SECS};
 use crate::testkit::{AwsStsEmulator, Fault, ProviderSpec, RoleSpec};
+use crate::token::TokenType;
 
 const PROVIDER: &str =
     "//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/oidc";
@@ -553,4 +559,243 @@ async fn scripted_errors_faults_and_routing() {
         404
     );
     assert_eq!(send(client().get(&url)).await.status, 405);
+}
+
+const APP: &str = "app@my-project.iam.gserviceaccount.com";
+
+/// An STS emulator with the OIDC provider and an IAM emulator from `builder` that knows
+/// [`APP`] and trusts it, both on the system clock.
+async fn app_on(
+    builder: IamCredentialsEmulatorBuilder,
+) -> (GoogleStsEmulator, IamCredentialsEmulator) {
+    let sts = GoogleStsEmulator::builder()
+        .provider(ProviderSpec::oidc(PROVIDER))
+        .start()
+        .await
+        .unwrap();
+    let iam = builder
+        .service_account(ServiceAccountSpec::new(APP, "1234"))
+        .start()
+        .await
+        .unwrap();
+    iam.trust_sts(&sts);
+    (sts, iam)
+}
+
+/// Credentials that federate a live JWT at `sts` (add impersonation to taste).
+fn federated(sts: &GoogleStsEmulator) -> ExternalAccountCredentialsBuilder {
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3600;
+    let jwt = GoogleIdentity::shared().sign(&json!({"sub": "workload", "exp": exp}));
+    ExternalAccountCredentials::builder()
+        .audience(PROVIDER)
+        .token_source(StaticToken::new(jwt, TokenType::Jwt))
+        .token_url(sts.token_url())
+}
+
+fn impersonating(
+    sts: &GoogleStsEmulator,
+    iam: &IamCredentialsEmulator,
+    account: &str,
+) -> ExternalAccountCredentials {
+    federated(sts)
+        .service_account_impersonation_url(iam.generate_access_token_url(account))
+        .build()
+        .unwrap()
+}
+
+/// Federated credentials' `generateIdToken` source for [`APP`], pointed at `iam`.
+fn id_token_source(
+    sts: &GoogleStsEmulator,
+    iam: &IamCredentialsEmulator,
+    include_email: bool,
+) -> GoogleIdTokenSource {
+    let credentials = federated(sts).build().unwrap();
+    credentials.id_token_source(
+        GenerateIdToken::new(APP, "sts.amazonaws.com")
+            .include_email(include_email)
+            .base_url(format!("{}/v1", iam.base_url())),
+    )
+}
+
+#[tokio::test]
+async fn what_impersonation_gets_is_recorded() {
+    let (sts, iam) = app_on(IamCredentialsEmulator::builder()).await;
+    assert!(iam
+        .generate_access_token_url(APP)
+        .starts_with("http://127.0.0.1:"));
+    let url = iam.generate_access_token_url(APP);
+    assert_eq!(
+        url,
+        format!(
+            "{}/v1/projects/-/serviceAccounts/{APP}:generateAccessToken",
+            iam.base_url()
+        )
+    );
+    let credentials = impersonating(&sts, &iam, APP);
+    assert_eq!(credentials.service_account(), Some(APP));
+    let token = credentials.access_token().await.unwrap();
+    let issued = iam.issued_access_tokens();
+    assert_eq!(issued.len(), 1);
+    assert_eq!(issued[0].access_token, token.token().expose_secret());
+    assert_eq!(issued[0].service_account, APP);
+    assert_eq!(issued[0].scopes, [CLOUD_PLATFORM]);
+    assert_eq!(issued[0].lifetime, Duration::from_secs(3600));
+    assert_eq!(
+        issued[0].caller_audience, PROVIDER,
+        "the provider the caller federated at"
+    );
+    let request = iam.last_request().unwrap();
+    assert!(
+        request
+            .header("authorization")
+            .unwrap()
+            .starts_with("Bearer ya29.emulated-"),
+        "the STS token"
+    );
+
+    // An account the emulator does not know:
+    let ghost = impersonating(&sts, &iam, "ghost@my-project.iam.gserviceaccount.com");
+    let err = ghost.access_token().await.unwrap_err();
+    assert_eq!(err.upstream_code(), Some("NOT_FOUND"));
+    assert_eq!(ServiceAccountSpec::new(APP, "1234").email(), APP);
+}
+
+#[tokio::test]
+async fn what_the_id_token_source_gets_is_recorded() {
+    let signer = GoogleIdentity::generate();
+    let (sts, iam) = app_on(IamCredentialsEmulator::builder().identity(signer.clone())).await;
+    let id_token = id_token_source(&sts, &iam, false)
+        .subject_token(&Context::default())
+        .await
+        .unwrap();
+    let jwt = id_token.token().expose_secret();
+    assert!(signer.verify(jwt).is_ok());
+    assert!(iam.identity().verify(jwt).is_ok());
+    let issued = &iam.issued_id_tokens()[0];
+    assert_eq!(issued.token, jwt);
+    assert_eq!(issued.audience, "sts.amazonaws.com");
+    assert!(!issued.include_email);
+    let request = iam.last_request().unwrap();
+    assert_eq!(
+        format!("{}{}", iam.base_url(), request.path),
+        iam.generate_id_token_url(APP)
+    );
+
+    // The default signer is the shared identity, which AwsStsEmulator trusts by default.
+    let (sts, iam) = app_on(IamCredentialsEmulator::builder()).await;
+    assert_eq!(iam.identity(), GoogleIdentity::shared());
+    let id_token = id_token_source(&sts, &iam, true)
+        .subject_token(&Context::default())
+        .await
+        .unwrap();
+    let issued = &iam.issued_id_tokens()[0];
+    assert_eq!(issued.token, id_token.token().expose_secret());
+    assert!(issued.include_email);
+    assert_eq!(
+        crate::testkit::decode_payload(&issued.token).unwrap()["email"],
+        APP
+    );
+}
+
+#[tokio::test]
+async fn expire_times_as_the_credentials_read_them() {
+    for digits in [3, 9] {
+        let builder = IamCredentialsEmulator::builder().expire_time_fraction_digits(digits);
+        let (sts, iam) = app_on(builder).await;
+        let token = impersonating(&sts, &iam, APP).access_token().await.unwrap();
+        // "expireTime": "…:56.123Z" or "…:56.123456789Z" is read to the last digit.
+        assert_eq!(
+            token.expires_at(),
+            Some(iam.issued_access_tokens()[0].expire_time)
+        );
+    }
+
+    let start = at(1_800_000_000);
+    let clock = ManualClock::new(start);
+    let sts = GoogleStsEmulator::builder()
+        .clock(clock.clone())
+        .provider(ProviderSpec::oidc(PROVIDER))
+        .start()
+        .await
+        .unwrap();
+    let iam = IamCredentialsEmulator::builder()
+        .clock(clock.clone())
+        .service_account(ServiceAccountSpec::new(APP, "1234"))
+        .start()
+        .await
+        .unwrap();
+    iam.trust_sts(&sts);
+    let jwt = GoogleIdentity::shared().sign(&json!({"sub": "workload", "exp": 1_800_003_600}));
+    let credentials = ExternalAccountCredentials::builder()
+        .context(Context::builder().clock(clock.clone()).build())
+        .audience(PROVIDER)
+        .token_source(StaticToken::new(jwt, TokenType::Jwt))
+        .token_url(sts.token_url())
+        .service_account_impersonation_url(iam.generate_access_token_url(APP))
+        .build()
+        .unwrap();
+    let token = credentials.access_token().await.unwrap();
+    assert_eq!(token.expires_at(), Some(start + Duration::from_secs(3600)));
+}
+
+#[tokio::test]
+async fn extended_lifetimes_and_seeds_as_the_credentials_see_them() {
+    let sts = GoogleStsEmulator::builder()
+        .provider(ProviderSpec::oidc(PROVIDER))
+        .start()
+        .await
+        .unwrap();
+    let iam = IamCredentialsEmulator::builder()
+        .service_account(ServiceAccountSpec::new(APP, "1234").allow_extended_lifetime())
+        .start()
+        .await
+        .unwrap();
+    iam.trust_sts(&sts);
+    let credentials = federated(&sts)
+        .service_account_impersonation_url(iam.generate_access_token_url(APP))
+        .token_lifetime(Duration::from_secs(12 * 3600))
+        .build()
+        .unwrap();
+    credentials.access_token().await.unwrap();
+    assert_eq!(
+        iam.issued_access_tokens()[0].lifetime,
+        Duration::from_secs(12 * 3600)
+    );
+
+    let mut tokens = Vec::new();
+    for _ in 0..2 {
+        let (sts, iam) = app_on(IamCredentialsEmulator::builder().seed(7)).await;
+        let token = impersonating(&sts, &iam, APP).access_token().await.unwrap();
+        tokens.push(token.token().expose_secret().to_string());
+    }
+    assert_eq!(tokens[0], tokens[1]);
+}
+
+#[tokio::test]
+async fn scripted_errors_as_the_credentials_see_them() {
+    let (sts, iam) = app_on(IamCredentialsEmulator::builder()).await;
+    let credentials = impersonating(&sts, &iam, APP);
+    iam.push_rpc_error(
+        403,
+        "PERMISSION_DENIED",
+        "Permission 'iam.serviceAccounts.getAccessToken' denied",
+    );
+    let err = credentials.access_token().await.unwrap_err();
+    assert_eq!(err.upstream_code(), Some("PERMISSION_DENIED"));
+    assert_eq!(err.http_status(), Some(403));
+
+    // 503 is retried: the token arrives on the third attempt.
+    let (sts, iam) = app_on(IamCredentialsEmulator::builder()).await;
+    iam.push_rpc_error_times(
+        503,
+        "UNAVAILABLE",
+        "The service is currently unavailable.",
+        2,
+    );
+    assert!(impersonating(&sts, &iam, APP).access_token().await.is_ok());
+    assert_eq!(iam.request_count(), 3);
 }

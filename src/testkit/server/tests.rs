@@ -265,3 +265,116 @@ async fn huge_body_is_streamed_only_as_fast_as_it_is_read() {
     );
     assert_eq!(send(client().get(server.base_url())).await.body, "ok");
 }
+
+/// The checks the accessors' doc examples used to make, stamped for one emulator type started
+/// with its default settings, as `emulator_controls!` stamps the accessors.
+macro_rules! controls_hold {
+    ($test:ident, $emulator:ty) => {
+        #[tokio::test]
+        async fn $test() {
+            let start = || async { <$emulator>::start().await.unwrap() };
+            let http = client();
+
+            let emulator = start().await;
+            assert!(emulator.local_addr().ip().is_loopback());
+            assert_ne!(emulator.local_addr().port(), 0, "an ephemeral port");
+            assert_eq!(
+                emulator.base_url(),
+                format!("http://{}", emulator.local_addr())
+            );
+            assert!(emulator.last_request().is_none());
+
+            // request_count counts faulted requests too
+            emulator.push_fault(Fault::status(503));
+            http.get(emulator.base_url()).send().await.unwrap();
+            http.get(emulator.base_url()).send().await.unwrap();
+            assert_eq!(emulator.request_count(), 2);
+
+            // body_bytes_sent
+            let emulator = start().await;
+            emulator.push_fault(Fault::Body("not what you expected".into()));
+            let body = send(http.get(emulator.base_url())).await.body;
+            assert_eq!(emulator.body_bytes_sent(), body.len() as u64);
+
+            // requests, last_request, clear_requests
+            let emulator = start().await;
+            let url = format!("{}/some/path?x=1", emulator.base_url());
+            http.get(url).send().await.unwrap();
+            http.delete(emulator.base_url()).send().await.unwrap();
+            let requests = emulator.requests();
+            assert_eq!(requests.len(), 2);
+            assert_eq!(
+                (requests[0].path.as_str(), requests[0].query_param("x")),
+                ("/some/path", Some("1"))
+            );
+            assert_eq!(requests[1].method, "DELETE");
+            http.post(emulator.base_url())
+                .body("a=1&b=2")
+                .send()
+                .await
+                .unwrap();
+            let last = emulator.last_request().expect("one request arrived");
+            assert_eq!(last.method, "POST");
+            assert_eq!(last.form_param("b").as_deref(), Some("2"));
+            emulator.clear_requests();
+            assert!(emulator.requests().is_empty());
+            assert_eq!(emulator.request_count(), 3);
+
+            // push_fault, push_fault_times, pending_faults, clear_faults
+            let status = |emulator: &$emulator| {
+                let request = http.get(emulator.base_url());
+                async move { request.send().await.unwrap().status().as_u16() }
+            };
+            let emulator = start().await;
+            emulator.push_fault(Fault::status(503));
+            assert_eq!(status(&emulator).await, 503);
+            assert_ne!(status(&emulator).await, 503);
+            emulator.push_fault_times(Fault::status(500), 2);
+            emulator.push_fault(Fault::status(502));
+            assert_eq!(emulator.pending_faults(), 3);
+            let mut statuses = Vec::new();
+            for _ in 0..4 {
+                statuses.push(status(&emulator).await);
+            }
+            assert_eq!(statuses[..3], [500, 500, 502]);
+            assert!(
+                !matches!(statuses[3], 500 | 502),
+                "the queue is empty again"
+            );
+            emulator.push_fault_times(Fault::status(503), 2);
+            assert_eq!(emulator.pending_faults(), 2);
+            status(&emulator).await;
+            assert_eq!(emulator.pending_faults(), 1);
+            emulator.push_fault_times(Fault::status(503), 3);
+            emulator.clear_faults();
+            assert_eq!(emulator.pending_faults(), 0);
+            assert_ne!(status(&emulator).await, 503);
+
+            // shutdown refuses connections
+            let url = emulator.base_url();
+            emulator.shutdown().await;
+            assert!(http.get(url).send().await.is_err(), "connection refused");
+        }
+    };
+}
+
+controls_hold!(
+    controls_of_the_metadata_emulator,
+    crate::testkit::GcpMetadataEmulator
+);
+controls_hold!(
+    controls_of_the_aws_sts_emulator,
+    crate::testkit::AwsStsEmulator
+);
+controls_hold!(
+    controls_of_the_imds_emulator,
+    crate::testkit::Ec2MetadataEmulator
+);
+controls_hold!(
+    controls_of_the_google_sts_emulator,
+    crate::testkit::GoogleStsEmulator
+);
+controls_hold!(
+    controls_of_the_iam_emulator,
+    crate::testkit::IamCredentialsEmulator
+);
