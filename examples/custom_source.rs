@@ -6,12 +6,12 @@
 //! ```
 
 use async_trait::async_trait;
+use federated_credentials::Error;
 use federated_credentials::aws::WebIdentityProvider;
 use federated_credentials::context::Context;
 use federated_credentials::source::{FnTokenSource, SubjectTokenSource};
 use federated_credentials::testkit::{AwsStsEmulator, GcpMetadataEmulator, RoleSpec};
 use federated_credentials::token::{SubjectToken, TokenType};
-use federated_credentials::Error;
 
 /// A source implemented as a type: for example a SPIFFE Workload API client.
 #[derive(Debug)]

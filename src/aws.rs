@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_credential_types::provider::{self, error::CredentialsError, ProvideCredentials};
+use aws_credential_types::provider::{self, ProvideCredentials, error::CredentialsError};
 
 use crate::cache::{CachePolicy, CredentialCache, Fetch};
 use crate::context::Context;
@@ -493,11 +493,13 @@ mod tests {
                 .token_source(StaticToken::new("abcd", TokenType::Jwt))
                 .role_arn("arn:aws:iam::123456789012:role/r")
         };
-        assert!(base()
-            .context(ctx(&[]))
-            .duration(Duration::from_secs(60))
-            .build()
-            .is_err());
+        assert!(
+            base()
+                .context(ctx(&[]))
+                .duration(Duration::from_secs(60))
+                .build()
+                .is_err()
+        );
         assert!(base().context(ctx(&[])).session_name("x").build().is_err());
         let err = base()
             .context(ctx(&[("AWS_REGION", "bad region")]))
@@ -542,26 +544,34 @@ mod tests {
         );
         assert!(builder().session_name("billing-worker").build().is_ok());
         assert!(msg(builder().session_name("billing worker")).starts_with("role_session_name:"));
-        assert!(builder()
-            .duration(Duration::from_secs(4 * 3600))
-            .build()
-            .is_ok());
+        assert!(
+            builder()
+                .duration(Duration::from_secs(4 * 3600))
+                .build()
+                .is_ok()
+        );
         assert!(msg(builder().duration(Duration::from_secs(60))).starts_with("duration_seconds:"));
-        assert!(builder()
-            .policy(r#"{"Version":"2012-10-17","Statement":[]}"#)
-            .build()
-            .is_ok());
+        assert!(
+            builder()
+                .policy(r#"{"Version":"2012-10-17","Statement":[]}"#)
+                .build()
+                .is_ok()
+        );
         assert!(builder().policy("x".repeat(3000)).build().is_err());
         let arn = |i: usize| format!("arn:aws:iam::aws:policy/Policy{i}");
         assert!(builder().policy_arns((0..10).map(arn)).build().is_ok());
         assert!(builder().policy_arns((0..11).map(arn)).build().is_err());
         assert!(builder().region("eu-west-1").build().is_ok());
-        assert!(msg(builder().region("EU West"))
-            .starts_with("region: `EU West` is not an AWS region name"));
-        assert!(builder()
-            .sts_endpoint("https://vpce-0abc-sts.sts.us-east-1.vpce.amazonaws.com")
-            .build()
-            .is_ok());
+        assert!(
+            msg(builder().region("EU West"))
+                .starts_with("region: `EU West` is not an AWS region name")
+        );
+        assert!(
+            builder()
+                .sts_endpoint("https://vpce-0abc-sts.sts.us-east-1.vpce.amazonaws.com")
+                .build()
+                .is_ok()
+        );
         assert_eq!(
             builder()
                 .sts_endpoint("sts.us-east-1.amazonaws.com")
@@ -572,18 +582,21 @@ mod tests {
         );
         assert!(builder().fips(true).region("us-gov-west-1").build().is_ok());
         assert!(msg(builder().fips(true)).contains("FIPS STS endpoint needs a region"));
-        assert!(builder()
-            .sts_retry_policy(RetryPolicy::new(2))
-            .cache_policy(CachePolicy::aws_sts().jitter(Duration::ZERO))
-            .build()
-            .is_ok());
+        assert!(
+            builder()
+                .sts_retry_policy(RetryPolicy::new(2))
+                .cache_policy(CachePolicy::aws_sts().jitter(Duration::ZERO))
+                .build()
+                .is_ok()
+        );
         let err = WebIdentityProvider::builder()
             .context(ctx(&[]))
             .build()
             .unwrap_err();
-        assert!(err
-            .message()
-            .starts_with("token_source: no web identity token source"));
+        assert!(
+            err.message()
+                .starts_with("token_source: no web identity token source")
+        );
     }
 
     /// A custom exchange replaces STS, and the provider's cache counts its fetches.

@@ -85,7 +85,7 @@ use async_trait::async_trait;
 
 use crate::context::Clock;
 use crate::error::{Error, ErrorKind, Service};
-use crate::token::{format_rfc3339, remaining, Expiry};
+use crate::token::{Expiry, format_rfc3339, remaining};
 
 /// Produces a fresh credential; the cache decides when to call it.
 ///
@@ -450,16 +450,16 @@ impl<F: Fetch> CredentialCache<F> {
         // side; a refresh is only started once the precise clock agrees it is due.
         let clock = &self.inner.clock;
         let now = clock.now_upper_bound();
-        if let Some(entry) = &*self.inner.current.load() {
-            if entry.usable(now) {
-                if now >= entry.refresh_at && clock.now() >= entry.refresh_at {
-                    if entry.failures > 0 {
-                        self.inner.served_stale.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Inner::spawn_background_refresh(&self.inner);
+        if let Some(entry) = &*self.inner.current.load()
+            && entry.usable(now)
+        {
+            if now >= entry.refresh_at && clock.now() >= entry.refresh_at {
+                if entry.failures > 0 {
+                    self.inner.served_stale.fetch_add(1, Ordering::Relaxed);
                 }
-                return Ok(entry.credential.clone());
+                Inner::spawn_background_refresh(&self.inner);
             }
+            return Ok(entry.credential.clone());
         }
         Inner::refresh_blocking(&self.inner).await
     }
@@ -538,10 +538,10 @@ impl<F: Fetch> Inner<F> {
         if self.completed_fetches.load(Ordering::Acquire) != seen {
             // A fetch finished while we waited and left nothing usable: share its error
             // instead of stampeding upstream again.
-            if let Some((at, err)) = &*self.last_error.lock().expect("not poisoned") {
-                if *at > seen {
-                    return Err(err.clone());
-                }
+            if let Some((at, err)) = &*self.last_error.lock().expect("not poisoned")
+                && *at > seen
+            {
+                return Err(err.clone());
             }
         }
         self.fetch_and_store().await

@@ -23,8 +23,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::http::HttpClient;
@@ -89,7 +89,7 @@ impl Clock for SystemClock {
 /// kernel has no coarse clock.
 #[cfg(any(target_os = "linux", target_os = "android"))]
 fn coarse_realtime_upper_bound() -> Option<SystemTime> {
-    use rustix::time::{clock_getres, clock_gettime, ClockId};
+    use rustix::time::{ClockId, clock_getres, clock_gettime};
     use std::sync::OnceLock;
     static MARGIN: OnceLock<Option<Duration>> = OnceLock::new();
     let margin = (*MARGIN.get_or_init(|| {

@@ -32,7 +32,7 @@ use std::time::Duration;
 use reqwest::Method;
 use url::Url;
 
-use crate::aws::{WebIdentityProvider, GCP_AUDIENCE_ENV};
+use crate::aws::{GCP_AUDIENCE_ENV, WebIdentityProvider};
 use crate::config::{AwsProfile, ExternalAccountConfig};
 use crate::context::Context;
 use crate::error::{Error, ErrorKind, Service};
@@ -99,7 +99,9 @@ pub async fn aws_web_identity(ctx: &Context) -> Result<WebIdentityProvider, Erro
         Err(e) => tracing::debug!(error = %e, "default chain: no AWS profile; skipped"),
     }
     if is_on_gce(ctx).await {
-        tracing::debug!("default chain: running on Google Cloud; using the metadata server with audience {DEFAULT_AWS_AUDIENCE}");
+        tracing::debug!(
+            "default chain: running on Google Cloud; using the metadata server with audience {DEFAULT_AWS_AUDIENCE}"
+        );
         return WebIdentityProvider::builder()
             .context(ctx.clone())
             .configure_from_env()
@@ -141,15 +143,17 @@ pub fn from_profile(ctx: &Context, profile: AwsProfile) -> Result<WebIdentityPro
             b = b.token_source(TokenFile::text(path).setting_name("web_identity_token_file"))
         }
         (None, Some(aud)) => b = b.token_source(GcpMetadataIdentityToken::new(aud.clone())),
-        (Some(_), Some(_)) => return Err(Error::config(
-            &field("web_identity_token_file"),
-            "set either web_identity_token_file or federated_credentials_gcp_audience, not both",
-        )),
+        (Some(_), Some(_)) => {
+            return Err(Error::config(
+                &field("web_identity_token_file"),
+                "set either web_identity_token_file or federated_credentials_gcp_audience, not both",
+            ));
+        }
         (None, None) => {
             return Err(Error::config(
                 &field("web_identity_token_file"),
                 "is required (or federated_credentials_gcp_audience)",
-            ))
+            ));
         }
     }
     let role = profile.role_arn.ok_or_else(|| {

@@ -514,9 +514,10 @@ mod tests {
         assert_eq!(err.to_string(), "GCE metadata server: forbidden (HTTP 403)");
         let err = Error::new(ErrorKind::Upstream, Service::AwsSts, "access denied")
             .with_request_id("c6104cbe-af31-11e0-8154-cbc7ccf896c7");
-        assert!(err
-            .to_string()
-            .ends_with("(request id c6104cbe-af31-11e0-8154-cbc7ccf896c7)"));
+        assert!(
+            err.to_string()
+                .ends_with("(request id c6104cbe-af31-11e0-8154-cbc7ccf896c7)")
+        );
         let err = Error::new(ErrorKind::Upstream, Service::AwsSts, "access denied")
             .with_request_id("c6104cbe-af31-11e0-8154-cbc7ccf896c7\n");
         assert_eq!(

@@ -14,13 +14,13 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::Error;
 use crate::config::ExternalAccountConfig;
 use crate::context::{Context, StaticEnv};
 use crate::exchange::{AssumeRoleWithWebIdentity, GoogleStsExchange};
 use crate::http::HttpResponse;
 use crate::source::{ExecutableToken, TokenFormat};
 use crate::token::format_rfc3339;
-use crate::Error;
 
 /// The fixed "now" every entry point judges expiry against (2027-01-15).
 pub const NOW_UNIX_SECS: u64 = 1_800_000_000;

@@ -29,10 +29,10 @@ use std::time::Duration;
 
 mod tls;
 
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::Method;
-use rustls::pki_types::pem::PemObject;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 use url::Url;
 
 use crate::context::Context;
@@ -784,13 +784,7 @@ mod tests {
         let calls = AtomicU32::new(0);
         let r = with_retries(&ctx(), &RetryPolicy::new(3), Service::AwsSts, "t", |n| {
             calls.fetch_add(1, Ordering::SeqCst);
-            async move {
-                if n < 3 {
-                    Err(transient())
-                } else {
-                    Ok(n)
-                }
-            }
+            async move { if n < 3 { Err(transient()) } else { Ok(n) } }
         })
         .await;
         assert_eq!(r.unwrap(), 3);
@@ -1173,18 +1167,22 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(public.body, b"via-proxy");
-        assert!(proxy_seen
-            .await
-            .unwrap()
-            .starts_with("GET http://sts.example.invalid/token HTTP/1.1"));
+        assert!(
+            proxy_seen
+                .await
+                .unwrap()
+                .starts_with("GET http://sts.example.invalid/token HTTP/1.1")
+        );
         let metadata = client
             .send(&get(&format!("http://127.0.0.1:{origin_port}/token")).direct())
             .await
             .unwrap();
         assert_eq!(metadata.body, b"direct");
-        assert!(origin_seen
-            .await
-            .unwrap()
-            .starts_with("GET /token HTTP/1.1"));
+        assert!(
+            origin_seen
+                .await
+                .unwrap()
+                .starts_with("GET /token HTTP/1.1")
+        );
     }
 }

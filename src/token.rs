@@ -437,9 +437,11 @@ mod tests {
         assert!(!format!("{t:?}").contains("ya29"));
         let value = t.authorization_header_value().unwrap();
         assert!(!format!("{value:?}").contains("ya29"));
-        assert!(AccessToken::new("line\nbreak", None)
-            .authorization_header_value()
-            .is_err());
+        assert!(
+            AccessToken::new("line\nbreak", None)
+                .authorization_header_value()
+                .is_err()
+        );
         let t = AccessToken::new("ya29.example", None).with_token_type("bearer");
         assert_eq!(t.token_type(), "bearer");
         assert_eq!(t.authorization_header(), "Bearer ya29.example");

@@ -3,8 +3,8 @@
 //! not matter, which is all the AWS query-protocol responses need. Parsing is done by
 //! quick-xml; this module only walks its events.
 
-use quick_xml::events::Event;
 use quick_xml::Reader;
+use quick_xml::events::Event;
 use zeroize::Zeroize;
 
 /// The text leaves of a document, by slash-separated path of local element names.

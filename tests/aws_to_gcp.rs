@@ -15,7 +15,7 @@ use federated_credentials::testkit::{
     IamCredentialsEmulator, ProviderSpec, RoleSpec, ServiceAccountSpec,
 };
 use federated_credentials::{ErrorKind, Service};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 const AWS_AUDIENCE: &str = "//iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/aws-pool/providers/aws-prov";
 const OIDC_AUDIENCE: &str = "//iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/k8s/providers/k8s";
@@ -190,12 +190,13 @@ async fn token_lifetime_is_honoured() {
     let mut config = w.aws_config();
     config["service_account_impersonation"] = json!({"token_lifetime_seconds": 7200});
     let token = w.credentials(&config, &[]).access_token().await.unwrap();
-    assert!(w
-        .iam
-        .last_request()
-        .unwrap()
-        .body_text()
-        .contains("\"lifetime\":\"7200s\""));
+    assert!(
+        w.iam
+            .last_request()
+            .unwrap()
+            .body_text()
+            .contains("\"lifetime\":\"7200s\"")
+    );
     assert_eq!(
         token.expires_at(),
         Some(UNIX_EPOCH + Duration::from_secs(START + 7200))

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use federated_credentials::ErrorKind;
 use federated_credentials::aws::WebIdentityProvider;
 use federated_credentials::config::ExternalAccountConfig;
 use federated_credentials::context::{Context, StaticEnv};
@@ -11,8 +12,7 @@ use federated_credentials::exchange::{AssumeRoleWithWebIdentity, Exchange};
 use federated_credentials::google::ExternalAccountCredentials;
 use federated_credentials::source::{GcpMetadataIdentityToken, StaticToken, TokenFile};
 use federated_credentials::token::TokenType;
-use federated_credentials::ErrorKind;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 const AUD: &str =
     "//iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/p/providers/x";
@@ -643,34 +643,44 @@ fn environment_combinations() {
     };
     assert!(aws(vec![]).starts_with("token_source"));
     assert!(aws(vec![("AWS_WEB_IDENTITY_TOKEN_FILE", "/t")]).starts_with("role_arn"));
-    assert!(aws(vec![
-        ("AWS_WEB_IDENTITY_TOKEN_FILE", "/t"),
-        ("AWS_ROLE_ARN", "role")
-    ])
-    .starts_with("role_arn"));
-    assert!(aws(vec![
-        ("AWS_WEB_IDENTITY_TOKEN_FILE", "/t"),
-        ("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/r"),
-        ("AWS_ROLE_SESSION_NAME", "x")
-    ])
-    .starts_with("role_session_name"));
-    assert!(aws(vec![
-        ("AWS_WEB_IDENTITY_TOKEN_FILE", "/t"),
-        ("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/r"),
-        ("AWS_REGION", "us east")
-    ])
-    .starts_with("AWS_REGION"));
-    assert!(aws(vec![
-        ("AWS_WEB_IDENTITY_TOKEN_FILE", "/t"),
-        ("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/r"),
-        ("AWS_ENDPOINT_URL_STS", "localhost:4566")
-    ])
-    .starts_with("AWS_ENDPOINT_URL_STS"));
-    assert!(aws(vec![
-        ("FEDERATED_CREDENTIALS_GCP_AUDIENCE", " "),
-        ("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/r")
-    ])
-    .starts_with("token_source"));
+    assert!(
+        aws(vec![
+            ("AWS_WEB_IDENTITY_TOKEN_FILE", "/t"),
+            ("AWS_ROLE_ARN", "role")
+        ])
+        .starts_with("role_arn")
+    );
+    assert!(
+        aws(vec![
+            ("AWS_WEB_IDENTITY_TOKEN_FILE", "/t"),
+            ("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/r"),
+            ("AWS_ROLE_SESSION_NAME", "x")
+        ])
+        .starts_with("role_session_name")
+    );
+    assert!(
+        aws(vec![
+            ("AWS_WEB_IDENTITY_TOKEN_FILE", "/t"),
+            ("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/r"),
+            ("AWS_REGION", "us east")
+        ])
+        .starts_with("AWS_REGION")
+    );
+    assert!(
+        aws(vec![
+            ("AWS_WEB_IDENTITY_TOKEN_FILE", "/t"),
+            ("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/r"),
+            ("AWS_ENDPOINT_URL_STS", "localhost:4566")
+        ])
+        .starts_with("AWS_ENDPOINT_URL_STS")
+    );
+    assert!(
+        aws(vec![
+            ("FEDERATED_CREDENTIALS_GCP_AUDIENCE", " "),
+            ("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/r")
+        ])
+        .starts_with("token_source")
+    );
 
     // an executable configuration loads, but will not run without the allow variable
     let exe = json!({"type":"external_account","audience":AUD,"subject_token_type":JWT,"credential_source":{"executable":{"command":"/bin/echo"}}});
@@ -716,31 +726,41 @@ fn builder_misuse() {
     assert!(err(base().region("us-east-1/../x")).starts_with("region"));
     assert!(err(base().sts_endpoint("not a url")).starts_with("endpoint_url"));
     assert!(err(base().fips(true)).starts_with("region"));
-    assert!(err(WebIdentityProvider::builder()
-        .context(ctx())
-        .token_source(GcpMetadataIdentityToken::new(""))
-        .role_arn(role))
-    .starts_with("audience"));
-    assert!(err(WebIdentityProvider::builder()
-        .context(ctx())
-        .token_source(GcpMetadataIdentityToken::new("a").service_account("a/b"))
-        .role_arn(role))
-    .starts_with("service_account"));
-    assert!(err(WebIdentityProvider::builder()
-        .context(ctx())
-        .token_source(TokenFile::json("/t", ""))
-        .role_arn(role))
-    .starts_with("format.subject_token_field_name"));
-    assert!(err(WebIdentityProvider::builder()
-        .context(ctx())
-        .token_source(StaticToken::new("", TokenType::Jwt))
-        .role_arn(role))
-    .starts_with("token_source"));
-    assert!(AssumeRoleWithWebIdentity::new("nope")
-        .validate(&ctx())
-        .unwrap_err()
-        .message()
-        .starts_with("role_arn"));
+    assert!(
+        err(WebIdentityProvider::builder()
+            .context(ctx())
+            .token_source(GcpMetadataIdentityToken::new(""))
+            .role_arn(role))
+        .starts_with("audience")
+    );
+    assert!(
+        err(WebIdentityProvider::builder()
+            .context(ctx())
+            .token_source(GcpMetadataIdentityToken::new("a").service_account("a/b"))
+            .role_arn(role))
+        .starts_with("service_account")
+    );
+    assert!(
+        err(WebIdentityProvider::builder()
+            .context(ctx())
+            .token_source(TokenFile::json("/t", ""))
+            .role_arn(role))
+        .starts_with("format.subject_token_field_name")
+    );
+    assert!(
+        err(WebIdentityProvider::builder()
+            .context(ctx())
+            .token_source(StaticToken::new("", TokenType::Jwt))
+            .role_arn(role))
+        .starts_with("token_source")
+    );
+    assert!(
+        AssumeRoleWithWebIdentity::new("nope")
+            .validate(&ctx())
+            .unwrap_err()
+            .message()
+            .starts_with("role_arn")
+    );
 
     let g = || {
         ExternalAccountCredentials::builder()
@@ -751,20 +771,28 @@ fn builder_misuse() {
         b.build().unwrap_err().message().to_string()
     };
     assert!(gerr(g()).starts_with("audience"));
-    assert!(gerr(g().audience(AUD).quota_project_id("p\nx-injected: 1"))
-        .starts_with("quota_project_id"));
-    assert!(gerr(
-        g().audience(AUD)
-            .token_url("http://sts.googleapis.com/v1/token")
-    )
-    .starts_with("token_url"));
-    assert!(gerr(g().audience(AUD).workforce_pool_user_project("p"))
-        .starts_with("workforce_pool_user_project"));
-    assert!(gerr(
-        g().audience(AUD)
-            .service_account_impersonation_url("https://x/y")
-    )
-    .starts_with("service_account_impersonation_url"));
+    assert!(
+        gerr(g().audience(AUD).quota_project_id("p\nx-injected: 1"))
+            .starts_with("quota_project_id")
+    );
+    assert!(
+        gerr(
+            g().audience(AUD)
+                .token_url("http://sts.googleapis.com/v1/token")
+        )
+        .starts_with("token_url")
+    );
+    assert!(
+        gerr(g().audience(AUD).workforce_pool_user_project("p"))
+            .starts_with("workforce_pool_user_project")
+    );
+    assert!(
+        gerr(
+            g().audience(AUD)
+                .service_account_impersonation_url("https://x/y")
+        )
+        .starts_with("service_account_impersonation_url")
+    );
     assert!(
         gerr(g().audience(AUD).token_lifetime(Duration::from_secs(3600)))
             .starts_with("token_lifetime")

@@ -8,11 +8,12 @@
 #[path = "common/sim.rs"]
 mod sim;
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::task::{Context as TaskContext, Poll, Waker};
 use std::time::{Duration, UNIX_EPOCH};
 
+use federated_credentials::Service;
 use federated_credentials::aws::{WebIdentityProvider, WebIdentityProviderBuilder};
 use federated_credentials::cache::CachePolicy;
 use federated_credentials::context::{
@@ -22,7 +23,6 @@ use federated_credentials::source::GcpMetadataIdentityToken;
 use federated_credentials::testkit::{
     AwsStsEmulator, Fault, GcpMetadataEmulator, RoleSpec, StsErrorCode,
 };
-use federated_credentials::Service;
 
 use sim::sim_cache;
 

@@ -344,10 +344,11 @@ async fn executable_output_feeds_an_executable_credential_source() {
     assert_eq!(json["version"], 1);
     assert_eq!(json["success"], true);
     assert_eq!(json["token_type"], "urn:ietf:params:oauth:token-type:jwt");
-    assert!(mds
-        .identity()
-        .verify(json["id_token"].as_str().unwrap())
-        .is_ok());
+    assert!(
+        mds.identity()
+            .verify(json["id_token"].as_str().unwrap())
+            .is_ok()
+    );
     assert!(json["expiration_time"].as_u64().is_some());
     assert_eq!(
         std::fs::read_to_string(&cache).unwrap().trim(),
@@ -362,8 +363,11 @@ async fn executable_output_feeds_an_executable_credential_source() {
     }
 
     // the crate's own executable source accepts it, command line and environment included
+    // The child inherits the process environment; `env` points it at the emulator without
+    // changing this (multi-threaded) process's environment.
     let cmd = format!(
-        "{} google executable-output --audience aud",
+        "/usr/bin/env GCE_METADATA_HOST={} {} google executable-output --audience aud",
+        mds.host(),
         env!("CARGO_BIN_EXE_federated-credentials")
     );
     let ctx = Context::builder()
@@ -372,8 +376,6 @@ async fn executable_output_feeds_an_executable_credential_source() {
             "1",
         )]))
         .build();
-    // the child inherits the process environment: point it at the emulator
-    std::env::set_var("GCE_METADATA_HOST", mds.host());
     let token = ExecutableToken::new(cmd).subject_token(&ctx).await.unwrap();
     assert!(mds.identity().verify(token.token().expose_secret()).is_ok());
 

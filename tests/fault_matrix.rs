@@ -43,8 +43,7 @@ const LIFETIME: u64 = 3600;
 const HOUR: i64 = 3600;
 
 const STS_AUDIENCE: &str = "sts.amazonaws.com";
-const GOOGLE_AUDIENCE: &str =
-    "//iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/matrix/providers/oidc";
+const GOOGLE_AUDIENCE: &str = "//iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/matrix/providers/oidc";
 const SA: &str = "matrix@my-proj.iam.gserviceaccount.com";
 
 const HTML_PAGE: &str = "<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head>\n<body><h1>Bad Gateway</h1><p>The proxy received an invalid response.</p></body></html>\n";

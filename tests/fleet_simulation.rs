@@ -7,8 +7,8 @@
 #[path = "common/sim.rs"]
 mod sim;
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, UNIX_EPOCH};
 
 use federated_credentials::cache::CachePolicy;

@@ -5,7 +5,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{World, MAX_ATTEMPTS};
+use common::{MAX_ATTEMPTS, World};
 use federated_credentials::integrations::gcloud_token::GcloudTokenSource;
 use token_source::TokenSourceProvider;
 

@@ -7,7 +7,7 @@ use std::error::Error as _;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use common::{World, MAX_ATTEMPTS, QUOTA_PROJECT};
+use common::{MAX_ATTEMPTS, QUOTA_PROJECT, World};
 use federated_credentials::integrations::gcp_auth::GcpAuthProvider;
 use gcp_auth::TokenProvider;
 

@@ -133,10 +133,11 @@ async fn metadata_token_is_traded_for_role_credentials() {
         !req.has_header("authorization"),
         "AssumeRoleWithWebIdentity is unsigned"
     );
-    assert!(req
-        .header("content-type")
-        .unwrap()
-        .starts_with("application/x-www-form-urlencoded"));
+    assert!(
+        req.header("content-type")
+            .unwrap()
+            .starts_with("application/x-www-form-urlencoded")
+    );
     assert_eq!(
         req.form_param("Action").as_deref(),
         Some("AssumeRoleWithWebIdentity")

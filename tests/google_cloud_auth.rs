@@ -5,7 +5,7 @@ mod common;
 
 use std::error::Error as _;
 
-use common::{World, MAX_ATTEMPTS, QUOTA_PROJECT};
+use common::{MAX_ATTEMPTS, QUOTA_PROJECT, World};
 use federated_credentials::integrations::google_cloud_auth::GoogleCloudAuthProvider;
 use google_cloud_auth::credentials::{
     AccessTokenCredentials, CacheableResource, Credentials, EntityTag,

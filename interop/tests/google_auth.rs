@@ -33,7 +33,7 @@ use federated_credentials::testkit::{
     Ec2MetadataEmulator, GoogleIdentity, GoogleStsEmulator, IamCredentialsEmulator, ImdsMode,
     IssuedFederatedToken, ProviderSpec, RecordedRequest, ServiceAccountSpec,
 };
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 const AWS_AUDIENCE: &str = "//iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/aws-pool/providers/aws-prov";
 const OIDC_AUDIENCE: &str = "//iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/k8s-pool/providers/k8s-prov";

@@ -2,15 +2,15 @@
 //! credentials, 6 hours on tokio's paused clock, with an in-memory upstream that counts per
 //! second.
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
+use federated_credentials::Error;
 use federated_credentials::cache::{CachePolicy, CredentialCache, Fetch};
 use federated_credentials::context::{Clock, TokioClock};
 use federated_credentials::token::Expiry;
-use federated_credentials::Error;
 use plotters::prelude::*;
 
 use crate::Row;
@@ -172,7 +172,10 @@ pub fn run() -> Vec<Row> {
     vec![
         Row::new(
             "6",
-            format!("fleet: {PROVIDERS} providers, 1 h credentials, 6 simulated hours, after the start-up second ({} first fetches)", on[0]),
+            format!(
+                "fleet: {PROVIDERS} providers, 1 h credentials, 6 simulated hours, after the start-up second ({} first fetches)",
+                on[0]
+            ),
             format!(
                 "jitter on: peak {peak_on}/s, mean {mean_on:.2}/s = {:.1}x mean",
                 peak_on as f64 / mean_on
@@ -185,7 +188,9 @@ pub fn run() -> Vec<Row> {
         ),
         Row::new(
             "6",
-            format!("fleet as {PROVIDERS} separate processes (one provider each; model of the cache's schedule with independent jitter draws, worst of 5 seeds)"),
+            format!(
+                "fleet as {PROVIDERS} separate processes (one provider each; model of the cache's schedule with independent jitter draws, worst of 5 seeds)"
+            ),
             format!(
                 "peak {peak_sep}/s, mean {mean_sep:.2}/s = {:.1}x mean",
                 peak_sep as f64 / mean_sep

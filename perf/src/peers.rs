@@ -1,7 +1,7 @@
 //! Items 2 to 5: thundering herd, refresh under load, requests per refresh, cold fetch.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_credential_types::Credentials;
@@ -20,7 +20,7 @@ use gcp_auth::TokenProvider;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::world::{AwsToGcp, GcpToAws};
-use crate::{ns, Row};
+use crate::{Row, ns};
 
 pub const SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
 const HERD: usize = 10_000;
@@ -498,7 +498,9 @@ pub fn cold_fetch(rt: &tokio::runtime::Runtime) -> Vec<Row> {
     let (o, t) = (pct(&ours, 0.5), pct(&theirs, 0.5));
     vec![Row::new(
         "5",
-        format!("cold fetch, build + first token, AWS -> GCP (aws1, IMDSv2, impersonation), median of {n}"),
+        format!(
+            "cold fetch, build + first token, AWS -> GCP (aws1, IMDSv2, impersonation), median of {n}"
+        ),
         ns(o),
         format!("google-cloud-auth: {}", ns(t)),
         format!("{:.2}x ({:.0}% of its time)", t / o, 100.0 * o / t),

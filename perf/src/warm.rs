@@ -21,7 +21,7 @@ use federated_credentials::google::ExternalAccountCredentials;
 use gcp_auth::TokenProvider;
 
 use crate::world::{AwsToGcp, GcpToAws};
-use crate::{ns, peers, Row};
+use crate::{Row, ns, peers};
 
 pub const TASKS: [usize; 4] = [1, 2, 8, 64];
 

@@ -11,7 +11,7 @@ use federated_credentials::testkit::{
     AwsStsEmulator, Ec2MetadataEmulator, GcpMetadataEmulator, GoogleIdentity, GoogleStsEmulator,
     IamCredentialsEmulator, ProviderSpec, RoleSpec, ServiceAccountSpec,
 };
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 pub const AWS_AUDIENCE: &str = "//iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/aws-pool/providers/aws-prov";
 pub const SA: &str = "app@my-proj.iam.gserviceaccount.com";

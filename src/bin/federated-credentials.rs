@@ -16,6 +16,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use federated_credentials::Error;
 use federated_credentials::aws::WebIdentityProvider;
 use federated_credentials::config::{AwsProfile, ExternalAccountConfig};
 use federated_credentials::context::Context;
@@ -24,8 +25,7 @@ use federated_credentials::google::ExternalAccountCredentials;
 use federated_credentials::source::{
     GcpMetadataIdentityToken, IdTokenFormat, SubjectTokenSource, TokenFile,
 };
-use federated_credentials::token::{format_rfc3339, remaining, SubjectToken, TokenType};
-use federated_credentials::Error;
+use federated_credentials::token::{SubjectToken, TokenType, format_rfc3339, remaining};
 
 #[derive(Parser)]
 #[command(
@@ -265,13 +265,18 @@ async fn executable_output(args: ExecutableOutputArgs) -> Result<String, Error> 
                 return Err(Error::config(
                     "GOOGLE_EXTERNAL_ACCOUNT_TOKEN_TYPE",
                     format!("`{urn}` is not a jwt or id_token type"),
-                ))
+                ));
             }
         },
     };
     let result = match (args.audience, args.token_file) {
         (Some(aud), None) => GcpMetadataIdentityToken::new(aud).subject_token(&ctx).await,
-        (None, Some(path)) => TokenFile::text(path).setting_name("--token-file").subject_token(&ctx).await,
+        (None, Some(path)) => {
+            TokenFile::text(path)
+                .setting_name("--token-file")
+                .subject_token(&ctx)
+                .await
+        }
         _ => Err(Error::config(
             "--audience/--token-file",
             "say where the token comes from: --audience AUD (GCE/GKE metadata server) or --token-file PATH",
@@ -279,20 +284,19 @@ async fn executable_output(args: ExecutableOutputArgs) -> Result<String, Error> 
     };
     let response = executable_response(&result, token_type);
     // Cache for the calling library when it asks for an output file.
-    if result.is_ok() {
-        if let Some(path) = ctx
+    if result.is_ok()
+        && let Some(path) = ctx
             .env()
             .get_non_empty("GOOGLE_EXTERNAL_ACCOUNT_OUTPUT_FILE")
-        {
-            let path = std::path::Path::new(path.trim());
-            federated_credentials::secret::write_secret_file(path, response.to_string().as_bytes())
-                .map_err(|e| {
-                    Error::config(
-                        "GOOGLE_EXTERNAL_ACCOUNT_OUTPUT_FILE",
-                        format!("cannot write {}: {e}", path.display()),
-                    )
-                })?;
-        }
+    {
+        let path = std::path::Path::new(path.trim());
+        federated_credentials::secret::write_secret_file(path, response.to_string().as_bytes())
+            .map_err(|e| {
+                Error::config(
+                    "GOOGLE_EXTERNAL_ACCOUNT_OUTPUT_FILE",
+                    format!("cannot write {}: {e}", path.display()),
+                )
+            })?;
     }
     match result {
         Ok(_) => Ok(response.to_string()),

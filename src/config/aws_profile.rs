@@ -145,8 +145,10 @@ impl AwsProfile {
             (Some(ours), Some(theirs)) if ours != theirs => {
                 return Err(Error::config(
                     &field(ROLE_ARN_KEY),
-                    format!("differs from role_arn in the same profile; remove role_arn (the AWS tools would try to assume it themselves) and keep {ROLE_ARN_KEY}"),
-                ))
+                    format!(
+                        "differs from role_arn in the same profile; remove role_arn (the AWS tools would try to assume it themselves) and keep {ROLE_ARN_KEY}"
+                    ),
+                ));
             }
             (Some(ours), _) => Some(ours),
             (None, theirs) => theirs,
@@ -380,9 +382,10 @@ region = eu-west-1
             .build();
         assert_eq!(AwsProfile::load_named(&ctx, "ci").unwrap().name, "ci");
         let err = AwsProfile::load_named(&ctx, "prod").unwrap_err();
-        assert!(err
-            .message()
-            .starts_with("AWS_PROFILE: profile `prod` not found"));
+        assert!(
+            err.message()
+                .starts_with("AWS_PROFILE: profile `prod` not found")
+        );
     }
 
     #[test]
@@ -410,17 +413,21 @@ region = eu-west-1
                 other.display().to_string(),
             )]))
             .build();
-        assert!(AwsProfile::load(&ctx)
-            .unwrap()
-            .role_arn
-            .unwrap()
-            .ends_with("role/D"));
+        assert!(
+            AwsProfile::load(&ctx)
+                .unwrap()
+                .role_arn
+                .unwrap()
+                .ends_with("role/D")
+        );
         let ctx = Context::builder()
             .env(StaticEnv::from_pairs([("AWS_CONFIG_FILE", "/nonexistent")]))
             .build();
-        assert!(AwsProfile::load(&ctx)
-            .unwrap_err()
-            .message()
-            .starts_with("AWS_CONFIG_FILE"));
+        assert!(
+            AwsProfile::load(&ctx)
+                .unwrap_err()
+                .message()
+                .starts_with("AWS_CONFIG_FILE")
+        );
     }
 }

@@ -362,8 +362,10 @@ impl ExternalAccountConfig {
             Some(t) => {
                 return Err(Error::config(
                     "type",
-                    format!("`{t}` is not supported here: this is for `external_account` (workload/workforce identity federation) configurations"),
-                ))
+                    format!(
+                        "`{t}` is not supported here: this is for `external_account` (workload/workforce identity federation) configurations"
+                    ),
+                ));
             }
             None => return Err(Error::config("type", "is required (`external_account`)")),
         }
@@ -371,12 +373,19 @@ impl ExternalAccountConfig {
         let subject_token_type = {
             let urn = top.required_str("subject_token_type")?;
             match TokenType::from_urn(urn.trim()) {
-                Some(t @ (TokenType::Jwt | TokenType::IdToken | TokenType::Saml2 | TokenType::Aws4Request)) => t,
+                Some(
+                    t @ (TokenType::Jwt
+                    | TokenType::IdToken
+                    | TokenType::Saml2
+                    | TokenType::Aws4Request),
+                ) => t,
                 _ => {
                     return Err(Error::config(
                         "subject_token_type",
-                        format!("`{urn}` is not one of urn:ietf:params:oauth:token-type:jwt, …:id_token, …:saml2, urn:ietf:params:aws:token-type:aws4_request"),
-                    ))
+                        format!(
+                            "`{urn}` is not one of urn:ietf:params:oauth:token-type:jwt, …:id_token, …:saml2, urn:ietf:params:aws:token-type:aws4_request"
+                        ),
+                    ));
                 }
             }
         };
@@ -385,7 +394,7 @@ impl ExternalAccountConfig {
                 return Err(Error::config(
                     "universe_domain",
                     format!("`{u}` is not a domain like googleapis.com"),
-                ))
+                ));
             }
             Some(u) => u.trim().to_string(),
             None => "googleapis.com".to_string(),
@@ -421,7 +430,7 @@ impl ExternalAccountConfig {
                     return Err(Error::config(
                         "service_account_impersonation.token_lifetime_seconds",
                         format!("{secs} is out of range: 600 to 43200 seconds"),
-                    ))
+                    ));
                 }
             },
         };
@@ -460,12 +469,23 @@ impl ExternalAccountConfig {
         match (&credential_source, subject_token_type) {
             (CredentialSource::Aws(_), TokenType::Aws4Request) => {}
             (CredentialSource::Aws(_), t) => {
-                return Err(Error::config("subject_token_type", format!("must be urn:ietf:params:aws:token-type:aws4_request for an AWS credential_source, not {t}")))
+                return Err(Error::config(
+                    "subject_token_type",
+                    format!(
+                        "must be urn:ietf:params:aws:token-type:aws4_request for an AWS credential_source, not {t}"
+                    ),
+                ));
             }
             (_, TokenType::Aws4Request) => {
-                return Err(Error::config("subject_token_type", "aws4_request needs an AWS credential_source (environment_id: aws1)"))
+                return Err(Error::config(
+                    "subject_token_type",
+                    "aws4_request needs an AWS credential_source (environment_id: aws1)",
+                ));
             }
-            (CredentialSource::Executable { .. }, TokenType::Jwt | TokenType::IdToken | TokenType::Saml2) => {}
+            (
+                CredentialSource::Executable { .. },
+                TokenType::Jwt | TokenType::IdToken | TokenType::Saml2,
+            ) => {}
             _ => {}
         }
         let quota_project_id = top
@@ -547,7 +567,9 @@ impl ExternalAccountConfig {
             {
                 return Err(Error::config(
                     field,
-                    format!("`{raw}` is not the EC2 metadata service (169.254.169.254 or [fd00:ec2::254]); if this is an intended IMDS proxy, load the file with ExternalAccountConfig::loader().allow_any_aws_metadata_host(true)"),
+                    format!(
+                        "`{raw}` is not the EC2 metadata service (169.254.169.254 or [fd00:ec2::254]); if this is an intended IMDS proxy, load the file with ExternalAccountConfig::loader().allow_any_aws_metadata_host(true)"
+                    ),
                 ));
             }
         }
@@ -644,7 +666,7 @@ fn parse_source(src: &Fields<'_>) -> Result<CredentialSource, Error> {
                         return Err(Error::config(
                             &exe.field("timeout_millis"),
                             format!("{ms} is out of range: 5000 to 120000"),
-                        ))
+                        ));
                     }
                 };
                 let output_file = exe
@@ -798,9 +820,11 @@ mod tests {
           }
         }"#;
         let refused = ExternalAccountConfig::from_json(proxy).unwrap_err();
-        assert!(refused
-            .message()
-            .starts_with("credential_source.region_url"));
+        assert!(
+            refused
+                .message()
+                .starts_with("credential_source.region_url")
+        );
         let allowed = ExternalAccountConfig::loader()
             .allow_any_aws_metadata_host(true)
             .from_json(proxy)
@@ -1065,7 +1089,9 @@ mod tests {
                 .to_string()
         };
         assert_eq!(
-            file(serde_json::json!({"file": "/t", "format": {"type": "json", "subject_token_fieldname": "x"}})),
+            file(
+                serde_json::json!({"file": "/t", "format": {"type": "json", "subject_token_fieldname": "x"}})
+            ),
             "credential_source.format.subject_token_fieldname: unknown field; did you mean `subject_token_field_name`?"
         );
         assert_eq!(
@@ -1220,25 +1246,37 @@ mod tests {
                 .message()
                 .to_string()
         };
-        assert!(e(serde_json::json!({"file":"/t","format":{"type":"json"}}))
-            .starts_with("credential_source.format.subject_token_field_name"));
-        assert!(e(serde_json::json!({"file":"/t","format":{"type":"xml"}}))
-            .starts_with("credential_source.format.type"));
-        assert!(e(serde_json::json!({"file":""}))
-            .starts_with("credential_source.file: must not be empty"));
-        assert!(e(serde_json::json!({"file":7}))
-            .starts_with("credential_source.file: expected a string"));
+        assert!(
+            e(serde_json::json!({"file":"/t","format":{"type":"json"}}))
+                .starts_with("credential_source.format.subject_token_field_name")
+        );
+        assert!(
+            e(serde_json::json!({"file":"/t","format":{"type":"xml"}}))
+                .starts_with("credential_source.format.type")
+        );
+        assert!(
+            e(serde_json::json!({"file":""}))
+                .starts_with("credential_source.file: must not be empty")
+        );
+        assert!(
+            e(serde_json::json!({"file":7}))
+                .starts_with("credential_source.file: expected a string")
+        );
         assert!(
             e(serde_json::json!({"url":"file:///etc/passwd"})).starts_with("credential_source.url")
         );
-        assert!(e(serde_json::json!({"url":"http://x","headers":{"a":1}}))
-            .starts_with("credential_source.headers.a"));
+        assert!(
+            e(serde_json::json!({"url":"http://x","headers":{"a":1}}))
+                .starts_with("credential_source.headers.a")
+        );
         assert!(
             e(serde_json::json!({"executable":{"command":"x","timeout_millis":1000}}))
                 .starts_with("credential_source.executable.timeout_millis")
         );
-        assert!(e(serde_json::json!({"executable":{}}))
-            .starts_with("credential_source.executable.command"));
+        assert!(
+            e(serde_json::json!({"executable":{}}))
+                .starts_with("credential_source.executable.command")
+        );
         assert!(
             e(serde_json::json!({"certificate":{"use_default_certificate_config":true}}))
                 .starts_with("credential_source.certificate")
@@ -1262,10 +1300,12 @@ mod tests {
         let ctx = Context::builder()
             .env(crate::context::StaticEnv::empty())
             .build();
-        assert!(ExternalAccountConfig::from_env(&ctx)
-            .unwrap_err()
-            .message()
-            .starts_with("GOOGLE_APPLICATION_CREDENTIALS"));
+        assert!(
+            ExternalAccountConfig::from_env(&ctx)
+                .unwrap_err()
+                .message()
+                .starts_with("GOOGLE_APPLICATION_CREDENTIALS")
+        );
     }
 
     #[test]

@@ -11,9 +11,9 @@ use url::Url;
 
 use super::Exchange;
 use crate::context::Context;
-use crate::error::{sanitize_upstream_text, Error, ErrorKind, Service};
-use crate::http::{with_retries, HttpRequest, HttpResponse, RetryPolicy};
-use crate::token::{format_rfc3339, parse_rfc3339, Expiry, SubjectToken};
+use crate::error::{Error, ErrorKind, Service, sanitize_upstream_text};
+use crate::http::{HttpRequest, HttpResponse, RetryPolicy, with_retries};
+use crate::token::{Expiry, SubjectToken, format_rfc3339, parse_rfc3339};
 use crate::xml::XmlLeaves;
 
 /// The name our credentials report to the AWS SDK (`Credentials::provider_name`).
@@ -334,7 +334,7 @@ impl AssumeRoleWithWebIdentity {
                 return Err(Error::config(
                     "region",
                     "the FIPS STS endpoint needs a region; set AWS_REGION or call .region()",
-                ))
+                ));
             }
             None => "https://sts.amazonaws.com/".to_string(),
             Some(region) => {
@@ -399,16 +399,16 @@ impl AssumeRoleWithWebIdentity {
         if let Some(name) = &self.session_name {
             validate_session_name(name)?;
         }
-        if let Some(d) = self.duration {
-            if d.subsec_nanos() != 0 || !(900..=43200).contains(&d.as_secs()) {
-                return Err(Error::config(
-                    "duration_seconds",
-                    format!(
-                        "{:?} is out of range: STS accepts whole seconds from 900 (15 min) to 43200 (12 h), and at most the role's MaxSessionDuration",
-                        d
-                    ),
-                ));
-            }
+        if let Some(d) = self.duration
+            && (d.subsec_nanos() != 0 || !(900..=43200).contains(&d.as_secs()))
+        {
+            return Err(Error::config(
+                "duration_seconds",
+                format!(
+                    "{:?} is out of range: STS accepts whole seconds from 900 (15 min) to 43200 (12 h), and at most the role's MaxSessionDuration",
+                    d
+                ),
+            ));
         }
         if let Some(policy) = &self.policy {
             let chars = policy.chars().count();
@@ -818,8 +818,10 @@ mod tests {
         };
         assert!(err(&sts, &[("AWS_REGION", "us-east-1.evil.com/")]).starts_with("AWS_REGION:"));
         assert!(err(&sts.clone().region("US EAST"), &[]).starts_with("region:"));
-        assert!(err(&sts, &[("AWS_ENDPOINT_URL_STS", "not a url")])
-            .starts_with("AWS_ENDPOINT_URL_STS:"));
+        assert!(
+            err(&sts, &[("AWS_ENDPOINT_URL_STS", "not a url")])
+                .starts_with("AWS_ENDPOINT_URL_STS:")
+        );
         assert!(err(&sts.clone().endpoint_url("ftp://x"), &[]).starts_with("endpoint_url:"));
         assert!(err(&sts.clone().endpoint_url("http://x/?a=b"), &[]).starts_with("endpoint_url:"));
         assert!(err(&sts.clone().fips(true), &[]).starts_with("region:"));
@@ -854,52 +856,60 @@ mod tests {
         assert!(ok.clone().session_name("a").check().is_err());
         assert!(ok.clone().session_name("x".repeat(65)).check().is_err());
         assert!(ok.clone().session_name("has space").check().is_err());
-        assert!(ok
-            .clone()
-            .session_name("a\r\nX-Injected: 1")
-            .check()
-            .is_err());
+        assert!(
+            ok.clone()
+                .session_name("a\r\nX-Injected: 1")
+                .check()
+                .is_err()
+        );
         assert!(ok.clone().session_name("ok_+=,.@-9").check().is_ok());
         assert!(ok.clone().session_name("x".repeat(64)).check().is_ok());
-        assert!(ok
-            .clone()
-            .duration(Duration::from_secs(899))
-            .check()
-            .unwrap_err()
-            .message()
-            .starts_with("duration_seconds"));
-        assert!(ok
-            .clone()
-            .duration(Duration::from_secs(43201))
-            .check()
-            .is_err());
-        assert!(ok
-            .clone()
-            .duration(Duration::from_millis(1_000_500))
-            .check()
-            .is_err());
-        assert!(ok
-            .clone()
-            .duration(Duration::from_secs(900))
-            .check()
-            .is_ok());
-        assert!(ok
-            .clone()
-            .duration(Duration::from_secs(43200))
-            .check()
-            .is_ok());
+        assert!(
+            ok.clone()
+                .duration(Duration::from_secs(899))
+                .check()
+                .unwrap_err()
+                .message()
+                .starts_with("duration_seconds")
+        );
+        assert!(
+            ok.clone()
+                .duration(Duration::from_secs(43201))
+                .check()
+                .is_err()
+        );
+        assert!(
+            ok.clone()
+                .duration(Duration::from_millis(1_000_500))
+                .check()
+                .is_err()
+        );
+        assert!(
+            ok.clone()
+                .duration(Duration::from_secs(900))
+                .check()
+                .is_ok()
+        );
+        assert!(
+            ok.clone()
+                .duration(Duration::from_secs(43200))
+                .check()
+                .is_ok()
+        );
         assert!(ok.clone().policy("x".repeat(2049)).check().is_err());
         assert!(ok.clone().policy("\u{1}").check().is_err());
-        assert!(ok
-            .clone()
-            .policy(r#"{"Version":"2012-10-17"}"#)
-            .check()
-            .is_ok());
-        assert!(ok
-            .clone()
-            .policy_arns((0..11).map(|i| format!("arn:aws:iam::aws:policy/P{i}")))
-            .check()
-            .is_err());
+        assert!(
+            ok.clone()
+                .policy(r#"{"Version":"2012-10-17"}"#)
+                .check()
+                .is_ok()
+        );
+        assert!(
+            ok.clone()
+                .policy_arns((0..11).map(|i| format!("arn:aws:iam::aws:policy/P{i}")))
+                .check()
+                .is_err()
+        );
         assert!(ok.clone().policy_arns(["nope"]).check().is_err());
     }
 
@@ -934,9 +944,11 @@ mod tests {
         let empty = ctx(&[]);
         let sts = AssumeRoleWithWebIdentity::new(ROLE);
         assert_eq!(sts.role_arn(), ROLE);
-        assert!(AssumeRoleWithWebIdentity::new("app")
-            .validate(&Context::default())
-            .is_err());
+        assert!(
+            AssumeRoleWithWebIdentity::new("app")
+                .validate(&Context::default())
+                .is_err()
+        );
         let configured = sts
             .clone()
             .session_name("billing-worker")
@@ -952,22 +964,24 @@ mod tests {
             .duration(Duration::from_secs(12 * 3600))
             .validate(&empty)
             .unwrap();
-        assert!(sts
-            .clone()
-            .duration(Duration::from_secs(300))
-            .validate(&empty)
-            .is_err());
+        assert!(
+            sts.clone()
+                .duration(Duration::from_secs(300))
+                .validate(&empty)
+                .is_err()
+        );
         let deny_writes = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"s3:Put*","Resource":"*"}]}"#;
         sts.clone().policy(deny_writes).validate(&empty).unwrap();
         sts.clone()
             .policy_arns(["arn:aws:iam::aws:policy/ReadOnlyAccess"])
             .validate(&empty)
             .unwrap();
-        assert!(sts
-            .clone()
-            .policy_arns(["ReadOnlyAccess"])
-            .validate(&empty)
-            .is_err());
+        assert!(
+            sts.clone()
+                .policy_arns(["ReadOnlyAccess"])
+                .validate(&empty)
+                .is_err()
+        );
         let url = |s: AssumeRoleWithWebIdentity| s.resolve_endpoint(&empty).unwrap().to_string();
         assert_eq!(
             url(sts.clone().region("ap-southeast-2")),

@@ -14,8 +14,8 @@ use url::Url;
 
 use super::Exchange;
 use crate::context::Context;
-use crate::error::{sanitize_upstream_text, Error, ErrorKind, Service};
-use crate::http::{with_retries, HttpRequest, HttpResponse, RetryPolicy};
+use crate::error::{Error, ErrorKind, Service, sanitize_upstream_text};
+use crate::http::{HttpRequest, HttpResponse, RetryPolicy, with_retries};
 use crate::secret::SecretString;
 use crate::token::{AccessToken, SubjectToken, TokenType};
 
@@ -158,7 +158,10 @@ impl GoogleStsExchange {
 
     fn check(&self) -> Result<(), Error> {
         if self.audience.trim().is_empty() {
-            return Err(Error::config("audience", "is required: the workload identity pool provider, //iam.googleapis.com/projects/NUMBER/locations/global/workloadIdentityPools/POOL/providers/PROVIDER"));
+            return Err(Error::config(
+                "audience",
+                "is required: the workload identity pool provider, //iam.googleapis.com/projects/NUMBER/locations/global/workloadIdentityPools/POOL/providers/PROVIDER",
+            ));
         }
         if self.workforce_pool_user_project.is_some() && !is_workforce_audience(&self.audience) {
             return Err(Error::config(
@@ -186,13 +189,14 @@ impl GoogleStsExchange {
         if !self.scopes.is_empty() {
             form.push(("scope", self.scopes.join(" ")));
         }
-        if let Some(project) = &self.workforce_pool_user_project {
-            if self.client_id.is_none() && is_workforce_audience(&self.audience) {
-                form.push((
-                    "options",
-                    serde_json::json!({ "userProject": project }).to_string(),
-                ));
-            }
+        if let Some(project) = &self.workforce_pool_user_project
+            && self.client_id.is_none()
+            && is_workforce_audience(&self.audience)
+        {
+            form.push((
+                "options",
+                serde_json::json!({ "userProject": project }).to_string(),
+            ));
         }
         form
     }
@@ -298,10 +302,18 @@ impl GoogleStsExchange {
 
 fn oauth_hint(code: &str) -> Option<&'static str> {
     Some(match code {
-        "invalid_request" => "Check the audience (the full provider resource name) and subject_token_type",
-        "invalid_grant" => "The subject token was rejected: check that it is valid and unexpired, that the provider's issuer or AWS account matches, and the clock",
-        "unauthorized_client" => "The provider rejected this identity: check its attribute condition and, for AWS providers, that the AWS account id matches",
-        "invalid_target" => "The workload identity pool or provider does not exist or is disabled: check the audience",
+        "invalid_request" => {
+            "Check the audience (the full provider resource name) and subject_token_type"
+        }
+        "invalid_grant" => {
+            "The subject token was rejected: check that it is valid and unexpired, that the provider's issuer or AWS account matches, and the clock"
+        }
+        "unauthorized_client" => {
+            "The provider rejected this identity: check its attribute condition and, for AWS providers, that the AWS account id matches"
+        }
+        "invalid_target" => {
+            "The workload identity pool or provider does not exist or is disabled: check the audience"
+        }
         "invalid_client" => "Check client_id and client_secret",
         "invalid_scope" => "Check the requested scopes",
         _ => return None,
@@ -414,24 +426,30 @@ mod tests {
 
     #[test]
     fn validation_names_fields() {
-        assert!(GoogleStsExchange::new("")
-            .check()
-            .unwrap_err()
-            .message()
-            .starts_with("audience"));
+        assert!(
+            GoogleStsExchange::new("")
+                .check()
+                .unwrap_err()
+                .message()
+                .starts_with("audience")
+        );
         let err = GoogleStsExchange::new(AUD)
             .workforce_pool_user_project("p")
             .check()
             .unwrap_err();
         assert!(err.message().starts_with("workforce_pool_user_project"));
-        assert!(GoogleStsExchange::new(AUD)
-            .token_url("http://sts.googleapis.com/v1/token")
-            .check()
-            .is_err());
-        assert!(GoogleStsExchange::new(AUD)
-            .token_url("http://127.0.0.1:9/v1/token")
-            .check()
-            .is_ok());
+        assert!(
+            GoogleStsExchange::new(AUD)
+                .token_url("http://sts.googleapis.com/v1/token")
+                .check()
+                .is_err()
+        );
+        assert!(
+            GoogleStsExchange::new(AUD)
+                .token_url("http://127.0.0.1:9/v1/token")
+                .check()
+                .is_ok()
+        );
     }
 
     #[test]
@@ -452,10 +470,12 @@ mod tests {
             .token_url("http://127.0.0.1:8080/v1/token")
             .validate(&ctx)
             .unwrap();
-        assert!(GoogleStsExchange::new(workload)
-            .token_url("http://sts.example.com/v1/token")
-            .validate(&ctx)
-            .is_err());
+        assert!(
+            GoogleStsExchange::new(workload)
+                .token_url("http://sts.example.com/v1/token")
+                .validate(&ctx)
+                .is_err()
+        );
         GoogleStsExchange::new(workload)
             .scopes(["https://www.googleapis.com/auth/devstorage.read_only"])
             .validate(&ctx)
@@ -473,9 +493,10 @@ mod tests {
             .workforce_pool_user_project("my-project")
             .validate(&ctx)
             .unwrap_err();
-        assert!(err
-            .message()
-            .starts_with("workforce_pool_user_project: is only allowed"));
+        assert!(
+            err.message()
+                .starts_with("workforce_pool_user_project: is only allowed")
+        );
         let config = crate::config::ExternalAccountConfig::from_json(
             r#"{
               "type": "external_account",

@@ -10,11 +10,11 @@ use reqwest::Method;
 use serde::Deserialize;
 use url::Url;
 
-use super::{validate_google_url, Exchange};
+use super::{Exchange, validate_google_url};
 use crate::context::Context;
-use crate::error::{sanitize_upstream_text, Error, ErrorKind, Service};
-use crate::http::{with_retries, HttpRequest, HttpResponse, RetryPolicy};
-use crate::token::{format_rfc3339, parse_rfc3339, AccessToken, SubjectToken, TokenType};
+use crate::error::{Error, ErrorKind, Service, sanitize_upstream_text};
+use crate::http::{HttpRequest, HttpResponse, RetryPolicy, with_retries};
+use crate::token::{AccessToken, SubjectToken, TokenType, format_rfc3339, parse_rfc3339};
 
 /// The default IAM Credentials API base.
 pub const DEFAULT_IAM_CREDENTIALS_BASE: &str = "https://iamcredentials.googleapis.com/v1";
@@ -126,13 +126,13 @@ impl ServiceAccountImpersonation {
                 "impersonation needs at least one scope",
             ));
         }
-        if let Some(l) = self.lifetime {
-            if l.subsec_nanos() != 0 || !(600..=43200).contains(&l.as_secs()) {
-                return Err(Error::config(
-                    "service_account_impersonation.token_lifetime_seconds",
-                    format!("{} is out of range: 600 to 43200 seconds", l.as_secs_f64()),
-                ));
-            }
+        if let Some(l) = self.lifetime
+            && (l.subsec_nanos() != 0 || !(600..=43200).contains(&l.as_secs()))
+        {
+            return Err(Error::config(
+                "service_account_impersonation.token_lifetime_seconds",
+                format!("{} is out of range: 600 to 43200 seconds", l.as_secs_f64()),
+            ));
         }
         Ok(url)
     }
@@ -527,14 +527,18 @@ mod tests {
                 "{err}"
             );
         }
-        assert!(ServiceAccountImpersonation::new(URL)
-            .lifetime(Duration::from_secs(43200))
-            .check()
-            .is_ok());
-        assert!(ServiceAccountImpersonation::new(URL)
-            .scopes(Vec::<String>::new())
-            .check()
-            .is_err());
+        assert!(
+            ServiceAccountImpersonation::new(URL)
+                .lifetime(Duration::from_secs(43200))
+                .check()
+                .is_ok()
+        );
+        assert!(
+            ServiceAccountImpersonation::new(URL)
+                .scopes(Vec::<String>::new())
+                .check()
+                .is_err()
+        );
         assert!(
             ServiceAccountImpersonation::new("https://iamcredentials.googleapis.com/v1/x")
                 .check()
@@ -556,7 +560,9 @@ mod tests {
         );
         assert_eq!(service_account_from_url(&url).as_deref(), Some(sa));
         assert_eq!(
-            service_account_from_url("https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/app@p.iam.gserviceaccount.com:generateAccessToken"),
+            service_account_from_url(
+                "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/app@p.iam.gserviceaccount.com:generateAccessToken"
+            ),
             Some("app@p.iam.gserviceaccount.com".to_string())
         );
         assert_eq!(service_account_from_url("https://example.com/token"), None);
@@ -573,18 +579,22 @@ mod tests {
             .validate(&ctx)
             .unwrap();
         let none: [&str; 0] = [];
-        assert!(ServiceAccountImpersonation::new(url.as_str())
-            .scopes(none)
-            .validate(&ctx)
-            .is_err());
+        assert!(
+            ServiceAccountImpersonation::new(url.as_str())
+                .scopes(none)
+                .validate(&ctx)
+                .is_err()
+        );
         ServiceAccountImpersonation::new(url.as_str())
             .lifetime(Duration::from_secs(1800))
             .validate(&ctx)
             .unwrap();
-        assert!(ServiceAccountImpersonation::new(url.as_str())
-            .lifetime(Duration::from_secs(60))
-            .validate(&ctx)
-            .is_err());
+        assert!(
+            ServiceAccountImpersonation::new(url.as_str())
+                .lifetime(Duration::from_secs(60))
+                .validate(&ctx)
+                .is_err()
+        );
         ServiceAccountImpersonation::new(url.as_str())
             .delegates(["hop@my-project.iam.gserviceaccount.com"])
             .validate(&ctx)
@@ -596,10 +606,11 @@ mod tests {
             .base_url("http://127.0.0.1:8081/v1")
             .validate(&ctx)
             .unwrap();
-        assert!(id
-            .base_url("http://iam.example.com/v1")
-            .validate(&ctx)
-            .is_err());
+        assert!(
+            id.base_url("http://iam.example.com/v1")
+                .validate(&ctx)
+                .is_err()
+        );
     }
 
     #[test]
@@ -645,7 +656,10 @@ mod tests {
         let u = GenerateIdToken::new("sa@p.iam.gserviceaccount.com", "aud")
             .url()
             .unwrap();
-        assert_eq!(u.as_str(), "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/sa@p.iam.gserviceaccount.com:generateIdToken");
+        assert_eq!(
+            u.as_str(),
+            "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/sa@p.iam.gserviceaccount.com:generateIdToken"
+        );
         assert!(GenerateIdToken::new("sa", "").url().is_err());
         assert!(GenerateIdToken::new("../x", "a").url().is_err());
     }
@@ -662,12 +676,14 @@ mod tests {
         assert_eq!(err.service(), Service::IamCredentials);
         assert!(err.message().contains("clock"), "{err}");
         assert!(!err.message().contains("ya29"), "{err}");
-        assert!(reject_expired(
-            "generateAccessToken",
-            Some(exp),
-            exp - Duration::from_secs(1)
-        )
-        .is_ok());
+        assert!(
+            reject_expired(
+                "generateAccessToken",
+                Some(exp),
+                exp - Duration::from_secs(1)
+            )
+            .is_ok()
+        );
         assert!(reject_expired("generateIdToken", None, exp).is_ok());
     }
 }

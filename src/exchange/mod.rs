@@ -39,11 +39,11 @@ pub(crate) mod impersonation;
 pub use aws_sts::{AssumeRoleWithWebIdentity, AwsCredentials};
 pub use custom::FnExchange;
 pub use google_sts::{
-    is_workforce_audience, GoogleStsExchange, CLOUD_PLATFORM_SCOPE, DEFAULT_TOKEN_URL,
+    CLOUD_PLATFORM_SCOPE, DEFAULT_TOKEN_URL, GoogleStsExchange, is_workforce_audience,
 };
 pub use impersonation::{
-    service_account_from_url, GenerateIdToken, ServiceAccountImpersonation,
-    DEFAULT_IAM_CREDENTIALS_BASE,
+    DEFAULT_IAM_CREDENTIALS_BASE, GenerateIdToken, ServiceAccountImpersonation,
+    service_account_from_url,
 };
 
 use std::fmt;

@@ -8,10 +8,10 @@
 
 use std::sync::{Arc, OnceLock};
 
+use rustls::RootCertStore;
 use rustls::client::danger::ServerCertVerifier;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::CertificateDer;
-use rustls::RootCertStore;
 
 /// Where a configuration's trust anchors come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,7 +81,7 @@ pub(super) fn build(choice: &TrustChoice) -> Result<TlsSetup, rustls::Error> {
                 return Ok(TlsSetup {
                     config: client_config(&provider, Arc::new(verifier))?,
                     anchors: Anchors::Platform,
-                })
+                });
             }
             Err(e) => tracing::debug!(
                 error = %e,

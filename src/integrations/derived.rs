@@ -36,10 +36,10 @@ impl<T: Clone> Derived<T> {
         make: impl FnOnce() -> Result<T, E>,
     ) -> Result<T, E> {
         let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((seen, value)) = &*slot {
-            if Weak::ptr_eq(seen, &Arc::downgrade(token)) {
-                return Ok(value.clone());
-            }
+        if let Some((seen, value)) = &*slot
+            && Weak::ptr_eq(seen, &Arc::downgrade(token))
+        {
+            return Ok(value.clone());
         }
         let value = make()?;
         *slot = Some((Arc::downgrade(token), value.clone()));

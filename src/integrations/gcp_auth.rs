@@ -61,7 +61,7 @@ use async_trait::async_trait;
 use super::derived::Derived;
 use crate::error::Error;
 use crate::google::ExternalAccountCredentials;
-use crate::token::{remaining, AccessToken};
+use crate::token::{AccessToken, remaining};
 
 /// The lifetime given to a token whose expiry is unknown.
 const UNKNOWN_EXPIRY_LIFETIME: Duration = Duration::from_secs(3600);
@@ -260,10 +260,12 @@ mod tests {
         let provider = GcpAuthProvider::new(impersonating);
         assert_eq!(&*provider.project_id().await.unwrap(), "my-project");
         let plain = federated().build().unwrap();
-        assert!(GcpAuthProvider::new(plain.clone())
-            .project_id()
-            .await
-            .is_err());
+        assert!(
+            GcpAuthProvider::new(plain.clone())
+                .project_id()
+                .await
+                .is_err()
+        );
         let provider = GcpAuthProvider::new(plain.clone()).with_project_id("my-project");
         assert_eq!(&*provider.project_id().await.unwrap(), "my-project");
         let provider = GcpAuthProvider::from(plain.clone());

@@ -45,7 +45,7 @@ use ::google_cloud_auth::credentials::{
     Credentials, CredentialsProvider, EntityTag,
 };
 use ::google_cloud_auth::errors::CredentialsError;
-use http::header::{HeaderName, AUTHORIZATION};
+use http::header::{AUTHORIZATION, HeaderName};
 use http::{Extensions, HeaderMap};
 
 use super::derived::Derived;

@@ -10,16 +10,16 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
 use serde::Serialize;
 use url::Url;
 
-use super::aws::{is_region_name, AwsIdentitySource};
 use super::SubjectTokenSource;
+use super::aws::{AwsIdentitySource, is_region_name};
 use crate::context::Context;
-use crate::error::{sanitize_upstream_text, Error, ErrorKind, Service};
-use crate::token::{format_rfc3339, SubjectToken, TokenType};
+use crate::error::{Error, ErrorKind, Service, sanitize_upstream_text};
+use crate::token::{SubjectToken, TokenType, format_rfc3339};
 
 /// The `regional_cred_verification_url` of generated credential configurations.
 pub const DEFAULT_REGIONAL_CRED_VERIFICATION_URL: &str =
@@ -172,7 +172,9 @@ fn check_verification_url(url: &str, has_placeholder: bool) -> Result<Url, Error
     if !has_placeholder && !labels.get(1).is_some_and(|l| is_region_name(l)) {
         return Err(Error::config(
             URL_SETTING,
-            format!("`{url}` has neither a `{{region}}` placeholder nor a regional host like sts.us-east-1.amazonaws.com"),
+            format!(
+                "`{url}` has neither a `{{region}}` placeholder nor a regional host like sts.us-east-1.amazonaws.com"
+            ),
         ));
     }
     let action_ok = parsed

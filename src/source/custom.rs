@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use super::SubjectTokenSource;
 use crate::context::Context;
 use crate::error::{Error, ErrorKind, Service};
-use crate::token::{format_rfc3339, SubjectToken, TokenType};
+use crate::token::{SubjectToken, TokenType, format_rfc3339};
 
 /// A fixed token. Once it expires, fetching fails with [`ErrorKind::Expired`]: a static
 /// token cannot be renewed, so the error says to supply a source that can.
@@ -52,17 +52,17 @@ impl StaticToken {
 #[async_trait]
 impl SubjectTokenSource for StaticToken {
     async fn subject_token(&self, ctx: &Context) -> Result<SubjectToken, Error> {
-        if let Some(exp) = self.token.expires_at() {
-            if exp <= ctx.now() {
-                return Err(Error::new(
-                    ErrorKind::Expired,
-                    Service::CustomSource,
-                    format!(
-                        "the static token expired at {}; a static token cannot be renewed, use a source that fetches fresh tokens",
-                        format_rfc3339(exp)
-                    ),
-                ));
-            }
+        if let Some(exp) = self.token.expires_at()
+            && exp <= ctx.now()
+        {
+            return Err(Error::new(
+                ErrorKind::Expired,
+                Service::CustomSource,
+                format!(
+                    "the static token expired at {}; a static token cannot be renewed, use a source that fetches fresh tokens",
+                    format_rfc3339(exp)
+                ),
+            ));
         }
         Ok(self.token.clone())
     }
@@ -196,7 +196,7 @@ mod tests {
 
     #[tokio::test]
     async fn static_token_reads_the_jwt_exp_and_accepts_a_known_expiry() {
-        use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
+        use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
         let ctx = Context::default();
         let jwt = format!(
             "{}.{}.sig",
@@ -214,10 +214,12 @@ mod tests {
         let five_minutes = std::time::SystemTime::now() + Duration::from_secs(300);
         let saml = SubjectToken::new("PHNhbWxwOlJlc3BvbnNlPi4uLg==", TokenType::Saml2)
             .with_expiry(five_minutes);
-        assert!(StaticToken::from_subject_token(saml)
-            .subject_token(&ctx)
-            .await
-            .is_ok());
+        assert!(
+            StaticToken::from_subject_token(saml)
+                .subject_token(&ctx)
+                .await
+                .is_ok()
+        );
         let expired = SubjectToken::new("PHNhbWxwOlJlc3BvbnNlPi4uLg==", TokenType::Saml2)
             .with_expiry(std::time::SystemTime::now() - Duration::from_secs(1));
         let err = StaticToken::from_subject_token(expired)

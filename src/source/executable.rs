@@ -11,8 +11,8 @@ use serde::Deserialize;
 
 use super::SubjectTokenSource;
 use crate::context::Context;
-use crate::error::{sanitize_upstream_text, Error, ErrorKind, Service};
-use crate::token::{format_rfc3339, SubjectToken, TokenType};
+use crate::error::{Error, ErrorKind, Service, sanitize_upstream_text};
+use crate::token::{SubjectToken, TokenType, format_rfc3339};
 
 /// The variable that must be `1` for executables to run.
 pub const ALLOW_EXECUTABLES_ENV: &str = "GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES";
@@ -125,7 +125,7 @@ impl ExecutableToken {
                 return Err(self.error(
                     ErrorKind::Configuration,
                     format!("cannot read output_file {}: {e}", path.display()),
-                ))
+                ));
             }
         };
         let response: ExecutableResponse = serde_json::from_str(&contents).map_err(|_| {
@@ -161,7 +161,7 @@ impl ExecutableToken {
                 return Err(self.error(
                     ErrorKind::InvalidResponse,
                     format!("response version {v} is not supported (only 1)"),
-                ))
+                ));
             }
         }
         match r.success {
@@ -214,7 +214,7 @@ impl ExecutableToken {
             None if need_expiry => {
                 return Err(invalid(
                     "has no `expiration_time`, which is required when output_file is configured",
-                ))
+                ));
             }
             None => {}
         }
@@ -513,18 +513,24 @@ mod tests {
 
     #[test]
     fn timeout_bounds() {
-        assert!(ExecutableToken::new("x")
-            .timeout(Duration::from_millis(4999))
-            .validate()
-            .is_err());
-        assert!(ExecutableToken::new("x")
-            .timeout(Duration::from_millis(120_001))
-            .validate()
-            .is_err());
-        assert!(ExecutableToken::new("x")
-            .timeout(Duration::from_millis(5000))
-            .validate()
-            .is_ok());
+        assert!(
+            ExecutableToken::new("x")
+                .timeout(Duration::from_millis(4999))
+                .validate()
+                .is_err()
+        );
+        assert!(
+            ExecutableToken::new("x")
+                .timeout(Duration::from_millis(120_001))
+                .validate()
+                .is_err()
+        );
+        assert!(
+            ExecutableToken::new("x")
+                .timeout(Duration::from_millis(5000))
+                .validate()
+                .is_ok()
+        );
         assert!(ExecutableToken::new("  ").validate().is_err());
     }
 
@@ -547,12 +553,14 @@ mod tests {
             .token_type(TokenType::Saml2)
             .validate()
             .unwrap();
-        assert!(ExecutableToken::new("/usr/local/bin/get-token")
-            .token_type(TokenType::AccessToken)
-            .validate()
-            .unwrap_err()
-            .message()
-            .starts_with("subject_token_type"));
+        assert!(
+            ExecutableToken::new("/usr/local/bin/get-token")
+                .token_type(TokenType::AccessToken)
+                .validate()
+                .unwrap_err()
+                .message()
+                .starts_with("subject_token_type")
+        );
     }
 
     #[tokio::test]
@@ -734,11 +742,13 @@ mod tests {
         assert!(env.contains("GOOGLE_EXTERNAL_ACCOUNT_OUTPUT_FILE="));
         // a malformed cache is an error
         std::fs::write(&cache, "{broken").unwrap();
-        assert!(ExecutableToken::new(&cmd)
-            .output_file(&cache)
-            .subject_token(&ctx(true))
-            .await
-            .is_err());
+        assert!(
+            ExecutableToken::new(&cmd)
+                .output_file(&cache)
+                .subject_token(&ctx(true))
+                .await
+                .is_err()
+        );
         // with output_file, the program's response needs an expiration_time
         std::fs::remove_file(&cache).unwrap();
         let cmd = script(

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use super::{SubjectTokenSource, TokenFormat};
 use crate::context::Context;
 use crate::error::{Error, ErrorKind, Service};
-use crate::token::{format_rfc3339, SubjectToken, TokenType};
+use crate::token::{SubjectToken, TokenType, format_rfc3339};
 
 /// The largest token file accepted (1 MiB); real tokens are a few KB.
 const MAX_TOKEN_FILE_BYTES: u64 = 1024 * 1024;
@@ -286,10 +286,12 @@ mod tests {
             .unwrap_err();
         assert!(err.message().contains("not a string"));
         std::fs::write(&path, "not json").unwrap();
-        assert!(TokenFile::json(&path, "x")
-            .subject_token(&ctx_at(0))
-            .await
-            .is_err());
+        assert!(
+            TokenFile::json(&path, "x")
+                .subject_token(&ctx_at(0))
+                .await
+                .is_err()
+        );
         assert!(TokenFile::json(&path, "").validate().is_err());
     }
 

@@ -52,13 +52,13 @@ impl TokenFormat {
 
     /// Checks the format configuration.
     pub(crate) fn validate(&self) -> Result<(), crate::Error> {
-        if let TokenFormat::Json { field } = self {
-            if field.is_empty() {
-                return Err(crate::Error::config(
-                    "format.subject_token_field_name",
-                    "is required when the format type is json",
-                ));
-            }
+        if let TokenFormat::Json { field } = self
+            && field.is_empty()
+        {
+            return Err(crate::Error::config(
+                "format.subject_token_field_name",
+                "is required when the format type is json",
+            ));
         }
         Ok(())
     }
@@ -88,10 +88,12 @@ mod tests {
             format.extract(r#"{"id_token": "eyJ..."}"#).unwrap(),
             "eyJ..."
         );
-        assert!(format
-            .extract(r#"{"access_token": "x"}"#)
-            .unwrap_err()
-            .contains("has no field `id_token`"));
+        assert!(
+            format
+                .extract(r#"{"access_token": "x"}"#)
+                .unwrap_err()
+                .contains("has no field `id_token`")
+        );
     }
 
     #[test]

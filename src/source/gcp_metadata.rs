@@ -11,9 +11,9 @@ use url::Url;
 
 use super::SubjectTokenSource;
 use crate::context::Context;
-use crate::error::{sanitize_upstream_text, Error, ErrorKind, Service};
-use crate::http::{with_retries, HttpRequest, HttpResponse, RetryPolicy};
-use crate::token::{format_rfc3339, SubjectToken, TokenType};
+use crate::error::{Error, ErrorKind, Service, sanitize_upstream_text};
+use crate::http::{HttpRequest, HttpResponse, RetryPolicy, with_retries};
+use crate::token::{SubjectToken, TokenType, format_rfc3339};
 
 /// The metadata server's host when `GCE_METADATA_HOST` is not set.
 pub const DEFAULT_METADATA_HOST: &str = "metadata.google.internal";
@@ -342,21 +342,24 @@ mod tests {
         full.validate().unwrap();
         full.licenses(true).validate().unwrap();
         let standard = GcpMetadataIdentityToken::new("sts.amazonaws.com").licenses(true);
-        assert!(standard
-            .validate()
-            .unwrap_err()
-            .message()
-            .starts_with("licenses"));
+        assert!(
+            standard
+                .validate()
+                .unwrap_err()
+                .message()
+                .starts_with("licenses")
+        );
         GcpMetadataIdentityToken::new("sts.amazonaws.com")
             .service_account("batch@my-project.iam.gserviceaccount.com")
             .validate()
             .unwrap();
         let bad = GcpMetadataIdentityToken::new("sts.amazonaws.com").service_account("a/b");
-        assert!(bad
-            .validate()
-            .unwrap_err()
-            .message()
-            .starts_with("service_account"));
+        assert!(
+            bad.validate()
+                .unwrap_err()
+                .message()
+                .starts_with("service_account")
+        );
         GcpMetadataIdentityToken::new("sts.amazonaws.com")
             .attempt_timeout(Duration::from_millis(300))
             .retry_policy(RetryPolicy::new(2).deadline(Duration::from_secs(1)))
@@ -399,18 +402,24 @@ mod tests {
 
     #[test]
     fn validation_names_fields() {
-        assert!(GcpMetadataIdentityToken::new(" ")
-            .validate()
-            .unwrap_err()
-            .message()
-            .starts_with("audience"));
-        assert!(GcpMetadataIdentityToken::new("a")
-            .service_account("../x")
-            .validate()
-            .is_err());
-        assert!(GcpMetadataIdentityToken::new("a")
-            .licenses(true)
-            .validate()
-            .is_err());
+        assert!(
+            GcpMetadataIdentityToken::new(" ")
+                .validate()
+                .unwrap_err()
+                .message()
+                .starts_with("audience")
+        );
+        assert!(
+            GcpMetadataIdentityToken::new("a")
+                .service_account("../x")
+                .validate()
+                .is_err()
+        );
+        assert!(
+            GcpMetadataIdentityToken::new("a")
+                .licenses(true)
+                .validate()
+                .is_err()
+        );
     }
 }

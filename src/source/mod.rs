@@ -47,10 +47,10 @@ mod url;
 
 pub use aws_signed_request::{AwsSignedRequestToken, DEFAULT_REGIONAL_CRED_VERIFICATION_URL};
 pub use custom::{FnTokenSource, StaticToken};
-pub use executable::{ExecutableToken, ALLOW_EXECUTABLES_ENV};
+pub use executable::{ALLOW_EXECUTABLES_ENV, ExecutableToken};
 pub use file::TokenFile;
 pub use format::TokenFormat;
-pub use gcp_metadata::{GcpMetadataIdentityToken, IdTokenFormat, DEFAULT_METADATA_HOST};
+pub use gcp_metadata::{DEFAULT_METADATA_HOST, GcpMetadataIdentityToken, IdTokenFormat};
 pub use url::UrlToken;
 
 use std::fmt;

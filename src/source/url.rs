@@ -4,15 +4,15 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use reqwest::header::{HeaderName, HeaderValue};
 use reqwest::Method;
+use reqwest::header::{HeaderName, HeaderValue};
 use url::Url;
 
 use super::{SubjectTokenSource, TokenFormat};
 use crate::context::Context;
-use crate::error::{sanitize_upstream_text, Error, ErrorKind, Service};
-use crate::http::{with_retries, HttpRequest, RetryPolicy};
-use crate::token::{format_rfc3339, SubjectToken, TokenType};
+use crate::error::{Error, ErrorKind, Service, sanitize_upstream_text};
+use crate::http::{HttpRequest, RetryPolicy, with_retries};
+use crate::token::{SubjectToken, TokenType, format_rfc3339};
 
 /// A token fetched from a URL on every refresh.
 ///
@@ -193,11 +193,10 @@ impl SubjectTokenSource for UrlToken {
             ));
         }
         let mut subject = SubjectToken::new(token, self.token_type);
-        if is_jwt {
-            if let Some(exp) = subject.jwt_exp() {
-                let now = ctx.now();
-                if exp <= now {
-                    return Err(Error::new(
+        if is_jwt && let Some(exp) = subject.jwt_exp() {
+            let now = ctx.now();
+            if exp <= now {
+                return Err(Error::new(
                         ErrorKind::Expired,
                         Service::UrlSource,
                         format!(
@@ -208,9 +207,8 @@ impl SubjectTokenSource for UrlToken {
                         ),
                     )
                     .with_transient(true));
-                }
-                subject = subject.with_expiry(exp);
             }
+            subject = subject.with_expiry(exp);
         }
         Ok(subject)
     }
@@ -245,11 +243,13 @@ mod tests {
     #[test]
     fn validation_names_fields() {
         assert!(UrlToken::new("http://x/").validate().is_ok());
-        assert!(UrlToken::new("file:///etc/passwd")
-            .validate()
-            .unwrap_err()
-            .message()
-            .starts_with("credential_source.url"));
+        assert!(
+            UrlToken::new("file:///etc/passwd")
+                .validate()
+                .unwrap_err()
+                .message()
+                .starts_with("credential_source.url")
+        );
         assert!(UrlToken::new("nope").validate().is_err());
         let err = UrlToken::new("http://x/")
             .header("Bad Name", "v")
@@ -261,10 +261,12 @@ mod tests {
             .validate()
             .unwrap_err();
         assert!(err.message().starts_with("credential_source.headers"));
-        assert!(UrlToken::new("http://x/")
-            .format(TokenFormat::json(""))
-            .validate()
-            .is_err());
+        assert!(
+            UrlToken::new("http://x/")
+                .format(TokenFormat::json(""))
+                .validate()
+                .is_err()
+        );
     }
 
     #[test]
@@ -285,12 +287,14 @@ mod tests {
             .format(TokenFormat::json("id_token"))
             .validate()
             .unwrap();
-        assert!(UrlToken::new(local)
-            .format(TokenFormat::json(""))
-            .validate()
-            .unwrap_err()
-            .message()
-            .starts_with("format.subject_token_field_name"));
+        assert!(
+            UrlToken::new(local)
+                .format(TokenFormat::json(""))
+                .validate()
+                .unwrap_err()
+                .message()
+                .starts_with("format.subject_token_field_name")
+        );
         UrlToken::new("http://127.0.0.1:8080/oauth/token")
             .format(TokenFormat::json("access_token"))
             .token_type(TokenType::AccessToken)

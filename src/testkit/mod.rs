@@ -160,7 +160,7 @@ pub use aws_sts::{
     AwsStsEmulator, AwsStsEmulatorBuilder, IssuedCredentials, RoleSpec, StsErrorCode,
 };
 pub use clouds::{
-    Clouds, AWS_AUDIENCE, AWS_PROVIDER_AUDIENCE, OIDC_PROVIDER_AUDIENCE, SERVICE_ACCOUNT,
+    AWS_AUDIENCE, AWS_PROVIDER_AUDIENCE, Clouds, OIDC_PROVIDER_AUDIENCE, SERVICE_ACCOUNT,
 };
 pub use fault::Fault;
 pub use gcp_metadata::{GcpMetadataEmulator, GcpMetadataEmulatorBuilder, ServiceAccount};
@@ -171,5 +171,5 @@ pub use iam_credentials::{
     IamCredentialsEmulator, IamCredentialsEmulatorBuilder, IssuedAccessToken, IssuedIdToken,
     ServiceAccountSpec,
 };
-pub use jwt::{decode_header, decode_payload, GoogleIdentity, JwtError};
+pub use jwt::{GoogleIdentity, JwtError, decode_header, decode_payload};
 pub use request::RecordedRequest;

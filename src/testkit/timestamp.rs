@@ -4,8 +4,8 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use time::macros::format_description;
 use time::OffsetDateTime;
+use time::macros::format_description;
 
 /// `at` as `YYYY-MM-DDTHH:MM:SS[.fraction]Z` with `digits` fractional digits (0 for none; at
 /// most 9).

@@ -9,7 +9,7 @@ use federated_credentials::config::ExternalAccountConfig;
 use federated_credentials::context::{Context, InstantSleep, ManualClock, StaticEnv};
 use federated_credentials::google::ExternalAccountCredentials;
 use federated_credentials::testkit::{GoogleIdentity, GoogleStsEmulator, ProviderSpec};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 pub const AUDIENCE: &str = "//iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/k8s/providers/k8s";
 pub const QUOTA_PROJECT: &str = "billing-proj";

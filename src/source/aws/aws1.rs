@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use aws_credential_types::Credentials;
 
 use super::{
-    check_region, region_from_env, AwsEnvironment, AwsIdentitySource, Ec2InstanceMetadata,
+    AwsEnvironment, AwsIdentitySource, Ec2InstanceMetadata, check_region, region_from_env,
 };
 use crate::context::Context;
 use crate::error::Error;
@@ -130,7 +130,7 @@ mod offline_tests {
 mod tests {
     use super::*;
     use crate::error::ErrorKind;
-    use crate::source::aws::test_support::{client_of, clock, ctx, SECRET, SESSION_TOKEN};
+    use crate::source::aws::test_support::{SECRET, SESSION_TOKEN, client_of, clock, ctx};
     use crate::source::{AwsSignedRequestToken, SubjectTokenSource};
     use crate::testkit::Ec2MetadataEmulator;
 
@@ -228,9 +228,11 @@ mod tests {
             header(&json, "x-amz-security-token"),
             Some(served.session_token.clone())
         );
-        assert!(header(&json, "Authorization")
-            .unwrap()
-            .contains(&format!("Credential={}/", served.access_key_id)));
+        assert!(
+            header(&json, "Authorization")
+                .unwrap()
+                .contains(&format!("Credential={}/", served.access_key_id))
+        );
         // The signed token expires with the signature, well before the credentials.
         assert_eq!(
             token.expires_at(),
@@ -249,9 +251,10 @@ mod tests {
         let err = source
             .region(&ctx(&clock, &[("AWS_EC2_METADATA_DISABLED", "true")]))
             .await;
-        assert!(err
-            .unwrap_err()
-            .message()
-            .contains("AWS_REGION and AWS_DEFAULT_REGION are unset"));
+        assert!(
+            err.unwrap_err()
+                .message()
+                .contains("AWS_REGION and AWS_DEFAULT_REGION are unset")
+        );
     }
 }

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use aws_credential_types::Credentials;
 
-use super::{check_region, region_from_env, AwsIdentitySource};
+use super::{AwsIdentitySource, check_region, region_from_env};
 use crate::context::Context;
 use crate::error::{Error, ErrorKind, Service};
 
@@ -85,21 +85,21 @@ impl AwsEnvironment {
                     ErrorKind::NotAvailable,
                     Service::AwsCredentials,
                     "no AWS credentials in the environment: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for temporary credentials)",
-                ))
+                ));
             }
             (Some(_), None) => {
                 return Err(Error::new(
                     ErrorKind::Configuration,
                     Service::AwsCredentials,
                     "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is unset or empty; set both",
-                ))
+                ));
             }
             (None, Some(_)) => {
                 return Err(Error::new(
                     ErrorKind::Configuration,
                     Service::AwsCredentials,
                     "AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is unset or empty; set both",
-                ))
+                ));
             }
         };
         let session_token = env
@@ -144,7 +144,7 @@ impl AwsIdentitySource for AwsEnvironment {
 mod tests {
     use super::*;
     use crate::context::StaticEnv;
-    use crate::source::aws::test_support::{assert_no_secrets, SECRET, SESSION_TOKEN};
+    use crate::source::aws::test_support::{SECRET, SESSION_TOKEN, assert_no_secrets};
 
     fn ctx(pairs: &[(&str, &str)]) -> Context {
         Context::builder()
@@ -234,11 +234,13 @@ mod tests {
                 .unwrap(),
             "eu-central-1"
         );
-        assert!(AwsEnvironment::new()
-            .with_region("Frankfurt")
-            .region(&keys)
-            .await
-            .is_err());
+        assert!(
+            AwsEnvironment::new()
+                .with_region("Frankfurt")
+                .region(&keys)
+                .await
+                .is_err()
+        );
     }
 
     #[tokio::test]

@@ -54,8 +54,8 @@ mod sdk;
 pub use aws1::Aws1Source;
 pub use env::AwsEnvironment;
 pub use imds::{
-    Ec2InstanceMetadata, Ec2InstanceMetadataBuilder, DEFAULT_IMDS_ENDPOINT,
-    DEFAULT_SESSION_TOKEN_TTL,
+    DEFAULT_IMDS_ENDPOINT, DEFAULT_SESSION_TOKEN_TTL, Ec2InstanceMetadata,
+    Ec2InstanceMetadataBuilder,
 };
 pub use sdk::{SdkCredentialsProvider, SdkCredentialsProviderBuilder};
 

@@ -5,13 +5,13 @@
 use std::error::Error as StdError;
 
 use async_trait::async_trait;
+use aws_credential_types::Credentials;
 use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
-use aws_credential_types::Credentials;
 
-use super::{check_region, region_from_env, AwsIdentitySource};
+use super::{AwsIdentitySource, check_region, region_from_env};
 use crate::context::Context;
-use crate::error::{sanitize_upstream_text, Error, ErrorKind, Service};
+use crate::error::{Error, ErrorKind, Service, sanitize_upstream_text};
 use crate::token::format_rfc3339;
 
 /// Credentials from an AWS SDK credentials provider, with an explicit region or the one in
@@ -219,7 +219,7 @@ mod tests {
 
     use super::*;
     use crate::context::StaticEnv;
-    use crate::source::aws::test_support::{assert_no_secrets, SECRET, SESSION_TOKEN};
+    use crate::source::aws::test_support::{SECRET, SESSION_TOKEN, assert_no_secrets};
 
     #[derive(Debug)]
     struct Failing(fn() -> CredentialsError);
@@ -287,11 +287,13 @@ mod tests {
             "ap-northeast-1"
         );
         assert!(SdkCredentialsProvider::builder().build().is_err());
-        assert!(SdkCredentialsProvider::builder()
-            .provider(Credentials::new("AKID", SECRET, None, None, "static"))
-            .region("not a region")
-            .build()
-            .is_err());
+        assert!(
+            SdkCredentialsProvider::builder()
+                .provider(Credentials::new("AKID", SECRET, None, None, "static"))
+                .region("not a region")
+                .build()
+                .is_err()
+        );
         assert_no_secrets(&[&format!("{source:?} {explicit:?} {creds:?}")]);
     }
 
@@ -319,26 +321,32 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Configuration);
         assert!(err.message().starts_with("provider: is required"), "{err}");
-        assert!(SdkCredentialsProvider::builder()
-            .provider(example())
-            .build()
-            .is_ok());
-        assert!(SdkCredentialsProvider::builder()
-            .provider(example())
-            .region("ap-south-1")
-            .build()
-            .is_ok());
+        assert!(
+            SdkCredentialsProvider::builder()
+                .provider(example())
+                .build()
+                .is_ok()
+        );
+        assert!(
+            SdkCredentialsProvider::builder()
+                .provider(example())
+                .region("ap-south-1")
+                .build()
+                .is_ok()
+        );
         let err = SdkCredentialsProvider::builder()
             .provider(example())
             .region("Mumbai")
             .build()
             .unwrap_err();
         assert!(err.message().starts_with("region"), "{err}");
-        assert!(SdkCredentialsProvider::builder()
-            .provider(example())
-            .region(" us-east-1 ")
-            .build()
-            .is_ok());
+        assert!(
+            SdkCredentialsProvider::builder()
+                .provider(example())
+                .region(" us-east-1 ")
+                .build()
+                .is_ok()
+        );
 
         let mut builder = SdkCredentialsProvider::builder();
         builder

@@ -101,9 +101,11 @@ async fn serialization_has_the_exact_shape_and_order() {
     let t = token(true, true).await;
     assert_eq!(t.token_type(), TokenType::Aws4Request);
     let encoded = t.token().expose_secret();
-    assert!(encoded
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"-_.~%".contains(&b)));
+    assert!(
+        encoded
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.~%".contains(&b))
+    );
     let authorization = "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20200811/us-east-2/sts/aws4_request, SignedHeaders=host;x-amz-date;x-amz-security-token;x-goog-cloud-target-resource, Signature=460b491cd92b746345219747e679bf55541e3f8bb18eb11516305dbecded91b8";
     let expected = format!(
         concat!(
@@ -242,10 +244,12 @@ async fn documented_shapes_urls_and_sharing() {
 
     let token = source.subject_token(&ctx("us-east-2")).await.unwrap();
     assert_eq!(token.token_type(), TokenType::Aws4Request);
-    assert!(token
-        .token()
-        .expose_secret()
-        .starts_with("%7B%22url%22%3A%22https%3A%2F%2Fsts.us-east-2."));
+    assert!(
+        token
+            .token()
+            .expose_secret()
+            .starts_with("%7B%22url%22%3A%22https%3A%2F%2Fsts.us-east-2.")
+    );
 
     let request = decode(
         source
@@ -284,10 +288,12 @@ async fn documented_shapes_urls_and_sharing() {
             .token()
             .expose_secret(),
     );
-    assert!(request["url"]
-        .as_str()
-        .unwrap()
-        .starts_with("https://sts-fips.eu-west-1.amazonaws.com"));
+    assert!(
+        request["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://sts-fips.eu-west-1.amazonaws.com")
+    );
     let elsewhere = AwsSignedRequestToken::new(AwsEnvironment::new(), audience)
         .regional_cred_verification_url("https://example.com?Action=GetCallerIdentity");
     assert!(elsewhere.validate().is_err());

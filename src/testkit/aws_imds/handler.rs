@@ -7,9 +7,9 @@ use std::time::{Duration, SystemTime};
 
 use super::{ImdsCredentials, ImdsMode};
 use crate::context::Clock;
-use crate::testkit::random::{random_string, BASE64, UPPER_ALPHANUMERIC};
+use crate::testkit::random::{BASE64, UPPER_ALPHANUMERIC, random_string};
 use crate::testkit::request::RecordedRequest;
-use crate::testkit::server::{lock, Handler, NoFault, Response};
+use crate::testkit::server::{Handler, NoFault, Response, lock};
 use crate::token::format_rfc3339;
 
 /// The TTL header of token requests and responses.
@@ -184,7 +184,9 @@ fn credentials_json(creds: &ImdsCredentials, include_account_id: bool) -> String
 /// A `200` whose `Code` is not `Success`, as IMDS reports a role it cannot assume.
 fn credentials_error(code: &str, role: &str, now: SystemTime) -> Response {
     let message = if code == "AssumeRoleUnauthorizedAccess" {
-        format!("EC2 cannot assume the role {role}.  Please see documentation at https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_use_switch-role-ec2.html#troubleshoot_roles_ec2-cannot-assume-role.")
+        format!(
+            "EC2 cannot assume the role {role}.  Please see documentation at https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_use_switch-role-ec2.html#troubleshoot_roles_ec2-cannot-assume-role."
+        )
     } else {
         format!("The instance could not get credentials for {role}.")
     };

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use self::handler::{ImdsHandler, State};
-use super::server::{emulator_controls, lock, Server};
+use super::server::{Server, emulator_controls, lock};
 use crate::context::{Clock, SystemClock};
 
 /// How the emulated instance treats IMDSv2 session tokens.

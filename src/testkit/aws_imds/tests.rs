@@ -3,12 +3,12 @@
 use std::time::UNIX_EPOCH;
 
 use super::*;
+use crate::ErrorKind;
 use crate::context::{Context, StaticEnv};
 use crate::http::RetryPolicy;
 use crate::source::aws::{AwsIdentitySource, Ec2InstanceMetadata};
-use crate::testkit::test_support::{at, client, clock, send, Reply, T0_SECS};
 use crate::testkit::Fault;
-use crate::ErrorKind;
+use crate::testkit::test_support::{Reply, T0_SECS, at, client, clock, send};
 
 use self::handler::{TOKEN_HEADER, TTL_HEADER};
 
@@ -223,9 +223,10 @@ async fn the_source_reads_what_is_served() {
     assert_eq!(imds.put_count(), 1);
     assert_eq!(imds.get_count(), 3);
     let last = imds.last_request().unwrap();
-    assert!(last
-        .path
-        .ends_with("/iam/security-credentials/test-instance-role"));
+    assert!(
+        last.path
+            .ends_with("/iam/security-credentials/test-instance-role")
+    );
 }
 
 #[tokio::test]

@@ -100,12 +100,16 @@ impl StsErrorCode {
             Self::IdpCommunicationError => {
                 "The request could not be fulfilled because the identity provider (IDP) that was asked to verify the incoming identity token could not be reached."
             }
-            Self::InvalidIdentityToken => "The ID Token provided is not a valid JWT. (You may see this error if you sent an Access Token)",
+            Self::InvalidIdentityToken => {
+                "The ID Token provided is not a valid JWT. (You may see this error if you sent an Access Token)"
+            }
             Self::ExpiredToken => "Token expired",
             Self::IdpRejectedClaim => "The identity provider rejected the claims in the token",
             Self::AccessDenied => "Not authorized to perform sts:AssumeRoleWithWebIdentity",
             Self::MalformedPolicyDocument => "The policy is not in the valid JSON format.",
-            Self::PackedPolicyTooLarge => "Packed size of consumed session policies exceeds the limit",
+            Self::PackedPolicyTooLarge => {
+                "Packed size of consumed session policies exceeds the limit"
+            }
             Self::RegionDisabled => {
                 "STS is not activated in this region for account. Your account administrator can activate STS in this region using the IAM Console."
             }

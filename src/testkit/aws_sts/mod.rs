@@ -16,10 +16,10 @@ use serde_json::{Map, Value};
 use self::error::StsError;
 use self::params::AssumeRoleCall;
 use self::role::parse_role_arn;
-use super::jwt::{decode_header, GoogleIdentity, JwtError};
-use super::random::{random_string, BASE64, UPPER_ALPHANUMERIC};
+use super::jwt::{GoogleIdentity, JwtError, decode_header};
+use super::random::{BASE64, UPPER_ALPHANUMERIC, random_string};
 use super::request::RecordedRequest;
-use super::server::{emulator_controls, lock, Handler, Response, Scripted, Server};
+use super::server::{Handler, Response, Scripted, Server, emulator_controls, lock};
 use crate::context::{Clock, SystemClock};
 
 pub use self::error::StsErrorCode;

@@ -78,14 +78,14 @@ pub(crate) fn parse(request: &RecordedRequest) -> Result<AssumeRoleCall, StsErro
         64,
         true,
     );
-    if let Some(name) = session {
-        if !name.chars().all(is_session_name_char) {
-            violations.add(
-                "roleSessionName",
-                Some(name),
-                "Member must satisfy regular expression pattern: [\\w+=,.@-]*",
-            );
-        }
+    if let Some(name) = session
+        && !name.chars().all(is_session_name_char)
+    {
+        violations.add(
+            "roleSessionName",
+            Some(name),
+            "Member must satisfy regular expression pattern: [\\w+=,.@-]*",
+        );
     }
     let token = violations.required(
         "webIdentityToken",
@@ -341,17 +341,50 @@ mod tests {
     fn member_constraints_are_validation_errors() {
         let long_name = "x".repeat(65);
         let cases: &[(&[(&str, &str)], &str)] = &[
-            (&[("RoleArn", "")], "Value null at 'roleArn' failed to satisfy constraint: Member must not be null"),
-            (&[("RoleArn", "arn:aws:iam::1:r")], "at 'roleArn' failed to satisfy constraint: Member must have length greater than or equal to 20"),
-            (&[("RoleSessionName", "a")], "Value 'a' at 'roleSessionName' failed to satisfy constraint: Member must have length greater than or equal to 2"),
-            (&[("RoleSessionName", &long_name)], "Member must have length less than or equal to 64"),
-            (&[("RoleSessionName", "has space")], "Value 'has space' at 'roleSessionName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*"),
-            (&[("WebIdentityToken", "abc")], "Value at 'webIdentityToken' failed to satisfy constraint: Member must have length greater than or equal to 4"),
-            (&[("DurationSeconds", "899")], "Value '899' at 'durationSeconds' failed to satisfy constraint: Member must have value greater than or equal to 900"),
-            (&[("DurationSeconds", "43201")], "Member must have value less than or equal to 43200"),
-            (&[("DurationSeconds", "1h")], "Value '1h' at 'durationSeconds' failed to satisfy constraint: Member must be an integer"),
-            (&[("Policy", "{\u{1}}")], "at 'policy' failed to satisfy constraint: Member must satisfy regular expression pattern"),
-            (&[("ProviderId", "x")], "at 'providerId' failed to satisfy constraint"),
+            (
+                &[("RoleArn", "")],
+                "Value null at 'roleArn' failed to satisfy constraint: Member must not be null",
+            ),
+            (
+                &[("RoleArn", "arn:aws:iam::1:r")],
+                "at 'roleArn' failed to satisfy constraint: Member must have length greater than or equal to 20",
+            ),
+            (
+                &[("RoleSessionName", "a")],
+                "Value 'a' at 'roleSessionName' failed to satisfy constraint: Member must have length greater than or equal to 2",
+            ),
+            (
+                &[("RoleSessionName", &long_name)],
+                "Member must have length less than or equal to 64",
+            ),
+            (
+                &[("RoleSessionName", "has space")],
+                "Value 'has space' at 'roleSessionName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*",
+            ),
+            (
+                &[("WebIdentityToken", "abc")],
+                "Value at 'webIdentityToken' failed to satisfy constraint: Member must have length greater than or equal to 4",
+            ),
+            (
+                &[("DurationSeconds", "899")],
+                "Value '899' at 'durationSeconds' failed to satisfy constraint: Member must have value greater than or equal to 900",
+            ),
+            (
+                &[("DurationSeconds", "43201")],
+                "Member must have value less than or equal to 43200",
+            ),
+            (
+                &[("DurationSeconds", "1h")],
+                "Value '1h' at 'durationSeconds' failed to satisfy constraint: Member must be an integer",
+            ),
+            (
+                &[("Policy", "{\u{1}}")],
+                "at 'policy' failed to satisfy constraint: Member must satisfy regular expression pattern",
+            ),
+            (
+                &[("ProviderId", "x")],
+                "at 'providerId' failed to satisfy constraint",
+            ),
         ];
         for (pairs, expected) in cases {
             let e = error(pairs);
@@ -364,9 +397,10 @@ mod tests {
             assert!(e.message.contains(expected), "{pairs:?}: {}", e.message);
         }
         let both = error(&[("RoleSessionName", ""), ("DurationSeconds", "1")]);
-        assert!(both
-            .message
-            .starts_with("2 validation errors detected: Value null at 'roleSessionName'"));
+        assert!(
+            both.message
+                .starts_with("2 validation errors detected: Value null at 'roleSessionName'")
+        );
         assert!(both.message.contains("; Value '1' at 'durationSeconds'"));
     }
 

@@ -3,8 +3,8 @@
 
 use std::time::SystemTime;
 
-use super::error::StsError;
 use super::IssuedCredentials;
+use super::error::StsError;
 use crate::testkit::server::Response;
 use crate::testkit::timestamp;
 
@@ -78,11 +78,7 @@ pub(crate) fn error(error: &StsError, request_id: &str) -> Response {
 
 /// Fractional digits of `Expiration`: microseconds (as moto sends them) or none.
 fn expiration_digits(fractional: bool) -> u8 {
-    if fractional {
-        6
-    } else {
-        0
-    }
+    if fractional { 6 } else { 0 }
 }
 
 /// `at` cut to what the response shows, so the recorded expiration equals the sent one.
@@ -133,8 +129,10 @@ mod tests {
         assert!(body.contains("<Type>Receiver</Type>\n    <Code>ServiceUnavailable</Code>"));
         assert!(body.contains("<Message>a &lt;b&gt; &amp; c</Message>"));
         assert!(body.contains("</Error>\n  <RequestId>req-1</RequestId>\n</ErrorResponse>"));
-        assert!(response
-            .headers
-            .contains(&(REQUEST_ID_HEADER.to_owned(), "req-1".to_owned())));
+        assert!(
+            response
+                .headers
+                .contains(&(REQUEST_ID_HEADER.to_owned(), "req-1".to_owned()))
+        );
     }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use crate::testkit::random::{random_string, UPPER_ALPHANUMERIC};
+use crate::testkit::random::{UPPER_ALPHANUMERIC, random_string};
 
 /// An IAM role whose trust policy allows `sts:AssumeRoleWithWebIdentity` for the federated
 /// principal `accounts.google.com`, optionally restricted by `StringEquals` conditions.

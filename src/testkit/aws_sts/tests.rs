@@ -2,15 +2,15 @@
 
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use super::*;
+use crate::ErrorKind;
 use crate::aws::{WebIdentityProvider, WebIdentityProviderBuilder};
 use crate::context::{Context, ManualClock, StaticEnv};
 use crate::source::GcpMetadataIdentityToken;
-use crate::testkit::test_support::{at, client, clock, form, send, Reply, T0_SECS};
+use crate::testkit::test_support::{Reply, T0_SECS, at, client, clock, form, send};
 use crate::testkit::{Fault, GcpMetadataEmulator};
-use crate::ErrorKind;
 
 const AZP: &str = "104729384756102938475";
 const AUD: &str = "sts.amazonaws.com";
@@ -102,16 +102,20 @@ fn element<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
 #[track_caller]
 fn assert_error(reply: &Reply, status: u16, code: &str) {
     assert_eq!(reply.status, status, "{}", reply.body);
-    assert!(reply
-        .body
-        .starts_with("<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">"));
+    assert!(
+        reply
+            .body
+            .starts_with("<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">")
+    );
     assert_eq!(element(&reply.body, "Code"), Some(code), "{}", reply.body);
     let fault_type = if status >= 500 { "Receiver" } else { "Sender" };
     assert_eq!(element(&reply.body, "Type"), Some(fault_type));
     let request_id = reply.header("x-amzn-requestid").expect("request id header");
-    assert!(reply
-        .body
-        .contains(&format!("</Error>\n  <RequestId>{request_id}</RequestId>")));
+    assert!(
+        reply
+            .body
+            .contains(&format!("</Error>\n  <RequestId>{request_id}</RequestId>"))
+    );
 }
 
 #[tokio::test]
@@ -131,9 +135,11 @@ async fn success_response_shape_and_record() {
     let key_id = element(body, "AccessKeyId").unwrap();
     assert_eq!(key_id, c.access_key_id);
     assert!(key_id.starts_with("ASIA") && key_id.len() == 20);
-    assert!(key_id[4..]
-        .bytes()
-        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()));
+    assert!(
+        key_id[4..]
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+    );
     assert_eq!(
         element(body, "SecretAccessKey"),
         Some(c.secret_access_key.as_str())
@@ -470,9 +476,11 @@ async fn the_provider_request_as_recorded() {
         None,
         "not set: STS's default"
     );
-    assert!(request
-        .body_text()
-        .contains("Action=AssumeRoleWithWebIdentity"));
+    assert!(
+        request
+            .body_text()
+            .contains("Action=AssumeRoleWithWebIdentity")
+    );
     assert_eq!(request.body_text().as_bytes(), request.body.as_slice());
 }
 
@@ -491,9 +499,11 @@ async fn builder_settings_as_the_provider_sees_them() {
     assert_eq!(sts.role_arn("app"), "arn:aws:iam::210987654321:role/app");
     let credentials = provider(&mds, &sts, role_arn).credentials().await.unwrap();
     assert_eq!(credentials.account_id(), Some("210987654321"));
-    assert!(credentials
-        .assumed_role_arn()
-        .contains(":assumed-role/reader/"));
+    assert!(
+        credentials
+            .assumed_role_arn()
+            .contains(":assumed-role/reader/")
+    );
 
     let moto_like = AwsStsEmulator::builder()
         .fractional_seconds(true)
@@ -616,9 +626,11 @@ async fn roles_as_the_provider_sees_them() {
         .credentials()
         .await
         .unwrap();
-    assert!(credentials
-        .assumed_role_arn()
-        .contains(":assumed-role/reader/"));
+    assert!(
+        credentials
+            .assumed_role_arn()
+            .contains(":assumed-role/reader/")
+    );
 
     // More than the role allows.
     let long = provider_builder(&mds, &sts, &sts.role_arn("workload"))
@@ -698,10 +710,12 @@ async fn scripted_errors_as_the_provider_sees_them() {
     // Throttling is retryable: the provider backs off and tries again.
     let (mds, sts, role_arn) = with_provider().await;
     sts.push_error_times(StsErrorCode::Throttling, 2);
-    assert!(self::provider(&mds, &sts, &role_arn)
-        .credentials()
-        .await
-        .is_ok());
+    assert!(
+        self::provider(&mds, &sts, &role_arn)
+            .credentials()
+            .await
+            .is_ok()
+    );
     assert_eq!(sts.request_count(), 3);
 }
 

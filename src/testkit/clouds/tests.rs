@@ -19,13 +19,17 @@ async fn gcp_to_aws_from_the_environment() {
         .build()
         .unwrap();
     let credentials = provider.credentials().await.unwrap();
-    assert!(credentials
-        .assumed_role_arn()
-        .contains("assumed-role/workload"));
-    assert!(clouds
-        .aws_sts
-        .credentials_for(credentials.access_key_id())
-        .is_some());
+    assert!(
+        credentials
+            .assumed_role_arn()
+            .contains("assumed-role/workload")
+    );
+    assert!(
+        clouds
+            .aws_sts
+            .credentials_for(credentials.access_key_id())
+            .is_some()
+    );
 }
 
 #[tokio::test]

@@ -4,14 +4,14 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use super::ServiceAccount;
 use crate::context::Clock;
 use crate::testkit::jwt::GoogleIdentity;
-use crate::testkit::random::{random_string, BASE64_URL};
+use crate::testkit::random::{BASE64_URL, random_string};
 use crate::testkit::request::RecordedRequest;
-use crate::testkit::server::{lock, Handler, NoFault, Response};
+use crate::testkit::server::{Handler, NoFault, Response, lock};
 
 /// Content type of plain metadata values, as the real server sends them.
 const VALUE_CONTENT_TYPE: &str = "application/text";

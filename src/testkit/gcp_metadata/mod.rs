@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use self::handler::{Instance, MetadataHandler, TokenFormat};
 use super::jwt::GoogleIdentity;
-use super::server::{emulator_controls, lock, Server};
+use super::server::{Server, emulator_controls, lock};
 use crate::context::{Clock, SystemClock};
 
 /// The scope of the `default` service account's access tokens.

@@ -1,13 +1,13 @@
 //! Tests of the metadata emulator over HTTP, as a client sees it.
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use super::*;
 use crate::context::{Context, StaticEnv};
 use crate::source::{GcpMetadataIdentityToken, IdTokenFormat, SubjectTokenSource};
-use crate::testkit::jwt::{decode_payload, JwtError};
-use crate::testkit::test_support::{at, client, clock, send, Reply, T0_SECS};
 use crate::testkit::Fault;
+use crate::testkit::jwt::{JwtError, decode_payload};
+use crate::testkit::test_support::{Reply, T0_SECS, at, client, clock, send};
 
 const IDENTITY: &str = "/computeMetadata/v1/instance/service-accounts/default/identity";
 
@@ -153,9 +153,11 @@ async fn full_identity_token_with_and_without_licenses() {
         json!(["111", "222"])
     );
     let standard = get(&mds, &format!("{IDENTITY}?audience=a&licenses=TRUE")).await;
-    assert!(!decode_payload(&standard.body)
-        .unwrap()
-        .contains_key("google"));
+    assert!(
+        !decode_payload(&standard.body)
+            .unwrap()
+            .contains_key("google")
+    );
 }
 
 #[tokio::test]

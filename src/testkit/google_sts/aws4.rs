@@ -11,7 +11,7 @@ use url::Url;
 
 use super::error::OAuthError;
 use super::provider::AwsKey;
-use super::sigv4::{canonical_request, Authorization, TERMINATOR};
+use super::sigv4::{Authorization, TERMINATOR, canonical_request};
 use crate::testkit::request::decode_form_value;
 
 /// How far `x-amz-date` may be from the emulator clock, as AWS allows.
@@ -110,10 +110,10 @@ impl SignedRequest {
             .iter()
             .find(|key| key.access_key_id == auth.access_key_id)
             .ok_or_else(|| OAuthError::aws("InvalidClientTokenId", INVALID_TOKEN))?;
-        if let Some(expected) = &key.session_token {
-            if self.header("x-amz-security-token").as_ref() != Some(expected) {
-                return Err(OAuthError::aws("InvalidClientTokenId", INVALID_TOKEN));
-            }
+        if let Some(expected) = &key.session_token
+            && self.header("x-amz-security-token").as_ref() != Some(expected)
+        {
+            return Err(OAuthError::aws("InvalidClientTokenId", INVALID_TOKEN));
         }
         let amz_date = self.header("x-amz-date").unwrap_or_default();
         check_skew(&amz_date, now)?;
@@ -285,7 +285,7 @@ fn check_scope(auth: &Authorization, amz_date: &str, region: &str) -> Result<(),
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testkit::test_support::{at, T0_SECS};
+    use crate::testkit::test_support::{T0_SECS, at};
 
     #[test]
     fn sts_urls() {

@@ -4,20 +4,20 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use serde_json::{Map, Value};
 
 use super::aws4::SignedRequest;
 use super::error::OAuthError;
-use super::params::{self, ExchangeCall, ACCESS_TOKEN_TYPE};
+use super::params::{self, ACCESS_TOKEN_TYPE, ExchangeCall};
 use super::provider::{AwsKey, ProviderKind, ProviderSpec, SubjectTokenType};
 use super::registry::{IssuedFederatedToken, TokenRegistry};
 use crate::context::Clock;
-use crate::testkit::jwt::{decode_header, decode_payload, JwtError};
-use crate::testkit::random::{derived_string, random_string, BASE64_URL};
+use crate::testkit::jwt::{JwtError, decode_header, decode_payload};
+use crate::testkit::random::{BASE64_URL, derived_string, random_string};
 use crate::testkit::request::RecordedRequest;
-use crate::testkit::server::{lock, Handler, Response};
+use crate::testkit::server::{Handler, Response, lock};
 
 /// Deviations of the success body from Google's, for lenient-parsing tests.
 #[derive(Debug, Clone, Copy, Default)]

@@ -21,7 +21,7 @@ use std::time::Duration;
 use self::error::OAuthError;
 use self::exchange::{ResponseStyle, StsHandler};
 use self::provider::AwsKey;
-use super::server::{emulator_controls, lock, Scripted, Server};
+use super::server::{Scripted, Server, emulator_controls, lock};
 use crate::context::{Clock, SystemClock};
 
 pub use self::provider::ProviderSpec;

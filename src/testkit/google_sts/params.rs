@@ -1,13 +1,13 @@
 //! Reading a token-exchange request: client authentication, the form fields of RFC 8693 as
 //! Google STS checks them, and the `options` JSON (the Google STS token API).
 
-use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use serde_json::{Map, Value};
 
 use super::error::OAuthError;
 use super::provider::SubjectTokenType;
-use crate::testkit::request::{percent_decode, RecordedRequest};
+use crate::testkit::request::{RecordedRequest, percent_decode};
 
 const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 pub(super) const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";

@@ -204,8 +204,11 @@ pub(super) mod tests {
             assert!(canonical.starts_with(
                 "POST\n/\nAction=GetCallerIdentity&Version=2011-06-15\nhost:sts.us-east-2.amazonaws.com\nx-amz-date:20200811T065522Z\n"
             ));
-            assert!(canonical
-                .ends_with("\ne3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"));
+            assert!(
+                canonical.ends_with(
+                    "\ne3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+                )
+            );
             assert_eq!(
                 auth.expected_signature(SECRET, AMZ_DATE, &canonical),
                 expected,

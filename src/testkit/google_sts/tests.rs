@@ -2,29 +2,28 @@
 
 use std::time::Duration;
 
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
-use serde_json::{json, Value};
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use serde_json::{Value, json};
 
 use super::sigv4::tests::{AMZ_DATE, AUDIENCE, SECRET, TOKEN, URL};
-use super::test_signer::{python_quote, sts_url, Signer, Style};
+use super::test_signer::{Signer, Style, python_quote, sts_url};
 use super::*;
+use crate::ErrorKind;
 use crate::context::{Context, ManualClock, StaticEnv};
 use crate::google::{ExternalAccountCredentials, ExternalAccountCredentialsBuilder};
 use crate::source::aws::AwsEnvironment;
 use crate::source::{AwsSignedRequestToken, StaticToken};
-use crate::testkit::test_support::{at, client, clock, form, send, Reply, T0_SECS};
+use crate::testkit::test_support::{Reply, T0_SECS, at, client, clock, form, send};
 use crate::testkit::{Fault, GoogleIdentity};
 use crate::token::TokenType;
-use crate::ErrorKind;
 
 const AKID: &str = "AKIAIOSFODNN7EXAMPLE";
 const ACCOUNT: &str = "123456789012";
 const REGION: &str = "us-east-2";
 /// 2020-08-11T06:55:22Z, the time of the golden vectors.
 const GOLDEN_SECS: u64 = 1_597_128_922;
-const OIDC: &str =
-    "//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/oidc";
+const OIDC: &str = "//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/oidc";
 const WORKFORCE: &str = "//iam.googleapis.com/locations/global/workforcePools/staff/providers/idp";
 const AWS4: &str = "urn:ietf:params:aws:token-type:aws4_request";
 const JWT: &str = "urn:ietf:params:oauth:token-type:jwt";
@@ -146,7 +145,9 @@ fn assert_oauth_error(reply: &Reply, status: u16, error: &str, description_part:
 /// The subject token of the golden request (the golden vectors) with the golden signature for
 /// `signed_headers`, serialized as Python does (sorted keys, `Authorization` first, `quote`).
 fn golden_subject_token(signed_headers: &str, signature: &str) -> String {
-    let authorization = format!("AWS4-HMAC-SHA256 Credential={AKID}/20200811/{REGION}/sts/aws4_request, SignedHeaders={signed_headers}, Signature={signature}");
+    let authorization = format!(
+        "AWS4-HMAC-SHA256 Credential={AKID}/20200811/{REGION}/sts/aws4_request, SignedHeaders={signed_headers}, Signature={signature}"
+    );
     let headers = json!([
         {"key": "Authorization", "value": authorization},
         {"key": "host", "value": "sts.us-east-2.amazonaws.com"},
@@ -177,10 +178,12 @@ async fn golden_vectors_verify_end_to_end() {
             .exchange_aws(&golden_subject_token(signed_headers, signature))
             .await;
         let body = assert_success(&reply);
-        assert!(body["access_token"]
-            .as_str()
-            .unwrap()
-            .starts_with("ya29.emulated-"));
+        assert!(
+            body["access_token"]
+                .as_str()
+                .unwrap()
+                .starts_with("ya29.emulated-")
+        );
     }
     let wrong = golden_subject_token(
         "host;x-amz-date;x-amz-security-token",
@@ -300,7 +303,12 @@ async fn signatures_older_or_newer_than_15_minutes_are_rejected() {
     f.clock.set(at(T0_SECS + 15 * 60 + 1));
     let reply = f.exchange_aws(&token).await;
     assert_oauth_error(&reply, 400, "invalid_grant", "SignatureDoesNotMatch");
-    assert_oauth_error(&reply, 400, "invalid_grant", "Signature expired: 20231114T221320Z is now earlier than 20231114T221321Z (20231114T222821Z - 15 min.)");
+    assert_oauth_error(
+        &reply,
+        400,
+        "invalid_grant",
+        "Signature expired: 20231114T221320Z is now earlier than 20231114T221321Z (20231114T222821Z - 15 min.)",
+    );
     assert_oauth_error(&reply, 400, "invalid_grant", "clock skew");
     f.clock.set(at(T0_SECS - 15 * 60 - 1));
     assert_oauth_error(
@@ -319,7 +327,12 @@ async fn aws_authentication_failures() {
     let reply = f
         .exchange_aws(&unknown.sign().subject_token(Style::Recommended))
         .await;
-    assert_oauth_error(&reply, 400, "invalid_grant", "Received invalid AWS response of type InvalidClientTokenId with error message: The security token included in the request is invalid.");
+    assert_oauth_error(
+        &reply,
+        400,
+        "invalid_grant",
+        "Received invalid AWS response of type InvalidClientTokenId with error message: The security token included in the request is invalid.",
+    );
 
     let mut wrong_secret = signer();
     wrong_secret.secret_access_key = "not-the-secret";
@@ -470,14 +483,57 @@ async fn form_checks() {
     let token = signer().sign().subject_token(Style::Recommended);
     let base = fields(AUDIENCE, AWS4, &token);
     let cases: Vec<(Changes, &str, &str)> = vec![
-        (vec![("grant_type", None)], "invalid_request", "Missing required field \"grant_type\""),
-        (vec![("grant_type", Some("client_credentials"))], "unsupported_grant_type", "grant_type"),
-        (vec![("requested_token_type", Some("urn:ietf:params:oauth:token-type:id_token"))], "invalid_request", "requested_token_type"),
-        (vec![("subject_token_type", Some("urn:ietf:params:oauth:token-type:id-token"))], "invalid_request", "subject_token_type"),
-        (vec![("subject_token", Some(""))], "invalid_request", "subject_token"),
-        (vec![("audience", Some("//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/x/providers/y"))], "invalid_request", "Invalid value for \"audience\""),
-        (vec![("subject_token_type", Some(JWT))], "invalid_request", "does not accept urn:ietf:params:oauth:token-type:jwt"),
-        (vec![("options", Some("{not json"))], "invalid_request", "options"),
+        (
+            vec![("grant_type", None)],
+            "invalid_request",
+            "Missing required field \"grant_type\"",
+        ),
+        (
+            vec![("grant_type", Some("client_credentials"))],
+            "unsupported_grant_type",
+            "grant_type",
+        ),
+        (
+            vec![(
+                "requested_token_type",
+                Some("urn:ietf:params:oauth:token-type:id_token"),
+            )],
+            "invalid_request",
+            "requested_token_type",
+        ),
+        (
+            vec![(
+                "subject_token_type",
+                Some("urn:ietf:params:oauth:token-type:id-token"),
+            )],
+            "invalid_request",
+            "subject_token_type",
+        ),
+        (
+            vec![("subject_token", Some(""))],
+            "invalid_request",
+            "subject_token",
+        ),
+        (
+            vec![(
+                "audience",
+                Some(
+                    "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/x/providers/y",
+                ),
+            )],
+            "invalid_request",
+            "Invalid value for \"audience\"",
+        ),
+        (
+            vec![("subject_token_type", Some(JWT))],
+            "invalid_request",
+            "does not accept urn:ietf:params:oauth:token-type:jwt",
+        ),
+        (
+            vec![("options", Some("{not json"))],
+            "invalid_request",
+            "options",
+        ),
     ];
     for (changes, error, description) in cases {
         let reply = f.post(&edit(base.clone(), &changes), None).await;
@@ -803,9 +859,11 @@ async fn what_the_credentials_get_is_recorded() {
     credentials.access_token().await.unwrap();
     let issued = sts.issued_tokens();
     assert_eq!(issued.len(), 2);
-    assert!(issued
-        .iter()
-        .all(|t| t.subject == "workload" && t.audience == OIDC));
+    assert!(
+        issued
+            .iter()
+            .all(|t| t.subject == "workload" && t.audience == OIDC)
+    );
 }
 
 #[tokio::test]
@@ -836,12 +894,14 @@ async fn response_styles_as_the_credentials_read_them() {
     // `"expires_in": "3599"` is read like the number 3599.
     let (_sts, credentials) =
         oidc_on(GoogleStsEmulator::builder().expires_in_as_string(true)).await;
-    assert!(credentials
-        .access_token()
-        .await
-        .unwrap()
-        .expires_at()
-        .is_some());
+    assert!(
+        credentials
+            .access_token()
+            .await
+            .unwrap()
+            .expires_at()
+            .is_some()
+    );
     // This crate does not need `issued_token_type`, like Go's client.
     let (_sts, credentials) =
         oidc_on(GoogleStsEmulator::builder().omit_issued_token_type(true)).await;
@@ -952,10 +1012,12 @@ async fn client_authentication_as_the_credentials_send_it() {
             Some("my-client")
         );
         let authorization = sts.last_request().unwrap();
-        assert!(authorization
-            .header("authorization")
-            .unwrap()
-            .starts_with("Basic "));
+        assert!(
+            authorization
+                .header("authorization")
+                .unwrap()
+                .starts_with("Basic ")
+        );
     }
 }
 

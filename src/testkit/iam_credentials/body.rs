@@ -108,7 +108,7 @@ fn parse(body: &[u8], known: &[&str]) -> Result<Map<String, Value>, RpcError> {
         _ => {
             return Err(RpcError::invalid_argument(
                 "Invalid JSON payload received. Expected a JSON object.",
-            ))
+            ));
         }
     };
     if let Some(unknown) = object.keys().find(|key| !known.contains(&key.as_str())) {

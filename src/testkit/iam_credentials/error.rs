@@ -1,7 +1,7 @@
 //! [`RpcError`]: the `google.rpc.Status` JSON envelope of IAM Credentials errors
 //! (`{"error":{"code","message","status","details"}}`, the standard Google API error body).
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::testkit::server::Response;
 

@@ -14,9 +14,9 @@ use super::{IssuedAccessToken, IssuedIdToken};
 use crate::context::Clock;
 use crate::testkit::google_sts::{IssuedFederatedToken, TokenRegistry};
 use crate::testkit::jwt::GoogleIdentity;
-use crate::testkit::random::{derived_string, random_string, BASE64_URL};
+use crate::testkit::random::{BASE64_URL, derived_string, random_string};
 use crate::testkit::request::RecordedRequest;
-use crate::testkit::server::{lock, Handler, Response};
+use crate::testkit::server::{Handler, Response, lock};
 use crate::testkit::timestamp;
 
 /// Scopes that let a bearer token call IAM Credentials.

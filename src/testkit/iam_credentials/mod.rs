@@ -15,7 +15,7 @@ use self::error::RpcError;
 use self::handler::IamHandler;
 use super::google_sts::GoogleStsEmulator;
 use super::jwt::GoogleIdentity;
-use super::server::{emulator_controls, lock, Scripted, Server};
+use super::server::{Scripted, Server, emulator_controls, lock};
 use crate::context::{Clock, SystemClock};
 
 pub use self::account::ServiceAccountSpec;

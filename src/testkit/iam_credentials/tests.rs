@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use super::*;
 use crate::context::{Context, ManualClock};
@@ -11,17 +11,14 @@ use crate::google::{
     ExternalAccountCredentials, ExternalAccountCredentialsBuilder, GoogleIdTokenSource,
 };
 use crate::source::{StaticToken, SubjectTokenSource};
-use crate::testkit::google_sts::test_signer::{sts_url, Signer, Style};
-use crate::testkit::test_support::{at, client, clock, form, send, Reply, T0_SECS};
+use crate::testkit::google_sts::test_signer::{Signer, Style, sts_url};
+use crate::testkit::test_support::{Reply, T0_SECS, at, client, clock, form, send};
 use crate::testkit::{AwsStsEmulator, Fault, ProviderSpec, RoleSpec};
 use crate::token::TokenType;
 
-const PROVIDER: &str =
-    "//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/oidc";
-const OTHER_PROVIDER: &str =
-    "//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/other";
-const AWS_PROVIDER: &str =
-    "//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/aws";
+const PROVIDER: &str = "//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/oidc";
+const OTHER_PROVIDER: &str = "//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/other";
+const AWS_PROVIDER: &str = "//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/aws";
 const SA: &str = "reader@my-project.iam.gserviceaccount.com";
 const SA_ID: &str = "112233445566778899001";
 const LONG_SA: &str = "long@my-project.iam.gserviceaccount.com";
@@ -140,10 +137,12 @@ async fn generate_access_token_success_and_record() {
     let encoded = SA.replace('@', "%40");
     for account in [SA, encoded.as_str(), SA_ID] {
         let body = assert_ok(&f.access_token(account, &scope()).await);
-        assert!(body["accessToken"]
-            .as_str()
-            .unwrap()
-            .starts_with("ya29.c.emulated-"));
+        assert!(
+            body["accessToken"]
+                .as_str()
+                .unwrap()
+                .starts_with("ya29.c.emulated-")
+        );
         assert_eq!(body["expireTime"], "2023-11-14T23:13:20Z");
         assert_eq!(body.as_object().unwrap().len(), 2);
     }
@@ -624,9 +623,10 @@ fn id_token_source(
 #[tokio::test]
 async fn what_impersonation_gets_is_recorded() {
     let (sts, iam) = app_on(IamCredentialsEmulator::builder()).await;
-    assert!(iam
-        .generate_access_token_url(APP)
-        .starts_with("http://127.0.0.1:"));
+    assert!(
+        iam.generate_access_token_url(APP)
+            .starts_with("http://127.0.0.1:")
+    );
     let url = iam.generate_access_token_url(APP);
     assert_eq!(
         url,

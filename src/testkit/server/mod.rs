@@ -37,7 +37,7 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use self::body::{ConnectionHandle, ResponseBody};
 use super::fault::Fault;
-use super::request::{decode_pairs, RecordedRequest};
+use super::request::{RecordedRequest, decode_pairs};
 
 /// The service logic of one emulator.
 pub(crate) trait Handler: Send + Sync + 'static {

@@ -17,8 +17,8 @@ use self::parse::{parse_credentials, region_from_placement, role_from_listing};
 use self::session::{SessionToken, TOKEN_HEADER};
 use super::AwsIdentitySource;
 use crate::context::Context;
-use crate::error::{sanitize_upstream_text, Error, ErrorKind, Service};
-use crate::http::{with_retries, HttpRequest, HttpResponse, RetryPolicy};
+use crate::error::{Error, ErrorKind, Service, sanitize_upstream_text};
+use crate::http::{HttpRequest, HttpResponse, RetryPolicy, with_retries};
 use crate::secret::SecretString;
 use crate::token::format_rfc3339;
 
@@ -533,9 +533,15 @@ pub(super) fn transport_hint(err: Error, token_request: bool) -> Error {
     let timed_out = reqwest_error.is_none_or(|e| e.is_timeout());
     let connect = reqwest_error.is_some_and(|e| e.is_connect());
     let hint = match (token_request, timed_out && !connect) {
-        (true, true) => "IMDSv2 session token request timed out: from a container the instance's HttpPutResponseHopLimit must be 2 or more (or use host networking); outside EC2 there is no metadata service at all",
-        (false, true) => "the instance metadata service did not answer in time; is this an EC2 instance?",
-        (_, false) => "could not reach the instance metadata service: not running on EC2 (or IMDS is disabled for this instance)?",
+        (true, true) => {
+            "IMDSv2 session token request timed out: from a container the instance's HttpPutResponseHopLimit must be 2 or more (or use host networking); outside EC2 there is no metadata service at all"
+        }
+        (false, true) => {
+            "the instance metadata service did not answer in time; is this an EC2 instance?"
+        }
+        (_, false) => {
+            "could not reach the instance metadata service: not running on EC2 (or IMDS is disabled for this instance)?"
+        }
     };
     err.context(hint)
 }
@@ -576,14 +582,18 @@ mod offline_tests {
     #[test]
     fn documented_builder_settings() {
         assert_eq!(DEFAULT_SESSION_TOKEN_TTL, Duration::from_secs(6 * 3600));
-        assert!(Ec2InstanceMetadata::builder()
-            .session_token_ttl(DEFAULT_SESSION_TOKEN_TTL * 2)
-            .build()
-            .is_err());
-        assert!(Ec2InstanceMetadata::builder()
-            .session_token_ttl(Duration::from_secs(60))
-            .build()
-            .is_ok());
+        assert!(
+            Ec2InstanceMetadata::builder()
+                .session_token_ttl(DEFAULT_SESSION_TOKEN_TTL * 2)
+                .build()
+                .is_err()
+        );
+        assert!(
+            Ec2InstanceMetadata::builder()
+                .session_token_ttl(Duration::from_secs(60))
+                .build()
+                .is_ok()
+        );
         let err = Ec2InstanceMetadata::builder()
             .session_token_ttl(Duration::from_millis(1500))
             .build()
@@ -628,10 +638,12 @@ mod offline_tests {
         let patient = RetryPolicy::new(6)
             .backoff(Duration::from_millis(250), Duration::from_secs(2))
             .deadline(Duration::from_secs(30));
-        assert!(Ec2InstanceMetadata::builder()
-            .retry_policy(patient)
-            .build()
-            .is_ok());
+        assert!(
+            Ec2InstanceMetadata::builder()
+                .retry_policy(patient)
+                .build()
+                .is_ok()
+        );
     }
 
     #[test]
@@ -656,10 +668,12 @@ mod offline_tests {
                 "http://169.254.169.254/latest/meta-data/iam/security-credentials".into(),
             ));
         assert!(builder.build().is_ok());
-        assert!(Ec2InstanceMetadata::builder()
-            .credentials_url("http://169.254.169.254/latest/meta-data/iam/security-credentials")
-            .build()
-            .is_ok());
+        assert!(
+            Ec2InstanceMetadata::builder()
+                .credentials_url("http://169.254.169.254/latest/meta-data/iam/security-credentials")
+                .build()
+                .is_ok()
+        );
         let ftp = Ec2InstanceMetadata::builder()
             .credentials_url("ftp://169.254.169.254/")
             .build();

@@ -6,7 +6,7 @@ use std::time::SystemTime;
 use aws_credential_types::Credentials;
 use serde_json::{Map, Value};
 
-use crate::error::{sanitize_upstream_text, Error, ErrorKind, Service};
+use crate::error::{Error, ErrorKind, Service, sanitize_upstream_text};
 use crate::source::aws::is_region_name;
 use crate::token::parse_rfc3339;
 
@@ -46,7 +46,9 @@ pub(crate) fn parse_credentials(body: &[u8], role: &str) -> Result<Credentials, 
         } else if message.is_empty() {
             format!("the instance metadata service could not provide credentials for role `{role}`")
         } else {
-            format!("the instance metadata service could not provide credentials for role `{role}`: {message}")
+            format!(
+                "the instance metadata service could not provide credentials for role `{role}`: {message}"
+            )
         };
         return Err(
             Error::new(ErrorKind::Upstream, Service::AwsImds, text).with_upstream_code(code)
@@ -131,7 +133,7 @@ pub(crate) fn role_from_listing(body: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::source::aws::test_support::{assert_no_secrets, SECRET, SESSION_TOKEN};
+    use crate::source::aws::test_support::{SECRET, SESSION_TOKEN, assert_no_secrets};
 
     #[test]
     fn parses_pretty_printed_and_aliases() {
@@ -165,9 +167,10 @@ mod tests {
         let unauthorized = br#"{"Code" : "AssumeRoleUnauthorizedAccess", "Message" : "EC2 cannot assume the role r.", "LastUpdated" : "2021-09-20T21:42:26Z"}"#;
         let e3 = parse_credentials(unauthorized, "r").unwrap_err();
         assert_eq!(e3.upstream_code(), Some("AssumeRoleUnauthorizedAccess"));
-        assert!(e3
-            .message()
-            .contains("trust relationship with ec2.amazonaws.com"));
+        assert!(
+            e3.message()
+                .contains("trust relationship with ec2.amazonaws.com")
+        );
         let other = br#"{"Code":"InternalError","Message":"boom"}"#;
         let e4 = parse_credentials(other, "r").unwrap_err();
         assert!(e4.message().ends_with("boom"), "{e4}");

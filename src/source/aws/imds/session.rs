@@ -6,10 +6,10 @@ use std::time::{Duration, SystemTime};
 use reqwest::Method;
 use url::Url;
 
-use super::{transport_hint, Ec2InstanceMetadata};
+use super::{Ec2InstanceMetadata, transport_hint};
 use crate::context::Context;
-use crate::error::{sanitize_upstream_text, Error, ErrorKind, Service};
-use crate::http::{with_retries, HttpRequest, HttpResponse};
+use crate::error::{Error, ErrorKind, Service, sanitize_upstream_text};
+use crate::http::{HttpRequest, HttpResponse, with_retries};
 use crate::secret::SecretString;
 
 /// The request header naming the TTL; IMDS echoes it in the answer.
@@ -88,7 +88,9 @@ impl Ec2InstanceMetadata {
             return Err(Error::new(
                 ErrorKind::InvalidResponse,
                 Service::AwsImds,
-                format!("{url} answered the session token request with an empty or malformed token; is it a real IMDS?"),
+                format!(
+                    "{url} answered the session token request with an empty or malformed token; is it a real IMDS?"
+                ),
             ));
         }
         // IMDS echoes the TTL it granted; trust it when present and plausible.
