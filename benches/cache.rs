@@ -5,11 +5,11 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{Criterion, criterion_group, criterion_main};
+use federated_credentials::Error;
 use federated_credentials::cache::{CachePolicy, CredentialCache, Fetch};
 use federated_credentials::context::SystemClock;
 use federated_credentials::exchange::AwsCredentials;
-use federated_credentials::Error;
 
 struct OneHour;
 
