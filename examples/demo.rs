@@ -130,7 +130,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // 5. Upstream hiccups are retried; misconfigurations say what to fix.
     sts.push_fault(Fault::status(503));
-    provider.invalidate();
+    provider.cache().invalidate();
     let sts_before = sts.request_count();
     provider.credentials().await?;
     expect(

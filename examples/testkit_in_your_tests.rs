@@ -59,7 +59,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // A permanent failure: the trust policy says no.
     clouds.aws_sts.clear_faults();
     clouds.aws_sts.push_error(StsErrorCode::AccessDenied);
-    provider.invalidate();
+    provider.cache().invalidate();
     let err = upload_report(&provider).await.unwrap_err();
     assert_eq!(err.upstream_code(), Some("AccessDenied"));
     println!(

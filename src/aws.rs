@@ -28,11 +28,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_credential_types::provider::{self, ProvideCredentials, error::CredentialsError};
 
-use crate::cache::{CachePolicy, CredentialCache, Fetch};
+use crate::cache::{CachePolicy, CredentialCache, DynFetch, Fetch};
 use crate::context::Context;
 use crate::error::{Error, ErrorKind};
 use crate::exchange::{AssumeRoleWithWebIdentity, AwsCredentials, Exchange};
 use crate::http::RetryPolicy;
+use crate::provider::{CachedProvider, ProviderCache};
 use crate::source::{GcpMetadataIdentityToken, SubjectTokenSource, TokenFile};
 use crate::token::SubjectToken;
 
@@ -96,7 +97,7 @@ impl Fetch for WebIdentityFetch {
 /// ```
 #[derive(Clone)]
 pub struct WebIdentityProvider {
-    cache: CredentialCache<WebIdentityFetch>,
+    cache: ProviderCache<AwsCredentials>,
     description: Arc<str>,
 }
 
@@ -122,7 +123,7 @@ impl WebIdentityProvider {
     ///     .role_arn("arn:aws:iam::123456789012:role/gcp-workload")
     ///     .region("us-east-1")
     ///     .build()?;
-    /// assert_eq!(provider.completed_fetches(), 0); // nothing is fetched until first use
+    /// assert_eq!(provider.cache().completed_fetches(), 0); // nothing is fetched until first use
     /// # Ok::<(), federated_credentials::Error>(())
     /// ```
     pub fn builder() -> WebIdentityProviderBuilder {
@@ -152,29 +153,19 @@ impl WebIdentityProvider {
         self.cache.get().await
     }
 
-    /// Fetches credentials now unless usable ones are cached; returns the error if that
-    /// fails. For services that want to fail fast at startup; see also
-    /// [`WebIdentityProviderBuilder::build_and_prefetch`].
-    pub async fn prefetch(&self) -> Result<(), Error> {
-        self.cache.prefetch().await
+    /// The cache behind the provider, shared by its clones: `prefetch()` to fail fast at
+    /// startup, `invalidate()` after an AWS service rejected the credentials (every clone then
+    /// refetches once), `metrics()` for a metrics system.
+    pub fn cache(&self) -> &ProviderCache<AwsCredentials> {
+        &self.cache
     }
+}
 
-    /// Forgets the cached credentials; the next call fetches new ones. Call it when an AWS
-    /// service rejected them (for example `ExpiredToken` or `InvalidClientTokenId` after a
-    /// revocation): every clone of this provider then refetches once.
-    pub fn invalidate(&self) {
-        self.cache.invalidate();
-    }
+impl CachedProvider for WebIdentityProvider {
+    type Credential = AwsCredentials;
 
-    /// How many fetches (source + exchange) have completed, successful or not.
-    pub fn completed_fetches(&self) -> u64 {
-        self.cache.completed_fetches()
-    }
-
-    /// Counters and times for a metrics system: fetches, failures, reads served while
-    /// refreshes fail, the last refresh and the current expiry. Lock-free.
-    pub fn metrics(&self) -> crate::cache::CacheMetrics {
-        self.cache.metrics()
+    fn cache(&self) -> &ProviderCache<AwsCredentials> {
+        &self.cache
     }
 }
 
@@ -354,12 +345,12 @@ impl WebIdentityProviderBuilder {
     ///     .role_arn("arn:aws:iam::123456789012:role/gcp-workload")
     ///     .build_and_prefetch()
     ///     .await?; // has called the metadata server and STS once
-    /// assert_eq!(provider.completed_fetches(), 1);
+    /// assert_eq!(provider.cache().completed_fetches(), 1);
     /// # Ok(()) }
     /// ```
     pub async fn build_and_prefetch(self) -> Result<WebIdentityProvider, Error> {
         let provider = self.build()?;
-        provider.prefetch().await?;
+        provider.cache.prefetch().await?;
         Ok(provider)
     }
 
@@ -442,7 +433,7 @@ impl WebIdentityProviderBuilder {
         };
         Ok(WebIdentityProvider {
             cache: CredentialCache::new(
-                fetch,
+                DynFetch::new(fetch),
                 clock,
                 self.cache_policy.unwrap_or_else(CachePolicy::aws_sts),
             ),
@@ -618,7 +609,7 @@ mod tests {
             .exchange(broker)
             .build()
             .unwrap();
-        assert_eq!(provider.completed_fetches(), 0);
+        assert_eq!(provider.cache().completed_fetches(), 0);
         let creds = provider.credentials().await.unwrap();
         assert_eq!(creds.access_key_id(), "AKIDEXAMPLE");
         assert_eq!(creds.account_id(), Some("123456789012"));
@@ -626,13 +617,13 @@ mod tests {
             creds.assumed_role_arn(),
             "arn:aws:sts::123456789012:assumed-role/app/broker"
         );
-        let m = provider.metrics();
+        let m = provider.cache().metrics();
         assert_eq!((m.fetches, m.failures), (1, 0));
         assert_eq!(m.expires_at, Some(creds.expiration()));
         assert!(!m.refresh_failing);
-        provider.invalidate();
-        provider.prefetch().await.unwrap();
-        assert_eq!(provider.completed_fetches(), 2);
+        provider.cache().invalidate();
+        provider.cache().prefetch().await.unwrap();
+        assert_eq!(provider.cache().completed_fetches(), 2);
     }
 
     #[test]

@@ -325,6 +325,26 @@ pub struct CredentialCache<F: Fetch> {
     inner: Arc<Inner<F>>,
 }
 
+/// A type-erased [`Fetch`], so that the caches of all providers of one credential type have
+/// one type: `CredentialCache<DynFetch<C>>` ([`crate::provider::ProviderCache`]).
+pub struct DynFetch<C: 'static>(Arc<dyn Fetch<Credential = C> + 'static>);
+
+impl<C: Expiry + Send + Sync + 'static> DynFetch<C> {
+    /// Erases the type of `fetch`.
+    pub fn new(fetch: impl Fetch<Credential = C>) -> Self {
+        Self(Arc::new(fetch))
+    }
+}
+
+#[async_trait]
+impl<C: Expiry + Send + Sync + 'static> Fetch for DynFetch<C> {
+    type Credential = C;
+
+    async fn fetch(&self) -> Result<C, Error> {
+        self.0.fetch().await
+    }
+}
+
 impl<F: Fetch> Clone for CredentialCache<F> {
     fn clone(&self) -> Self {
         Self {

@@ -24,13 +24,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 
-use crate::cache::{CachePolicy, CredentialCache, Fetch};
+use crate::cache::{CachePolicy, CredentialCache, DynFetch, Fetch};
 use crate::config::{CredentialSource, ExternalAccountConfig};
 use crate::context::Context;
 use crate::error::Error;
 use crate::exchange::{
     CLOUD_PLATFORM_SCOPE, Exchange, GenerateIdToken, GoogleStsExchange, ServiceAccountImpersonation,
 };
+use crate::provider::{CachedProvider, ProviderCache};
 use crate::secret::SecretString;
 use crate::source::aws::{Aws1Source, Ec2InstanceMetadata};
 use crate::source::{
@@ -102,12 +103,12 @@ const QUOTA_PROJECT_HEADER: HeaderName = HeaderName::from_static("x-goog-user-pr
 /// // One cache for the whole process: give every API client a clone.
 /// let for_storage = credentials.clone();
 /// let for_pubsub = credentials.clone();
-/// assert_eq!(for_storage.completed_fetches(), 0); // nothing is fetched before the first call
+/// assert_eq!(for_storage.cache().completed_fetches(), 0); // nothing is fetched before the first call
 /// # Ok::<(), federated_credentials::Error>(())
 /// ```
 #[derive(Clone)]
 pub struct ExternalAccountCredentials {
-    cache: CredentialCache<FederatedFetch>,
+    cache: ProviderCache<AccessToken>,
     quota_project_id: Option<Arc<str>>,
     /// `quota_project_id` as a header value, checked at build.
     quota_project_header: Option<HeaderValue>,
@@ -218,7 +219,7 @@ impl ExternalAccountCredentials {
     ///     .send()
     ///     .await?;
     /// if response.status() == reqwest::StatusCode::UNAUTHORIZED {
-    ///     creds.invalidate(); // the next call fetches a new token
+    ///     creds.cache().invalidate(); // the next call fetches a new token
     /// }
     /// # Ok(()) }
     /// ```
@@ -234,28 +235,11 @@ impl ExternalAccountCredentials {
         Ok(headers)
     }
 
-    /// Fetches a token now unless a usable one is cached; returns the error if that fails.
-    /// For services that want to fail fast at startup; see also
-    /// [`ExternalAccountCredentialsBuilder::build_and_prefetch`].
-    pub async fn prefetch(&self) -> Result<(), Error> {
-        self.cache.prefetch().await
-    }
-
-    /// Forgets the cached token (call it after a 401 from an API); every clone then
-    /// refetches once.
-    pub fn invalidate(&self) {
-        self.cache.invalidate();
-    }
-
-    /// How many fetches have completed, successful or not.
-    pub fn completed_fetches(&self) -> u64 {
-        self.cache.completed_fetches()
-    }
-
-    /// Counters and times for a metrics system: fetches, failures, reads served while
-    /// refreshes fail, the last refresh and the current expiry. Lock-free.
-    pub fn metrics(&self) -> crate::cache::CacheMetrics {
-        self.cache.metrics()
+    /// The cache behind the credentials, shared by their clones: `prefetch()` to fail fast
+    /// at startup, `invalidate()` after a 401 from an API (every clone then refetches once),
+    /// `metrics()` for a metrics system.
+    pub fn cache(&self) -> &ProviderCache<AccessToken> {
+        &self.cache
     }
 
     /// A token source of Google-signed ID tokens for `service_account` with `aud` =
@@ -283,7 +267,7 @@ impl ExternalAccountCredentials {
     ///     .token_source(id_tokens)
     ///     .role_arn("arn:aws:iam::123456789012:role/from-google")
     ///     .build()?;
-    /// assert_eq!(aws.completed_fetches(), 0);
+    /// assert_eq!(aws.cache().completed_fetches(), 0);
     /// # Ok::<(), federated_credentials::Error>(())
     /// ```
     pub fn id_token_source(&self, id_token: GenerateIdToken) -> GoogleIdTokenSource {
@@ -291,6 +275,14 @@ impl ExternalAccountCredentials {
             credentials: self.clone(),
             id_token: id_token.in_universe(&self.universe_domain),
         }
+    }
+}
+
+impl CachedProvider for ExternalAccountCredentials {
+    type Credential = AccessToken;
+
+    fn cache(&self) -> &ProviderCache<AccessToken> {
+        &self.cache
     }
 }
 
@@ -481,13 +473,13 @@ impl ExternalAccountCredentialsBuilder {
     ///     .config(ExternalAccountConfig::from_file("/etc/gcp/config.json")?)
     ///     .build_and_prefetch()
     ///     .await?; // an untrusted token or a missing permission stops the service here
-    /// assert_eq!(credentials.completed_fetches(), 1);
+    /// assert_eq!(credentials.cache().completed_fetches(), 1);
     /// # Ok(())
     /// # }
     /// ```
     pub async fn build_and_prefetch(self) -> Result<ExternalAccountCredentials, Error> {
         let credentials = self.build()?;
-        credentials.prefetch().await?;
+        credentials.cache.prefetch().await?;
         Ok(credentials)
     }
 
@@ -638,7 +630,7 @@ impl ExternalAccountCredentialsBuilder {
         };
         Ok(ExternalAccountCredentials {
             cache: CredentialCache::new(
-                fetch,
+                DynFetch::new(fetch),
                 clock,
                 self.cache_policy.unwrap_or_else(CachePolicy::google_token),
             ),
@@ -792,8 +784,12 @@ mod tests {
         assert_eq!(plain.service_account(), None);
         assert_eq!(plain.quota_project_id(), None);
         assert_eq!(plain.universe_domain(), "googleapis.com");
-        assert_eq!(plain.completed_fetches(), 0, "building fetches nothing");
-        let m = plain.metrics();
+        assert_eq!(
+            plain.cache().completed_fetches(),
+            0,
+            "building fetches nothing"
+        );
+        let m = plain.cache().metrics();
         assert_eq!((m.fetches, m.failures, m.served_stale), (0, 0, 0));
         assert_eq!(m.expires_at, None);
         assert!(!m.refresh_failing);

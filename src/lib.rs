@@ -74,6 +74,7 @@ pub mod http;
 )]
 pub mod integrations;
 pub mod jwt;
+pub mod provider;
 pub mod secret;
 pub mod source;
 #[cfg(feature = "testkit")]
@@ -83,3 +84,4 @@ pub mod token;
 mod xml;
 
 pub use error::{Error, ErrorKind, Service};
+pub use provider::CachedProvider;

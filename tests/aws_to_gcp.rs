@@ -483,7 +483,7 @@ async fn nothing_secret_is_rendered() {
         .unwrap();
     w.iam
         .push_rpc_error(401, "UNAUTHENTICATED", &format!("bad token {federated}"));
-    creds.invalidate();
+    creds.cache().invalidate();
     let err = creds.access_token().await.unwrap_err();
     let rendered = format!(
         "{creds:?} {token:?} {err} {err:?} {:?}",

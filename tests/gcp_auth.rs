@@ -46,7 +46,7 @@ async fn a_refreshed_token_is_converted_again() {
     let w = World::new().await;
     let provider = GcpAuthProvider::new(w.credentials());
     let first = provider.token(&[]).await.unwrap();
-    provider.credentials().invalidate();
+    provider.credentials().cache().invalidate();
     let second = provider.token(&[]).await.unwrap();
     assert_ne!(first.as_str(), second.as_str());
     assert_eq!(second.as_str(), w.last_issued());

@@ -742,7 +742,7 @@ async fn errors_and_debug_output_never_contain_secrets() {
         StsErrorCode::InvalidIdentityToken,
         format!("bad token {jwt}"),
     );
-    provider.invalidate();
+    provider.cache().invalidate();
     let err: Error = provider.credentials().await.unwrap_err();
     let mut rendered = format!("{err} {err:?} {provider:?} {creds:?} {sdk:?}");
     let mut source = std::error::Error::source(&err);

@@ -79,7 +79,7 @@ async fn entity_tags_follow_the_cached_token() {
     assert_eq!(w.sts.request_count(), 1);
 
     // a new token: a new tag, and the old one no longer matches
-    provider.credentials().invalidate();
+    provider.credentials().cache().invalidate();
     let (new_tag, refreshed) = new_headers(credentials.headers(with_tag(&tag)).await.unwrap());
     assert_ne!(new_tag, tag);
     assert_ne!(refreshed, first);

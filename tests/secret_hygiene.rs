@@ -106,13 +106,13 @@ async fn no_secret_in_logs_debug_display_or_errors() {
         StsErrorCode::InvalidIdentityToken,
         format!("token {token} rejected"),
     );
-    provider.invalidate();
+    provider.cache().invalidate();
     rendered.push_str(&error_chain(&provider.credentials().await.unwrap_err()));
     sts.push_fault(Fault::Body(format!("<html>{token}</html>")));
-    provider.invalidate();
+    provider.cache().invalidate();
     rendered.push_str(&error_chain(&provider.credentials().await.unwrap_err()));
     sts.push_fault_times(Fault::status_with_body(503, format!("echo {token}")), 10);
-    provider.invalidate();
+    provider.cache().invalidate();
     rendered.push_str(&error_chain(&provider.credentials().await.unwrap_err()));
 
     // AWS -> GCP, with client credentials and impersonation
@@ -189,10 +189,10 @@ async fn no_secret_in_logs_debug_display_or_errors() {
     ));
     let federated = gsts.issued_tokens()[0].access_token.clone();
     iam.push_rpc_error(401, "UNAUTHENTICATED", &format!("bad bearer {federated}"));
-    google.invalidate();
+    google.cache().invalidate();
     rendered.push_str(&error_chain(&google.access_token().await.unwrap_err()));
     gsts.push_oauth_error(400, "invalid_grant", &format!("subject {federated}"));
-    google.invalidate();
+    google.cache().invalidate();
     rendered.push_str(&error_chain(&google.access_token().await.unwrap_err()));
 
     drop(_guard);

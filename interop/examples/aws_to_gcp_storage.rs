@@ -25,7 +25,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Reads GOOGLE_APPLICATION_CREDENTIALS; a misconfiguration is reported here, naming the
     // field. Fetch once to fail fast at startup rather than on the first request.
     let google = ExternalAccountCredentials::from_env()?;
-    google.prefetch().await?;
+    google.cache().prefetch().await?;
 
     // One provider, one token cache: hand clones of `credentials` to every client.
     let credentials = GoogleCloudAuthProvider::new(google).into_credentials();

@@ -177,7 +177,7 @@ async fn official_storage_client_reads_an_object_with_federated_aws_credentials(
         assert_eq!(bearer, &minted[0].access_token);
         assert_eq!(project.as_deref(), Some("billing-project"));
     }
-    assert_eq!(google.completed_fetches(), 1);
+    assert_eq!(google.cache().completed_fetches(), 1);
 
     // Control: the same client with anonymous credentials is refused by the stand-in.
     let anonymous = Storage::builder()

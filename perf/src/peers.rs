@@ -436,7 +436,7 @@ pub async fn requests_per_refresh() -> Vec<Row> {
     // ours, AWS -> GCP with impersonation
     let g = AwsToGcp::start(Duration::ZERO).await;
     let ours = g.ours(Some(g.clock.clone()));
-    ours.prefetch().await.unwrap();
+    ours.cache().prefetch().await.unwrap();
     let cold = g.requests();
     g.clock.advance(Duration::from_secs(3600));
     ours.access_token().await.unwrap();

@@ -156,7 +156,7 @@ pub fn run(rt: &tokio::runtime::Runtime) -> Vec<Row> {
     let a2g = rt.block_on(AwsToGcp::start(Duration::ZERO));
     let google = rt.block_on(async {
         let g = a2g.ours(None);
-        g.prefetch().await.unwrap();
+        g.cache().prefetch().await.unwrap();
         g
     });
     // google-cloud-auth with the same external_account configuration, warmed

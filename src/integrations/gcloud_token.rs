@@ -128,12 +128,12 @@ mod tests {
         assert_eq!(provider.credentials().scopes(), federated.scopes());
         let boxed: Box<dyn TokenSourceProvider> = Box::new(provider.clone());
         let _token_source = boxed.token_source();
-        assert_eq!(provider.credentials().completed_fetches(), 0);
+        assert_eq!(provider.credentials().cache().completed_fetches(), 0);
         let provider = GcloudTokenSource::from(federated);
         assert_eq!(
             provider.credentials().quota_project_id(),
             Some("billing-project")
         );
-        provider.credentials().invalidate();
+        provider.credentials().cache().invalidate();
     }
 }

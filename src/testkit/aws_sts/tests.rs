@@ -438,7 +438,7 @@ async fn what_the_provider_gets_is_recorded() {
     assert_eq!(sts.account_id(), "123456789012");
     assert_eq!(first.account_id(), Some(sts.account_id()));
 
-    provider.invalidate();
+    provider.cache().invalidate();
     let second = provider.credentials().await.unwrap();
     let issued = sts.issued_credentials();
     assert_eq!(issued.len(), 2);
@@ -609,7 +609,7 @@ async fn roles_as_the_provider_sees_them() {
     // `sub` = `azp` for service accounts
     let sub = mds.default_service_account().unique_id.clone();
     sts.add_role(RoleSpec::new(&role_arn).google_sub(sub.clone()));
-    provider.invalidate();
+    provider.cache().invalidate();
     let credentials = provider.credentials().await.unwrap();
     assert_eq!(credentials.subject(), Some(sub.as_str()));
 
@@ -688,7 +688,7 @@ async fn scripted_errors_as_the_provider_sees_them() {
     sts.push_error(StsErrorCode::ExpiredToken);
     assert!(provider.credentials().await.is_ok());
 
-    provider.invalidate();
+    provider.cache().invalidate();
     sts.push_error(StsErrorCode::RegionDisabled);
     let err = provider.credentials().await.unwrap_err();
     assert_eq!(err.upstream_code(), Some("RegionDisabledException"));
@@ -698,7 +698,7 @@ async fn scripted_errors_as_the_provider_sees_them() {
         "only the next request failed"
     );
 
-    provider.invalidate();
+    provider.cache().invalidate();
     sts.push_error_with_message(StsErrorCode::IdpRejectedClaim, "Incorrect token audience");
     let err = provider.credentials().await.unwrap_err();
     assert_eq!(err.upstream_code(), Some("IDPRejectedClaim"));

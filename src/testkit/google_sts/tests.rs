@@ -855,7 +855,7 @@ async fn what_the_credentials_get_is_recorded() {
     );
     assert!(sts.token_info("ya29.example").is_none());
 
-    credentials.invalidate();
+    credentials.cache().invalidate();
     credentials.access_token().await.unwrap();
     let issued = sts.issued_tokens();
     assert_eq!(issued.len(), 2);
