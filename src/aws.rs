@@ -355,7 +355,7 @@ impl WebIdentityProviderBuilder {
     }
 
     /// Validates everything that can be checked without I/O and builds the provider. Nothing
-    /// is fetched until the first call (or [`WebIdentityProvider::prefetch`]).
+    /// is fetched until the first call (or [`cache().prefetch()`](crate::cache::CredentialCache::prefetch)).
     pub fn build(self) -> Result<WebIdentityProvider, Error> {
         let ctx = self.ctx.unwrap_or_default();
         let env = ctx.env();

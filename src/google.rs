@@ -484,7 +484,7 @@ impl ExternalAccountCredentialsBuilder {
     }
 
     /// Validates and builds. Nothing is fetched until the first call (or
-    /// [`ExternalAccountCredentials::prefetch`]).
+    /// [`cache().prefetch()`](crate::cache::CredentialCache::prefetch)).
     pub fn build(self) -> Result<ExternalAccountCredentials, Error> {
         let ctx = self.ctx.unwrap_or_default();
         let config = self.config;

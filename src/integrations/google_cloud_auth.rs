@@ -87,7 +87,7 @@ impl GoogleCloudAuthProvider {
         }
     }
 
-    /// The wrapped credentials (to [`invalidate`](ExternalAccountCredentials::invalidate)
+    /// The wrapped credentials (to [`cache().invalidate()`](crate::cache::CredentialCache::invalidate)
     /// the cached token after a 401, say).
     pub fn credentials(&self) -> &ExternalAccountCredentials {
         &self.credentials
