@@ -25,7 +25,7 @@ use async_trait::async_trait;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 
 use crate::cache::{CachePolicy, CredentialCache, DynFetch, Fetch};
-use crate::config::{CredentialSource, ExternalAccountConfig};
+use crate::config::ExternalAccountConfig;
 use crate::context::Context;
 use crate::error::Error;
 use crate::exchange::{
@@ -33,10 +33,7 @@ use crate::exchange::{
 };
 use crate::provider::{CachedProvider, ProviderCache};
 use crate::secret::SecretString;
-use crate::source::aws::{Aws1Source, Ec2InstanceMetadata};
-use crate::source::{
-    AwsSignedRequestToken, ExecutableToken, SubjectTokenSource, TokenFile, UrlToken,
-};
+use crate::source::SubjectTokenSource;
 use crate::token::{AccessToken, SubjectToken, TokenType};
 
 type DynSource = Arc<dyn SubjectTokenSource>;
@@ -530,7 +527,7 @@ impl ExternalAccountCredentialsBuilder {
                         "no subject token source: call .token_source() or .config()",
                     )
                 })?;
-                source_from_config(config, &audience, service_account.as_deref())?
+                config.subject_token_source(&audience, service_account.as_deref())?
             }
         };
         source.validate()?;
@@ -642,72 +639,6 @@ impl ExternalAccountCredentialsBuilder {
             description,
         })
     }
-}
-
-/// Builds the subject token source a configuration describes.
-fn source_from_config(
-    config: &ExternalAccountConfig,
-    audience: &str,
-    impersonated: Option<&str>,
-) -> Result<DynSource, Error> {
-    let token_type = config.subject_token_type;
-    Ok(match &config.credential_source {
-        CredentialSource::File { path, format } => {
-            let mut f = match format {
-                crate::source::TokenFormat::Text => TokenFile::text(path),
-                crate::source::TokenFormat::Json { field } => TokenFile::json(path, field.clone()),
-            };
-            f = f
-                .token_type(token_type)
-                .setting_name("credential_source.file");
-            Arc::new(f)
-        }
-        CredentialSource::Url {
-            url,
-            headers,
-            format,
-        } => {
-            let mut u = UrlToken::new(url.clone())
-                .format(format.clone())
-                .token_type(token_type);
-            for (k, v) in headers {
-                u = u.header(k.clone(), v.clone());
-            }
-            Arc::new(u)
-        }
-        CredentialSource::Executable {
-            command,
-            timeout,
-            output_file,
-        } => {
-            let mut e = ExecutableToken::new(command.clone())
-                .timeout(*timeout)
-                .audience(audience)
-                .token_type(token_type);
-            if let Some(p) = output_file {
-                e = e.output_file(p.clone());
-            }
-            if let Some(sa) = impersonated {
-                e = e.impersonated_email(sa);
-            }
-            Arc::new(e)
-        }
-        CredentialSource::Aws(aws) => aws_source(aws, audience)?,
-    })
-}
-
-/// The `aws1` source: the SigV4-signed `GetCallerIdentity` request, with credentials and
-/// region from the environment or, only when needed, from IMDS at the configured URLs.
-fn aws_source(aws: &crate::config::AwsSourceConfig, audience: &str) -> Result<DynSource, Error> {
-    let mut imds = Ec2InstanceMetadata::builder();
-    imds.set_region_url(aws.region_url.clone())
-        .set_credentials_url(aws.url.clone())
-        .set_session_token_url(aws.imdsv2_session_token_url.clone());
-    let imds = imds.build().map_err(|e| e.context("credential_source"))?;
-    Ok(Arc::new(
-        AwsSignedRequestToken::new(Aws1Source::new(imds), audience)
-            .regional_cred_verification_url(aws.regional_cred_verification_url.clone()),
-    ))
 }
 
 #[cfg(test)]

@@ -27,6 +27,7 @@
 mod aws_profile;
 mod external_account;
 mod json;
+mod source;
 
 pub(crate) use aws_profile::expand_home;
 pub use aws_profile::{AwsProfile, GCP_AUDIENCE_KEY, ROLE_ARN_KEY};
