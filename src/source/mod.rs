@@ -36,22 +36,18 @@
 //! assert!(sources.iter().all(|s| s.validate().is_ok()));
 //! ```
 
+// Grouped by where the identity comes from: `aws` (public: the AWS identity sources for
+// signing), `gcp`, and `generic` (anywhere); every source is re-exported here.
 pub mod aws;
-mod aws_signed_request;
-mod custom;
-mod executable;
-mod file;
-mod format;
-mod gcp_metadata;
-mod url;
+mod gcp;
+mod generic;
 
-pub use aws_signed_request::{AwsSignedRequestToken, DEFAULT_REGIONAL_CRED_VERIFICATION_URL};
-pub use custom::{FnTokenSource, StaticToken};
-pub use executable::{ALLOW_EXECUTABLES_ENV, ExecutableToken};
-pub use file::TokenFile;
-pub use format::TokenFormat;
-pub use gcp_metadata::{DEFAULT_METADATA_HOST, GcpMetadataIdentityToken, IdTokenFormat};
-pub use url::UrlToken;
+pub use aws::signed_request::{AwsSignedRequestToken, DEFAULT_REGIONAL_CRED_VERIFICATION_URL};
+pub use gcp::{DEFAULT_METADATA_HOST, GcpMetadataIdentityToken, IdTokenFormat};
+pub use generic::{
+    ALLOW_EXECUTABLES_ENV, ExecutableToken, FnTokenSource, StaticToken, TokenFile, TokenFormat,
+    UrlToken,
+};
 
 use std::fmt;
 use std::sync::Arc;

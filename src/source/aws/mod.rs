@@ -50,6 +50,8 @@ mod aws1;
 mod env;
 pub(crate) mod imds;
 mod sdk;
+/// The SigV4-signed `GetCallerIdentity` subject token (re-exported from `source`).
+pub(super) mod signed_request;
 
 pub use aws1::Aws1Source;
 pub use env::AwsEnvironment;

@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::SubjectTokenSource;
 use crate::context::Context;
 use crate::error::{Error, ErrorKind, Service};
+use crate::source::SubjectTokenSource;
 use crate::token::{SubjectToken, TokenType, format_rfc3339};
 
 /// A fixed token. Once it expires, fetching fails with [`ErrorKind::Expired`]: a static

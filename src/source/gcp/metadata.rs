@@ -9,10 +9,10 @@ use async_trait::async_trait;
 use reqwest::Method;
 use url::Url;
 
-use super::SubjectTokenSource;
 use crate::context::Context;
 use crate::error::{Error, ErrorKind, Service, sanitize_upstream_text};
 use crate::http::{HttpRequest, HttpResponse, RetryPolicy, with_retries};
+use crate::source::SubjectTokenSource;
 use crate::token::{SubjectToken, TokenType, format_rfc3339};
 
 /// The metadata server's host when `GCE_METADATA_HOST` is not set.

@@ -9,9 +9,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use serde::Deserialize;
 
-use super::SubjectTokenSource;
 use crate::context::Context;
 use crate::error::{Error, ErrorKind, Service, sanitize_upstream_text};
+use crate::source::SubjectTokenSource;
 use crate::token::{SubjectToken, TokenType, format_rfc3339};
 
 /// The variable that must be `1` for executables to run.

@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 
-use super::{SubjectTokenSource, TokenFormat};
+use super::TokenFormat;
 use crate::context::Context;
 use crate::error::{Error, ErrorKind, Service};
+use crate::source::SubjectTokenSource;
 use crate::token::{SubjectToken, TokenType, format_rfc3339};
 
 /// The largest token file accepted (1 MiB); real tokens are a few KB.

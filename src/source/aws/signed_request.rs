@@ -15,10 +15,10 @@ use aws_sigv4::sign::v4;
 use serde::Serialize;
 use url::Url;
 
-use super::SubjectTokenSource;
-use super::aws::{AwsIdentitySource, is_region_name};
+use super::{AwsIdentitySource, is_region_name};
 use crate::context::Context;
 use crate::error::{Error, ErrorKind, Service, sanitize_upstream_text};
+use crate::source::SubjectTokenSource;
 use crate::token::{SubjectToken, TokenType, format_rfc3339};
 
 /// The `regional_cred_verification_url` of generated credential configurations.

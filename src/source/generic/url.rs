@@ -8,10 +8,11 @@ use reqwest::Method;
 use reqwest::header::{HeaderName, HeaderValue};
 use url::Url;
 
-use super::{SubjectTokenSource, TokenFormat};
+use super::TokenFormat;
 use crate::context::Context;
 use crate::error::{Error, ErrorKind, Service, sanitize_upstream_text};
 use crate::http::{HttpRequest, RetryPolicy, with_retries};
+use crate::source::SubjectTokenSource;
 use crate::token::{SubjectToken, TokenType, format_rfc3339};
 
 /// A token fetched from a URL on every refresh.
