@@ -27,7 +27,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::http::HttpClient;
+use crate::error::Service;
+use crate::http::{HttpClient, RetryPolicy};
 
 /// A source of wall-clock time.
 ///
@@ -378,6 +379,81 @@ pub struct Context {
     env: Arc<dyn Env>,
     sleep: Arc<dyn Sleep>,
     http: HttpClient,
+    calls: Arc<CallSettingsMap>,
+}
+
+/// How calls to one service are made: the timeout of each attempt and the retry policy
+/// (attempts, backoff, overall deadline). Unset parts fall back to the next level.
+///
+/// Every source and exchange resolves its settings the same way: its own setter
+/// (`attempt_timeout`, `retry_policy`) if called, else the [`Context`]'s settings for its
+/// [`Service`] ([`ContextBuilder::call_settings`]), else the context's settings for every
+/// service ([`ContextBuilder::default_call_settings`]), else its own default (see
+/// docs/reliability.md). So one context tunes every component that calls a service, including
+/// the ones a provider builds from a configuration file:
+///
+/// ```
+/// use federated_credentials::Service;
+/// use federated_credentials::context::{CallSettings, Context};
+/// use federated_credentials::http::RetryPolicy;
+/// use std::time::Duration;
+///
+/// // Google STS behind a slow proxy: longer attempts, more of them.
+/// let ctx = Context::builder()
+///     .call_settings(
+///         Service::GoogleSts,
+///         CallSettings::new()
+///             .attempt_timeout(Duration::from_secs(20))
+///             .retry_policy(RetryPolicy::new(5).deadline(Duration::from_secs(90))),
+///     )
+///     .build();
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CallSettings {
+    attempt_timeout: Option<Duration>,
+    retry: Option<RetryPolicy>,
+}
+
+impl CallSettings {
+    /// Nothing set: everything falls back.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The timeout of one attempt (connection, request and the whole response).
+    pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
+        self.attempt_timeout = Some(timeout);
+        self
+    }
+
+    /// How often and how patiently transient failures are retried.
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = Some(policy);
+        self
+    }
+
+    /// Each part that is set here, else `fallback`'s.
+    pub(crate) fn or(self, fallback: CallSettings) -> CallSettings {
+        CallSettings {
+            attempt_timeout: self.attempt_timeout.or(fallback.attempt_timeout),
+            retry: self.retry.or(fallback.retry),
+        }
+    }
+}
+
+/// The context's call settings: per service, and for every service.
+#[derive(Debug, Default)]
+struct CallSettingsMap {
+    per_service: HashMap<Service, CallSettings>,
+    all: CallSettings,
+}
+
+/// The attempt timeout and retry policy one call uses, resolved by
+/// [`Context::resolve_call`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ResolvedCall {
+    pub(crate) attempt_timeout: Duration,
+    pub(crate) retry: RetryPolicy,
 }
 
 impl Default for Context {
@@ -419,6 +495,32 @@ impl Context {
     pub fn http(&self) -> &HttpClient {
         &self.http
     }
+
+    /// The call settings for `service`: its own where set, else those for every service.
+    pub fn call_settings(&self, service: Service) -> CallSettings {
+        self.calls
+            .per_service
+            .get(&service)
+            .copied()
+            .unwrap_or_default()
+            .or(self.calls.all)
+    }
+
+    /// What a component calling `service` uses: its own settings (`explicit`), else the
+    /// context's, else the component's defaults.
+    pub(crate) fn resolve_call(
+        &self,
+        service: Service,
+        explicit: CallSettings,
+        default_timeout: Duration,
+        default_retry: RetryPolicy,
+    ) -> ResolvedCall {
+        let settings = explicit.or(self.call_settings(service));
+        ResolvedCall {
+            attempt_timeout: settings.attempt_timeout.unwrap_or(default_timeout),
+            retry: settings.retry.unwrap_or(default_retry),
+        }
+    }
 }
 
 /// Builds a [`Context`]; see [`Context::builder`]. Unset parts default to the real world.
@@ -443,9 +545,23 @@ pub struct ContextBuilder {
     env: Option<Arc<dyn Env>>,
     sleep: Option<Arc<dyn Sleep>>,
     http: Option<HttpClient>,
+    calls: CallSettingsMap,
 }
 
 impl ContextBuilder {
+    /// Call settings for every component that calls `service` (replacing earlier ones for
+    /// it); see [`CallSettings`] for the order in which settings apply.
+    pub fn call_settings(mut self, service: Service, settings: CallSettings) -> Self {
+        self.calls.per_service.insert(service, settings);
+        self
+    }
+
+    /// Call settings for every service without its own [`call_settings`](Self::call_settings).
+    pub fn default_call_settings(mut self, settings: CallSettings) -> Self {
+        self.calls.all = settings;
+        self
+    }
+
     /// Uses this clock instead of the system clock.
     pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
         self.clock = Some(Arc::new(clock));
@@ -478,6 +594,7 @@ impl ContextBuilder {
             env: self.env.unwrap_or_else(|| Arc::new(ProcessEnv)),
             sleep: self.sleep.unwrap_or_else(|| Arc::new(TokioSleep)),
             http: self.http.unwrap_or_default(),
+            calls: Arc::new(self.calls),
         }
     }
 }
@@ -486,6 +603,44 @@ impl ContextBuilder {
 mod tests {
     use super::*;
     use std::sync::Mutex;
+
+    #[test]
+    fn call_settings_resolve_component_then_service_then_all_then_default() {
+        let secs = Duration::from_secs;
+        let ctx = Context::builder()
+            .default_call_settings(CallSettings::new().attempt_timeout(secs(7)))
+            .call_settings(
+                Service::AwsSts,
+                CallSettings::new().retry_policy(RetryPolicy::new(9)),
+            )
+            .build();
+        let default_retry = RetryPolicy::new(2);
+        // Nothing of its own: the service's retry, the all-services timeout.
+        let r = ctx.resolve_call(Service::AwsSts, CallSettings::new(), secs(1), default_retry);
+        assert_eq!((r.attempt_timeout, r.retry.max_attempts()), (secs(7), 9));
+        // Its own setters win.
+        let own = CallSettings::new()
+            .attempt_timeout(secs(3))
+            .retry_policy(RetryPolicy::new(4));
+        let r = ctx.resolve_call(Service::AwsSts, own, secs(1), default_retry);
+        assert_eq!((r.attempt_timeout, r.retry.max_attempts()), (secs(3), 4));
+        // Another service: the all-services timeout, the component's default retry.
+        let r = ctx.resolve_call(
+            Service::GoogleSts,
+            CallSettings::new(),
+            secs(1),
+            default_retry,
+        );
+        assert_eq!((r.attempt_timeout, r.retry.max_attempts()), (secs(7), 2));
+        // A plain context: the component's defaults.
+        let r = Context::default().resolve_call(
+            Service::GoogleSts,
+            CallSettings::new(),
+            secs(1),
+            default_retry,
+        );
+        assert_eq!((r.attempt_timeout, r.retry), (secs(1), default_retry));
+    }
 
     #[test]
     fn manual_clock_moves_only_when_told_and_clones_share_time() {

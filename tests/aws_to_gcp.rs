@@ -500,3 +500,60 @@ async fn nothing_secret_is_rendered() {
         assert!(!rendered.contains(secret), "leaked: {rendered}");
     }
 }
+
+/// Call settings in the context reach the components a provider builds from a configuration
+/// file (a user could not tune Google STS retries before): per service, for every service,
+/// and below a component's own setter.
+#[tokio::test]
+async fn context_call_settings_reach_the_exchanges_built_from_the_file() {
+    use federated_credentials::Service;
+    use federated_credentials::context::CallSettings;
+    use federated_credentials::http::RetryPolicy;
+    let with = |w: &World, ctx: Context| {
+        let path = w.dir.path().join("call.json");
+        std::fs::write(&path, w.aws_config().to_string()).unwrap();
+        ExternalAccountCredentials::builder()
+            .context(ctx)
+            .config(ExternalAccountConfig::from_file(&path).unwrap())
+            .build()
+            .unwrap()
+    };
+    let base = |w: &World| {
+        Context::builder()
+            .clock(w.clock.clone())
+            .env(StaticEnv::empty())
+            .sleep(InstantSleep)
+    };
+    // Default: Google STS is tried 3 times, so two 503s are absorbed.
+    let w = World::new().await;
+    w.sts.push_fault_times(Fault::status(503), 2);
+    with(&w, base(&w).build()).access_token().await.unwrap();
+    assert_eq!(w.sts.request_count(), 3);
+    // One attempt for Google STS from the context: the first 503 is the answer.
+    let w = World::new().await;
+    w.sts.push_fault_times(Fault::status(503), 2);
+    let one_attempt = CallSettings::new().retry_policy(RetryPolicy::new(1));
+    let ctx = base(&w)
+        .call_settings(Service::GoogleSts, one_attempt)
+        .build();
+    let err = with(&w, ctx).access_token().await.unwrap_err();
+    assert_eq!(err.http_status(), Some(503), "{err}");
+    assert_eq!(w.sts.request_count(), 1);
+    // The same for every service; a per-service setting wins over it.
+    let w = World::new().await;
+    w.sts.push_fault_times(Fault::status(503), 2);
+    let ctx = base(&w)
+        .default_call_settings(one_attempt)
+        .call_settings(
+            Service::GoogleSts,
+            CallSettings::new().retry_policy(RetryPolicy::new(3)),
+        )
+        .build();
+    assert_eq!(
+        ctx.call_settings(Service::IamCredentials),
+        one_attempt,
+        "every service without its own"
+    );
+    with(&w, ctx).access_token().await.unwrap();
+    assert_eq!(w.sts.request_count(), 3);
+}

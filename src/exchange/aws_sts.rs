@@ -10,7 +10,7 @@ use reqwest::Method;
 use url::Url;
 
 use super::Exchange;
-use crate::context::Context;
+use crate::context::{CallSettings, Context, ResolvedCall};
 use crate::error::{Error, ErrorKind, Service, sanitize_upstream_text};
 use crate::http::{HttpRequest, HttpResponse, RetryPolicy, with_retries};
 use crate::token::{Expiry, SubjectToken, format_rfc3339, parse_rfc3339};
@@ -198,8 +198,8 @@ pub struct AssumeRoleWithWebIdentity {
     region: Option<String>,
     endpoint: Option<String>,
     fips: Option<bool>,
-    attempt_timeout: Duration,
-    retry: RetryPolicy,
+    /// Set by `attempt_timeout`/`retry_policy`; the rest comes from the context.
+    call: CallSettings,
 }
 
 impl AssumeRoleWithWebIdentity {
@@ -215,10 +215,7 @@ impl AssumeRoleWithWebIdentity {
             region: None,
             endpoint: None,
             fips: None,
-            attempt_timeout: Duration::from_secs(10),
-            retry: RetryPolicy::new(4)
-                .backoff(Duration::from_millis(200), Duration::from_secs(5))
-                .deadline(Duration::from_secs(30)),
+            call: CallSettings::new(),
         }
     }
 
@@ -269,13 +266,13 @@ impl AssumeRoleWithWebIdentity {
 
     /// The timeout of one attempt (default 10 s).
     pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
-        self.attempt_timeout = timeout;
+        self.call = self.call.attempt_timeout(timeout);
         self
     }
 
     /// The retry policy (default: 4 attempts, 200 ms–5 s backoff, 30 s deadline).
     pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
-        self.retry = policy;
+        self.call = self.call.retry_policy(policy);
         self
     }
 
@@ -681,7 +678,7 @@ impl Exchange<SubjectToken> for AssumeRoleWithWebIdentity {
             "AssumeRoleWithWebIdentity",
             Method::POST,
             url,
-            self.attempt_timeout,
+            self.resolved_call(ctx).attempt_timeout,
         )
         .request_id_header(REQUEST_ID_HEADER)
         .form_body(&pairs);
@@ -692,7 +689,7 @@ impl Exchange<SubjectToken> for AssumeRoleWithWebIdentity {
         );
         let creds = with_retries(
             ctx,
-            &self.retry,
+            &self.resolved_call(ctx).retry,
             Service::AwsSts,
             "AssumeRoleWithWebIdentity",
             |attempt| {
@@ -723,6 +720,21 @@ impl Exchange<SubjectToken> for AssumeRoleWithWebIdentity {
     fn validate(&self, ctx: &Context) -> Result<(), Error> {
         self.check()?;
         self.resolve_endpoint(ctx).map(|_| ())
+    }
+}
+
+impl AssumeRoleWithWebIdentity {
+    /// The attempt timeout and retry policy of this call: this value's own settings, else
+    /// the context's for [`Service::AwsSts`], else the defaults (10 s per attempt).
+    fn resolved_call(&self, ctx: &Context) -> ResolvedCall {
+        ctx.resolve_call(
+            Service::AwsSts,
+            self.call,
+            Duration::from_secs(10),
+            RetryPolicy::new(4)
+                .backoff(Duration::from_millis(200), Duration::from_secs(5))
+                .deadline(Duration::from_secs(30)),
+        )
     }
 }
 

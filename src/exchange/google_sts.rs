@@ -13,7 +13,7 @@ use serde::Deserialize;
 use url::Url;
 
 use super::Exchange;
-use crate::context::Context;
+use crate::context::{CallSettings, Context, ResolvedCall};
 use crate::error::{Error, ErrorKind, Service, sanitize_upstream_text};
 use crate::http::{HttpRequest, HttpResponse, RetryPolicy, with_retries};
 use crate::secret::SecretString;
@@ -71,8 +71,8 @@ pub struct GoogleStsExchange {
     client_id: Option<String>,
     client_secret: Option<SecretString>,
     workforce_pool_user_project: Option<String>,
-    attempt_timeout: Duration,
-    retry: RetryPolicy,
+    /// Set by `attempt_timeout`/`retry_policy`; the rest comes from the context.
+    call: CallSettings,
 }
 
 impl GoogleStsExchange {
@@ -86,10 +86,7 @@ impl GoogleStsExchange {
             client_id: None,
             client_secret: None,
             workforce_pool_user_project: None,
-            attempt_timeout: Duration::from_secs(10),
-            retry: RetryPolicy::new(3)
-                .backoff(Duration::from_millis(200), Duration::from_secs(3))
-                .deadline(Duration::from_secs(30)),
+            call: CallSettings::new(),
         }
     }
 
@@ -136,14 +133,14 @@ impl GoogleStsExchange {
 
     /// The timeout of one attempt (default 10 s).
     pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
-        self.attempt_timeout = timeout;
+        self.call = self.call.attempt_timeout(timeout);
         self
     }
 
     /// The retry policy (default: 3 attempts on 408/429/5xx and transport errors, 200 ms–3 s
     /// backoff, 30 s deadline).
     pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
-        self.retry = policy;
+        self.call = self.call.retry_policy(policy);
         self
     }
 
@@ -333,7 +330,7 @@ impl Exchange<SubjectToken> for GoogleStsExchange {
             "exchanging the subject token at Google STS",
             Method::POST,
             self.url()?,
-            self.attempt_timeout,
+            self.resolved_call(ctx).attempt_timeout,
         )
         .form_body(&pairs);
         // A client id without a secret is a public client: `id:` with an empty password, as
@@ -349,7 +346,7 @@ impl Exchange<SubjectToken> for GoogleStsExchange {
         let span = tracing::debug_span!("google_sts_exchange", endpoint = %request.url.host_str().unwrap_or(""), subject_token_type = %token.token_type());
         with_retries(
             ctx,
-            &self.retry,
+            &self.resolved_call(ctx).retry,
             Service::GoogleSts,
             "exchanging the subject token at Google STS",
             |attempt| {
@@ -372,6 +369,21 @@ impl Exchange<SubjectToken> for GoogleStsExchange {
 
     fn validate(&self, _ctx: &Context) -> Result<(), Error> {
         self.check()
+    }
+}
+
+impl GoogleStsExchange {
+    /// The attempt timeout and retry policy of this call: this value's own settings, else
+    /// the context's for [`Service::GoogleSts`], else the defaults (10 s per attempt).
+    fn resolved_call(&self, ctx: &Context) -> ResolvedCall {
+        ctx.resolve_call(
+            Service::GoogleSts,
+            self.call,
+            Duration::from_secs(10),
+            RetryPolicy::new(3)
+                .backoff(Duration::from_millis(200), Duration::from_secs(3))
+                .deadline(Duration::from_secs(30)),
+        )
     }
 }
 

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use url::Url;
 
 use super::{Exchange, validate_google_url};
-use crate::context::Context;
+use crate::context::{CallSettings, Context, ResolvedCall};
 use crate::error::{Error, ErrorKind, Service, sanitize_upstream_text};
 use crate::http::{HttpRequest, HttpResponse, RetryPolicy, with_retries};
 use crate::token::{AccessToken, SubjectToken, TokenType, format_rfc3339, parse_rfc3339};
@@ -55,8 +55,8 @@ pub struct ServiceAccountImpersonation {
     scopes: Vec<String>,
     lifetime: Option<Duration>,
     delegates: Vec<String>,
-    attempt_timeout: Duration,
-    retry: RetryPolicy,
+    /// Set by `attempt_timeout`/`retry_policy`; the rest comes from the context.
+    call: CallSettings,
 }
 
 impl ServiceAccountImpersonation {
@@ -69,8 +69,7 @@ impl ServiceAccountImpersonation {
             scopes: vec![super::google_sts::CLOUD_PLATFORM_SCOPE.to_string()],
             lifetime: None,
             delegates: Vec::new(),
-            attempt_timeout: Duration::from_secs(10),
-            retry: default_retry(),
+            call: CallSettings::new(),
         }
     }
 
@@ -96,14 +95,14 @@ impl ServiceAccountImpersonation {
 
     /// The timeout of one attempt (default 10 s).
     pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
-        self.attempt_timeout = timeout;
+        self.call = self.call.attempt_timeout(timeout);
         self
     }
 
     /// The retry policy (default: 3 attempts on 408/429/5xx and transport errors, 200 ms–3 s
     /// backoff, 30 s deadline).
     pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
-        self.retry = policy;
+        self.call = self.call.retry_policy(policy);
         self
     }
 
@@ -156,7 +155,7 @@ impl Exchange<AccessToken> for ServiceAccountImpersonation {
             "impersonating the service account (generateAccessToken)",
             Method::POST,
             url,
-            self.attempt_timeout,
+            self.resolved_call(ctx).attempt_timeout,
         )
         .secret_header("authorization", &federated.authorization_header())?
         .json_body(&body);
@@ -164,7 +163,7 @@ impl Exchange<AccessToken> for ServiceAccountImpersonation {
         let span = tracing::debug_span!("iam_generate_access_token", service_account = %sa);
         with_retries(
             ctx,
-            &self.retry,
+            &self.resolved_call(ctx).retry,
             Service::IamCredentials,
             "generateAccessToken",
             |_| {
@@ -368,8 +367,8 @@ pub struct GenerateIdToken {
     /// `None`: the universe's (`https://iamcredentials.{universe}/v1`, googleapis.com unless
     /// the credentials it is used with say otherwise).
     base_url: Option<String>,
-    attempt_timeout: Duration,
-    retry: RetryPolicy,
+    /// Set by `attempt_timeout`/`retry_policy`; the rest comes from the context.
+    call: CallSettings,
 }
 
 impl GenerateIdToken {
@@ -389,8 +388,7 @@ impl GenerateIdToken {
             include_email: false,
             delegates: Vec::new(),
             base_url: None,
-            attempt_timeout: Duration::from_secs(10),
-            retry: default_retry(),
+            call: CallSettings::new(),
         }
     }
 
@@ -417,14 +415,14 @@ impl GenerateIdToken {
 
     /// The timeout of one attempt (default 10 s).
     pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
-        self.attempt_timeout = timeout;
+        self.call = self.call.attempt_timeout(timeout);
         self
     }
 
     /// The retry policy (default: 3 attempts on 408/429/5xx and transport errors, 200 ms–3 s
     /// backoff, 30 s deadline).
     pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
-        self.retry = policy;
+        self.call = self.call.retry_policy(policy);
         self
     }
 
@@ -469,13 +467,13 @@ impl Exchange<AccessToken> for GenerateIdToken {
             "getting an ID token (generateIdToken)",
             Method::POST,
             url,
-            self.attempt_timeout,
+            self.resolved_call(ctx).attempt_timeout,
         )
         .secret_header("authorization", &caller.authorization_header())?
         .json_body(&body);
         with_retries(
             ctx,
-            &self.retry,
+            &self.resolved_call(ctx).retry,
             Service::IamCredentials,
             "generateIdToken",
             |_| {
@@ -496,6 +494,32 @@ impl Exchange<AccessToken> for GenerateIdToken {
 
     fn validate(&self, _ctx: &Context) -> Result<(), Error> {
         self.url().map(|_| ())
+    }
+}
+
+impl ServiceAccountImpersonation {
+    /// The attempt timeout and retry policy of this call: this value's own settings, else
+    /// the context's for [`Service::IamCredentials`], else the defaults (10 s per attempt).
+    fn resolved_call(&self, ctx: &Context) -> ResolvedCall {
+        ctx.resolve_call(
+            Service::IamCredentials,
+            self.call,
+            Duration::from_secs(10),
+            default_retry(),
+        )
+    }
+}
+
+impl GenerateIdToken {
+    /// The attempt timeout and retry policy of this call: this value's own settings, else
+    /// the context's for [`Service::IamCredentials`], else the defaults (10 s per attempt).
+    fn resolved_call(&self, ctx: &Context) -> ResolvedCall {
+        ctx.resolve_call(
+            Service::IamCredentials,
+            self.call,
+            Duration::from_secs(10),
+            default_retry(),
+        )
     }
 }
 

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use reqwest::Method;
 use url::Url;
 
-use crate::context::Context;
+use crate::context::{CallSettings, Context, ResolvedCall};
 use crate::error::{Error, ErrorKind, Service, sanitize_upstream_text};
 use crate::http::{HttpRequest, HttpResponse, RetryPolicy, with_retries};
 use crate::source::SubjectTokenSource;
@@ -60,8 +60,8 @@ pub struct GcpMetadataIdentityToken {
     licenses: bool,
     service_account: String,
     metadata_host: Option<String>,
-    attempt_timeout: Duration,
-    retry: RetryPolicy,
+    /// Set by `attempt_timeout`/`retry_policy`; the rest comes from the context.
+    call: CallSettings,
 }
 
 impl GcpMetadataIdentityToken {
@@ -74,10 +74,7 @@ impl GcpMetadataIdentityToken {
             licenses: false,
             service_account: "default".to_string(),
             metadata_host: None,
-            attempt_timeout: Duration::from_secs(3),
-            retry: RetryPolicy::new(4)
-                .backoff(Duration::from_millis(100), Duration::from_secs(1))
-                .deadline(Duration::from_secs(10)),
+            call: CallSettings::new(),
         }
     }
 
@@ -108,13 +105,13 @@ impl GcpMetadataIdentityToken {
 
     /// The timeout of each attempt (default 3 s).
     pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
-        self.attempt_timeout = timeout;
+        self.call = self.call.attempt_timeout(timeout);
         self
     }
 
     /// The retry policy (default: 4 attempts, 100 ms–1 s backoff, 10 s deadline).
     pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
-        self.retry = policy;
+        self.call = self.call.retry_policy(policy);
         self
     }
 
@@ -235,12 +232,12 @@ impl SubjectTokenSource for GcpMetadataIdentityToken {
             "fetching the identity token",
             Method::GET,
             url,
-            self.attempt_timeout,
+            self.resolved_call(ctx).attempt_timeout,
         )
         .header("metadata-flavor", "Google")?
         .direct();
         let span = tracing::debug_span!("gcp_metadata_identity", host = %host, service_account = %self.service_account);
-        with_retries(ctx, &self.retry, Service::GcpMetadata, "fetching the identity token", |attempt| {
+        with_retries(ctx, &self.resolved_call(ctx).retry, Service::GcpMetadata, "fetching the identity token", |attempt| {
             let request = &request;
             let host = &host;
             async move {
@@ -282,6 +279,21 @@ impl SubjectTokenSource for GcpMetadataIdentityToken {
             ));
         }
         Ok(())
+    }
+}
+
+impl GcpMetadataIdentityToken {
+    /// The attempt timeout and retry policy of this call: this value's own settings, else
+    /// the context's for [`Service::GcpMetadata`], else the defaults (3 s per attempt).
+    fn resolved_call(&self, ctx: &Context) -> ResolvedCall {
+        ctx.resolve_call(
+            Service::GcpMetadata,
+            self.call,
+            Duration::from_secs(3),
+            RetryPolicy::new(4)
+                .backoff(Duration::from_millis(100), Duration::from_secs(1))
+                .deadline(Duration::from_secs(10)),
+        )
     }
 }
 

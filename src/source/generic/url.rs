@@ -9,7 +9,7 @@ use reqwest::header::{HeaderName, HeaderValue};
 use url::Url;
 
 use super::TokenFormat;
-use crate::context::Context;
+use crate::context::{CallSettings, Context, ResolvedCall};
 use crate::error::{Error, ErrorKind, Service, sanitize_upstream_text};
 use crate::http::{HttpRequest, RetryPolicy, with_retries};
 use crate::source::SubjectTokenSource;
@@ -35,8 +35,8 @@ pub struct UrlToken {
     headers: Vec<(String, String)>,
     format: TokenFormat,
     token_type: TokenType,
-    attempt_timeout: Duration,
-    retry: RetryPolicy,
+    /// Set by `attempt_timeout`/`retry_policy`; the rest comes from the context.
+    call: CallSettings,
 }
 
 impl UrlToken {
@@ -47,10 +47,7 @@ impl UrlToken {
             headers: Vec::new(),
             format: TokenFormat::Text,
             token_type: TokenType::Jwt,
-            attempt_timeout: Duration::from_secs(5),
-            retry: RetryPolicy::new(3)
-                .backoff(Duration::from_millis(100), Duration::from_secs(1))
-                .deadline(Duration::from_secs(15)),
+            call: CallSettings::new(),
         }
     }
 
@@ -74,14 +71,14 @@ impl UrlToken {
 
     /// The timeout of one attempt (default 5 s).
     pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
-        self.attempt_timeout = timeout;
+        self.call = self.call.attempt_timeout(timeout);
         self
     }
 
     /// The retry policy (default: 3 attempts on 408/429/5xx, 100 ms–1 s backoff, 15 s
     /// deadline).
     pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
-        self.retry = policy;
+        self.call = self.call.retry_policy(policy);
         self
     }
 
@@ -101,13 +98,13 @@ impl UrlToken {
         Ok(url)
     }
 
-    fn request(&self) -> Result<HttpRequest, Error> {
+    fn request(&self, attempt_timeout: Duration) -> Result<HttpRequest, Error> {
         let mut request = HttpRequest::new(
             Service::UrlSource,
             "fetching the subject token",
             Method::GET,
             self.parsed_url()?,
-            self.attempt_timeout,
+            attempt_timeout,
         );
         for (name, value) in &self.headers {
             let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
@@ -133,10 +130,11 @@ impl UrlToken {
 #[async_trait]
 impl SubjectTokenSource for UrlToken {
     async fn subject_token(&self, ctx: &Context) -> Result<SubjectToken, Error> {
-        let request = self.request()?;
+        let call = self.resolved_call(ctx);
+        let request = self.request(call.attempt_timeout)?;
         let raw = with_retries(
             ctx,
-            &self.retry,
+            &call.retry,
             Service::UrlSource,
             "fetching the subject token",
             |_| {
@@ -220,7 +218,8 @@ impl SubjectTokenSource for UrlToken {
 
     fn validate(&self) -> Result<(), Error> {
         self.format.validate()?;
-        self.request().map(|_| ())
+        // Only the URL and headers are checked; the timeout is not.
+        self.request(Duration::ZERO).map(|_| ())
     }
 }
 
@@ -235,6 +234,21 @@ fn is_compact_jwt(token: &str) -> bool {
             p.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'='))
         })
+}
+
+impl UrlToken {
+    /// The attempt timeout and retry policy of this call: this value's own settings, else
+    /// the context's for [`Service::UrlSource`], else the defaults (5 s per attempt).
+    fn resolved_call(&self, ctx: &Context) -> ResolvedCall {
+        ctx.resolve_call(
+            Service::UrlSource,
+            self.call,
+            Duration::from_secs(5),
+            RetryPolicy::new(3)
+                .backoff(Duration::from_millis(100), Duration::from_secs(1))
+                .deadline(Duration::from_secs(15)),
+        )
+    }
 }
 
 #[cfg(test)]
@@ -316,7 +330,7 @@ mod tests {
     fn header_values_are_sensitive_in_debug() {
         let r = UrlToken::new("http://x/")
             .header("Authorization", "Bearer topsecret")
-            .request()
+            .request(Duration::from_secs(1))
             .unwrap();
         assert!(!format!("{r:?}").contains("topsecret"));
     }

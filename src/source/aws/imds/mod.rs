@@ -16,7 +16,7 @@ use url::Url;
 use self::parse::{parse_credentials, region_from_placement, role_from_listing};
 use self::session::{SessionToken, TOKEN_HEADER};
 use super::AwsIdentitySource;
-use crate::context::Context;
+use crate::context::{CallSettings, Context, ResolvedCall};
 use crate::error::{Error, ErrorKind, Service, sanitize_upstream_text};
 use crate::http::{HttpRequest, HttpResponse, RetryPolicy, with_retries};
 use crate::secret::SecretString;
@@ -53,8 +53,23 @@ struct Config {
     credentials_url: Option<String>,
     session_token_url: SessionTokenUrl,
     token_ttl: Duration,
-    attempt_timeout: Duration,
-    retry: RetryPolicy,
+    /// Set by `attempt_timeout`/`retry_policy`; the rest comes from the context.
+    call: CallSettings,
+}
+
+impl Config {
+    /// This source's own call settings, else the context's for [`Service::AwsImds`], else
+    /// the defaults (1 s per attempt, 3 attempts, 100 ms–1 s backoff, 10 s deadline).
+    pub(crate) fn resolved_call(&self, ctx: &Context) -> ResolvedCall {
+        ctx.resolve_call(
+            Service::AwsImds,
+            self.call,
+            Duration::from_secs(1),
+            RetryPolicy::new(3)
+                .backoff(Duration::from_millis(100), Duration::from_secs(1))
+                .deadline(Duration::from_secs(10)),
+        )
+    }
 }
 
 #[derive(Debug)]
@@ -126,10 +141,7 @@ impl Ec2InstanceMetadata {
                 credentials_url: None,
                 session_token_url: SessionTokenUrl::Default,
                 token_ttl: DEFAULT_SESSION_TOKEN_TTL,
-                attempt_timeout: Duration::from_secs(1),
-                retry: RetryPolicy::new(3)
-                    .backoff(Duration::from_millis(100), Duration::from_secs(1))
-                    .deadline(Duration::from_secs(10)),
+                call: CallSettings::new(),
             },
         }
     }
@@ -220,13 +232,13 @@ impl Ec2InstanceMetadata {
                 step,
                 Method::GET,
                 url.clone(),
-                self.inner.config.attempt_timeout,
+                self.inner.config.resolved_call(ctx).attempt_timeout,
             )
             .direct();
             if let Some(token) = &token {
                 request = request.header(TOKEN_HEADER, token.expose_secret())?;
             }
-            let retry = self.inner.config.retry;
+            let retry = self.inner.config.resolved_call(ctx).retry;
             let response = with_retries(ctx, &retry, Service::AwsImds, step, |_| {
                 let request = &request;
                 async move {
@@ -461,14 +473,14 @@ impl Ec2InstanceMetadataBuilder {
 
     /// The timeout of each request attempt, connection included (default 1 s).
     pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
-        self.config.attempt_timeout = timeout;
+        self.config.call = self.config.call.attempt_timeout(timeout);
         self
     }
 
     /// The retry policy for 5xx and transport failures (default: 3 attempts, 100 ms–1 s
     /// backoff, 10 s deadline).
     pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
-        self.config.retry = policy;
+        self.config.call = self.config.call.retry_policy(policy);
         self
     }
 

@@ -64,11 +64,11 @@ impl Ec2InstanceMetadata {
             STEP,
             Method::PUT,
             url.clone(),
-            self.inner.config.attempt_timeout,
+            self.inner.config.resolved_call(ctx).attempt_timeout,
         )
         .header(TTL_HEADER, &ttl.to_string())?
         .direct();
-        let retry = self.inner.config.retry;
+        let retry = self.inner.config.resolved_call(ctx).retry;
         let response = with_retries(ctx, &retry, Service::AwsImds, STEP, |_| {
             let request = &request;
             async move {
