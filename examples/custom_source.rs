@@ -52,7 +52,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let provider = WebIdentityProvider::builder()
         .token_source(from_closure)
         .role_arn(&role)
-        .sts_endpoint(sts.endpoint())
+        .configure_sts(|s| s.endpoint_url(sts.endpoint()))
         .build()?;
     println!(
         "closure source   -> {}",
@@ -63,8 +63,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let provider = WebIdentityProvider::builder()
         .token_source(SpiffeJwtSvid { issuer })
         .role_arn(&role)
-        .session_name("spiffe")
-        .sts_endpoint(sts.endpoint())
+        .configure_sts(|s| s.session_name("spiffe"))
+        .configure_sts(|s| s.endpoint_url(sts.endpoint()))
         .build()?;
     println!(
         "trait source     -> {}",

@@ -87,8 +87,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .context(ctx.clone())
         .token_source(source)
         .role_arn(&role_arn)
-        .session_name("demo")
-        .sts_endpoint(sts.endpoint())
+        .configure_sts(|s| s.session_name("demo"))
+        .configure_sts(|s| s.endpoint_url(sts.endpoint()))
         .build()?;
     let creds = provider.credentials().await?;
     println!("3. AssumeRoleWithWebIdentity");
@@ -145,7 +145,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .context(ctx.clone())
         .token_source(GcpMetadataIdentityToken::new("wrong-audience"))
         .role_arn(&role_arn)
-        .sts_endpoint(sts.endpoint())
+        .configure_sts(|s| s.endpoint_url(sts.endpoint()))
         .build()?;
     match wrong.credentials().await {
         Ok(_) => expect(false, "the wrong audience was accepted")?,
@@ -161,7 +161,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .context(ctx)
         .token_source(GcpMetadataIdentityToken::new(AUDIENCE))
         .role_arn("my-role")
-        .duration(Duration::from_secs(60))
+        .configure_sts(|s| s.duration(Duration::from_secs(60)))
         .build()
     {
         Ok(_) => expect(false, "a bad role ARN was accepted")?,

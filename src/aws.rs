@@ -15,7 +15,7 @@
 //! let provider = WebIdentityProvider::builder()
 //!     .token_source(GcpMetadataIdentityToken::new("sts.amazonaws.com"))
 //!     .role_arn("arn:aws:iam::123456789012:role/gcp-workload")
-//!     .region("us-east-1")
+//!     .configure_sts(|sts| sts.region("us-east-1"))
 //!     .build()?;
 //! let creds = provider.credentials().await?;
 //! println!("acting as {}", creds.assumed_role_arn());
@@ -23,7 +23,6 @@
 //! ```
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_credential_types::provider::{self, ProvideCredentials, error::CredentialsError};
@@ -32,7 +31,6 @@ use crate::cache::{CachePolicy, CredentialCache, DynFetch, Fetch};
 use crate::context::Context;
 use crate::error::{Error, ErrorKind};
 use crate::exchange::{AssumeRoleWithWebIdentity, AwsCredentials, Exchange};
-use crate::http::RetryPolicy;
 use crate::provider::{CachedProvider, ProviderCache};
 use crate::source::{GcpMetadataIdentityToken, SubjectTokenSource, TokenFile};
 use crate::token::SubjectToken;
@@ -121,13 +119,21 @@ impl WebIdentityProvider {
     /// #   .context(Context::builder().env(StaticEnv::empty()).build())
     ///     .token_source(GcpMetadataIdentityToken::new("sts.amazonaws.com"))
     ///     .role_arn("arn:aws:iam::123456789012:role/gcp-workload")
-    ///     .region("us-east-1")
+    ///     .configure_sts(|sts| sts.region("us-east-1"))
     ///     .build()?;
     /// assert_eq!(provider.cache().completed_fetches(), 0); // nothing is fetched until first use
     /// # Ok::<(), federated_credentials::Error>(())
     /// ```
     pub fn builder() -> WebIdentityProviderBuilder {
-        WebIdentityProviderBuilder::default()
+        WebIdentityProviderBuilder {
+            ctx: None,
+            source: None,
+            exchange: None,
+            role_arn: None,
+            sts: AssumeRoleWithWebIdentity::new(""),
+            cache_policy: None,
+            from_env: false,
+        }
     }
 
     /// Configured like the AWS SDKs from the process environment: `AWS_ROLE_ARN`,
@@ -199,32 +205,21 @@ fn to_credentials_error(e: Error) -> CredentialsError {
 /// ```
 /// use federated_credentials::aws::WebIdentityProvider;
 /// use federated_credentials::source::TokenFile;
-/// use std::time::Duration;
 /// # use federated_credentials::context::{Context, StaticEnv};
 /// let provider = WebIdentityProvider::builder()
 /// #   .context(Context::builder().env(StaticEnv::empty()).build())
 ///     .token_source(TokenFile::text("/var/run/secrets/tokens/aws-token"))
 ///     .role_arn("arn:aws:iam::123456789012:role/app")
-///     .session_name("billing-worker")
-///     .duration(Duration::from_secs(2 * 3600))
-///     .region("eu-west-1")
 ///     .build()?;
 /// # Ok::<(), federated_credentials::Error>(())
 /// ```
-#[derive(Default)]
 pub struct WebIdentityProviderBuilder {
     ctx: Option<Context>,
     source: Option<Arc<dyn SubjectTokenSource>>,
     exchange: Option<DynExchange>,
     role_arn: Option<String>,
-    session_name: Option<String>,
-    duration: Option<Duration>,
-    policy: Option<String>,
-    policy_arns: Vec<String>,
-    region: Option<String>,
-    sts_endpoint: Option<String>,
-    fips: Option<bool>,
-    sts_retry: Option<RetryPolicy>,
+    /// Everything but the role, which is set at `build`.
+    sts: AssumeRoleWithWebIdentity,
     cache_policy: Option<CachePolicy>,
     from_env: bool,
 }
@@ -260,58 +255,33 @@ impl WebIdentityProviderBuilder {
         self
     }
 
-    /// The role session name (2–64 of `[\w+=,.@-]`); default
-    /// `federated-credentials-<unix millis>`. It appears in CloudTrail and in the assumed-role
-    /// ARN.
-    pub fn session_name(mut self, name: impl Into<String>) -> Self {
-        self.session_name = Some(name.into());
-        self
-    }
-
-    /// The session duration, 900–43200 s in whole seconds (default: STS's 3600 s). STS also
-    /// caps it at the role's maximum session duration, which only the call can check.
-    pub fn duration(mut self, duration: Duration) -> Self {
-        self.duration = Some(duration);
-        self
-    }
-
-    /// An inline session policy (JSON, at most 2048 characters): the session gets the
-    /// intersection of the role's permissions and this policy.
-    pub fn policy(mut self, policy_json: impl Into<String>) -> Self {
-        self.policy = Some(policy_json.into());
-        self
-    }
-
-    /// Managed session policy ARNs (at most 10).
-    pub fn policy_arns(mut self, arns: impl IntoIterator<Item = impl Into<String>>) -> Self {
-        self.policy_arns = arns.into_iter().map(Into::into).collect();
-        self
-    }
-
-    /// The AWS region whose STS endpoint to call (default: `AWS_REGION`, then
-    /// `AWS_DEFAULT_REGION`, then the global endpoint).
-    pub fn region(mut self, region: impl Into<String>) -> Self {
-        self.region = Some(region.into());
-        self
-    }
-
-    /// A fixed STS base URL (an emulator, a VPC endpoint), instead of the regional endpoint
-    /// and the `AWS_ENDPOINT_URL_STS` / `AWS_ENDPOINT_URL` variables.
-    pub fn sts_endpoint(mut self, url: impl Into<String>) -> Self {
-        self.sts_endpoint = Some(url.into());
-        self
-    }
-
-    /// Uses the FIPS STS endpoint of the region (`sts-fips.{region}.amazonaws.com`), which
-    /// needs a region. Default: whether `AWS_USE_FIPS_ENDPOINT` is `true`.
-    pub fn fips(mut self, fips: bool) -> Self {
-        self.fips = Some(fips);
-        self
-    }
-
-    /// The STS retry policy (default: 4 attempts, 200 ms–5 s backoff, 30 s deadline).
-    pub fn sts_retry_policy(mut self, policy: RetryPolicy) -> Self {
-        self.sts_retry = Some(policy);
+    /// Configures the STS exchange beyond the role: session name, duration, session
+    /// policies, region, endpoint, FIPS, timeouts and retries are the setters of
+    /// [`AssumeRoleWithWebIdentity`], applied to the one this builder makes (after the
+    /// environment's settings with [`configure_from_env`](Self::configure_from_env), so they
+    /// win). It runs at once; calling it again adds to the earlier configuration.
+    ///
+    /// ```
+    /// use federated_credentials::aws::WebIdentityProvider;
+    /// use federated_credentials::source::GcpMetadataIdentityToken;
+    /// use std::time::Duration;
+    ///
+    /// let provider = WebIdentityProvider::builder()
+    ///     .token_source(GcpMetadataIdentityToken::new("sts.amazonaws.com"))
+    ///     .role_arn("arn:aws:iam::123456789012:role/gcp-workload")
+    ///     .configure_sts(|sts| {
+    ///         sts.session_name("billing-worker")
+    ///             .duration(Duration::from_secs(2 * 3600))
+    ///             .region("eu-west-1")
+    ///     })
+    ///     .build()?;
+    /// # Ok::<(), federated_credentials::Error>(())
+    /// ```
+    pub fn configure_sts(
+        mut self,
+        configure: impl FnOnce(AssumeRoleWithWebIdentity) -> AssumeRoleWithWebIdentity,
+    ) -> Self {
+        self.sts = configure(self.sts);
         self
     }
 
@@ -360,11 +330,11 @@ impl WebIdentityProviderBuilder {
         let ctx = self.ctx.unwrap_or_default();
         let env = ctx.env();
         let mut role_arn = self.role_arn;
-        let mut session_name = self.session_name;
+        let mut session_name = None;
         let mut source = self.source;
         if self.from_env {
             role_arn = role_arn.or_else(|| env.get_non_empty("AWS_ROLE_ARN"));
-            session_name = session_name.or_else(|| env.get_non_empty("AWS_ROLE_SESSION_NAME"));
+            session_name = env.get_non_empty("AWS_ROLE_SESSION_NAME");
             if source.is_none() {
                 if let Some(path) = env.get_non_empty("AWS_WEB_IDENTITY_TOKEN_FILE") {
                     source = Some(Arc::new(
@@ -395,30 +365,9 @@ impl WebIdentityProviderBuilder {
                         },
                     )
                 })?;
-                let mut sts = AssumeRoleWithWebIdentity::new(role_arn.trim());
-                if let Some(n) = session_name {
+                let mut sts = self.sts.with_role_arn(role_arn.trim());
+                if let Some(n) = session_name.filter(|_| !sts.has_session_name()) {
                     sts = sts.session_name(n);
-                }
-                if let Some(d) = self.duration {
-                    sts = sts.duration(d);
-                }
-                if let Some(p) = self.policy {
-                    sts = sts.policy(p);
-                }
-                if !self.policy_arns.is_empty() {
-                    sts = sts.policy_arns(self.policy_arns);
-                }
-                if let Some(r) = self.region {
-                    sts = sts.region(r);
-                }
-                if let Some(e) = self.sts_endpoint {
-                    sts = sts.endpoint_url(e);
-                }
-                if let Some(f) = self.fips {
-                    sts = sts.fips(f);
-                }
-                if let Some(r) = self.sts_retry {
-                    sts = sts.retry_policy(r);
                 }
                 Arc::new(sts)
             }
@@ -446,8 +395,10 @@ impl WebIdentityProviderBuilder {
 mod tests {
     use super::*;
     use crate::context::StaticEnv;
+    use crate::http::RetryPolicy;
     use crate::source::StaticToken;
     use crate::token::TokenType;
+    use std::time::Duration;
 
     fn ctx(pairs: &[(&str, &str)]) -> Context {
         Context::builder()
@@ -487,11 +438,17 @@ mod tests {
         assert!(
             base()
                 .context(ctx(&[]))
-                .duration(Duration::from_secs(60))
+                .configure_sts(|s| s.duration(Duration::from_secs(60)))
                 .build()
                 .is_err()
         );
-        assert!(base().context(ctx(&[])).session_name("x").build().is_err());
+        assert!(
+            base()
+                .context(ctx(&[]))
+                .configure_sts(|sts| sts.session_name("x"))
+                .build()
+                .is_err()
+        );
         let err = base()
             .context(ctx(&[("AWS_REGION", "bad region")]))
             .build()
@@ -533,49 +490,91 @@ mod tests {
                 "role_arn: `arn:aws:iam::123456789012:user/alice` is not an IAM role ARN"
             )
         );
-        assert!(builder().session_name("billing-worker").build().is_ok());
-        assert!(msg(builder().session_name("billing worker")).starts_with("role_session_name:"));
         assert!(
             builder()
-                .duration(Duration::from_secs(4 * 3600))
+                .configure_sts(|sts| sts.session_name("billing-worker"))
                 .build()
                 .is_ok()
         );
-        assert!(msg(builder().duration(Duration::from_secs(60))).starts_with("duration_seconds:"));
+        assert!(
+            msg(builder().configure_sts(|sts| sts.session_name("billing worker")))
+                .starts_with("role_session_name:")
+        );
         assert!(
             builder()
-                .policy(r#"{"Version":"2012-10-17","Statement":[]}"#)
+                .configure_sts(|s| s.duration(Duration::from_secs(4 * 3600)))
                 .build()
                 .is_ok()
         );
-        assert!(builder().policy("x".repeat(3000)).build().is_err());
+        assert!(
+            msg(builder().configure_sts(|sts| sts.duration(Duration::from_secs(60))))
+                .starts_with("duration_seconds:")
+        );
+        assert!(
+            builder()
+                .configure_sts(|s| s.policy(r#"{"Version":"2012-10-17","Statement":[]}"#))
+                .build()
+                .is_ok()
+        );
+        assert!(
+            builder()
+                .configure_sts(|sts| sts.policy("x".repeat(3000)))
+                .build()
+                .is_err()
+        );
         let arn = |i: usize| format!("arn:aws:iam::aws:policy/Policy{i}");
-        assert!(builder().policy_arns((0..10).map(arn)).build().is_ok());
-        assert!(builder().policy_arns((0..11).map(arn)).build().is_err());
-        assert!(builder().region("eu-west-1").build().is_ok());
         assert!(
-            msg(builder().region("EU West"))
+            builder()
+                .configure_sts(|sts| sts.policy_arns((0..10).map(arn)))
+                .build()
+                .is_ok()
+        );
+        assert!(
+            builder()
+                .configure_sts(|sts| sts.policy_arns((0..11).map(arn)))
+                .build()
+                .is_err()
+        );
+        assert!(
+            builder()
+                .configure_sts(|sts| sts.region("eu-west-1"))
+                .build()
+                .is_ok()
+        );
+        assert!(
+            msg(builder().configure_sts(|s| s.region("EU West")))
                 .starts_with("region: `EU West` is not an AWS region name")
         );
         assert!(
             builder()
-                .sts_endpoint("https://vpce-0abc-sts.sts.us-east-1.vpce.amazonaws.com")
+                .configure_sts(
+                    |s| s.endpoint_url("https://vpce-0abc-sts.sts.us-east-1.vpce.amazonaws.com")
+                )
                 .build()
                 .is_ok()
         );
         assert_eq!(
             builder()
-                .sts_endpoint("sts.us-east-1.amazonaws.com")
+                .configure_sts(|s| s.endpoint_url("sts.us-east-1.amazonaws.com"))
                 .build()
                 .unwrap_err()
                 .kind(),
             ErrorKind::Configuration
         );
-        assert!(builder().fips(true).region("us-gov-west-1").build().is_ok());
-        assert!(msg(builder().fips(true)).contains("FIPS STS endpoint needs a region"));
         assert!(
             builder()
-                .sts_retry_policy(RetryPolicy::new(2))
+                .configure_sts(|sts| sts.fips(true))
+                .configure_sts(|sts| sts.region("us-gov-west-1"))
+                .build()
+                .is_ok()
+        );
+        assert!(
+            msg(builder().configure_sts(|sts| sts.fips(true)))
+                .contains("FIPS STS endpoint needs a region")
+        );
+        assert!(
+            builder()
+                .configure_sts(|s| s.retry_policy(RetryPolicy::new(2)))
                 .cache_policy(CachePolicy::aws_sts().jitter(Duration::ZERO))
                 .build()
                 .is_ok()
@@ -587,6 +586,42 @@ mod tests {
         assert!(
             err.message()
                 .starts_with("token_source: no web identity token source")
+        );
+    }
+
+    #[test]
+    fn configure_sts_settings_win_over_the_environment() {
+        let env = ctx(&[
+            ("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/app"),
+            ("AWS_ROLE_SESSION_NAME", "env-session"),
+        ]);
+        let built = |b: WebIdentityProviderBuilder| {
+            format!(
+                "{:?}",
+                b.context(env.clone())
+                    .configure_from_env()
+                    .token_source(StaticToken::new("abcd", TokenType::Jwt))
+                    .build()
+                    .unwrap()
+            )
+        };
+        let from_env = built(WebIdentityProvider::builder());
+        assert!(
+            from_env.contains(r#"session_name: Some(\"env-session\")"#),
+            "{from_env}"
+        );
+        let hooked = built(
+            WebIdentityProvider::builder()
+                .configure_sts(|s| s.session_name("hook-session"))
+                .configure_sts(|s| s.region("eu-west-1")),
+        );
+        assert!(
+            hooked.contains(r#"session_name: Some(\"hook-session\")"#),
+            "{hooked}"
+        );
+        assert!(
+            hooked.contains(r#"region: Some(\"eu-west-1\")"#),
+            "both hooks apply: {hooked}"
         );
     }
 

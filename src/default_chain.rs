@@ -168,16 +168,16 @@ pub fn from_profile(ctx: &Context, profile: AwsProfile) -> Result<WebIdentityPro
     })?;
     b = b.role_arn(role);
     if let Some(n) = profile.role_session_name {
-        b = b.session_name(n);
+        b = b.configure_sts(|s| s.session_name(n));
     }
     if let Some(d) = profile.duration {
-        b = b.duration(d);
+        b = b.configure_sts(|s| s.duration(d));
     }
     if let Some(r) = profile.region {
-        b = b.region(r);
+        b = b.configure_sts(|s| s.region(r));
     }
     if let Some(e) = profile.endpoint_url {
-        b = b.sts_endpoint(e);
+        b = b.configure_sts(|s| s.endpoint_url(e));
     }
     b.build()
 }

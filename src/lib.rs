@@ -15,7 +15,7 @@
 //! let provider = WebIdentityProvider::builder()
 //!     .token_source(GcpMetadataIdentityToken::new("sts.amazonaws.com"))
 //!     .role_arn("arn:aws:iam::123456789012:role/gcp-workload")
-//!     .region("us-east-1")
+//!     .configure_sts(|sts| sts.region("us-east-1"))
 //!     .build()?;
 //! // aws_config::defaults(BehaviorVersion::latest()).credentials_provider(provider).load().await
 //! # Ok(()) }

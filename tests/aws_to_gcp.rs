@@ -438,7 +438,7 @@ async fn gcp_federated_workload_assumes_an_aws_role() {
             ),
         )
         .role_arn(&role)
-        .sts_endpoint(aws_sts.endpoint())
+        .configure_sts(|s| s.endpoint_url(aws_sts.endpoint()))
         .build()
         .unwrap();
     let creds = provider.credentials().await.unwrap();

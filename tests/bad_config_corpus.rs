@@ -714,18 +714,28 @@ fn builder_misuse() {
     let err = |b: federated_credentials::aws::WebIdentityProviderBuilder| {
         b.build().unwrap_err().message().to_string()
     };
-    assert!(err(base().duration(Duration::from_secs(899))).starts_with("duration_seconds"));
-    assert!(err(base().duration(Duration::from_secs(43201))).starts_with("duration_seconds"));
-    assert!(err(base().session_name("a")).starts_with("role_session_name"));
-    assert!(err(base().session_name("bad\nname")).starts_with("role_session_name"));
-    assert!(err(base().policy("")).starts_with("policy"));
     assert!(
-        err(base().policy_arns((0..11).map(|i| format!("arn:aws:iam::aws:policy/p{i}"))))
-            .starts_with("policy_arns")
+        err(base().configure_sts(|s| s.duration(Duration::from_secs(899))))
+            .starts_with("duration_seconds")
     );
-    assert!(err(base().region("us-east-1/../x")).starts_with("region"));
-    assert!(err(base().sts_endpoint("not a url")).starts_with("endpoint_url"));
-    assert!(err(base().fips(true)).starts_with("region"));
+    assert!(
+        err(base().configure_sts(|s| s.duration(Duration::from_secs(43201))))
+            .starts_with("duration_seconds")
+    );
+    assert!(err(base().configure_sts(|s| s.session_name("a"))).starts_with("role_session_name"));
+    assert!(
+        err(base().configure_sts(|s| s.session_name("bad\nname"))).starts_with("role_session_name")
+    );
+    assert!(err(base().configure_sts(|s| s.policy(""))).starts_with("policy"));
+    assert!(
+        err(base().configure_sts(
+            |s| s.policy_arns((0..11).map(|i| format!("arn:aws:iam::aws:policy/p{i}")))
+        ))
+        .starts_with("policy_arns")
+    );
+    assert!(err(base().configure_sts(|s| s.region("us-east-1/../x"))).starts_with("region"));
+    assert!(err(base().configure_sts(|s| s.endpoint_url("not a url"))).starts_with("endpoint_url"));
+    assert!(err(base().configure_sts(|s| s.fips(true))).starts_with("region"));
     assert!(
         err(WebIdentityProvider::builder()
             .context(ctx())

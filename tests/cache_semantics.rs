@@ -77,7 +77,7 @@ impl World {
             .context(ctx)
             .token_source(GcpMetadataIdentityToken::new(AUDIENCE))
             .role_arn(&self.role_arn)
-            .sts_endpoint(self.sts.endpoint())
+            .configure_sts(|s| s.endpoint_url(self.sts.endpoint()))
     }
 }
 

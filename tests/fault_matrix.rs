@@ -1012,9 +1012,9 @@ mod outage {
                     .retry_policy(limits.retry),
             )
             .role_arn(&role_arn)
-            .session_name("outage")
-            .sts_endpoint(sts.endpoint())
-            .sts_retry_policy(limits.retry)
+            .configure_sts(|s| s.session_name("outage"))
+            .configure_sts(|s| s.endpoint_url(sts.endpoint()))
+            .configure_sts(|s| s.retry_policy(limits.retry))
             .build()
             .unwrap();
         let get = || {

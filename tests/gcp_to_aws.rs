@@ -84,8 +84,8 @@ impl World {
             .context(self.ctx())
             .token_source(GcpMetadataIdentityToken::new(AUDIENCE))
             .role_arn(&self.role_arn)
-            .session_name("it-session")
-            .sts_endpoint(self.sts.endpoint())
+            .configure_sts(|s| s.session_name("it-session"))
+            .configure_sts(|s| s.endpoint_url(self.sts.endpoint()))
     }
 
     fn provider(&self) -> WebIdentityProvider {
@@ -185,12 +185,14 @@ async fn optional_parameters_reach_sts() {
                 .format(IdTokenFormat::Full)
                 .licenses(true),
         )
-        .duration(Duration::from_secs(7200))
-        .policy(policy)
-        .policy_arns([
-            "arn:aws:iam::aws:policy/ReadOnlyAccess",
-            "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess",
-        ])
+        .configure_sts(|s| s.duration(Duration::from_secs(7200)))
+        .configure_sts(|s| s.policy(policy))
+        .configure_sts(|s| {
+            s.policy_arns([
+                "arn:aws:iam::aws:policy/ReadOnlyAccess",
+                "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess",
+            ])
+        })
         .build()
         .unwrap();
     let creds = provider.credentials().await.unwrap();
@@ -301,7 +303,7 @@ async fn transient_sts_errors_give_up_after_the_retry_budget() {
     w.sts.push_fault_times(Fault::status(502), 10);
     let provider = w
         .builder()
-        .sts_retry_policy(RetryPolicy::new(2))
+        .configure_sts(|s| s.retry_policy(RetryPolicy::new(2)))
         .build()
         .unwrap();
     let err = provider.credentials().await.unwrap_err();
@@ -331,7 +333,7 @@ async fn sts_enforced_rules_surface_as_typed_errors() {
     // duration above the role's maximum
     let err = w
         .builder()
-        .duration(Duration::from_secs(10800))
+        .configure_sts(|s| s.duration(Duration::from_secs(10800)))
         .build()
         .unwrap()
         .credentials()
@@ -500,7 +502,7 @@ async fn answers_without_metadata_flavor_are_rejected() {
         .context(w.ctx_with(&[("GCE_METADATA_HOST", &host)]))
         .token_source(GcpMetadataIdentityToken::new(AUDIENCE))
         .role_arn(&w.role_arn)
-        .sts_endpoint(w.sts.endpoint())
+        .configure_sts(|s| s.endpoint_url(w.sts.endpoint()))
         .build()
         .unwrap();
     let err = provider.credentials().await.unwrap_err();
@@ -539,7 +541,7 @@ async fn not_on_gcp_says_what_to_do() {
         .context(w.ctx_with(&[("GCE_METADATA_HOST", &closed)]))
         .token_source(GcpMetadataIdentityToken::new(AUDIENCE))
         .role_arn(&w.role_arn)
-        .sts_endpoint(w.sts.endpoint())
+        .configure_sts(|s| s.endpoint_url(w.sts.endpoint()))
         .build()
         .unwrap();
     let err = provider.credentials().await.unwrap_err();

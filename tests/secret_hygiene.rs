@@ -86,7 +86,7 @@ async fn no_secret_in_logs_debug_display_or_errors() {
         .context(ctx.clone())
         .token_source(source)
         .role_arn(&role)
-        .sts_endpoint(sts.endpoint())
+        .configure_sts(|s| s.endpoint_url(sts.endpoint()))
         .build()
         .unwrap();
     let creds = provider.credentials().await.unwrap();

@@ -116,7 +116,7 @@ fn concurrent_fetches_keep_their_events_in_their_own_spans() {
                 .context(ctx.clone())
                 .token_source(GcpMetadataIdentityToken::new("sts.amazonaws.com"))
                 .role_arn(role)
-                .sts_endpoint(sts.endpoint())
+                .configure_sts(|s| s.endpoint_url(sts.endpoint()))
                 .build()
                 .unwrap();
             tasks.push(tokio::spawn(async move { provider.credentials().await }));

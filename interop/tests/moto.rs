@@ -206,9 +206,9 @@ fn web_identity_provider(
         .context(ctx)
         .token_source(GcpMetadataIdentityToken::new(AUDIENCE))
         .role_arn(role_arn)
-        .session_name(SESSION)
-        .region(REGION)
-        .sts_endpoint(moto.endpoint.as_str())
+        .configure_sts(|s| s.session_name(SESSION))
+        .configure_sts(|s| s.region(REGION))
+        .configure_sts(|s| s.endpoint_url(moto.endpoint.as_str()))
         .build()
         .expect("provider")
 }

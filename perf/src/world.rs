@@ -71,7 +71,7 @@ impl GcpToAws {
             .context(ctx)
             .token_source(GcpMetadataIdentityToken::new(STS_AUDIENCE))
             .role_arn(&self.role_arn)
-            .sts_endpoint(self.sts.endpoint())
+            .configure_sts(|s| s.endpoint_url(self.sts.endpoint()))
     }
 
     pub fn requests(&self) -> usize {

@@ -385,16 +385,16 @@ fn provider_from_args(args: CredentialProcessArgs) -> Result<WebIdentityProvider
         builder = builder.role_arn(arn);
     }
     if let Some(name) = args.session_name {
-        builder = builder.session_name(name);
+        builder = builder.configure_sts(|s| s.session_name(name));
     }
     if let Some(secs) = args.duration_seconds {
-        builder = builder.duration(Duration::from_secs(secs));
+        builder = builder.configure_sts(|s| s.duration(Duration::from_secs(secs)));
     }
     if let Some(region) = args.region {
-        builder = builder.region(region);
+        builder = builder.configure_sts(|s| s.region(region));
     }
     if let Some(url) = args.sts_endpoint {
-        builder = builder.sts_endpoint(url);
+        builder = builder.configure_sts(|s| s.endpoint_url(url));
     }
     builder.build()
 }

@@ -281,6 +281,17 @@ impl AssumeRoleWithWebIdentity {
         &self.role_arn
     }
 
+    /// The same exchange for another role (the provider builder sets the role last).
+    pub(crate) fn with_role_arn(mut self, role_arn: impl Into<String>) -> Self {
+        self.role_arn = role_arn.into();
+        self
+    }
+
+    /// Whether a session name was set.
+    pub(crate) fn has_session_name(&self) -> bool {
+        self.session_name.is_some()
+    }
+
     /// The resolved STS URL for this context (see the type's documentation for the order),
     /// e.g. to log where requests will go:
     ///

@@ -229,8 +229,7 @@ impl AwsStsEmulatorBuilder {
 /// let provider = WebIdentityProvider::builder()
 ///     .token_source(GcpMetadataIdentityToken::new("sts.amazonaws.com").metadata_host(mds.host()))
 ///     .role_arn(&role_arn)
-///     .session_name("it-session")
-///     .sts_endpoint(sts.endpoint())
+///     .configure_sts(|s| s.session_name("it-session").endpoint_url(sts.endpoint()))
 ///     .build()?;
 /// let credentials = provider.credentials().await?;
 /// assert!(credentials.assumed_role_arn().ends_with(":assumed-role/gcp-workload/it-session"));

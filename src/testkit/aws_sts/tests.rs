@@ -400,7 +400,7 @@ fn provider_builder(
     WebIdentityProvider::builder()
         .token_source(GcpMetadataIdentityToken::new(AUD).metadata_host(mds.host()))
         .role_arn(role_arn)
-        .sts_endpoint(sts.endpoint())
+        .configure_sts(|s| s.endpoint_url(sts.endpoint()))
 }
 
 /// A metadata emulator and an STS emulator with role `workload` (no conditions), on the
@@ -450,7 +450,7 @@ async fn what_the_provider_gets_is_recorded() {
 async fn the_provider_request_as_recorded() {
     let (mds, sts, role_arn) = with_provider().await;
     let provider = provider_builder(&mds, &sts, &role_arn)
-        .session_name("demo")
+        .configure_sts(|s| s.session_name("demo"))
         .build()
         .unwrap();
     provider.credentials().await.unwrap();
@@ -634,7 +634,7 @@ async fn roles_as_the_provider_sees_them() {
 
     // More than the role allows.
     let long = provider_builder(&mds, &sts, &sts.role_arn("workload"))
-        .duration(Duration::from_secs(2 * 3600))
+        .configure_sts(|s| s.duration(Duration::from_secs(2 * 3600)))
         .build()
         .unwrap();
     let err = long.credentials().await.unwrap_err();

@@ -112,7 +112,7 @@ async fn explicit_wiring_with_the_constants() {
             GcpMetadataIdentityToken::new(AWS_AUDIENCE).metadata_host(clouds.gcp_metadata.host()),
         )
         .role_arn(clouds.role_arn())
-        .sts_endpoint(clouds.aws_sts.endpoint())
+        .configure_sts(|s| s.endpoint_url(clouds.aws_sts.endpoint()))
         .build()
         .unwrap();
     assert!(provider.credentials().await.is_ok());
