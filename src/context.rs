@@ -448,6 +448,39 @@ struct CallSettingsMap {
     all: CallSettings,
 }
 
+/// The defaults of each service's calls, in one place (docs/reliability.md quotes them):
+/// attempt timeout, attempts, backoff and deadline.
+pub(crate) fn default_call(service: Service) -> ResolvedCall {
+    let (s, ms) = (Duration::from_secs, Duration::from_millis);
+    let (attempt_timeout, retry) = match service {
+        Service::GcpMetadata => (
+            s(3),
+            RetryPolicy::new(4).backoff(ms(100), s(1)).deadline(s(10)),
+        ),
+        Service::AwsImds => (
+            s(1),
+            RetryPolicy::new(3).backoff(ms(100), s(1)).deadline(s(10)),
+        ),
+        Service::AwsSts => (
+            s(10),
+            RetryPolicy::new(4).backoff(ms(200), s(5)).deadline(s(30)),
+        ),
+        Service::UrlSource => (
+            s(5),
+            RetryPolicy::new(3).backoff(ms(100), s(1)).deadline(s(15)),
+        ),
+        // Google STS, IAM Credentials, and any service added later.
+        _ => (
+            s(10),
+            RetryPolicy::new(3).backoff(ms(200), s(3)).deadline(s(30)),
+        ),
+    };
+    ResolvedCall {
+        attempt_timeout,
+        retry,
+    }
+}
+
 /// The attempt timeout and retry policy one call uses, resolved by
 /// [`Context::resolve_call`].
 #[derive(Debug, Clone, Copy)]
@@ -507,18 +540,13 @@ impl Context {
     }
 
     /// What a component calling `service` uses: its own settings (`explicit`), else the
-    /// context's, else the component's defaults.
-    pub(crate) fn resolve_call(
-        &self,
-        service: Service,
-        explicit: CallSettings,
-        default_timeout: Duration,
-        default_retry: RetryPolicy,
-    ) -> ResolvedCall {
+    /// context's, else the service's defaults ([`default_call`]).
+    pub(crate) fn resolve_call(&self, service: Service, explicit: CallSettings) -> ResolvedCall {
         let settings = explicit.or(self.call_settings(service));
+        let default = default_call(service);
         ResolvedCall {
-            attempt_timeout: settings.attempt_timeout.unwrap_or(default_timeout),
-            retry: settings.retry.unwrap_or(default_retry),
+            attempt_timeout: settings.attempt_timeout.unwrap_or(default.attempt_timeout),
+            retry: settings.retry.unwrap_or(default.retry),
         }
     }
 }
@@ -614,32 +642,34 @@ mod tests {
                 CallSettings::new().retry_policy(RetryPolicy::new(9)),
             )
             .build();
-        let default_retry = RetryPolicy::new(2);
         // Nothing of its own: the service's retry, the all-services timeout.
-        let r = ctx.resolve_call(Service::AwsSts, CallSettings::new(), secs(1), default_retry);
+        let r = ctx.resolve_call(Service::AwsSts, CallSettings::new());
         assert_eq!((r.attempt_timeout, r.retry.max_attempts()), (secs(7), 9));
         // Its own setters win.
         let own = CallSettings::new()
             .attempt_timeout(secs(3))
             .retry_policy(RetryPolicy::new(4));
-        let r = ctx.resolve_call(Service::AwsSts, own, secs(1), default_retry);
+        let r = ctx.resolve_call(Service::AwsSts, own);
         assert_eq!((r.attempt_timeout, r.retry.max_attempts()), (secs(3), 4));
-        // Another service: the all-services timeout, the component's default retry.
-        let r = ctx.resolve_call(
-            Service::GoogleSts,
-            CallSettings::new(),
-            secs(1),
-            default_retry,
-        );
-        assert_eq!((r.attempt_timeout, r.retry.max_attempts()), (secs(7), 2));
-        // A plain context: the component's defaults.
-        let r = Context::default().resolve_call(
-            Service::GoogleSts,
-            CallSettings::new(),
-            secs(1),
-            default_retry,
-        );
-        assert_eq!((r.attempt_timeout, r.retry), (secs(1), default_retry));
+        // Another service: the all-services timeout, the service's default retry.
+        let r = ctx.resolve_call(Service::GoogleSts, CallSettings::new());
+        assert_eq!(r.attempt_timeout, secs(7));
+        assert_eq!(r.retry, default_call(Service::GoogleSts).retry);
+        // A plain context: the service's defaults, as docs/reliability.md lists them.
+        let plain = Context::default();
+        for (service, timeout, attempts, deadline) in [
+            (Service::GcpMetadata, 3, 4, 10),
+            (Service::AwsImds, 1, 3, 10),
+            (Service::AwsSts, 10, 4, 30),
+            (Service::GoogleSts, 10, 3, 30),
+            (Service::IamCredentials, 10, 3, 30),
+            (Service::UrlSource, 5, 3, 15),
+        ] {
+            let r = plain.resolve_call(service, CallSettings::new());
+            assert_eq!(r.attempt_timeout, secs(timeout), "{service}");
+            assert_eq!(r.retry.max_attempts(), attempts, "{service}");
+            assert_eq!(r.retry, r.retry.deadline(secs(deadline)), "{service}");
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@ use reqwest::Method;
 use url::Url;
 
 use super::Exchange;
-use crate::context::{CallSettings, Context, ResolvedCall};
+use crate::context::{CallSettings, Context};
 use crate::error::{Error, ErrorKind, Service, sanitize_upstream_text};
 use crate::http::{HttpRequest, HttpResponse, RetryPolicy, with_retries};
 use crate::token::{Expiry, SubjectToken, format_rfc3339, parse_rfc3339};
@@ -689,7 +689,7 @@ impl Exchange<SubjectToken> for AssumeRoleWithWebIdentity {
             "AssumeRoleWithWebIdentity",
             Method::POST,
             url,
-            self.resolved_call(ctx).attempt_timeout,
+            ctx.resolve_call(Service::AwsSts, self.call).attempt_timeout,
         )
         .request_id_header(REQUEST_ID_HEADER)
         .form_body(&pairs);
@@ -700,7 +700,7 @@ impl Exchange<SubjectToken> for AssumeRoleWithWebIdentity {
         );
         let creds = with_retries(
             ctx,
-            &self.resolved_call(ctx).retry,
+            &ctx.resolve_call(Service::AwsSts, self.call).retry,
             Service::AwsSts,
             "AssumeRoleWithWebIdentity",
             |attempt| {
@@ -731,21 +731,6 @@ impl Exchange<SubjectToken> for AssumeRoleWithWebIdentity {
     fn validate(&self, ctx: &Context) -> Result<(), Error> {
         self.check()?;
         self.resolve_endpoint(ctx).map(|_| ())
-    }
-}
-
-impl AssumeRoleWithWebIdentity {
-    /// The attempt timeout and retry policy of this call: this value's own settings, else
-    /// the context's for [`Service::AwsSts`], else the defaults (10 s per attempt).
-    fn resolved_call(&self, ctx: &Context) -> ResolvedCall {
-        ctx.resolve_call(
-            Service::AwsSts,
-            self.call,
-            Duration::from_secs(10),
-            RetryPolicy::new(4)
-                .backoff(Duration::from_millis(200), Duration::from_secs(5))
-                .deadline(Duration::from_secs(30)),
-        )
     }
 }
 

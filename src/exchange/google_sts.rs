@@ -13,7 +13,7 @@ use serde::Deserialize;
 use url::Url;
 
 use super::Exchange;
-use crate::context::{CallSettings, Context, ResolvedCall};
+use crate::context::{CallSettings, Context};
 use crate::error::{Error, ErrorKind, Service, sanitize_upstream_text};
 use crate::http::{HttpRequest, HttpResponse, RetryPolicy, with_retries};
 use crate::secret::SecretString;
@@ -330,7 +330,8 @@ impl Exchange<SubjectToken> for GoogleStsExchange {
             "exchanging the subject token at Google STS",
             Method::POST,
             self.url()?,
-            self.resolved_call(ctx).attempt_timeout,
+            ctx.resolve_call(Service::GoogleSts, self.call)
+                .attempt_timeout,
         )
         .form_body(&pairs);
         // A client id without a secret is a public client: `id:` with an empty password, as
@@ -346,7 +347,7 @@ impl Exchange<SubjectToken> for GoogleStsExchange {
         let span = tracing::debug_span!("google_sts_exchange", endpoint = %request.url.host_str().unwrap_or(""), subject_token_type = %token.token_type());
         with_retries(
             ctx,
-            &self.resolved_call(ctx).retry,
+            &ctx.resolve_call(Service::GoogleSts, self.call).retry,
             Service::GoogleSts,
             "exchanging the subject token at Google STS",
             |attempt| {
@@ -369,21 +370,6 @@ impl Exchange<SubjectToken> for GoogleStsExchange {
 
     fn validate(&self, _ctx: &Context) -> Result<(), Error> {
         self.check()
-    }
-}
-
-impl GoogleStsExchange {
-    /// The attempt timeout and retry policy of this call: this value's own settings, else
-    /// the context's for [`Service::GoogleSts`], else the defaults (10 s per attempt).
-    fn resolved_call(&self, ctx: &Context) -> ResolvedCall {
-        ctx.resolve_call(
-            Service::GoogleSts,
-            self.call,
-            Duration::from_secs(10),
-            RetryPolicy::new(3)
-                .backoff(Duration::from_millis(200), Duration::from_secs(3))
-                .deadline(Duration::from_secs(30)),
-        )
     }
 }
 

@@ -11,19 +11,13 @@ use serde::Deserialize;
 use url::Url;
 
 use super::{Exchange, validate_google_url};
-use crate::context::{CallSettings, Context, ResolvedCall};
+use crate::context::{CallSettings, Context};
 use crate::error::{Error, ErrorKind, Service, sanitize_upstream_text};
 use crate::http::{HttpRequest, HttpResponse, RetryPolicy, with_retries};
 use crate::token::{AccessToken, SubjectToken, TokenType, format_rfc3339, parse_rfc3339};
 
 /// The default IAM Credentials API base.
 pub const DEFAULT_IAM_CREDENTIALS_BASE: &str = "https://iamcredentials.googleapis.com/v1";
-
-fn default_retry() -> RetryPolicy {
-    RetryPolicy::new(3)
-        .backoff(Duration::from_millis(200), Duration::from_secs(3))
-        .deadline(Duration::from_secs(30))
-}
 
 /// Extracts the service account from a `.../serviceAccounts/{SA}:generateAccessToken` URL.
 pub fn service_account_from_url(url: &str) -> Option<String> {
@@ -155,7 +149,8 @@ impl Exchange<AccessToken> for ServiceAccountImpersonation {
             "impersonating the service account (generateAccessToken)",
             Method::POST,
             url,
-            self.resolved_call(ctx).attempt_timeout,
+            ctx.resolve_call(Service::IamCredentials, self.call)
+                .attempt_timeout,
         )
         .secret_header("authorization", &federated.authorization_header())?
         .json_body(&body);
@@ -163,7 +158,7 @@ impl Exchange<AccessToken> for ServiceAccountImpersonation {
         let span = tracing::debug_span!("iam_generate_access_token", service_account = %sa);
         with_retries(
             ctx,
-            &self.resolved_call(ctx).retry,
+            &ctx.resolve_call(Service::IamCredentials, self.call).retry,
             Service::IamCredentials,
             "generateAccessToken",
             |_| {
@@ -467,13 +462,14 @@ impl Exchange<AccessToken> for GenerateIdToken {
             "getting an ID token (generateIdToken)",
             Method::POST,
             url,
-            self.resolved_call(ctx).attempt_timeout,
+            ctx.resolve_call(Service::IamCredentials, self.call)
+                .attempt_timeout,
         )
         .secret_header("authorization", &caller.authorization_header())?
         .json_body(&body);
         with_retries(
             ctx,
-            &self.resolved_call(ctx).retry,
+            &ctx.resolve_call(Service::IamCredentials, self.call).retry,
             Service::IamCredentials,
             "generateIdToken",
             |_| {
@@ -494,32 +490,6 @@ impl Exchange<AccessToken> for GenerateIdToken {
 
     fn validate(&self, _ctx: &Context) -> Result<(), Error> {
         self.url().map(|_| ())
-    }
-}
-
-impl ServiceAccountImpersonation {
-    /// The attempt timeout and retry policy of this call: this value's own settings, else
-    /// the context's for [`Service::IamCredentials`], else the defaults (10 s per attempt).
-    fn resolved_call(&self, ctx: &Context) -> ResolvedCall {
-        ctx.resolve_call(
-            Service::IamCredentials,
-            self.call,
-            Duration::from_secs(10),
-            default_retry(),
-        )
-    }
-}
-
-impl GenerateIdToken {
-    /// The attempt timeout and retry policy of this call: this value's own settings, else
-    /// the context's for [`Service::IamCredentials`], else the defaults (10 s per attempt).
-    fn resolved_call(&self, ctx: &Context) -> ResolvedCall {
-        ctx.resolve_call(
-            Service::IamCredentials,
-            self.call,
-            Duration::from_secs(10),
-            default_retry(),
-        )
     }
 }
 

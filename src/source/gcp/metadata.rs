@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use reqwest::Method;
 use url::Url;
 
-use crate::context::{CallSettings, Context, ResolvedCall};
+use crate::context::{CallSettings, Context};
 use crate::error::{Error, ErrorKind, Service, sanitize_upstream_text};
 use crate::http::{HttpRequest, HttpResponse, RetryPolicy, with_retries};
 use crate::source::SubjectTokenSource;
@@ -232,12 +232,13 @@ impl SubjectTokenSource for GcpMetadataIdentityToken {
             "fetching the identity token",
             Method::GET,
             url,
-            self.resolved_call(ctx).attempt_timeout,
+            ctx.resolve_call(Service::GcpMetadata, self.call)
+                .attempt_timeout,
         )
         .header("metadata-flavor", "Google")?
         .direct();
         let span = tracing::debug_span!("gcp_metadata_identity", host = %host, service_account = %self.service_account);
-        with_retries(ctx, &self.resolved_call(ctx).retry, Service::GcpMetadata, "fetching the identity token", |attempt| {
+        with_retries(ctx, &ctx.resolve_call(Service::GcpMetadata, self.call).retry, Service::GcpMetadata, "fetching the identity token", |attempt| {
             let request = &request;
             let host = &host;
             async move {
@@ -279,21 +280,6 @@ impl SubjectTokenSource for GcpMetadataIdentityToken {
             ));
         }
         Ok(())
-    }
-}
-
-impl GcpMetadataIdentityToken {
-    /// The attempt timeout and retry policy of this call: this value's own settings, else
-    /// the context's for [`Service::GcpMetadata`], else the defaults (3 s per attempt).
-    fn resolved_call(&self, ctx: &Context) -> ResolvedCall {
-        ctx.resolve_call(
-            Service::GcpMetadata,
-            self.call,
-            Duration::from_secs(3),
-            RetryPolicy::new(4)
-                .backoff(Duration::from_millis(100), Duration::from_secs(1))
-                .deadline(Duration::from_secs(10)),
-        )
     }
 }
 

@@ -9,7 +9,7 @@ use reqwest::header::{HeaderName, HeaderValue};
 use url::Url;
 
 use super::TokenFormat;
-use crate::context::{CallSettings, Context, ResolvedCall};
+use crate::context::{CallSettings, Context};
 use crate::error::{Error, ErrorKind, Service, sanitize_upstream_text};
 use crate::http::{HttpRequest, RetryPolicy, with_retries};
 use crate::source::SubjectTokenSource;
@@ -130,7 +130,7 @@ impl UrlToken {
 #[async_trait]
 impl SubjectTokenSource for UrlToken {
     async fn subject_token(&self, ctx: &Context) -> Result<SubjectToken, Error> {
-        let call = self.resolved_call(ctx);
+        let call = ctx.resolve_call(Service::UrlSource, self.call);
         let request = self.request(call.attempt_timeout)?;
         let raw = with_retries(
             ctx,
@@ -234,21 +234,6 @@ fn is_compact_jwt(token: &str) -> bool {
             p.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'='))
         })
-}
-
-impl UrlToken {
-    /// The attempt timeout and retry policy of this call: this value's own settings, else
-    /// the context's for [`Service::UrlSource`], else the defaults (5 s per attempt).
-    fn resolved_call(&self, ctx: &Context) -> ResolvedCall {
-        ctx.resolve_call(
-            Service::UrlSource,
-            self.call,
-            Duration::from_secs(5),
-            RetryPolicy::new(3)
-                .backoff(Duration::from_millis(100), Duration::from_secs(1))
-                .deadline(Duration::from_secs(15)),
-        )
-    }
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use url::Url;
 use self::parse::{parse_credentials, region_from_placement, role_from_listing};
 use self::session::{SessionToken, TOKEN_HEADER};
 use super::AwsIdentitySource;
-use crate::context::{CallSettings, Context, ResolvedCall};
+use crate::context::{CallSettings, Context};
 use crate::error::{Error, ErrorKind, Service, sanitize_upstream_text};
 use crate::http::{HttpRequest, HttpResponse, RetryPolicy, with_retries};
 use crate::secret::SecretString;
@@ -55,21 +55,6 @@ struct Config {
     token_ttl: Duration,
     /// Set by `attempt_timeout`/`retry_policy`; the rest comes from the context.
     call: CallSettings,
-}
-
-impl Config {
-    /// This source's own call settings, else the context's for [`Service::AwsImds`], else
-    /// the defaults (1 s per attempt, 3 attempts, 100 ms–1 s backoff, 10 s deadline).
-    pub(crate) fn resolved_call(&self, ctx: &Context) -> ResolvedCall {
-        ctx.resolve_call(
-            Service::AwsImds,
-            self.call,
-            Duration::from_secs(1),
-            RetryPolicy::new(3)
-                .backoff(Duration::from_millis(100), Duration::from_secs(1))
-                .deadline(Duration::from_secs(10)),
-        )
-    }
 }
 
 #[derive(Debug)]
@@ -232,13 +217,16 @@ impl Ec2InstanceMetadata {
                 step,
                 Method::GET,
                 url.clone(),
-                self.inner.config.resolved_call(ctx).attempt_timeout,
+                ctx.resolve_call(Service::AwsImds, self.inner.config.call)
+                    .attempt_timeout,
             )
             .direct();
             if let Some(token) = &token {
                 request = request.header(TOKEN_HEADER, token.expose_secret())?;
             }
-            let retry = self.inner.config.resolved_call(ctx).retry;
+            let retry = ctx
+                .resolve_call(Service::AwsImds, self.inner.config.call)
+                .retry;
             let response = with_retries(ctx, &retry, Service::AwsImds, step, |_| {
                 let request = &request;
                 async move {

@@ -64,11 +64,14 @@ impl Ec2InstanceMetadata {
             STEP,
             Method::PUT,
             url.clone(),
-            self.inner.config.resolved_call(ctx).attempt_timeout,
+            ctx.resolve_call(Service::AwsImds, self.inner.config.call)
+                .attempt_timeout,
         )
         .header(TTL_HEADER, &ttl.to_string())?
         .direct();
-        let retry = self.inner.config.resolved_call(ctx).retry;
+        let retry = ctx
+            .resolve_call(Service::AwsImds, self.inner.config.call)
+            .retry;
         let response = with_retries(ctx, &retry, Service::AwsImds, STEP, |_| {
             let request = &request;
             async move {
