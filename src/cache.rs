@@ -370,37 +370,6 @@ impl<F: Fetch> std::fmt::Debug for CredentialCache<F> {
 impl<F: Fetch> CredentialCache<F> {
     /// A cache that fetches with `fetcher`, reads time from `clock`, and follows `policy`.
     /// Nothing is fetched until the first [`get`](Self::get) or [`prefetch`](Self::prefetch).
-    ///
-    /// ```
-    /// # use std::sync::Arc;
-    /// # use std::sync::atomic::{AtomicU32, Ordering};
-    /// # use std::time::{Duration, UNIX_EPOCH};
-    /// # use async_trait::async_trait;
-    /// # use federated_credentials::cache::{CachePolicy, CredentialCache, Fetch};
-    /// # use federated_credentials::context::{Clock, ManualClock};
-    /// # use federated_credentials::token::AccessToken;
-    /// # use federated_credentials::Error;
-    /// # /// Mints one-hour tokens (a stand-in for a real upstream).
-    /// # struct Broker {
-    /// #     clock: ManualClock,
-    /// #     calls: AtomicU32,
-    /// # }
-    /// # #[async_trait]
-    /// # impl Fetch for Broker {
-    /// #     type Credential = AccessToken;
-    /// #     async fn fetch(&self) -> Result<AccessToken, Error> {
-    /// #         self.calls.fetch_add(1, Ordering::SeqCst);
-    /// #         Ok(AccessToken::new("ya29.example", Some(self.clock.now() + Duration::from_secs(3600))))
-    /// #     }
-    /// # }
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Error> {
-    /// # let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_700_000_000));
-    /// # let broker = Broker { clock: clock.clone(), calls: AtomicU32::new(0) };
-    /// let cache = CredentialCache::new(broker, Arc::new(clock.clone()), CachePolicy::google_token());
-    /// assert_eq!(cache.completed_fetches(), 0);
-    /// # Ok(()) }
-    /// ```
     pub fn new(fetcher: F, clock: Arc<dyn Clock>, policy: CachePolicy) -> Self {
         let (shutdown, _) = tokio::sync::watch::channel(());
         Self {
@@ -430,41 +399,6 @@ impl<F: Fetch> CredentialCache<F> {
     }
 
     /// A usable credential: the cached one, or a freshly fetched one.
-    ///
-    /// ```
-    /// # use std::sync::Arc;
-    /// # use std::sync::atomic::{AtomicU32, Ordering};
-    /// # use std::time::{Duration, UNIX_EPOCH};
-    /// # use async_trait::async_trait;
-    /// # use federated_credentials::cache::{CachePolicy, CredentialCache, Fetch};
-    /// # use federated_credentials::context::{Clock, ManualClock};
-    /// # use federated_credentials::token::AccessToken;
-    /// # use federated_credentials::Error;
-    /// # /// Mints one-hour tokens (a stand-in for a real upstream).
-    /// # struct Broker {
-    /// #     clock: ManualClock,
-    /// #     calls: AtomicU32,
-    /// # }
-    /// # #[async_trait]
-    /// # impl Fetch for Broker {
-    /// #     type Credential = AccessToken;
-    /// #     async fn fetch(&self) -> Result<AccessToken, Error> {
-    /// #         self.calls.fetch_add(1, Ordering::SeqCst);
-    /// #         Ok(AccessToken::new("ya29.example", Some(self.clock.now() + Duration::from_secs(3600))))
-    /// #     }
-    /// # }
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Error> {
-    /// # let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_700_000_000));
-    /// # let broker = Broker { clock: clock.clone(), calls: AtomicU32::new(0) };
-    /// # let cache = CredentialCache::new(broker, Arc::new(clock.clone()), CachePolicy::aws_sts());
-    /// // `cache` fetches one-hour tokens from `broker`, timed by the `ManualClock` `clock`.
-    /// let token = cache.get().await?;
-    /// assert_eq!(token.token().expose_secret(), "ya29.example");
-    /// let again = cache.get().await?;
-    /// assert!(Arc::ptr_eq(&token, &again)); // no second fetch
-    /// # Ok(()) }
-    /// ```
     pub async fn get(&self) -> Result<Arc<F::Credential>, Error> {
         // The cheap reading is never behind the real time, so `usable` errs on the safe
         // side; a refresh is only started once the precise clock agrees it is due.

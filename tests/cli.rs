@@ -34,6 +34,16 @@ async fn world() -> (GcpMetadataEmulator, AwsStsEmulator, String) {
     (mds, sts, role)
 }
 
+/// The JSON the command printed, after checking it succeeded (stderr in the failure message).
+fn success_json(out: &Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
+}
+
 fn s(v: &str) -> String {
     v.to_string()
 }
@@ -59,12 +69,7 @@ async fn credential_process_prints_version_1_json() {
         vec![("GCE_METADATA_HOST", mds.host())],
     )
     .await;
-    assert!(
-        out.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let json = success_json(&out);
     let issued = &sts.issued_credentials()[0];
     assert_eq!(json["Version"], 1);
     assert_eq!(json["AccessKeyId"], issued.access_key_id.as_str());
@@ -278,12 +283,7 @@ async fn google_access_token_from_a_credential_config() {
         vec![],
     )
     .await;
-    assert!(
-        out.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let json = success_json(&out);
     assert_eq!(
         json["access_token"],
         sts.issued_tokens()[1].access_token.as_str()
@@ -335,12 +335,7 @@ async fn executable_output_feeds_an_executable_credential_source() {
         ],
     )
     .await;
-    assert!(
-        out.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let json = success_json(&out);
     assert_eq!(json["version"], 1);
     assert_eq!(json["success"], true);
     assert_eq!(json["token_type"], "urn:ietf:params:oauth:token-type:jwt");
@@ -476,12 +471,7 @@ async fn credential_process_reads_its_profile() {
         ],
     )
     .await;
-    assert!(
-        out.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let json = success_json(&out);
     let issued = &sts.issued_credentials()[0];
     assert_eq!(json["AccessKeyId"], issued.access_key_id.as_str());
     assert_eq!(issued.role_session_name, "profile-session");
@@ -597,12 +587,7 @@ async fn ssl_cert_file_trusts_a_private_ca() {
         ],
     )
     .await;
-    assert!(
-        trusted.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&trusted.stderr)
-    );
-    let json: serde_json::Value = serde_json::from_slice(&trusted.stdout).unwrap();
+    let json = success_json(&trusted);
     assert_eq!(
         json["AccessKeyId"],
         sts.issued_credentials()[0].access_key_id.as_str()
