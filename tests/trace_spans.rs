@@ -8,8 +8,14 @@ use std::time::Duration;
 
 use federated_credentials::aws::WebIdentityProvider;
 use federated_credentials::context::{Context, StaticEnv};
+use federated_credentials::google::ExternalAccountCredentials;
 use federated_credentials::source::GcpMetadataIdentityToken;
-use federated_credentials::testkit::{AwsStsEmulator, Fault, GcpMetadataEmulator, RoleSpec};
+use federated_credentials::source::StaticToken;
+use federated_credentials::testkit::{
+    AwsStsEmulator, Fault, GcpMetadataEmulator, GoogleIdentity, GoogleStsEmulator,
+    IamCredentialsEmulator, ProviderSpec, RoleSpec, ServiceAccountSpec,
+};
+use federated_credentials::token::TokenType;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id};
 use tracing::{Event, Subscriber};
@@ -124,6 +130,50 @@ fn concurrent_fetches_keep_their_events_in_their_own_spans() {
         for task in tasks {
             task.await.unwrap().unwrap();
         }
+
+        // AWS → GCP: Google STS, then impersonation of a service account per fetch.
+        let audience = "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/oidc";
+        let google_sts = GoogleStsEmulator::builder()
+            .provider(ProviderSpec::oidc(audience).trust(GoogleIdentity::shared()))
+            .start()
+            .await
+            .unwrap();
+        let mut iam = IamCredentialsEmulator::builder();
+        for i in 0..FETCHES {
+            iam = iam.service_account(ServiceAccountSpec::new(
+                format!("sa-{i}@p.iam.gserviceaccount.com"),
+                format!("1000000000000000000{i:02}"),
+            ));
+        }
+        let iam = iam.start().await.unwrap();
+        iam.trust_sts(&google_sts);
+        google_sts.push_fault_times(Fault::Delay(Duration::from_millis(20)), FETCHES);
+        iam.push_fault_times(Fault::Delay(Duration::from_millis(20)), FETCHES);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let jwt = GoogleIdentity::shared().sign(&serde_json::json!({
+            "iss": "https://issuer.example.com", "sub": "workload", "aud": audience,
+            "iat": now, "exp": now + 600,
+        }));
+        let mut tasks = Vec::new();
+        for i in 0..FETCHES {
+            let credentials = ExternalAccountCredentials::builder()
+                .context(ctx.clone())
+                .audience(audience)
+                .token_url(google_sts.token_url())
+                .token_source(StaticToken::new(jwt.clone(), TokenType::Jwt))
+                .service_account_impersonation_url(
+                    iam.generate_access_token_url(&format!("sa-{i}@p.iam.gserviceaccount.com")),
+                )
+                .build()
+                .unwrap();
+            tasks.push(tokio::spawn(async move { credentials.access_token().await }));
+        }
+        for task in tasks {
+            task.await.unwrap().unwrap();
+        }
     });
 
     let spans = recorder.spans.lock().unwrap();
@@ -144,11 +194,14 @@ fn concurrent_fetches_keep_their_events_in_their_own_spans() {
             up = spans[&p].parent;
         }
     }
-    let sts_spans = spans
-        .values()
-        .filter(|s| s.name == "aws_sts_assume_role_with_web_identity")
-        .count();
-    assert_eq!(sts_spans, FETCHES);
+    for name in [
+        "aws_sts_assume_role_with_web_identity",
+        "google_sts_exchange",
+        "iam_generate_access_token",
+    ] {
+        let count = spans.values().filter(|s| s.name == name).count();
+        assert_eq!(count, FETCHES, "{name}");
+    }
     // Every event is in at most one fetch span, and "assumed role" in its own role's.
     let mut assumed = 0;
     for event in events.iter() {
