@@ -803,7 +803,11 @@ async fn a_profile_configures_role_audience_duration_and_session() {
              federated_credentials_gcp_audience = https://not-the-trusted-audience\n\
              endpoint_url = {sts}\n\
              [profile no-role]\n\
-             federated_credentials_gcp_audience = {AUDIENCE}\n",
+             federated_credentials_gcp_audience = {AUDIENCE}\n\
+             [profile bad-duration]\n\
+             federated_credentials_role_arn = {role}\n\
+             federated_credentials_gcp_audience = {AUDIENCE}\n\
+             duration_seconds = 1h\n",
             role = w.role_arn,
             sts = w.sts.endpoint()
         ),
@@ -841,5 +845,12 @@ async fn a_profile_configures_role_audience_duration_and_session() {
     assert_eq!(
         err.message(),
         "profile no-role.federated_credentials_role_arn: is required with federated_credentials_gcp_audience"
+    );
+    // A profile that cannot be parsed is an error too, not a reason to look elsewhere.
+    let err = chain("bad-duration").await.unwrap_err();
+    assert!(
+        err.message()
+            .starts_with("profile bad-duration.duration_seconds"),
+        "{err}"
     );
 }
