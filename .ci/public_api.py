@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Lists the public API of the federated-credentials library from rustdoc's JSON output
+"""Lists the public API of a crate (the library, or its testkit) from rustdoc's JSON output
 (`cargo rustdoc --lib --all-features -- -Z unstable-options --output-format json`): every
 public path a user can name, with function signatures, fields, variants and trait impls,
 one line each, sorted. `.ci/public-api.sh` diffs it against `public-api.txt`."""

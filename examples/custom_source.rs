@@ -2,7 +2,7 @@
 //! Here a pretend Vault/SPIFFE lookup feeds AWS STS; it runs against the loopback emulators.
 //!
 //! ```sh
-//! cargo run --example custom_source --features testkit
+//! cargo run --example custom_source
 //! ```
 
 use async_trait::async_trait;
@@ -10,8 +10,8 @@ use federated_credentials::Error;
 use federated_credentials::aws::WebIdentityProvider;
 use federated_credentials::context::Context;
 use federated_credentials::source::{FnTokenSource, SubjectTokenSource};
-use federated_credentials::testkit::{AwsStsEmulator, GcpMetadataEmulator, RoleSpec};
 use federated_credentials::token::{SubjectToken, TokenType};
+use federated_credentials_testkit::{AwsStsEmulator, GcpMetadataEmulator, RoleSpec};
 
 /// A source implemented as a type: for example a SPIFFE Workload API client.
 #[derive(Debug)]

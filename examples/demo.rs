@@ -3,7 +3,7 @@
 //! exactly what it does in production against them.
 //!
 //! ```sh
-//! cargo run --example demo --features testkit
+//! cargo run --example demo
 //! ```
 
 use std::time::Duration;
@@ -14,11 +14,10 @@ use federated_credentials::config::ExternalAccountConfig;
 use federated_credentials::context::{Context, StaticEnv};
 use federated_credentials::google::ExternalAccountCredentials;
 use federated_credentials::source::{GcpMetadataIdentityToken, SubjectTokenSource};
-use federated_credentials::testkit::{
+use federated_credentials_testkit::{
     AwsStsEmulator, Ec2MetadataEmulator, Fault, GcpMetadataEmulator, GoogleStsEmulator,
     IamCredentialsEmulator, ProviderSpec, RoleSpec, ServiceAccountSpec,
 };
-use federated_credentials::token::format_rfc3339;
 
 const AUDIENCE: &str = "sts.amazonaws.com";
 
@@ -79,7 +78,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         claims.iss.as_deref().unwrap_or("-"),
         claims.azp.as_deref().unwrap_or("-"),
         claims.sub.as_deref().unwrap_or("-"),
-        token.expires_at().map(format_rfc3339).unwrap_or_default()
+        token.expires_at().map(rfc3339).unwrap_or_default()
     );
 
     // 3. Trade it at STS, through the provider every AWS SDK client can use.
@@ -95,7 +94,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("   assumed role  {}", creds.assumed_role_arn());
     println!("   account       {}", creds.account_id().unwrap_or("-"));
     println!("   access key    {}", creds.access_key_id());
-    println!("   expires       {}", format_rfc3339(creds.expiration()));
+    println!("   expires       {}", rfc3339(creds.expiration()));
     expect(
         creds
             .assumed_role_arn()
@@ -242,7 +241,7 @@ async fn aws_to_gcp() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "   access token {} (Bearer), expires {}",
         token.token(),
-        token.expires_at().map(format_rfc3339).unwrap_or_default()
+        token.expires_at().map(rfc3339).unwrap_or_default()
     );
     println!(
         "   requests: IMDS {} (1 token PUT, region, role, credentials), Google STS {}, IAM {}",
@@ -263,4 +262,11 @@ async fn aws_to_gcp() -> Result<(), Box<dyn std::error::Error>> {
         "the access token has no expiry",
     )?;
     Ok(())
+}
+
+/// A time as RFC 3339 in UTC, for display.
+fn rfc3339(at: std::time::SystemTime) -> String {
+    time::OffsetDateTime::from(at)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| format!("{at:?}"))
 }

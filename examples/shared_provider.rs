@@ -2,12 +2,12 @@
 //! every task) built from them reads the same credential and one refresh serves all.
 //!
 //! ```sh
-//! cargo run --example shared_provider --features testkit
+//! cargo run --example shared_provider
 //! ```
 
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use federated_credentials::aws::WebIdentityProvider;
-use federated_credentials::testkit::Clouds;
+use federated_credentials_testkit::Clouds;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -1,15 +1,15 @@
 //! How to test your own service offline with the testkit: start the clouds in one line, point
 //! your code at them, script an outage, and assert on what reached "AWS".
 //!
-//! In your crate, put this in `tests/` with `federated-credentials = { version = "...",
-//! features = ["testkit"] }` under `[dev-dependencies]`. Here it is an example so that it
-//! compiles and runs in our CI: `cargo run --example testkit_in_your_tests --features testkit`.
+//! In your crate, put this in `tests/` with `federated-credentials-testkit = "..."` under
+//! `[dev-dependencies]`. Here it is an example so that it compiles and runs in our CI:
+//! `cargo run --example testkit_in_your_tests`.
 
 use std::time::Duration;
 
 use federated_credentials::aws::WebIdentityProvider;
 use federated_credentials::context::{ManualClock, StaticEnv};
-use federated_credentials::testkit::{Clouds, Fault, StsErrorCode};
+use federated_credentials_testkit::{Clouds, Fault, StsErrorCode};
 
 /// The code under test: something of yours that needs AWS credentials.
 async fn upload_report(

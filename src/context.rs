@@ -71,6 +71,17 @@ pub trait Clock: Send + Sync + fmt::Debug {
     }
 }
 
+/// A shared clock is a clock (so one `Arc<dyn Clock>` can drive several components).
+impl<C: Clock + ?Sized> Clock for Arc<C> {
+    fn now(&self) -> SystemTime {
+        (**self).now()
+    }
+
+    fn now_upper_bound(&self) -> SystemTime {
+        (**self).now_upper_bound()
+    }
+}
+
 /// The real system clock, the default of [`Context::builder`].
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;

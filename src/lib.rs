@@ -28,8 +28,9 @@
 //! is a trait, so any one can be replaced.
 //!
 //! Everything the crate reads from the outside world (clock, environment, HTTP) comes
-//! through a [`context::Context`], so tests run offline against the loopback emulators in
-//! `testkit` (feature `testkit`).
+//! through a [`context::Context`], so tests run offline against loopback emulators: the
+//! [`federated-credentials-testkit`](https://docs.rs/federated-credentials-testkit) crate
+//! (a dev-dependency) has one for every endpoint the crate talks to.
 //!
 //! Secrets live in [`secret::SecretString`] (or the AWS SDK's own redacting types) and never
 //! reach `Debug`, `Display`, errors or logs.
@@ -38,7 +39,6 @@
 //!
 //! | feature | what it adds |
 //! |---|---|
-//! | `testkit` | loopback emulators of the GCE metadata server, AWS STS, EC2 IMDS, Google STS and IAM Credentials (hyper server) |
 //! | `cli` | the `federated-credentials` command (clap) |
 //! | `google-cloud-auth` | `integrations::google_cloud_auth`: `ExternalAccountCredentials` as a `google-cloud-auth` 1.x `CredentialsProvider`, for the official Google Cloud client libraries |
 //! | `gcloud-token` | `integrations::gcloud_token`: `TokenSource`/`TokenSourceProvider` (`token-source` 1.x), for the `gcloud-*` community clients |
@@ -77,9 +77,6 @@ pub mod jwt;
 pub mod provider;
 pub mod secret;
 pub mod source;
-#[cfg(feature = "testkit")]
-#[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
-pub mod testkit;
 pub mod token;
 mod xml;
 

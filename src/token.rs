@@ -1,9 +1,9 @@
 //! The tokens that flow between stages: [`SubjectToken`] (what a source produces and an
 //! exchange consumes) with its [`TokenType`], the [`AccessToken`] that Google exchanges
-//! produce, and the expiry helpers every stage shares.
+//! produce, and the [`Expiry`] every credential reports.
 //!
 //! ```
-//! use federated_credentials::token::{remaining, AccessToken, SubjectToken, TokenType};
+//! use federated_credentials::token::{AccessToken, SubjectToken, TokenType};
 //! use std::time::{Duration, UNIX_EPOCH};
 //!
 //! let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
@@ -12,7 +12,7 @@
 //! assert_eq!(subject.token_type().urn(), "urn:ietf:params:oauth:token-type:jwt");
 //!
 //! let access = AccessToken::new("ya29.example", Some(now + Duration::from_secs(3600)));
-//! assert_eq!(remaining(access.expires_at().unwrap(), now), Duration::from_secs(3600));
+//! assert_eq!(access.expires_at(), Some(now + Duration::from_secs(3600)));
 //! ```
 
 use std::fmt;
@@ -223,6 +223,22 @@ impl AccessToken {
         self.expires_at
     }
 
+    /// The OAuth 2.0 token response for this token, as the GCE metadata server and `gcloud`
+    /// print it: `access_token`, `token_type` and, when the expiry is known, `expires_in`
+    /// (whole seconds from `now`, zero once past) and `expiry` (RFC 3339). It holds the
+    /// token, hence the type.
+    pub fn to_token_response_json(&self, now: SystemTime) -> SecretString {
+        let mut out = serde_json::json!({
+            "access_token": self.token.expose_secret(),
+            "token_type": self.token_type,
+        });
+        if let Some(exp) = self.expires_at {
+            out["expires_in"] = remaining(exp, now).as_secs().into();
+            out["expiry"] = format_rfc3339(exp).into();
+        }
+        SecretString::new(out.to_string())
+    }
+
     /// The `Authorization` header value, `Bearer <token>`. Treat the result as a secret;
     /// prefer [`authorization_header_value`](Self::authorization_header_value), which is
     /// cheaper and marked sensitive.
@@ -301,14 +317,14 @@ pub trait Expiry {
 }
 
 /// How long until `expires_at`, seen from `now`; zero when already past.
-pub fn remaining(expires_at: SystemTime, now: SystemTime) -> Duration {
+pub(crate) fn remaining(expires_at: SystemTime, now: SystemTime) -> Duration {
     expires_at.duration_since(now).unwrap_or(Duration::ZERO)
 }
 
 /// Formats a time as RFC 3339 in UTC with whole seconds, e.g. `2026-11-22T04:00:00Z`.
 /// Times outside years 0–9999 (which a broken upstream can produce) are shown as
 /// `unix time <seconds>` instead; this never panics.
-pub fn format_rfc3339(at: SystemTime) -> String {
+pub(crate) fn format_rfc3339(at: SystemTime) -> String {
     let secs: i128 = match at.duration_since(std::time::UNIX_EPOCH) {
         Ok(after) => i128::from(after.as_secs()),
         Err(before) => {
@@ -327,7 +343,7 @@ pub fn format_rfc3339(at: SystemTime) -> String {
 }
 
 /// Parses an RFC 3339 timestamp with or without fractional seconds and any offset.
-pub fn parse_rfc3339(value: &str) -> Option<SystemTime> {
+pub(crate) fn parse_rfc3339(value: &str) -> Option<SystemTime> {
     time::OffsetDateTime::parse(value.trim(), &time::format_description::well_known::Rfc3339)
         .ok()
         .map(SystemTime::from)
@@ -360,6 +376,28 @@ mod tests {
     }
     use super::*;
     use std::time::UNIX_EPOCH;
+
+    #[test]
+    fn token_response_json_counts_down_and_omits_an_unknown_expiry() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let token = AccessToken::new("ya29.value", Some(now + Duration::from_secs(3599)));
+        let json: serde_json::Value =
+            serde_json::from_str(token.to_token_response_json(now).expose_secret()).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"access_token": "ya29.value", "token_type": "Bearer",
+                "expires_in": 3599, "expiry": "2027-01-15T08:59:59Z"})
+        );
+        let late = now + Duration::from_secs(7200);
+        let json: serde_json::Value =
+            serde_json::from_str(token.to_token_response_json(late).expose_secret()).unwrap();
+        assert_eq!(json["expires_in"], 0);
+        let forever = AccessToken::new("ya29.value", None);
+        let json: serde_json::Value =
+            serde_json::from_str(forever.to_token_response_json(now).expose_secret()).unwrap();
+        assert_eq!(json.as_object().unwrap().len(), 2, "{json}");
+        assert!(!format!("{:?}", forever.to_token_response_json(now)).contains("ya29"));
+    }
 
     #[test]
     fn urns_round_trip() {

@@ -10,63 +10,41 @@ use federated_credentials::config::ExternalAccountConfig;
 use federated_credentials::context::{Context, InstantSleep, ManualClock, StaticEnv};
 use federated_credentials::exchange::GenerateIdToken;
 use federated_credentials::google::ExternalAccountCredentials;
-use federated_credentials::testkit::{
-    AwsStsEmulator, Ec2MetadataEmulator, Fault, GoogleIdentity, GoogleStsEmulator,
-    IamCredentialsEmulator, ProviderSpec, RoleSpec, ServiceAccountSpec,
-};
 use federated_credentials::{ErrorKind, Service};
+use federated_credentials_testkit::{
+    AWS_PROVIDER_AUDIENCE, AwsStsEmulator, Clouds, Fault, GoogleIdentity, OIDC_PROVIDER_AUDIENCE,
+    RoleSpec, ServiceAccountSpec,
+};
 use serde_json::{Value, json};
 
-const AWS_AUDIENCE: &str = "//iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/aws-pool/providers/aws-prov";
-const OIDC_AUDIENCE: &str = "//iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/k8s/providers/k8s";
+const AWS_AUDIENCE: &str = AWS_PROVIDER_AUDIENCE;
+const OIDC_AUDIENCE: &str = OIDC_PROVIDER_AUDIENCE;
 const SA: &str = "app@my-proj.iam.gserviceaccount.com";
 const START: u64 = 1_800_000_000;
 
 struct World {
     clock: ManualClock,
-    imds: Ec2MetadataEmulator,
-    sts: GoogleStsEmulator,
-    iam: IamCredentialsEmulator,
+    clouds: Clouds,
     dir: tempfile::TempDir,
 }
 
 impl World {
     async fn new() -> Self {
         let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(START));
-        let imds = Ec2MetadataEmulator::builder()
+        let clouds = Clouds::builder()
             .clock(clock.clone())
-            .credentials_lifetime(Duration::from_secs(6 * 3600))
+            .imds(|imds| imds.credentials_lifetime(Duration::from_secs(6 * 3600)))
+            .iam(|iam| {
+                iam.service_account(
+                    ServiceAccountSpec::new(SA, "111222333444555666777").allow_extended_lifetime(),
+                )
+            })
             .start()
             .await
             .unwrap();
-        let sts = GoogleStsEmulator::builder()
-            .clock(clock.clone())
-            .provider(ProviderSpec::aws(AWS_AUDIENCE, "123456789012"))
-            .provider(ProviderSpec::oidc(OIDC_AUDIENCE).trust(GoogleIdentity::shared()))
-            .start()
-            .await
-            .unwrap();
-        let c = imds.credentials();
-        sts.trust_aws_session_key(
-            c.access_key_id,
-            c.secret_access_key,
-            c.session_token,
-            c.account_id,
-        );
-        let iam = IamCredentialsEmulator::builder()
-            .clock(clock.clone())
-            .service_account(
-                ServiceAccountSpec::new(SA, "111222333444555666777").allow_extended_lifetime(),
-            )
-            .start()
-            .await
-            .unwrap();
-        iam.trust_sts(&sts);
         Self {
             clock,
-            imds,
-            sts,
-            iam,
+            clouds,
             dir: tempfile::tempdir().unwrap(),
         }
     }
@@ -78,14 +56,14 @@ impl World {
             "type": "external_account",
             "audience": AWS_AUDIENCE,
             "subject_token_type": "urn:ietf:params:aws:token-type:aws4_request",
-            "token_url": self.sts.token_url(),
-            "service_account_impersonation_url": self.iam.generate_access_token_url(SA),
+            "token_url": self.clouds.google_sts.token_url(),
+            "service_account_impersonation_url": self.clouds.iam.generate_access_token_url(SA),
             "credential_source": {
                 "environment_id": "aws1",
-                "region_url": self.imds.availability_zone_url(),
-                "url": self.imds.credentials_url(),
+                "region_url": self.clouds.imds.availability_zone_url(),
+                "url": self.clouds.imds.credentials_url(),
                 "regional_cred_verification_url": "https://sts.{region}.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15",
-                "imdsv2_session_token_url": self.imds.token_url()
+                "imdsv2_session_token_url": self.clouds.imds.token_url()
             },
             "quota_project_id": "billing-proj"
         })
@@ -116,21 +94,24 @@ async fn ec2_role_to_impersonated_service_account() {
     let creds = w.credentials(&w.aws_config(), &[]);
     let token = creds.access_token().await.unwrap();
 
-    let issued = w.iam.issued_access_tokens();
+    let issued = w.clouds.iam.issued_access_tokens();
     assert_eq!(issued.len(), 1);
     assert_eq!(token.token().expose_secret(), issued[0].access_token);
     assert_eq!(token.expires_at(), Some(issued[0].expire_time));
     assert_eq!(creds.service_account(), Some(SA));
 
     // the STS exchange used the IMDS role's key, signed for the AZ's region
-    let federated = w.sts.issued_tokens();
+    let federated = w.clouds.google_sts.issued_tokens();
     assert_eq!(federated.len(), 1);
-    assert_eq!(federated[0].subject, w.imds.credentials().access_key_id);
+    assert_eq!(
+        federated[0].subject,
+        w.clouds.imds.credentials().access_key_id
+    );
     assert_eq!(
         federated[0].scopes,
         vec!["https://www.googleapis.com/auth/cloud-platform".to_string()]
     );
-    let form = w.sts.last_request().unwrap();
+    let form = w.clouds.google_sts.last_request().unwrap();
     assert_eq!(
         form.form_param("subject_token_type").as_deref(),
         Some("urn:ietf:params:aws:token-type:aws4_request")
@@ -166,22 +147,22 @@ async fn ec2_role_to_impersonated_service_account() {
     );
 
     // first refresh: 1 PUT + region + role + credentials from IMDS, then STS and IAM
-    assert_eq!(w.imds.put_count(), 1);
-    assert_eq!(w.imds.get_count(), 3);
-    assert_eq!(w.sts.request_count(), 1);
-    assert_eq!(w.iam.request_count(), 1);
+    assert_eq!(w.clouds.imds.put_count(), 1);
+    assert_eq!(w.clouds.imds.get_count(), 3);
+    assert_eq!(w.clouds.google_sts.request_count(), 1);
+    assert_eq!(w.clouds.iam.request_count(), 1);
 
     // a steady-state refresh while the instance credentials are valid: STS + IAM only
     w.clock.advance(Duration::from_secs(3600));
     let again = creds.access_token().await.unwrap();
     assert_ne!(again.token().expose_secret(), token.token().expose_secret());
     assert_eq!(
-        w.imds.put_count() + w.imds.get_count(),
+        w.clouds.imds.put_count() + w.clouds.imds.get_count(),
         4,
         "IMDS token, role and credentials were cached"
     );
-    assert_eq!(w.sts.request_count(), 2);
-    assert_eq!(w.iam.request_count(), 2);
+    assert_eq!(w.clouds.google_sts.request_count(), 2);
+    assert_eq!(w.clouds.iam.request_count(), 2);
 }
 
 #[tokio::test]
@@ -191,7 +172,8 @@ async fn token_lifetime_is_honoured() {
     config["service_account_impersonation"] = json!({"token_lifetime_seconds": 7200});
     let token = w.credentials(&config, &[]).access_token().await.unwrap();
     assert!(
-        w.iam
+        w.clouds
+            .iam
             .last_request()
             .unwrap()
             .body_text()
@@ -206,7 +188,7 @@ async fn token_lifetime_is_honoured() {
 #[tokio::test]
 async fn env_credentials_skip_imds_entirely() {
     let w = World::new().await;
-    let c = w.imds.credentials();
+    let c = w.clouds.imds.credentials();
     let env = [
         ("AWS_ACCESS_KEY_ID", c.access_key_id.as_str()),
         ("AWS_SECRET_ACCESS_KEY", c.secret_access_key.as_str()),
@@ -221,22 +203,26 @@ async fn env_credentials_skip_imds_entirely() {
     config["scopes"] = json!(["https://www.googleapis.com/auth/devstorage.read_only"]);
     let creds = w.credentials(&config, &env);
     let token = creds.access_token().await.unwrap();
-    assert_eq!(w.imds.request_count(), 0, "no IMDS call, not even the PUT");
+    assert_eq!(
+        w.clouds.imds.request_count(),
+        0,
+        "no IMDS call, not even the PUT"
+    );
     assert_eq!(
         token.token().expose_secret(),
-        w.sts.issued_tokens()[0].access_token
+        w.clouds.google_sts.issued_tokens()[0].access_token
     );
     assert_eq!(
-        w.sts.issued_tokens()[0].scopes,
+        w.clouds.google_sts.issued_tokens()[0].scopes,
         vec!["https://www.googleapis.com/auth/devstorage.read_only".to_string()]
     );
-    assert_eq!(w.iam.request_count(), 0);
+    assert_eq!(w.clouds.iam.request_count(), 0);
 }
 
 #[tokio::test]
 async fn sts_errors_are_typed_and_transient_ones_retried() {
     let w = World::new().await;
-    w.sts.push_oauth_error(
+    w.clouds.google_sts.push_oauth_error(
         400,
         "invalid_grant",
         "The given AWS credentials are not valid.",
@@ -253,17 +239,18 @@ async fn sts_errors_are_typed_and_transient_ones_retried() {
             .contains("invalid_grant: The given AWS credentials are not valid."),
         "{err}"
     );
-    assert_eq!(w.sts.request_count(), 1);
+    assert_eq!(w.clouds.google_sts.request_count(), 1);
 
     let w = World::new().await;
-    w.sts.push_fault(Fault::status(503));
-    w.sts
+    w.clouds.google_sts.push_fault(Fault::status(503));
+    w.clouds
+        .google_sts
         .push_fault(Fault::too_many_requests(Duration::from_secs(1)));
     w.credentials(&w.aws_config(), &[])
         .access_token()
         .await
         .unwrap();
-    assert_eq!(w.sts.request_count(), 3);
+    assert_eq!(w.clouds.google_sts.request_count(), 3);
 }
 
 #[tokio::test]
@@ -290,7 +277,7 @@ async fn clock_skew_over_fifteen_minutes_is_rejected_by_sts() {
 #[tokio::test]
 async fn iam_errors_are_typed() {
     let w = World::new().await;
-    w.iam.push_rpc_error(
+    w.clouds.iam.push_rpc_error(
         403,
         "PERMISSION_DENIED",
         "Permission 'iam.serviceAccounts.getAccessToken' denied on resource (or it may not exist).",
@@ -306,12 +293,13 @@ async fn iam_errors_are_typed() {
         err.message().contains("roles/iam.workloadIdentityUser"),
         "{err}"
     );
-    assert_eq!(w.iam.request_count(), 1);
+    assert_eq!(w.clouds.iam.request_count(), 1);
 
     // an unknown service account
     let w = World::new().await;
     let mut config = w.aws_config();
     config["service_account_impersonation_url"] = w
+        .clouds
         .iam
         .generate_access_token_url("nobody@p.iam.gserviceaccount.com")
         .into();
@@ -326,7 +314,7 @@ async fn iam_errors_are_typed() {
 #[tokio::test]
 async fn imds_problems_say_what_to_fix() {
     let w = World::new().await;
-    w.imds.set_role(None);
+    w.clouds.imds.set_role(None);
     let err = w
         .credentials(&w.aws_config(), &[])
         .access_token()
@@ -334,7 +322,7 @@ async fn imds_problems_say_what_to_fix() {
         .unwrap_err();
     assert_eq!(err.service(), Service::AwsImds);
     assert!(err.message().contains("instance profile"), "{err}");
-    assert_eq!(w.sts.request_count(), 0);
+    assert_eq!(w.clouds.google_sts.request_count(), 0);
 }
 
 #[tokio::test]
@@ -343,7 +331,7 @@ async fn file_url_and_executable_sources() {
     let jwt = |lifetime: u64| {
         GoogleIdentity::shared().sign(&json!({"iss":"https://k8s.example","sub":"system:serviceaccount:ns:app","aud":"gcp","iat":START,"exp":START + lifetime}))
     };
-    let oidc = |source: Value| json!({"type":"external_account","audience":OIDC_AUDIENCE,"subject_token_type":"urn:ietf:params:oauth:token-type:jwt","token_url":w.sts.token_url(),"credential_source":source});
+    let oidc = |source: Value| json!({"type":"external_account","audience":OIDC_AUDIENCE,"subject_token_type":"urn:ietf:params:oauth:token-type:jwt","token_url":w.clouds.google_sts.token_url(),"credential_source":source});
 
     // file, re-read on every refresh
     let token_path = w.dir.path().join("token");
@@ -354,7 +342,8 @@ async fn file_url_and_executable_sources() {
     w.clock.advance(Duration::from_secs(3590)); // past the token's usable life: a blocking refresh
     creds.access_token().await.unwrap();
     let sent: Vec<String> = w
-        .sts
+        .clouds
+        .google_sts
         .requests()
         .iter()
         .filter_map(|r| r.form_param("subject_token"))
@@ -362,7 +351,7 @@ async fn file_url_and_executable_sources() {
     assert_eq!(sent, vec![jwt(3600), jwt(7200)]);
 
     // url, JSON format, with headers (served by the GCE metadata emulator's token endpoint shape)
-    let gce = federated_credentials::testkit::GcpMetadataEmulator::builder()
+    let gce = federated_credentials_testkit::GcpMetadataEmulator::builder()
         .clock(w.clock.clone())
         .start()
         .await
@@ -417,7 +406,7 @@ async fn gcp_federated_workload_assumes_an_aws_role() {
     let google = w.credentials(&config, &[]);
     let aws_sts = AwsStsEmulator::builder()
         .clock(w.clock.clone())
-        .trust(w.iam.identity())
+        .trust(w.clouds.iam.identity())
         .start()
         .await
         .unwrap();
@@ -427,7 +416,7 @@ async fn gcp_federated_workload_assumes_an_aws_role() {
             .google_aud("111222333444555666777")
             .google_oaud("sts.amazonaws.com"),
     );
-    let base = format!("{}/v1", w.iam.base_url());
+    let base = format!("{}/v1", w.clouds.iam.base_url());
     let provider = WebIdentityProvider::builder()
         .context(w.ctx(&[]))
         .token_source(
@@ -443,7 +432,7 @@ async fn gcp_federated_workload_assumes_an_aws_role() {
         .unwrap();
     let creds = provider.credentials().await.unwrap();
     assert!(creds.assumed_role_arn().contains("assumed-role/from-gcp/"));
-    assert_eq!(w.iam.issued_id_tokens().len(), 1);
+    assert_eq!(w.clouds.iam.issued_id_tokens().len(), 1);
 }
 
 /// Regression: a `client_id` without `client_secret` sent no client authentication; google-auth
@@ -454,9 +443,9 @@ async fn a_client_id_without_a_secret_is_basic_auth_with_an_empty_password() {
     let w = World::new().await;
     let mut config = w.aws_config();
     config["client_id"] = "public-client".into();
-    w.sts.add_client("public-client", "");
+    w.clouds.google_sts.add_client("public-client", "");
     w.credentials(&config, &[]).access_token().await.unwrap();
-    let request = w.sts.last_request().unwrap();
+    let request = w.clouds.google_sts.last_request().unwrap();
     let expected = format!(
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode("public-client:")
@@ -470,18 +459,22 @@ async fn nothing_secret_is_rendered() {
     let mut config = w.aws_config();
     config["client_id"] = "client".into();
     config["client_secret"] = "client-secret-value".into();
-    w.sts.add_client("client", "client-secret-value");
+    w.clouds
+        .google_sts
+        .add_client("client", "client-secret-value");
     let creds = w.credentials(&config, &[]);
     let token = creds.access_token().await.unwrap();
-    let c = w.imds.credentials();
-    let federated = w.sts.issued_tokens()[0].access_token.clone();
+    let c = w.clouds.imds.credentials();
+    let federated = w.clouds.google_sts.issued_tokens()[0].access_token.clone();
     let subject = w
-        .sts
+        .clouds
+        .google_sts
         .last_request()
         .unwrap()
         .form_param("subject_token")
         .unwrap();
-    w.iam
+    w.clouds
+        .iam
         .push_rpc_error(401, "UNAUTHENTICATED", &format!("bad token {federated}"));
     creds.cache().invalidate();
     let err = creds.access_token().await.unwrap_err();
@@ -526,22 +519,22 @@ async fn context_call_settings_reach_the_exchanges_built_from_the_file() {
     };
     // Default: Google STS is tried 3 times, so two 503s are absorbed.
     let w = World::new().await;
-    w.sts.push_fault_times(Fault::status(503), 2);
+    w.clouds.google_sts.push_fault_times(Fault::status(503), 2);
     with(&w, base(&w).build()).access_token().await.unwrap();
-    assert_eq!(w.sts.request_count(), 3);
+    assert_eq!(w.clouds.google_sts.request_count(), 3);
     // One attempt for Google STS from the context: the first 503 is the answer.
     let w = World::new().await;
-    w.sts.push_fault_times(Fault::status(503), 2);
+    w.clouds.google_sts.push_fault_times(Fault::status(503), 2);
     let one_attempt = CallSettings::new().retry_policy(RetryPolicy::new(1));
     let ctx = base(&w)
         .call_settings(Service::GoogleSts, one_attempt)
         .build();
     let err = with(&w, ctx).access_token().await.unwrap_err();
     assert_eq!(err.http_status(), Some(503), "{err}");
-    assert_eq!(w.sts.request_count(), 1);
+    assert_eq!(w.clouds.google_sts.request_count(), 1);
     // The same for every service; a per-service setting wins over it.
     let w = World::new().await;
-    w.sts.push_fault_times(Fault::status(503), 2);
+    w.clouds.google_sts.push_fault_times(Fault::status(503), 2);
     let ctx = base(&w)
         .default_call_settings(one_attempt)
         .call_settings(
@@ -555,5 +548,5 @@ async fn context_call_settings_reach_the_exchanges_built_from_the_file() {
         "every service without its own"
     );
     with(&w, ctx).access_token().await.unwrap();
-    assert_eq!(w.sts.request_count(), 3);
+    assert_eq!(w.clouds.google_sts.request_count(), 3);
 }

@@ -20,48 +20,24 @@ use federated_credentials::context::{
     Clock, Context, InstantSleep, ManualClock, StaticEnv, TokioClock,
 };
 use federated_credentials::source::GcpMetadataIdentityToken;
-use federated_credentials::testkit::{
-    AwsStsEmulator, Fault, GcpMetadataEmulator, RoleSpec, StsErrorCode,
-};
+use federated_credentials_testkit::{Clouds, Fault, StsErrorCode};
 
 use sim::sim_cache;
 
 const HOUR: Duration = Duration::from_secs(3600);
 const AUDIENCE: &str = "sts.amazonaws.com";
 
-/// A GCP → AWS world: metadata server and STS on loopback, sharing a manual clock.
+/// A GCP → AWS world: the emulated clouds on loopback, sharing a manual clock.
 struct World {
     clock: ManualClock,
-    mds: GcpMetadataEmulator,
-    sts: AwsStsEmulator,
-    role_arn: String,
+    clouds: Clouds,
 }
 
 impl World {
     async fn new() -> Self {
         let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_800_000_000));
-        let mds = GcpMetadataEmulator::builder()
-            .clock(clock.clone())
-            .start()
-            .await
-            .unwrap();
-        let sts = AwsStsEmulator::builder()
-            .clock(clock.clone())
-            .start()
-            .await
-            .unwrap();
-        let role_arn = sts.role_arn("gcp-workload");
-        sts.add_role(
-            RoleSpec::new(&role_arn)
-                .google_aud(&mds.default_service_account().unique_id)
-                .google_oaud(AUDIENCE),
-        );
-        Self {
-            clock,
-            mds,
-            sts,
-            role_arn,
-        }
+        let clouds = Clouds::start_with_clock(clock.clone()).await.unwrap();
+        Self { clock, clouds }
     }
 
     fn builder(&self) -> WebIdentityProviderBuilder {
@@ -69,15 +45,15 @@ impl World {
             .clock(self.clock.clone())
             .env(StaticEnv::from_pairs([(
                 "GCE_METADATA_HOST",
-                self.mds.host(),
+                self.clouds.gcp_metadata.host(),
             )]))
             .sleep(InstantSleep)
             .build();
         WebIdentityProvider::builder()
             .context(ctx)
             .token_source(GcpMetadataIdentityToken::new(AUDIENCE))
-            .role_arn(&self.role_arn)
-            .configure_sts(|s| s.endpoint_url(self.sts.endpoint()))
+            .role_arn(self.clouds.role_arn())
+            .configure_sts(|s| s.endpoint_url(self.clouds.aws_sts.endpoint()))
     }
 }
 
@@ -86,7 +62,9 @@ async fn herd_of_10000_first_calls_makes_one_upstream_fetch() {
     let w = World::new().await;
     let provider = w.builder().build().unwrap();
     // hold the one fetch in flight so the whole herd piles up behind it
-    w.sts.push_fault(Fault::Delay(Duration::from_millis(200)));
+    w.clouds
+        .aws_sts
+        .push_fault(Fault::Delay(Duration::from_millis(200)));
     let tasks: Vec<_> = (0..10_000)
         .map(|_| {
             let p = provider.clone();
@@ -100,8 +78,12 @@ async fn herd_of_10000_first_calls_makes_one_upstream_fetch() {
         keys.insert(t.await.unwrap().unwrap());
     }
     assert_eq!(keys.len(), 1, "every caller got the one fetched credential");
-    assert_eq!(w.mds.request_count(), 1, "one metadata request");
-    assert_eq!(w.sts.request_count(), 1, "one STS request");
+    assert_eq!(
+        w.clouds.gcp_metadata.request_count(),
+        1,
+        "one metadata request"
+    );
+    assert_eq!(w.clouds.aws_sts.request_count(), 1, "one STS request");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -109,8 +91,10 @@ async fn herd_on_a_failing_upstream_shares_one_error() {
     let w = World::new().await;
     let provider = w.builder().build().unwrap();
     // the fetch takes 500 ms (a slow metadata server), then STS refuses
-    w.mds.push_fault(Fault::Delay(Duration::from_millis(500)));
-    w.sts.push_error(StsErrorCode::AccessDenied);
+    w.clouds
+        .gcp_metadata
+        .push_fault(Fault::Delay(Duration::from_millis(500)));
+    w.clouds.aws_sts.push_error(StsErrorCode::AccessDenied);
     // all callers start together, well within the fetch's 500 ms
     let start = Arc::new(tokio::sync::Barrier::new(2_001));
     let tasks: Vec<_> = (0..2_000)
@@ -128,7 +112,7 @@ async fn herd_on_a_failing_upstream_shares_one_error() {
         assert!(t.await.unwrap().is_err());
     }
     assert_eq!(
-        w.sts.request_count(),
+        w.clouds.aws_sts.request_count(),
         1,
         "the error was shared, not retried per caller"
     );
@@ -141,7 +125,7 @@ async fn never_serves_expired_credentials_after_the_host_sleeps() {
     provider.credentials().await.unwrap();
     // the host sleeps through expiry: no timer fired meanwhile
     w.clock.advance(2 * HOUR);
-    w.sts.push_error(StsErrorCode::AccessDenied);
+    w.clouds.aws_sts.push_error(StsErrorCode::AccessDenied);
     assert!(
         provider.credentials().await.is_err(),
         "an expired credential must not be served"
@@ -161,23 +145,27 @@ async fn build_and_prefetch_fails_fast_and_warms_the_cache() {
     let w = World::new().await;
     let err = w
         .builder()
-        .role_arn(w.sts.role_arn("no-such-role"))
+        .role_arn(w.clouds.aws_sts.role_arn("no-such-role"))
         .build_and_prefetch()
         .await
         .unwrap_err();
     assert_eq!(err.service(), Service::AwsSts);
-    let before = w.sts.request_count();
+    let before = w.clouds.aws_sts.request_count();
     let provider = w.builder().build_and_prefetch().await.unwrap();
-    assert_eq!(w.sts.request_count(), before + 1, "fetched at build");
+    assert_eq!(
+        w.clouds.aws_sts.request_count(),
+        before + 1,
+        "fetched at build"
+    );
     let clone = provider.clone();
     clone.credentials().await.unwrap();
     provider.credentials().await.unwrap();
     assert_eq!(
-        w.sts.request_count(),
+        w.clouds.aws_sts.request_count(),
         before + 1,
         "clones share the warm cache"
     );
-    assert_eq!(w.mds.request_count(), 2);
+    assert_eq!(w.clouds.gcp_metadata.request_count(), 2);
 }
 
 // ---------------------------------------------------------------------------------------

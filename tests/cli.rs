@@ -4,7 +4,7 @@
 use std::process::Output;
 use std::time::Duration;
 
-use federated_credentials::testkit::{AwsStsEmulator, GcpMetadataEmulator, RoleSpec, StsErrorCode};
+use federated_credentials_testkit::{AwsStsEmulator, GcpMetadataEmulator, RoleSpec, StsErrorCode};
 
 const AUDIENCE: &str = "sts.amazonaws.com";
 
@@ -76,8 +76,7 @@ async fn credential_process_prints_version_1_json() {
     assert_eq!(json["SecretAccessKey"], issued.secret_access_key.as_str());
     assert_eq!(json["SessionToken"], issued.session_token.as_str());
     assert_eq!(json["AccountId"], sts.account_id());
-    let exp =
-        federated_credentials::token::parse_rfc3339(json["Expiration"].as_str().unwrap()).unwrap();
+    let exp = parse_rfc3339(json["Expiration"].as_str().unwrap());
     assert_eq!(exp, issued.expiration);
     assert!(out.stderr.is_empty());
 }
@@ -224,7 +223,7 @@ async fn google_id_token_prints_the_metadata_token() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn google_access_token_from_a_credential_config() {
-    use federated_credentials::testkit::{GoogleIdentity, GoogleStsEmulator, ProviderSpec};
+    use federated_credentials_testkit::{GoogleIdentity, GoogleStsEmulator, ProviderSpec};
     let aud =
         "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/oidc";
     let sts = GoogleStsEmulator::builder()
@@ -476,8 +475,7 @@ async fn credential_process_reads_its_profile() {
     assert_eq!(json["AccessKeyId"], issued.access_key_id.as_str());
     assert_eq!(issued.role_session_name, "profile-session");
     assert_eq!(issued.role_arn, role);
-    let exp =
-        federated_credentials::token::parse_rfc3339(json["Expiration"].as_str().unwrap()).unwrap();
+    let exp = parse_rfc3339(json["Expiration"].as_str().unwrap());
     let lifetime = exp
         .duration_since(std::time::SystemTime::now())
         .unwrap()
@@ -592,4 +590,11 @@ async fn ssl_cert_file_trusts_a_private_ca() {
         json["AccessKeyId"],
         sts.issued_credentials()[0].access_key_id.as_str()
     );
+}
+
+/// An RFC 3339 timestamp as a `SystemTime` (panics on anything else).
+fn parse_rfc3339(text: &str) -> std::time::SystemTime {
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .unwrap()
+        .into()
 }

@@ -23,12 +23,12 @@ use federated_credentials::exchange::{
 use federated_credentials::http::RetryPolicy;
 use federated_credentials::source::aws::{AwsIdentitySource, Ec2InstanceMetadata};
 use federated_credentials::source::{GcpMetadataIdentityToken, SubjectTokenSource, UrlToken};
-use federated_credentials::testkit::{
-    AwsStsEmulator, Ec2MetadataEmulator, Fault, GcpMetadataEmulator, GoogleIdentity,
-    GoogleStsEmulator, IamCredentialsEmulator, ProviderSpec, RoleSpec, ServiceAccountSpec,
-};
 use federated_credentials::token::{AccessToken, SubjectToken, TokenType};
 use federated_credentials::{Error, ErrorKind, Service};
+use federated_credentials_testkit::{
+    AWS_PROVIDER_AUDIENCE, Clouds, Ec2MetadataEmulator, Fault, GcpMetadataEmulator, GoogleIdentity,
+    GoogleStsEmulator, IamCredentialsEmulator, ProviderSpec, ServiceAccountSpec,
+};
 use serde_json::json;
 
 /// The client's wall clock at the start of every test.
@@ -236,7 +236,7 @@ impl Upstream for GceMetadata {
 
 /// AWS STS `AssumeRoleWithWebIdentity`.
 struct AwsSts {
-    sts: AwsStsEmulator,
+    clouds: Clouds,
     role_arn: String,
     token: String,
 }
@@ -248,41 +248,29 @@ impl Upstream for AwsSts {
     const WRONG_CONTENT_TYPE: &'static str = "application/json";
 
     async fn start(offset: i64) -> Self {
-        let clock = server_clock(offset);
-        let mds = GcpMetadataEmulator::builder()
-            .clock(clock.clone())
-            .start()
+        let clouds = Clouds::start_with_clock(server_clock(offset))
             .await
             .unwrap();
-        let sts = AwsStsEmulator::builder()
-            .clock(clock)
-            .start()
-            .await
-            .unwrap();
-        let role_arn = sts.role_arn("matrix");
-        sts.add_role(
-            RoleSpec::new(&role_arn)
-                .google_aud(&mds.default_service_account().unique_id)
-                .google_oaud(STS_AUDIENCE),
-        );
-        let token = mds.issue_identity_token(STS_AUDIENCE, Duration::from_secs(LIFETIME));
+        let token = clouds
+            .gcp_metadata
+            .issue_identity_token(STS_AUDIENCE, Duration::from_secs(LIFETIME));
         Self {
-            sts,
-            role_arn,
+            role_arn: clouds.role_arn(),
+            clouds,
             token,
         }
     }
 
     fn push(&self, fault: Fault, times: usize) {
-        self.sts.push_fault_times(fault, times);
+        self.clouds.aws_sts.push_fault_times(fault, times);
     }
 
     fn requests(&self) -> usize {
-        self.sts.request_count()
+        self.clouds.aws_sts.request_count()
     }
 
     fn body_bytes_sent(&self) -> u64 {
-        self.sts.body_bytes_sent()
+        self.clouds.aws_sts.body_bytes_sent()
     }
 
     async fn call(
@@ -293,7 +281,7 @@ impl Upstream for AwsSts {
     ) -> Result<SystemTime, Error> {
         let creds = AssumeRoleWithWebIdentity::new(&self.role_arn)
             .session_name("matrix")
-            .endpoint_url(rebase(&self.sts.endpoint(), base))
+            .endpoint_url(rebase(&self.clouds.aws_sts.endpoint(), base))
             .attempt_timeout(limits.attempt_timeout)
             .retry_policy(limits.retry)
             .exchange(ctx, &SubjectToken::new(self.token.clone(), TokenType::Jwt))
@@ -986,22 +974,8 @@ mod outage {
     /// GCP → AWS: the metadata server's token traded at AWS STS.
     async fn gcp_to_aws(fail_metadata: bool) {
         let clock = ManualClock::new(at(T0));
-        let mds = GcpMetadataEmulator::builder()
-            .clock(clock.clone())
-            .start()
-            .await
-            .unwrap();
-        let sts = AwsStsEmulator::builder()
-            .clock(clock.clone())
-            .start()
-            .await
-            .unwrap();
-        let role_arn = sts.role_arn("outage");
-        sts.add_role(
-            RoleSpec::new(&role_arn)
-                .google_aud(&mds.default_service_account().unique_id)
-                .google_oaud(STS_AUDIENCE),
-        );
+        let clouds = Clouds::start_with_clock(clock.clone()).await.unwrap();
+        let (mds, sts, role_arn) = (&clouds.gcp_metadata, &clouds.aws_sts, clouds.role_arn());
         let limits = Limits::matrix();
         let provider = WebIdentityProvider::builder()
             .context(ctx(&clock))
@@ -1072,23 +1046,16 @@ mod outage {
             Failing::Imds => LIFETIME,
             _ => 6 * LIFETIME,
         };
-        let imds = Ec2MetadataEmulator::builder()
+        let clouds = Clouds::builder()
             .clock(clock.clone())
-            .credentials_lifetime(Duration::from_secs(imds_lifetime))
+            .imds(move |imds| imds.credentials_lifetime(Duration::from_secs(imds_lifetime)))
+            .iam(|iam| iam.service_account(ServiceAccountSpec::new(SA, "111222333444555666777")))
             .start()
             .await
             .unwrap();
-        let aws_audience = "//iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/aws/providers/aws";
-        let sts = GoogleStsEmulator::builder()
-            .clock(clock.clone())
-            .provider(ProviderSpec::aws(
-                aws_audience,
-                imds.credentials().account_id,
-            ))
-            .start()
-            .await
-            .unwrap();
-        let trust = |c: federated_credentials::testkit::ImdsCredentials| {
+        let (imds, sts, iam) = (&clouds.imds, &clouds.google_sts, &clouds.iam);
+        let aws_audience = AWS_PROVIDER_AUDIENCE;
+        let trust = |c: federated_credentials_testkit::ImdsCredentials| {
             sts.trust_aws_session_key(
                 c.access_key_id,
                 c.secret_access_key,
@@ -1097,13 +1064,6 @@ mod outage {
             )
         };
         trust(imds.credentials());
-        let iam = IamCredentialsEmulator::builder()
-            .clock(clock.clone())
-            .service_account(ServiceAccountSpec::new(SA, "111222333444555666777"))
-            .start()
-            .await
-            .unwrap();
-        iam.trust_sts(&sts);
         let config = json!({
             "type": "external_account",
             "audience": aws_audience,

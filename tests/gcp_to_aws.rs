@@ -12,11 +12,11 @@ use federated_credentials::http::RetryPolicy;
 use federated_credentials::source::{
     FnTokenSource, GcpMetadataIdentityToken, IdTokenFormat, TokenFile,
 };
-use federated_credentials::testkit::{
-    AwsStsEmulator, Fault, GcpMetadataEmulator, RoleSpec, StsErrorCode,
-};
 use federated_credentials::token::{SubjectToken, TokenType};
 use federated_credentials::{Error, ErrorKind, Service};
+use federated_credentials_testkit::{
+    AwsStsEmulator, Fault, GcpMetadataEmulator, RoleSpec, StsErrorCode,
+};
 
 const AUDIENCE: &str = "sts.amazonaws.com";
 const START: u64 = 1_800_000_000;
@@ -35,8 +35,8 @@ impl World {
 
     async fn with_sts(
         f: impl FnOnce(
-            federated_credentials::testkit::AwsStsEmulatorBuilder,
-        ) -> federated_credentials::testkit::AwsStsEmulatorBuilder,
+            federated_credentials_testkit::AwsStsEmulatorBuilder,
+        ) -> federated_credentials_testkit::AwsStsEmulatorBuilder,
     ) -> Self {
         let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(START));
         let mds = GcpMetadataEmulator::builder()

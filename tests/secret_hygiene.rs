@@ -11,9 +11,8 @@ use federated_credentials::config::ExternalAccountConfig;
 use federated_credentials::context::{Context, InstantSleep, ManualClock, StaticEnv};
 use federated_credentials::google::ExternalAccountCredentials;
 use federated_credentials::source::{GcpMetadataIdentityToken, SubjectTokenSource};
-use federated_credentials::testkit::{
-    AwsStsEmulator, Ec2MetadataEmulator, Fault, GcpMetadataEmulator, GoogleStsEmulator,
-    IamCredentialsEmulator, ProviderSpec, RoleSpec, ServiceAccountSpec, StsErrorCode,
+use federated_credentials_testkit::{
+    AWS_PROVIDER_AUDIENCE, Clouds, Fault, SERVICE_ACCOUNT, StsErrorCode,
 };
 use serde_json::json;
 
@@ -60,19 +59,10 @@ async fn no_secret_in_logs_debug_display_or_errors() {
     let mut rendered = String::new();
     let mut secrets: Vec<String> = Vec::new();
 
+    let clouds = Clouds::start_with_clock(clock.clone()).await.unwrap();
+    let (mds, sts, role) = (&clouds.gcp_metadata, &clouds.aws_sts, clouds.role_arn());
+
     // GCP -> AWS
-    let mds = GcpMetadataEmulator::builder()
-        .clock(clock.clone())
-        .start()
-        .await
-        .unwrap();
-    let sts = AwsStsEmulator::builder()
-        .clock(clock.clone())
-        .start()
-        .await
-        .unwrap();
-    let role = sts.role_arn("r");
-    sts.add_role(RoleSpec::new(&role));
     let ctx = Context::builder()
         .clock(clock.clone())
         .env(StaticEnv::from_pairs([("GCE_METADATA_HOST", mds.host())]))
@@ -116,35 +106,10 @@ async fn no_secret_in_logs_debug_display_or_errors() {
     rendered.push_str(&error_chain(&provider.credentials().await.unwrap_err()));
 
     // AWS -> GCP, with client credentials and impersonation
-    let aud =
-        "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/aws";
-    let sa = "sa@p.iam.gserviceaccount.com";
-    let imds = Ec2MetadataEmulator::builder()
-        .clock(clock.clone())
-        .start()
-        .await
-        .unwrap();
-    let gsts = GoogleStsEmulator::builder()
-        .clock(clock.clone())
-        .provider(ProviderSpec::aws(aud, "123456789012"))
-        .start()
-        .await
-        .unwrap();
+    let (aud, sa) = (AWS_PROVIDER_AUDIENCE, SERVICE_ACCOUNT);
+    let (imds, gsts, iam) = (&clouds.imds, &clouds.google_sts, &clouds.iam);
     let c = imds.credentials();
-    gsts.trust_aws_session_key(
-        &c.access_key_id,
-        &c.secret_access_key,
-        &c.session_token,
-        &c.account_id,
-    );
     gsts.add_client("client-id", "client-secret-value");
-    let iam = IamCredentialsEmulator::builder()
-        .clock(clock.clone())
-        .service_account(ServiceAccountSpec::new(sa, "42"))
-        .start()
-        .await
-        .unwrap();
-    iam.trust_sts(&gsts);
     secrets.extend([
         c.secret_access_key.clone(),
         c.session_token.clone(),

@@ -11,11 +11,11 @@ use federated_credentials::context::{Context, StaticEnv};
 use federated_credentials::google::ExternalAccountCredentials;
 use federated_credentials::source::GcpMetadataIdentityToken;
 use federated_credentials::source::StaticToken;
-use federated_credentials::testkit::{
+use federated_credentials::token::TokenType;
+use federated_credentials_testkit::{
     AwsStsEmulator, Fault, GcpMetadataEmulator, GoogleIdentity, GoogleStsEmulator,
     IamCredentialsEmulator, ProviderSpec, RoleSpec, ServiceAccountSpec,
 };
-use federated_credentials::token::TokenType;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id};
 use tracing::{Event, Subscriber};

@@ -11,8 +11,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use federated_credentials::testkit::{AwsStsEmulator, GcpMetadataEmulator, RoleSpec};
 use federated_credentials_interop::required_env;
+use federated_credentials_testkit::{AwsStsEmulator, GcpMetadataEmulator, RoleSpec};
 
 const AUDIENCE: &str = "sts.amazonaws.com";
 

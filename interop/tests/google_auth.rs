@@ -29,7 +29,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use federated_credentials::config::ExternalAccountConfig;
 use federated_credentials::context::{Context, StaticEnv};
 use federated_credentials::google::ExternalAccountCredentials;
-use federated_credentials::testkit::{
+use federated_credentials_testkit::{
     Ec2MetadataEmulator, GoogleIdentity, GoogleStsEmulator, IamCredentialsEmulator, ImdsMode,
     IssuedFederatedToken, ProviderSpec, RecordedRequest, ServiceAccountSpec,
 };

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use federated_credentials::config::ExternalAccountConfig;
 use federated_credentials::google::ExternalAccountCredentials;
 use federated_credentials::integrations::google_cloud_auth::GoogleCloudAuthProvider;
-use federated_credentials::testkit::Clouds;
+use federated_credentials_testkit::Clouds;
 use google_cloud_auth::credentials::anonymous::Builder as Anonymous;
 use google_cloud_storage::client::Storage;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -169,7 +169,7 @@ async fn official_storage_client_reads_an_object_with_federated_aws_credentials(
     assert_eq!(minted.len(), 1);
     assert_eq!(
         minted[0].service_account,
-        federated_credentials::testkit::SERVICE_ACCOUNT
+        federated_credentials_testkit::SERVICE_ACCOUNT
     );
     let seen = gcs.seen();
     assert_eq!(seen.len(), 2);

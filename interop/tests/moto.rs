@@ -36,7 +36,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use federated_credentials::aws::WebIdentityProvider;
 use federated_credentials::context::{Context, StaticEnv};
 use federated_credentials::source::GcpMetadataIdentityToken;
-use federated_credentials::testkit::GcpMetadataEmulator;
+use federated_credentials_testkit::GcpMetadataEmulator;
 
 /// moto's default account.
 const ACCOUNT: &str = "123456789012";

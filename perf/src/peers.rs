@@ -15,7 +15,7 @@ use aws_smithy_runtime_api::client::runtime_components::{
     RuntimeComponents, RuntimeComponentsBuilder,
 };
 use aws_smithy_types::config_bag::ConfigBag;
-use federated_credentials::testkit::Fault;
+use federated_credentials_testkit::Fault;
 use gcp_auth::TokenProvider;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -166,7 +166,9 @@ pub async fn herd() -> Vec<Row> {
     // ours: a cold GCP -> AWS provider; the STS answer takes 200 ms
     let w = GcpToAws::start().await;
     let provider = w.builder().build().unwrap();
-    w.sts.push_fault(Fault::Delay(Duration::from_millis(200)));
+    w.clouds
+        .aws_sts
+        .push_fault(Fault::Delay(Duration::from_millis(200)));
     let tasks: Vec<_> = (0..HERD)
         .map(|_| {
             let p = provider.clone();
@@ -179,14 +181,16 @@ pub async fn herd() -> Vec<Row> {
     }
     let ours = format!(
         "{} fetch ({} metadata + {} STS requests), {ok}/{HERD} served",
-        w.sts.request_count(),
-        w.mds.request_count(),
-        w.sts.request_count()
+        w.clouds.aws_sts.request_count(),
+        w.clouds.gcp_metadata.request_count(),
+        w.clouds.aws_sts.request_count()
     );
 
     // google-cloud-auth: a cold external_account credential, same config as ours
     let g = AwsToGcp::start(Duration::ZERO).await;
-    g.sts.push_fault(Fault::Delay(Duration::from_millis(200)));
+    g.clouds
+        .google_sts
+        .push_fault(Fault::Delay(Duration::from_millis(200)));
     let creds = g.theirs();
     let tasks: Vec<_> = (0..HERD)
         .map(|_| {
@@ -204,8 +208,8 @@ pub async fn herd() -> Vec<Row> {
         ours.clone(),
         format!(
             "google-cloud-auth: {} STS + {} IAM requests, {ok}/{HERD} served",
-            g.sts.request_count(),
-            g.iam.request_count()
+            g.clouds.google_sts.request_count(),
+            g.clouds.iam.request_count()
         ),
         "",
     ));
@@ -331,7 +335,7 @@ pub async fn refresh_under_load() -> Vec<Row> {
     };
     let baseline = read_latencies(4, Duration::from_millis(600), read.clone()).await;
     let median = pct(&baseline, 0.5);
-    let before = w.sts.request_count();
+    let before = w.clouds.aws_sts.request_count();
     let key = provider
         .credentials()
         .await
@@ -339,7 +343,9 @@ pub async fn refresh_under_load() -> Vec<Row> {
         .access_key_id()
         .to_string();
     // due for refresh (5-25 min before expiry) but valid; upstream takes 200 ms
-    w.sts.push_fault(Fault::Delay(Duration::from_millis(200)));
+    w.clouds
+        .aws_sts
+        .push_fault(Fault::Delay(Duration::from_millis(200)));
     w.clock.advance(Duration::from_secs(56 * 60));
     let during = read_latencies(4, Duration::from_millis(600), read).await;
     let refreshed = provider.credentials().await.unwrap().access_key_id() != key;
@@ -356,7 +362,7 @@ pub async fn refresh_under_load() -> Vec<Row> {
             ns(pct(&during, 0.999)),
             ns(*during.last().unwrap() as f64),
             *during.last().unwrap() as f64 / median,
-            w.sts.request_count() - before,
+            w.clouds.aws_sts.request_count() - before,
         ),
         "",
         "",
@@ -449,9 +455,10 @@ pub async fn requests_per_refresh() -> Vec<Row> {
     theirs.headers(http::Extensions::new()).await.unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let their_cold = g2.requests();
-    let iam_before = g2.iam.request_count();
+    let iam_before = g2.clouds.iam.request_count();
     let waited = Instant::now();
-    while g2.iam.request_count() == iam_before && waited.elapsed() < Duration::from_secs(30) {
+    while g2.clouds.iam.request_count() == iam_before && waited.elapsed() < Duration::from_secs(30)
+    {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     tokio::time::sleep(Duration::from_millis(500)).await;

@@ -7,49 +7,20 @@ use federated_credentials::config::ExternalAccountConfig;
 use federated_credentials::context::{Context, ManualClock, StaticEnv};
 use federated_credentials::google::ExternalAccountCredentials;
 use federated_credentials::source::GcpMetadataIdentityToken;
-use federated_credentials::testkit::{
-    AwsStsEmulator, Ec2MetadataEmulator, GcpMetadataEmulator, GoogleIdentity, GoogleStsEmulator,
-    IamCredentialsEmulator, ProviderSpec, RoleSpec, ServiceAccountSpec,
-};
-use serde_json::{Value, json};
+use federated_credentials_testkit::{AWS_AUDIENCE, Clouds};
+use serde_json::Value;
 
-pub const AWS_AUDIENCE: &str = "//iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/aws-pool/providers/aws-prov";
-pub const SA: &str = "app@my-proj.iam.gserviceaccount.com";
-const STS_AUDIENCE: &str = "sts.amazonaws.com";
-
-/// GCP → AWS: metadata server and AWS STS.
+/// GCP → AWS: the metadata server and AWS STS of one [`Clouds`].
 pub struct GcpToAws {
     pub clock: ManualClock,
-    pub mds: GcpMetadataEmulator,
-    pub sts: AwsStsEmulator,
-    role_arn: String,
+    pub clouds: Clouds,
 }
 
 impl GcpToAws {
     pub async fn start() -> Self {
         let clock = ManualClock::new(SystemTime::now());
-        let mds = GcpMetadataEmulator::builder()
-            .clock(clock.clone())
-            .start()
-            .await
-            .unwrap();
-        let sts = AwsStsEmulator::builder()
-            .clock(clock.clone())
-            .start()
-            .await
-            .unwrap();
-        let role_arn = sts.role_arn("gcp-workload");
-        sts.add_role(
-            RoleSpec::new(&role_arn)
-                .google_aud(&mds.default_service_account().unique_id)
-                .google_oaud(STS_AUDIENCE),
-        );
-        Self {
-            clock,
-            mds,
-            sts,
-            role_arn,
-        }
+        let clouds = Clouds::start_with_clock(clock.clone()).await.unwrap();
+        Self { clock, clouds }
     }
 
     /// A provider builder on the emulators' manual clock.
@@ -61,7 +32,7 @@ impl GcpToAws {
     pub fn builder_with_clock(&self, clock: Option<ManualClock>) -> WebIdentityProviderBuilder {
         let mut ctx = Context::builder().env(StaticEnv::from_pairs([(
             "GCE_METADATA_HOST",
-            self.mds.host(),
+            self.clouds.gcp_metadata.host(),
         )]));
         if let Some(c) = clock {
             ctx = ctx.clock(c);
@@ -69,84 +40,45 @@ impl GcpToAws {
         let ctx = ctx.build();
         WebIdentityProvider::builder()
             .context(ctx)
-            .token_source(GcpMetadataIdentityToken::new(STS_AUDIENCE))
-            .role_arn(&self.role_arn)
-            .configure_sts(|s| s.endpoint_url(self.sts.endpoint()))
+            .token_source(GcpMetadataIdentityToken::new(AWS_AUDIENCE))
+            .role_arn(self.clouds.role_arn())
+            .configure_sts(|s| s.endpoint_url(self.clouds.aws_sts.endpoint()))
     }
 
     pub fn requests(&self) -> usize {
-        self.mds.request_count() + self.sts.request_count()
+        self.clouds.gcp_metadata.request_count() + self.clouds.aws_sts.request_count()
     }
 }
 
-/// AWS → GCP: EC2 metadata, Google STS and IAM Credentials. `iam_behind` sets the IAM
-/// emulator's clock that far behind the others, so the tokens it issues expire sooner on the
-/// real clock (to make a peer that runs on real time refresh within seconds).
+/// AWS → GCP: EC2 metadata, Google STS and IAM Credentials of one [`Clouds`]. `iam_behind`
+/// sets the IAM emulator's clock that far behind the others, so the tokens it issues expire
+/// sooner on the real clock (to make a peer that runs on real time refresh within seconds).
 pub struct AwsToGcp {
     pub clock: ManualClock,
-    pub imds: Ec2MetadataEmulator,
-    pub sts: GoogleStsEmulator,
-    pub iam: IamCredentialsEmulator,
+    pub clouds: Clouds,
 }
 
 impl AwsToGcp {
     pub async fn start(iam_behind: Duration) -> Self {
         let clock = ManualClock::new(SystemTime::now());
-        let imds = Ec2MetadataEmulator::builder()
+        let iam_clock = if iam_behind.is_zero() {
+            clock.clone()
+        } else {
+            ManualClock::new(SystemTime::now() - iam_behind)
+        };
+        let clouds = Clouds::builder()
             .clock(clock.clone())
-            .credentials_lifetime(Duration::from_secs(6 * 3600))
+            .imds(|imds| imds.credentials_lifetime(Duration::from_secs(6 * 3600)))
+            .iam(move |iam| iam.clock(iam_clock))
             .start()
             .await
             .unwrap();
-        let sts = GoogleStsEmulator::builder()
-            .clock(clock.clone())
-            .provider(ProviderSpec::aws(AWS_AUDIENCE, "123456789012"))
-            .start()
-            .await
-            .unwrap();
-        let c = imds.credentials();
-        sts.trust_aws_session_key(
-            c.access_key_id,
-            c.secret_access_key,
-            c.session_token,
-            c.account_id,
-        );
-        let iam = IamCredentialsEmulator::builder()
-            .clock(if iam_behind.is_zero() {
-                clock.clone()
-            } else {
-                ManualClock::new(SystemTime::now() - iam_behind)
-            })
-            .identity(GoogleIdentity::shared())
-            .service_account(ServiceAccountSpec::new(SA, "111222333444555666777"))
-            .start()
-            .await
-            .unwrap();
-        iam.trust_sts(&sts);
-        Self {
-            clock,
-            imds,
-            sts,
-            iam,
-        }
+        Self { clock, clouds }
     }
 
     /// The `external_account` file gcloud writes for EC2 (IMDSv2, impersonation).
     pub fn config(&self) -> Value {
-        json!({
-            "type": "external_account",
-            "audience": AWS_AUDIENCE,
-            "subject_token_type": "urn:ietf:params:aws:token-type:aws4_request",
-            "token_url": self.sts.token_url(),
-            "service_account_impersonation_url": self.iam.generate_access_token_url(SA),
-            "credential_source": {
-                "environment_id": "aws1",
-                "region_url": self.imds.availability_zone_url(),
-                "url": self.imds.credentials_url(),
-                "regional_cred_verification_url": "https://sts.{region}.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15",
-                "imdsv2_session_token_url": self.imds.token_url()
-            }
-        })
+        self.clouds.external_account_config()
     }
 
     pub fn ours(&self, clock: Option<ManualClock>) -> ExternalAccountCredentials {
@@ -170,9 +102,9 @@ impl AwsToGcp {
     }
 
     pub fn requests(&self) -> usize {
-        self.imds.put_count()
-            + self.imds.get_count()
-            + self.sts.request_count()
-            + self.iam.request_count()
+        self.clouds.imds.put_count()
+            + self.clouds.imds.get_count()
+            + self.clouds.google_sts.request_count()
+            + self.clouds.iam.request_count()
     }
 }

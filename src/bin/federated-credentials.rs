@@ -25,7 +25,7 @@ use federated_credentials::google::ExternalAccountCredentials;
 use federated_credentials::source::{
     GcpMetadataIdentityToken, IdTokenFormat, SubjectTokenSource, TokenFile,
 };
-use federated_credentials::token::{SubjectToken, TokenType, format_rfc3339, remaining};
+use federated_credentials::token::{SubjectToken, TokenType};
 
 #[derive(Parser)]
 #[command(
@@ -202,17 +202,10 @@ async fn access_token(args: AccessTokenArgs) -> Result<String, Error> {
     let token = builder.build()?.access_token().await?;
     Ok(match args.format {
         OutputFormat::Token => token.token().expose_secret().to_string(),
-        OutputFormat::Json => {
-            let mut out = serde_json::json!({
-                "access_token": token.token().expose_secret(),
-                "token_type": token.token_type(),
-            });
-            if let Some(exp) = token.expires_at() {
-                out["expires_in"] = remaining(exp, ctx.now()).as_secs().into();
-                out["expiry"] = format_rfc3339(exp).into();
-            }
-            out.to_string()
-        }
+        OutputFormat::Json => token
+            .to_token_response_json(ctx.now())
+            .expose_secret()
+            .to_string(),
     })
 }
 
@@ -314,18 +307,10 @@ async fn credential_process(args: CredentialProcessArgs) -> Result<String, Error
         None => provider_from_args(args)?,
     };
     let creds = provider.credentials().await?;
-    let sdk = creds.sdk_credentials();
-    let mut out = serde_json::json!({
-        "Version": 1,
-        "AccessKeyId": sdk.access_key_id(),
-        "SecretAccessKey": sdk.secret_access_key(),
-        "SessionToken": sdk.session_token().unwrap_or_default(),
-        "Expiration": format_rfc3339(creds.expiration()),
-    });
-    if let Some(account) = creds.account_id() {
-        out["AccountId"] = serde_json::Value::String(account.to_string());
-    }
-    Ok(out.to_string())
+    Ok(creds
+        .to_credential_process_json()
+        .expose_secret()
+        .to_string())
 }
 
 /// The provider a profile describes, with the command line's options over it.

@@ -13,6 +13,7 @@ use super::Exchange;
 use crate::context::{CallSettings, Context};
 use crate::error::{Error, ErrorKind, Service, sanitize_upstream_text};
 use crate::http::{HttpRequest, HttpResponse, RetryPolicy, with_retries};
+use crate::secret::SecretString;
 use crate::token::{Expiry, SubjectToken, format_rfc3339, parse_rfc3339};
 use crate::xml::XmlLeaves;
 
@@ -119,6 +120,43 @@ impl AwsCredentials {
     /// [`new`](Self::new)).
     pub fn request_id(&self) -> Option<&str> {
         self.request_id.as_deref()
+    }
+
+    /// The JSON a `credential_process` program prints (the AWS CLI and SDKs' version 1
+    /// format): `Version`, `AccessKeyId`, `SecretAccessKey`, `SessionToken`, `Expiration`
+    /// (RFC 3339) and, when known, `AccountId`. It holds the secret key, hence the type.
+    pub fn to_credential_process_json(&self) -> SecretString {
+        let c = &self.credentials;
+        let mut out = serde_json::json!({
+            "Version": 1,
+            "AccessKeyId": c.access_key_id(),
+            "SecretAccessKey": c.secret_access_key(),
+            "SessionToken": c.session_token().unwrap_or_default(),
+            "Expiration": format_rfc3339(self.expiration()),
+        });
+        if let Some(account) = self.account_id() {
+            out["AccountId"] = account.into();
+        }
+        SecretString::new(out.to_string())
+    }
+
+    /// The JSON an ECS/EKS container-credentials endpoint answers
+    /// (`AWS_CONTAINER_CREDENTIALS_FULL_URI`): `AccessKeyId`, `SecretAccessKey`, `Token`,
+    /// `Expiration` (RFC 3339), `RoleArn` and, when known, `AccountId`. It holds the secret
+    /// key, hence the type.
+    pub fn to_container_credentials_json(&self) -> SecretString {
+        let c = &self.credentials;
+        let mut out = serde_json::json!({
+            "AccessKeyId": c.access_key_id(),
+            "SecretAccessKey": c.secret_access_key(),
+            "Token": c.session_token().unwrap_or_default(),
+            "Expiration": format_rfc3339(self.expiration()),
+            "RoleArn": self.assumed_role_arn,
+        });
+        if let Some(account) = self.account_id() {
+            out["AccountId"] = account.into();
+        }
+        SecretString::new(out.to_string())
     }
 
     /// Builds credentials by hand (for custom exchanges and tests). The account id is
@@ -738,6 +776,47 @@ impl Exchange<SubjectToken> for AssumeRoleWithWebIdentity {
 mod tests {
     use super::*;
     use crate::context::StaticEnv;
+
+    #[test]
+    fn credential_process_and_container_json_carry_every_field_and_redact_in_debug() {
+        let at = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let creds = AwsCredentials::new(
+            "ASIAEXAMPLE",
+            "secret-access-key-value",
+            Some("session-token-value".into()),
+            at,
+            "arn:aws:sts::123456789012:assumed-role/app/s",
+        );
+        let process: serde_json::Value =
+            serde_json::from_str(creds.to_credential_process_json().expose_secret()).unwrap();
+        assert_eq!(
+            process,
+            serde_json::json!({
+                "Version": 1, "AccessKeyId": "ASIAEXAMPLE",
+                "SecretAccessKey": "secret-access-key-value", "SessionToken": "session-token-value",
+                "Expiration": "2027-01-15T08:00:00Z", "AccountId": "123456789012",
+            })
+        );
+        let container: serde_json::Value =
+            serde_json::from_str(creds.to_container_credentials_json().expose_secret()).unwrap();
+        assert_eq!(
+            container,
+            serde_json::json!({
+                "AccessKeyId": "ASIAEXAMPLE", "SecretAccessKey": "secret-access-key-value",
+                "Token": "session-token-value", "Expiration": "2027-01-15T08:00:00Z",
+                "RoleArn": "arn:aws:sts::123456789012:assumed-role/app/s",
+                "AccountId": "123456789012",
+            })
+        );
+        let debug = format!("{:?}", creds.to_container_credentials_json());
+        assert!(!debug.contains("secret-access-key-value"), "{debug}");
+        // No account in a non-ARN role: the field is left out, not empty.
+        let bare = AwsCredentials::new("AKID", "s", None, at, "not-an-arn");
+        let process: serde_json::Value =
+            serde_json::from_str(bare.to_credential_process_json().expose_secret()).unwrap();
+        assert_eq!(process.get("AccountId"), None);
+        assert_eq!(process["SessionToken"], "");
+    }
 
     fn ctx(pairs: &[(&str, &str)]) -> Context {
         Context::builder()

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use federated_credentials::config::ExternalAccountConfig;
 use federated_credentials::context::{Context, InstantSleep, ManualClock, StaticEnv};
 use federated_credentials::google::ExternalAccountCredentials;
-use federated_credentials::testkit::{GoogleIdentity, GoogleStsEmulator, ProviderSpec};
+use federated_credentials_testkit::{GoogleIdentity, GoogleStsEmulator, ProviderSpec};
 use serde_json::{Value, json};
 
 pub const AUDIENCE: &str = "//iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/k8s/providers/k8s";

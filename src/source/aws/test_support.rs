@@ -1,17 +1,5 @@
 //! Shared fixtures of the AWS source tests: well-known fake secrets and a check that none of
-//! them leaked into rendered output; a clock, contexts, and IMDS clients of the emulator.
-
-#[cfg(feature = "testkit")]
-use std::time::{Duration, UNIX_EPOCH};
-
-#[cfg(feature = "testkit")]
-use crate::context::{Context, InstantSleep, ManualClock, StaticEnv};
-#[cfg(feature = "testkit")]
-use crate::http::RetryPolicy;
-#[cfg(feature = "testkit")]
-use crate::source::aws::{Ec2InstanceMetadata, Ec2InstanceMetadataBuilder};
-#[cfg(feature = "testkit")]
-use crate::testkit::Ec2MetadataEmulator;
+//! them leaked into rendered output.
 
 /// A secret access key that must never appear in any output.
 pub(crate) const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
@@ -34,33 +22,4 @@ pub(crate) fn assert_no_secrets_in(rendered: &[&str], extra: &[&str]) {
 /// Panics if any rendering contains [`SECRET`] or [`SESSION_TOKEN`].
 pub(crate) fn assert_no_secrets(rendered: &[&str]) {
     assert_no_secrets_in(rendered, &[]);
-}
-
-/// A manual clock at 2023-11-14T22:13:20Z.
-#[cfg(feature = "testkit")]
-pub(crate) fn clock() -> ManualClock {
-    ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_700_000_000))
-}
-
-/// A context with this clock and environment, and instant retry sleeps.
-#[cfg(feature = "testkit")]
-pub(crate) fn ctx(clock: &ManualClock, pairs: &[(&str, &str)]) -> Context {
-    Context::builder()
-        .clock(clock.clone())
-        .env(StaticEnv::from_pairs(pairs.iter().copied()))
-        .sleep(InstantSleep)
-        .build()
-}
-
-/// A client of `emulator` with short timeouts, configured like a google-auth config.
-#[cfg(feature = "testkit")]
-pub(crate) fn client_of(emulator: &Ec2MetadataEmulator) -> Ec2InstanceMetadataBuilder {
-    Ec2InstanceMetadata::builder()
-        .region_url(emulator.availability_zone_url())
-        .credentials_url(emulator.credentials_url())
-        .session_token_url(emulator.token_url())
-        .attempt_timeout(Duration::from_millis(300))
-        .retry_policy(
-            RetryPolicy::new(2).backoff(Duration::from_millis(1), Duration::from_millis(1)),
-        )
 }

@@ -570,9 +570,6 @@ fn status_error(response: &HttpResponse, step: &str) -> Error {
     err
 }
 
-#[cfg(all(test, feature = "testkit"))]
-mod tests;
-
 /// Builder checks and the environment switch, which need no emulator.
 #[cfg(test)]
 mod offline_tests {
