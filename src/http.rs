@@ -25,7 +25,7 @@
 
 use std::future::Future;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 mod tls;
 
@@ -763,6 +763,31 @@ where
         ctx.sleeper().sleep(wait).await;
         n += 1;
     }
+}
+
+/// The request-and-classify loop every JSON, XML or text endpoint shares: sends `request`
+/// under `retry` (attempts and deadline errors named by the request's service and step) and
+/// hands each answer, with the time it was requested (the base of relative expiries), to
+/// `classify`, which turns it into the result or a typed error; transient errors are retried.
+pub(crate) async fn send_with_retries<T, F>(
+    ctx: &Context,
+    retry: &RetryPolicy,
+    request: &HttpRequest,
+    classify: F,
+) -> Result<T, Error>
+where
+    F: Fn(HttpResponse, SystemTime) -> Result<T, Error>,
+{
+    with_retries(ctx, retry, request.service, request.step, |attempt| {
+        let classify = &classify;
+        async move {
+            tracing::debug!(service = %request.service, attempt, "request");
+            let requested_at = ctx.now();
+            let response = ctx.http().send(request).await?;
+            classify(response, requested_at)
+        }
+    })
+    .await
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use url::Url;
 use super::Exchange;
 use crate::context::{CallSettings, Context};
 use crate::error::{Error, ErrorKind, Service, sanitize_upstream_text};
-use crate::http::{HttpRequest, HttpResponse, RetryPolicy, with_retries};
+use crate::http::{HttpRequest, HttpResponse, RetryPolicy, send_with_retries};
 use crate::secret::SecretString;
 use crate::token::{Expiry, SubjectToken, format_rfc3339, parse_rfc3339};
 use crate::xml::XmlLeaves;
@@ -736,24 +736,14 @@ impl Exchange<SubjectToken> for AssumeRoleWithWebIdentity {
             role_arn = %self.role_arn,
             endpoint = %request.url.host_str().unwrap_or(""),
         );
-        let creds = with_retries(
-            ctx,
-            &ctx.resolve_call(Service::AwsSts, self.call).retry,
-            Service::AwsSts,
-            "AssumeRoleWithWebIdentity",
-            |attempt| {
-                let request = &request;
-                async move {
-                    tracing::debug!(attempt, "STS request");
-                    let response = ctx.http().send(request).await?;
-                    if response.status == 200 {
-                        self.parse_success(&response, ctx.now())
-                    } else {
-                        Err(self.parse_error(&response))
-                    }
-                }
-            },
-        )
+        let retry = ctx.resolve_call(Service::AwsSts, self.call).retry;
+        let creds = send_with_retries(ctx, &retry, &request, |response, requested_at| {
+            if response.status == 200 {
+                self.parse_success(&response, requested_at)
+            } else {
+                Err(self.parse_error(&response))
+            }
+        })
         .instrument(span.clone())
         .await?;
         span.in_scope(|| {

@@ -1,21 +1,19 @@
 //! Google STS token exchange (RFC 8693): trades a subject token from another identity provider
 //! (an OIDC JWT, a SAML assertion, or a SigV4-signed AWS request) for a Google federated access
-//! token. Client authentication, workforce-pool options, lenient success parsing, and the
-//! OAuth error body.
+//! token: the RFC 8693 form, workforce-pool options, and the hints for Google's OAuth error
+//! codes (what all OAuth token endpoints share is in `oauth`).
 
 use std::time::{Duration, SystemTime};
 use tracing::Instrument;
 
 use async_trait::async_trait;
-use base64::Engine;
 use reqwest::Method;
-use serde::Deserialize;
 use url::Url;
 
-use super::Exchange;
+use super::{Exchange, oauth};
 use crate::context::{CallSettings, Context};
-use crate::error::{Error, ErrorKind, Service, sanitize_upstream_text};
-use crate::http::{HttpRequest, HttpResponse, RetryPolicy, with_retries};
+use crate::error::{Error, Service};
+use crate::http::{HttpRequest, HttpResponse, RetryPolicy, send_with_retries};
 use crate::secret::SecretString;
 use crate::token::{AccessToken, SubjectToken, TokenType};
 
@@ -202,100 +200,18 @@ impl GoogleStsExchange {
         response: &HttpResponse,
         requested_at: SystemTime,
     ) -> Result<AccessToken, Error> {
-        #[derive(Deserialize)]
-        struct Body {
-            access_token: Option<String>,
-            token_type: Option<String>,
-            expires_in: Option<serde_json::Value>,
-        }
-        let invalid = |what: &str| {
-            Error::new(
-                ErrorKind::InvalidResponse,
-                Service::GoogleSts,
-                format!("the token exchange answered HTTP 200 but {what}"),
-            )
-            .with_http_status(response.status)
-        };
-        let body: Body = serde_json::from_slice(&response.body)
-            .map_err(|_| invalid("the body is not a JSON object"))?;
-        let token = body
-            .access_token
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| invalid("access_token is missing"))?;
-        let expires_in = match body.expires_in {
-            None | Some(serde_json::Value::Null) => None,
-            Some(v) => {
-                let secs = v
-                    .as_i64()
-                    .or_else(|| v.as_f64().map(|f| f as i64))
-                    .or_else(|| v.as_str().and_then(|s| s.trim().parse::<i64>().ok()))
-                    .ok_or_else(|| invalid("expires_in is not a number"))?;
-                if secs <= 0 {
-                    return Err(invalid("expires_in is not positive"));
-                }
-                Some(Duration::from_secs(secs as u64))
-            }
-        };
-        let expires_at = match expires_in {
-            // Checked: a huge expires_in from a broken endpoint must not overflow the time.
-            Some(d) => Some(
-                requested_at
-                    .checked_add(d)
-                    .ok_or_else(|| invalid("expires_in is out of range"))?,
-            ),
-            None => None,
-        };
-        let mut access = AccessToken::new(token, expires_at);
-        if let Some(t) = body.token_type.filter(|t| !t.is_empty()) {
-            access = access.with_token_type(t);
-        }
-        Ok(access)
+        oauth::parse_token_response(response, Service::GoogleSts, ENDPOINT, requested_at)
     }
 
     pub(crate) fn parse_error(response: &HttpResponse) -> Error {
-        #[derive(Deserialize)]
-        struct OAuthError {
-            error: String,
-            error_description: Option<String>,
-            error_uri: Option<String>,
-        }
-        match serde_json::from_slice::<OAuthError>(&response.body) {
-            Ok(e) => {
-                let mut text = format!(
-                    "{}: {}",
-                    e.error,
-                    sanitize_upstream_text(
-                        e.error_description.as_deref().unwrap_or("(no description)"),
-                        500
-                    )
-                );
-                if let Some(uri) = e.error_uri {
-                    text.push_str(&format!(" - {}", sanitize_upstream_text(&uri, 200)));
-                }
-                if let Some(hint) = oauth_hint(&e.error) {
-                    text.push_str(". ");
-                    text.push_str(hint);
-                }
-                response
-                    .error(ErrorKind::Upstream, Service::GoogleSts, text)
-                    .with_upstream_code(e.error)
-            }
-            Err(_) => response.error(
-                if response.is_transient_status() {
-                    ErrorKind::Upstream
-                } else {
-                    ErrorKind::InvalidResponse
-                },
-                Service::GoogleSts,
-                format!(
-                    "the token exchange answered HTTP {}: {}",
-                    response.status,
-                    sanitize_upstream_text(&response.body_text(), 200)
-                ),
-            ),
-        }
+        oauth::token_endpoint_error(response, Service::GoogleSts, ENDPOINT, |body| {
+            oauth_hint(&body.error).map(str::to_string)
+        })
     }
 }
+
+/// How errors name the endpoint.
+const ENDPOINT: &str = "the token exchange";
 
 fn oauth_hint(code: &str) -> Option<&'static str> {
     Some(match code {
@@ -325,13 +241,13 @@ impl Exchange<SubjectToken> for GoogleStsExchange {
         self.check()?;
         let form = self.form(token);
         let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let call = ctx.resolve_call(Service::GoogleSts, self.call);
         let mut request = HttpRequest::new(
             Service::GoogleSts,
             "exchanging the subject token at Google STS",
             Method::POST,
             self.url()?,
-            ctx.resolve_call(Service::GoogleSts, self.call)
-                .attempt_timeout,
+            call.attempt_timeout,
         )
         .form_body(&pairs);
         // A client id without a secret is a public client: `id:` with an empty password, as
@@ -341,29 +257,17 @@ impl Exchange<SubjectToken> for GoogleStsExchange {
                 .client_secret
                 .as_ref()
                 .map_or("", |s| s.expose_secret());
-            let basic = base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"));
-            request = request.secret_header("authorization", &format!("Basic {basic}"))?;
+            request =
+                request.secret_header("authorization", &oauth::basic_client_auth(id, secret))?;
         }
         let span = tracing::debug_span!("google_sts_exchange", endpoint = %request.url.host_str().unwrap_or(""), subject_token_type = %token.token_type());
-        with_retries(
-            ctx,
-            &ctx.resolve_call(Service::GoogleSts, self.call).retry,
-            Service::GoogleSts,
-            "exchanging the subject token at Google STS",
-            |attempt| {
-                let request = &request;
-                async move {
-                    tracing::debug!(attempt, "Google STS request");
-                    let requested_at = ctx.now();
-                    let response = ctx.http().send(request).await?;
-                    if response.status == 200 {
-                        Self::parse_success(&response, requested_at)
-                    } else {
-                        Err(Self::parse_error(&response))
-                    }
-                }
-            },
-        )
+        send_with_retries(ctx, &call.retry, &request, |response, requested_at| {
+            if response.status == 200 {
+                Self::parse_success(&response, requested_at)
+            } else {
+                Err(Self::parse_error(&response))
+            }
+        })
         .instrument(span)
         .await
     }
@@ -376,6 +280,7 @@ impl Exchange<SubjectToken> for GoogleStsExchange {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ErrorKind;
     use std::time::UNIX_EPOCH;
 
     const AUD: &str =

@@ -13,7 +13,7 @@ use url::Url;
 use super::{Exchange, validate_google_url};
 use crate::context::{CallSettings, Context};
 use crate::error::{Error, ErrorKind, Service, sanitize_upstream_text};
-use crate::http::{HttpRequest, HttpResponse, RetryPolicy, with_retries};
+use crate::http::{HttpRequest, HttpResponse, RetryPolicy, send_with_retries};
 use crate::token::{AccessToken, SubjectToken, TokenType, format_rfc3339, parse_rfc3339};
 
 /// The default IAM Credentials API base.
@@ -156,25 +156,15 @@ impl Exchange<AccessToken> for ServiceAccountImpersonation {
         .json_body(&body);
         let sa = self.service_account().unwrap_or_default();
         let span = tracing::debug_span!("iam_generate_access_token", service_account = %sa);
-        with_retries(
-            ctx,
-            &ctx.resolve_call(Service::IamCredentials, self.call).retry,
-            Service::IamCredentials,
-            "generateAccessToken",
-            |_| {
-                let request = &request;
-                let sa = sa.as_str();
-                async move {
-                    let response = ctx.http().send(request).await?;
-                    if response.status != 200 {
-                        return Err(rpc_error(&response, sa));
-                    }
-                    let token = parse_access_token(&response.body)?;
-                    reject_expired("generateAccessToken", token.expires_at(), ctx.now())?;
-                    Ok(token)
-                }
-            },
-        )
+        let retry = ctx.resolve_call(Service::IamCredentials, self.call).retry;
+        send_with_retries(ctx, &retry, &request, |response, _| {
+            if response.status != 200 {
+                return Err(rpc_error(&response, &sa));
+            }
+            let token = parse_access_token(&response.body)?;
+            reject_expired("generateAccessToken", token.expires_at(), ctx.now())?;
+            Ok(token)
+        })
         .instrument(span)
         .await
     }
@@ -467,24 +457,15 @@ impl Exchange<AccessToken> for GenerateIdToken {
         )
         .secret_header("authorization", &caller.authorization_header())?
         .json_body(&body);
-        with_retries(
-            ctx,
-            &ctx.resolve_call(Service::IamCredentials, self.call).retry,
-            Service::IamCredentials,
-            "generateIdToken",
-            |_| {
-                let request = &request;
-                async move {
-                    let response = ctx.http().send(request).await?;
-                    if response.status != 200 {
-                        return Err(rpc_error(&response, &self.service_account));
-                    }
-                    let token = parse_id_token(&response.body)?;
-                    reject_expired("generateIdToken", token.expires_at(), ctx.now())?;
-                    Ok(token)
-                }
-            },
-        )
+        let retry = ctx.resolve_call(Service::IamCredentials, self.call).retry;
+        send_with_retries(ctx, &retry, &request, |response, _| {
+            if response.status != 200 {
+                return Err(rpc_error(&response, &self.service_account));
+            }
+            let token = parse_id_token(&response.body)?;
+            reject_expired("generateIdToken", token.expires_at(), ctx.now())?;
+            Ok(token)
+        })
         .await
     }
 

@@ -35,6 +35,7 @@ mod aws_sts;
 mod custom;
 mod google_sts;
 pub(crate) mod impersonation;
+mod oauth;
 
 pub use aws_sts::{AssumeRoleWithWebIdentity, AwsCredentials};
 pub use custom::FnExchange;

@@ -11,7 +11,7 @@ use url::Url;
 use super::TokenFormat;
 use crate::context::{CallSettings, Context};
 use crate::error::{Error, ErrorKind, Service, sanitize_upstream_text};
-use crate::http::{HttpRequest, RetryPolicy, with_retries};
+use crate::http::{HttpRequest, RetryPolicy, send_with_retries};
 use crate::source::SubjectTokenSource;
 use crate::token::{SubjectToken, TokenType, format_rfc3339};
 
@@ -132,37 +132,27 @@ impl SubjectTokenSource for UrlToken {
     async fn subject_token(&self, ctx: &Context) -> Result<SubjectToken, Error> {
         let call = ctx.resolve_call(Service::UrlSource, self.call);
         let request = self.request(call.attempt_timeout)?;
-        let raw = with_retries(
-            ctx,
-            &call.retry,
-            Service::UrlSource,
-            "fetching the subject token",
-            |_| {
-                let request = &request;
-                async move {
-                    let response = ctx.http().send(request).await?;
-                    if response.status != 200 {
-                        return Err(response.error(
-                            ErrorKind::Upstream,
-                            Service::UrlSource,
-                            format!(
-                                "{} answered HTTP {}: {}",
-                                request.describe(),
-                                response.status,
-                                sanitize_upstream_text(&response.body_text(), 200)
-                            ),
-                        ));
-                    }
-                    String::from_utf8(response.body).map_err(|_| {
-                        Error::new(
-                            ErrorKind::InvalidResponse,
-                            Service::UrlSource,
-                            "the response is not UTF-8 text",
-                        )
-                    })
-                }
-            },
-        )
+        let raw = send_with_retries(ctx, &call.retry, &request, |response, _| {
+            if response.status != 200 {
+                return Err(response.error(
+                    ErrorKind::Upstream,
+                    Service::UrlSource,
+                    format!(
+                        "{} answered HTTP {}: {}",
+                        request.describe(),
+                        response.status,
+                        sanitize_upstream_text(&response.body_text(), 200)
+                    ),
+                ));
+            }
+            String::from_utf8(response.body).map_err(|_| {
+                Error::new(
+                    ErrorKind::InvalidResponse,
+                    Service::UrlSource,
+                    "the response is not UTF-8 text",
+                )
+            })
+        })
         .await?;
         let token = self.format.extract(&raw).map_err(|problem| {
             Error::new(
