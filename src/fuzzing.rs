@@ -48,11 +48,7 @@ fn now() -> SystemTime {
 
 /// An answer with this status and body, as the HTTP layer hands it to a parser.
 fn response(status: u16, body: &[u8]) -> HttpResponse {
-    HttpResponse {
-        status,
-        headers: Default::default(),
-        body: body.to_vec(),
-    }
+    HttpResponse::with_body(status, body)
 }
 
 /// The first byte picks a mode, the rest is the input.

@@ -586,6 +586,16 @@ pub(crate) struct HttpResponse {
 }
 
 impl HttpResponse {
+    /// An answer with `status` and `body` and no headers, for parser tests and fuzzing.
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub(crate) fn with_body(status: u16, body: impl Into<Vec<u8>>) -> Self {
+        Self {
+            status,
+            headers: HeaderMap::new(),
+            body: body.into(),
+        }
+    }
+
     pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }

@@ -288,11 +288,7 @@ mod tests {
     const WF: &str = "//iam.googleapis.com/locations/global/workforcePools/p/providers/x";
 
     fn response(status: u16, body: &str) -> HttpResponse {
-        HttpResponse {
-            status,
-            headers: Default::default(),
-            body: body.as_bytes().to_vec(),
-        }
+        HttpResponse::with_body(status, body)
     }
 
     #[test]

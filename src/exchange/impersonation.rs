@@ -481,11 +481,7 @@ mod tests {
     const URL: &str = "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/app@p.iam.gserviceaccount.com:generateAccessToken";
 
     fn response(status: u16, body: &str) -> HttpResponse {
-        HttpResponse {
-            status,
-            headers: Default::default(),
-            body: body.as_bytes().to_vec(),
-        }
+        HttpResponse::with_body(status, body)
     }
 
     #[test]

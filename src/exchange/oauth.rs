@@ -142,11 +142,7 @@ mod tests {
     use std::time::UNIX_EPOCH;
 
     fn response(status: u16, body: &str) -> HttpResponse {
-        HttpResponse {
-            status,
-            headers: Default::default(),
-            body: body.as_bytes().to_vec(),
-        }
+        HttpResponse::with_body(status, body)
     }
 
     #[test]
