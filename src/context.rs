@@ -472,6 +472,11 @@ pub(crate) fn default_call(service: Service) -> ResolvedCall {
             s(1),
             RetryPolicy::new(3).backoff(ms(100), s(1)).deadline(s(10)),
         ),
+        // botocore 1.43.11 ContainerMetadataFetcher: 2 s per attempt, 3 attempts.
+        Service::AwsContainerCredentials => (
+            s(2),
+            RetryPolicy::new(3).backoff(ms(100), s(1)).deadline(s(10)),
+        ),
         Service::AwsSts => (
             s(10),
             RetryPolicy::new(4).backoff(ms(200), s(5)).deadline(s(30)),
@@ -527,6 +532,15 @@ impl Context {
     /// The injected environment.
     pub fn env(&self) -> &dyn Env {
         self.env.as_ref()
+    }
+
+    /// This context with `env` as its environment (same clock, sleep, HTTP client and call
+    /// settings), e.g. to resolve one source against the variables a platform would set.
+    pub fn with_env(&self, env: impl Env + 'static) -> Context {
+        Context {
+            env: Arc::new(env),
+            ..self.clone()
+        }
     }
 
     /// The injected sleep.
@@ -675,6 +689,7 @@ mod tests {
             (Service::GoogleSts, 10, 3, 30),
             (Service::IamCredentials, 10, 3, 30),
             (Service::UrlSource, 5, 3, 15),
+            (Service::AwsContainerCredentials, 2, 3, 10),
         ] {
             let r = plain.resolve_call(service, CallSettings::new());
             assert_eq!(r.attempt_timeout, secs(timeout), "{service}");

@@ -97,6 +97,8 @@ pub enum Service {
     AwsImds,
     /// Where AWS credentials for signing come from (environment, an aws-config provider).
     AwsCredentials,
+    /// The ECS/EKS container-credentials endpoint (`AWS_CONTAINER_CREDENTIALS_*_URI`).
+    AwsContainerCredentials,
     /// Google STS (`sts.googleapis.com`).
     GoogleSts,
     /// Google IAM Credentials (`iamcredentials.googleapis.com`).
@@ -119,6 +121,7 @@ impl Service {
             Service::Config => "configuration",
             Service::AwsImds => "EC2 instance metadata service",
             Service::AwsCredentials => "AWS credentials",
+            Service::AwsContainerCredentials => "container credentials endpoint",
             Service::GoogleSts => "Google STS",
             Service::IamCredentials => "IAM Credentials",
             Service::UrlSource => "URL token source",

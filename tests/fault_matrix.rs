@@ -21,13 +21,16 @@ use federated_credentials::exchange::{
     AssumeRoleWithWebIdentity, Exchange, GoogleStsExchange, ServiceAccountImpersonation,
 };
 use federated_credentials::http::RetryPolicy;
-use federated_credentials::source::aws::{AwsIdentitySource, Ec2InstanceMetadata};
+use federated_credentials::source::aws::{
+    AwsIdentitySource, ContainerCredentials, Ec2InstanceMetadata,
+};
 use federated_credentials::source::{GcpMetadataIdentityToken, SubjectTokenSource, UrlToken};
 use federated_credentials::token::{AccessToken, SubjectToken, TokenType};
 use federated_credentials::{Error, ErrorKind, Service};
 use federated_credentials_testkit::{
-    AWS_PROVIDER_AUDIENCE, Clouds, Ec2MetadataEmulator, Fault, GcpMetadataEmulator, GoogleIdentity,
-    GoogleStsEmulator, IamCredentialsEmulator, ProviderSpec, ServiceAccountSpec,
+    AWS_PROVIDER_AUDIENCE, Clouds, ContainerCredentialsEmulator, Ec2MetadataEmulator, Fault,
+    GcpMetadataEmulator, GoogleIdentity, GoogleStsEmulator, IamCredentialsEmulator, ProviderSpec,
+    ServiceAccountSpec,
 };
 use serde_json::json;
 
@@ -347,6 +350,66 @@ impl Upstream for Imds {
             .unwrap();
         let creds = imds.credentials(ctx).await?;
         Ok(creds.expiry().expect("IMDS credentials expire"))
+    }
+}
+
+/// The ECS/EKS container-credentials endpoint (`ContainerCredentials`, FULL_URI with an
+/// authorization token, as EKS Pod Identity).
+struct Container {
+    endpoint: ContainerCredentialsEmulator,
+}
+
+impl Upstream for Container {
+    const SERVICE: Service = Service::AwsContainerCredentials;
+    const STEP: &'static str = "container credentials";
+
+    async fn start(offset: i64) -> Self {
+        let endpoint = ContainerCredentialsEmulator::builder()
+            .clock(server_clock(offset))
+            .credentials_lifetime(Duration::from_secs(LIFETIME))
+            .authorization("matrix-token")
+            .start()
+            .await
+            .unwrap();
+        Self { endpoint }
+    }
+
+    fn push(&self, fault: Fault, times: usize) {
+        self.endpoint.push_fault_times(fault, times);
+    }
+
+    fn requests(&self) -> usize {
+        self.endpoint.request_count()
+    }
+
+    fn body_bytes_sent(&self) -> u64 {
+        self.endpoint.body_bytes_sent()
+    }
+
+    async fn call(
+        &self,
+        ctx: &Context,
+        limits: Limits,
+        base: Option<&str>,
+    ) -> Result<SystemTime, Error> {
+        // The environment is the platform's: a context of its own over the client's clock
+        // and sleeps.
+        let ctx = ctx.with_env(StaticEnv::from_pairs([
+            (
+                "AWS_CONTAINER_CREDENTIALS_FULL_URI".to_string(),
+                rebase(&self.endpoint.credentials_url(), base),
+            ),
+            (
+                "AWS_CONTAINER_AUTHORIZATION_TOKEN".to_string(),
+                "matrix-token".to_string(),
+            ),
+        ]));
+        let creds = ContainerCredentials::new()
+            .attempt_timeout(limits.attempt_timeout)
+            .retry_policy(limits.retry)
+            .credentials(&ctx)
+            .await?;
+        Ok(creds.expiry().expect("container credentials expire"))
     }
 }
 
@@ -904,6 +967,7 @@ matrix! {
     gce_metadata => GceMetadata,
     aws_sts => AwsSts,
     imds => Imds,
+    container_credentials => Container,
     google_sts => GoogleSts,
     iam_credentials => IamCredentials,
     url_source => UrlSource,

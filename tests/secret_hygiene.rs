@@ -10,9 +10,11 @@ use federated_credentials::aws::WebIdentityProvider;
 use federated_credentials::config::ExternalAccountConfig;
 use federated_credentials::context::{Context, InstantSleep, ManualClock, StaticEnv};
 use federated_credentials::google::ExternalAccountCredentials;
+use federated_credentials::source::aws::{AwsIdentitySource, ContainerCredentials};
 use federated_credentials::source::{GcpMetadataIdentityToken, SubjectTokenSource};
 use federated_credentials_testkit::{
-    AWS_PROVIDER_AUDIENCE, Clouds, Fault, SERVICE_ACCOUNT, StsErrorCode,
+    AWS_PROVIDER_AUDIENCE, Clouds, ContainerCredentialsEmulator, Fault, SERVICE_ACCOUNT,
+    StsErrorCode,
 };
 use serde_json::json;
 
@@ -159,6 +161,52 @@ async fn no_secret_in_logs_debug_display_or_errors() {
     gsts.push_oauth_error(400, "invalid_grant", &format!("subject {federated}"));
     google.cache().invalidate();
     rendered.push_str(&error_chain(&google.access_token().await.unwrap_err()));
+
+    // AWS container credentials (EKS Pod Identity): the authorization token and the keys.
+    let container = ContainerCredentialsEmulator::builder()
+        .clock(clock.clone())
+        .authorization("pod-identity-authorization-token")
+        .start()
+        .await
+        .unwrap();
+    let container_ctx = Context::builder()
+        .clock(clock.clone())
+        .env(StaticEnv::from_pairs([
+            (
+                "AWS_CONTAINER_CREDENTIALS_FULL_URI".to_string(),
+                container.credentials_url(),
+            ),
+            (
+                "AWS_CONTAINER_AUTHORIZATION_TOKEN".to_string(),
+                "pod-identity-authorization-token".to_string(),
+            ),
+        ]))
+        .sleep(InstantSleep)
+        .build();
+    let source = ContainerCredentials::new();
+    let got = source.credentials(&container_ctx).await.unwrap();
+    let served = container.credentials();
+    secrets.extend([
+        "pod-identity-authorization-token".to_string(),
+        served.secret_access_key.clone(),
+        served.session_token.clone(),
+    ]);
+    rendered.push_str(&format!("{source:?} {got:?}"));
+    container.push_fault(Fault::status_with_body(
+        403,
+        format!(
+            r#"{{"code":"AccessDenied","message":"{} {}"}}"#,
+            served.secret_access_key, "pod-identity-authorization-token"
+        ),
+    ));
+    source.clear_cache().await;
+    rendered.push_str(&error_chain(
+        &source.credentials(&container_ctx).await.unwrap_err(),
+    ));
+    container.push_fault(Fault::Body(served.session_token.clone()));
+    rendered.push_str(&error_chain(
+        &source.credentials(&container_ctx).await.unwrap_err(),
+    ));
 
     drop(_guard);
     let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();

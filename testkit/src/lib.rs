@@ -143,6 +143,7 @@
 mod aws_imds;
 mod aws_sts;
 mod clouds;
+mod container_credentials;
 mod fault;
 mod gcp_metadata;
 mod google_sts;
@@ -162,6 +163,10 @@ pub use aws_sts::{
 pub use clouds::{
     AWS_AUDIENCE, AWS_PROVIDER_AUDIENCE, Clouds, CloudsBuilder, OIDC_PROVIDER_AUDIENCE,
     SERVICE_ACCOUNT,
+};
+pub use container_credentials::{
+    CONTAINER_CREDENTIALS_PATH, ContainerCredentialsEmulator, ContainerCredentialsEmulatorBuilder,
+    ContainerRoleCredentials, TASK_METADATA_PATH,
 };
 pub use fault::Fault;
 pub use gcp_metadata::{GcpMetadataEmulator, GcpMetadataEmulatorBuilder, ServiceAccount};

@@ -47,6 +47,7 @@
 //! ```
 
 mod aws1;
+mod container;
 mod env;
 pub(crate) mod imds;
 mod sdk;
@@ -54,6 +55,10 @@ mod sdk;
 pub(super) mod signed_request;
 
 pub use aws1::Aws1Source;
+pub use container::{
+    AUTHORIZATION_TOKEN_ENV, AUTHORIZATION_TOKEN_FILE_ENV, CONTAINER_HOST_ENV,
+    ContainerCredentials, DEFAULT_CONTAINER_HOST, FULL_URI_ENV, RELATIVE_URI_ENV,
+};
 pub use env::AwsEnvironment;
 pub use imds::{
     DEFAULT_IMDS_ENDPOINT, DEFAULT_SESSION_TOKEN_TTL, Ec2InstanceMetadata,

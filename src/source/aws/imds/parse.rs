@@ -14,7 +14,7 @@ use crate::token::parse_rfc3339;
 pub(super) const PROVIDER_NAME: &str = "Ec2InstanceMetadata";
 
 /// The first value among `names` (matched case-insensitively) that is a non-empty string.
-fn field<'a>(map: &'a Map<String, Value>, names: &[&str]) -> Option<&'a str> {
+pub(crate) fn field<'a>(map: &'a Map<String, Value>, names: &[&str]) -> Option<&'a str> {
     names.iter().find_map(|name| {
         map.iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
