@@ -5,13 +5,10 @@
 use async_trait::async_trait;
 use aws_credential_types::Credentials;
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use super::container::task_metadata_region;
 use super::{
-    AwsEnvironment, AwsIdentitySource, ContainerCredentials, Ec2InstanceMetadata, check_region,
-    region_from_env,
+    AwsEnvironment, AwsIdentitySource, ContainerCredentials, CredentialSlot, Ec2InstanceMetadata,
+    check_region, region_from_env,
 };
 use crate::context::Context;
 use crate::error::Error;
@@ -57,7 +54,7 @@ use crate::source::{SubjectTokenSource, TokenFile};
 pub struct Aws1Source {
     imds: Ec2InstanceMetadata,
     container: ContainerCredentials,
-    web_identity: Arc<tokio::sync::Mutex<Option<Credentials>>>,
+    web_identity: CredentialSlot,
 }
 
 impl Aws1Source {
@@ -77,7 +74,7 @@ impl Aws1Source {
     /// Forgets every cached credential and region (the web identity, container and IMDS
     /// steps').
     pub async fn clear_cache(&self) {
-        *self.web_identity.lock().await = None;
+        self.web_identity.clear().await;
         self.container.clear_cache().await;
         self.imds.clear_cache().await;
     }
@@ -89,31 +86,21 @@ impl Aws1Source {
         role_arn: &str,
         token_file: &str,
     ) -> Result<Credentials, Error> {
-        let mut cached = self.web_identity.lock().await;
-        if let Some(creds) = cached.as_ref()
-            && creds
-                .expiry()
-                .is_some_and(|exp| ctx.now() + REFRESH_MARGIN < exp)
-        {
-            return Ok(creds.clone());
-        }
-        *cached = None;
-        let token = TokenFile::text(token_file.trim())
-            .setting_name("AWS_WEB_IDENTITY_TOKEN_FILE")
-            .subject_token(ctx)
-            .await?;
-        let mut sts = AssumeRoleWithWebIdentity::new(role_arn.trim());
-        if let Some(name) = ctx.env().get_non_empty("AWS_ROLE_SESSION_NAME") {
-            sts = sts.session_name(name.trim());
-        }
-        let creds = sts.exchange(ctx, &token).await?.sdk_credentials().clone();
-        *cached = Some(creds.clone());
-        Ok(creds)
+        self.web_identity
+            .get_or_fetch(ctx, || async {
+                let token = TokenFile::text(token_file.trim())
+                    .setting_name("AWS_WEB_IDENTITY_TOKEN_FILE")
+                    .subject_token(ctx)
+                    .await?;
+                let mut sts = AssumeRoleWithWebIdentity::new(role_arn.trim());
+                if let Some(name) = ctx.env().get_non_empty("AWS_ROLE_SESSION_NAME") {
+                    sts = sts.session_name(name.trim());
+                }
+                Ok(sts.exchange(ctx, &token).await?.sdk_credentials().clone())
+            })
+            .await
     }
 }
-
-/// Credentials are fetched again this long before they expire.
-const REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
 
 #[async_trait]
 impl AwsIdentitySource for Aws1Source {

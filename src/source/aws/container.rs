@@ -11,7 +11,6 @@
 //! refused if it holds CR or LF.
 
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -21,7 +20,7 @@ use serde_json::{Map, Value};
 use url::Url;
 
 use super::imds::parse::field;
-use super::{AwsIdentitySource, check_region, region_from_env};
+use super::{AwsIdentitySource, CredentialSlot, check_region, region_from_env};
 use crate::context::{CallSettings, Context};
 use crate::error::{Error, ErrorKind, Service, sanitize_upstream_text};
 use crate::http::{HttpRequest, HttpResponse, RetryPolicy, send_with_retries};
@@ -45,9 +44,6 @@ pub const CONTAINER_HOST_ENV: &str = "FEDERATED_CREDENTIALS_CONTAINER_HOST";
 /// `_ALLOWED_HOSTS`, aws-config's ECS provider).
 const ALLOWED_HTTP_IPS: [&str; 3] = ["169.254.170.2", "169.254.170.23", "fd00:ec2::23"];
 
-/// Credentials are fetched again this long before they expire (as from IMDS).
-const REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
-
 /// The `provider_name` of credentials from the container endpoint.
 const PROVIDER_NAME: &str = "ContainerCredentials";
 
@@ -69,7 +65,7 @@ const PROVIDER_NAME: &str = "ContainerCredentials";
 #[derive(Debug, Clone, Default)]
 pub struct ContainerCredentials {
     call: CallSettings,
-    cached: Arc<tokio::sync::Mutex<Option<Credentials>>>,
+    cached: CredentialSlot,
 }
 
 impl ContainerCredentials {
@@ -100,7 +96,7 @@ impl ContainerCredentials {
 
     /// Forgets the cached credentials.
     pub async fn clear_cache(&self) {
-        *self.cached.lock().await = None;
+        self.cached.clear().await;
     }
 
     /// The endpoint the environment names, with the variable it came from.
@@ -389,18 +385,7 @@ impl AwsIdentitySource for ContainerCredentials {
     }
 
     async fn credentials(&self, ctx: &Context) -> Result<Credentials, Error> {
-        let mut cached = self.cached.lock().await;
-        if let Some(creds) = cached.as_ref()
-            && creds
-                .expiry()
-                .is_some_and(|exp| ctx.now() + REFRESH_MARGIN < exp)
-        {
-            return Ok(creds.clone());
-        }
-        *cached = None;
-        let creds = self.fetch(ctx).await?;
-        *cached = Some(creds.clone());
-        Ok(creds)
+        self.cached.get_or_fetch(ctx, || self.fetch(ctx)).await
     }
 
     fn name(&self) -> &'static str {
@@ -411,14 +396,9 @@ impl AwsIdentitySource for ContainerCredentials {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::context::StaticEnv;
-    use crate::source::aws::test_support::{SECRET, SESSION_TOKEN, assert_no_secrets};
-
-    fn ctx(pairs: &[(&str, &str)]) -> Context {
-        Context::builder()
-            .env(StaticEnv::from_pairs(pairs.iter().copied()))
-            .build()
-    }
+    use crate::source::aws::test_support::{
+        SECRET, SESSION_TOKEN, assert_no_secrets, env_ctx as ctx,
+    };
 
     #[test]
     fn relative_uri_wins_and_goes_to_the_ecs_host() {

@@ -143,14 +143,9 @@ impl AwsIdentitySource for AwsEnvironment {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::context::StaticEnv;
-    use crate::source::aws::test_support::{SECRET, SESSION_TOKEN, assert_no_secrets};
-
-    fn ctx(pairs: &[(&str, &str)]) -> Context {
-        Context::builder()
-            .env(StaticEnv::from_pairs(pairs.iter().copied()))
-            .build()
-    }
+    use crate::source::aws::test_support::{
+        SECRET, SESSION_TOKEN, assert_no_secrets, env_ctx as ctx,
+    };
 
     #[tokio::test]
     async fn reads_keys_and_omits_an_empty_session_token() {

@@ -144,6 +144,45 @@ impl<T: AwsIdentitySource + ?Sized> AwsIdentitySource for Box<T> {
     }
 }
 
+/// Credentials are fetched again this long before they expire (as aws-config does for IMDS).
+pub(crate) const REFRESH_MARGIN: std::time::Duration = std::time::Duration::from_secs(5 * 60);
+
+/// One step's credentials, kept until [`REFRESH_MARGIN`] before they expire; callers that
+/// arrive during a fetch wait for it instead of fetching again.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CredentialSlot(Arc<tokio::sync::Mutex<Option<Credentials>>>);
+
+impl CredentialSlot {
+    /// The kept credentials, or what `fetch` returns (kept when it succeeds).
+    pub(crate) async fn get_or_fetch<F, Fut>(
+        &self,
+        ctx: &Context,
+        fetch: F,
+    ) -> Result<Credentials, Error>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<Credentials, Error>>,
+    {
+        let mut kept = self.0.lock().await;
+        if let Some(creds) = kept.as_ref()
+            && creds
+                .expiry()
+                .is_some_and(|exp| ctx.now() + REFRESH_MARGIN < exp)
+        {
+            return Ok(creds.clone());
+        }
+        *kept = None;
+        let creds = fetch().await?;
+        *kept = Some(creds.clone());
+        Ok(creds)
+    }
+
+    /// Forgets the kept credentials.
+    pub(crate) async fn clear(&self) {
+        *self.0.lock().await = None;
+    }
+}
+
 /// The region from `AWS_REGION`, then `AWS_DEFAULT_REGION` (empty counts as unset), with
 /// the name of the variable it came from.
 pub(crate) fn region_from_env(ctx: &Context) -> Option<(String, &'static str)> {

@@ -23,3 +23,10 @@ pub(crate) fn assert_no_secrets_in(rendered: &[&str], extra: &[&str]) {
 pub(crate) fn assert_no_secrets(rendered: &[&str]) {
     assert_no_secrets_in(rendered, &[]);
 }
+
+/// A context over exactly these environment variables.
+pub(crate) fn env_ctx(pairs: &[(&str, &str)]) -> crate::context::Context {
+    crate::context::Context::builder()
+        .env(crate::context::StaticEnv::from_pairs(pairs.iter().copied()))
+        .build()
+}
