@@ -24,6 +24,8 @@ exec </dev/null
 MOTO_VERSION=5.2.5
 GOOGLE_AUTH_VERSION=2.63.0
 BOTOCORE_VERSION=1.44.8
+# boto3 (matching botocore) backs the AwsSecurityCredentialsSupplier of interop/tests/aws_container.rs.
+BOTO3_VERSION=1.44.8
 # google-auth's transport (google.auth.transport.requests); moto needs it too.
 REQUESTS_VERSION=2.34.2
 PYTHON="${PYTHON:-python3}"
@@ -49,11 +51,12 @@ fi
 if [[ "$(installed moto)" != "$MOTO_VERSION" || ! -x "$VENV/bin/moto_server" ||
     "$(installed google-auth)" != "$GOOGLE_AUTH_VERSION" ||
     "$(installed requests)" != "$REQUESTS_VERSION" ||
-    "$(installed botocore)" != "$BOTOCORE_VERSION" ]]; then
-    log "installing moto[server]==$MOTO_VERSION google-auth==$GOOGLE_AUTH_VERSION requests==$REQUESTS_VERSION botocore==$BOTOCORE_VERSION"
+    "$(installed botocore)" != "$BOTOCORE_VERSION" ||
+    "$(installed boto3)" != "$BOTO3_VERSION" ]]; then
+    log "installing moto[server]==$MOTO_VERSION google-auth==$GOOGLE_AUTH_VERSION requests==$REQUESTS_VERSION botocore==$BOTOCORE_VERSION boto3==$BOTO3_VERSION"
     PIP_NO_INPUT=1 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
         "moto[server]==$MOTO_VERSION" "google-auth==$GOOGLE_AUTH_VERSION" "requests==$REQUESTS_VERSION" \
-        "botocore==$BOTOCORE_VERSION"
+        "botocore==$BOTOCORE_VERSION" "boto3==$BOTO3_VERSION"
 fi
 
 # --- the CLI, for botocore's credential_process --------------------------------
