@@ -61,8 +61,8 @@ pub use container::{
 };
 pub use env::AwsEnvironment;
 pub use imds::{
-    DEFAULT_IMDS_ENDPOINT, DEFAULT_SESSION_TOKEN_TTL, Ec2InstanceMetadata,
-    Ec2InstanceMetadataBuilder,
+    DEFAULT_IMDS_ENDPOINT, DEFAULT_IMDS_IPV6_ENDPOINT, DEFAULT_SESSION_TOKEN_TTL,
+    Ec2InstanceMetadata, Ec2InstanceMetadataBuilder,
 };
 pub use sdk::{SdkCredentialsProvider, SdkCredentialsProviderBuilder};
 

@@ -24,6 +24,9 @@ use crate::token::format_rfc3339;
 
 /// The metadata service's address, unless `AWS_EC2_METADATA_SERVICE_ENDPOINT` says otherwise.
 pub const DEFAULT_IMDS_ENDPOINT: &str = "http://169.254.169.254";
+/// The metadata service's IPv6 address, used with `AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE=IPv6`
+/// (Nitro instances in IPv6-only subnets).
+pub const DEFAULT_IMDS_IPV6_ENDPOINT: &str = "http://[fd00:ec2::254]";
 
 /// The session-token TTL requested by default: 6 hours, the maximum.
 pub const DEFAULT_SESSION_TOKEN_TTL: Duration = Duration::from_secs(21600);
@@ -80,8 +83,9 @@ struct Inner {
 ///   `{url}/{role}`. Cached until 5 min before their `Expiration`.
 ///
 /// Requests bypass proxies, carry no other headers, time out after 1 s each, and 5xx answers
-/// are retried. The default URLs use `http://169.254.169.254`, or
-/// `AWS_EC2_METADATA_SERVICE_ENDPOINT` when set; `AWS_EC2_METADATA_DISABLED=true` turns the
+/// are retried. The default URLs use `http://169.254.169.254`, `http://[fd00:ec2::254]` with
+/// `AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE=IPv6`, or `AWS_EC2_METADATA_SERVICE_ENDPOINT` when
+/// set; `AWS_EC2_METADATA_DISABLED=true` turns the
 /// service off. Clones share the caches.
 ///
 /// ```
@@ -177,7 +181,24 @@ impl Ec2InstanceMetadata {
                     endpoint.trim().trim_end_matches('/').to_string(),
                     "AWS_EC2_METADATA_SERVICE_ENDPOINT",
                 ),
-                None => (DEFAULT_IMDS_ENDPOINT.to_string(), "endpoint"),
+                None => match ctx
+                    .env()
+                    .get_non_empty("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE")
+                    .map(|mode| mode.trim().to_ascii_lowercase())
+                    .as_deref()
+                {
+                    None | Some("ipv4") => (DEFAULT_IMDS_ENDPOINT.to_string(), "endpoint"),
+                    Some("ipv6") => (
+                        DEFAULT_IMDS_IPV6_ENDPOINT.to_string(),
+                        "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE",
+                    ),
+                    Some(_) => {
+                        return Err(Error::config(
+                            "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE",
+                            "must be IPv4 or IPv6",
+                        ));
+                    }
+                },
             };
         let config = &self.inner.config;
         let pick = |explicit: &Option<String>, setting: &'static str, path: &str| match explicit {
@@ -681,6 +702,49 @@ mod offline_tests {
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Configuration);
         assert!(err.message().starts_with("session_token_url"), "{err}");
+    }
+
+    #[test]
+    fn endpoint_mode_ipv6_moves_the_default_urls_only() {
+        let ctx = |pairs: &[(&str, &str)]| {
+            Context::builder()
+                .env(StaticEnv::from_pairs(pairs.iter().copied()))
+                .build()
+        };
+        let imds = Ec2InstanceMetadata::new();
+        let v6 = imds
+            .urls(&ctx(&[("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE", "IPv6")]))
+            .unwrap();
+        assert_eq!(
+            v6.token.unwrap().as_str(),
+            "http://[fd00:ec2::254]/latest/api/token"
+        );
+        let v4 = imds
+            .urls(&ctx(&[("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE", "ipv4")]))
+            .unwrap();
+        assert!(
+            v4.credentials
+                .as_str()
+                .starts_with("http://169.254.169.254/")
+        );
+        // An explicit endpoint wins over the mode.
+        let explicit = imds
+            .urls(&ctx(&[
+                ("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE", "IPv6"),
+                ("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://127.0.0.1:1338"),
+            ]))
+            .unwrap();
+        assert!(
+            explicit
+                .region
+                .as_str()
+                .starts_with("http://127.0.0.1:1338/")
+        );
+        let err = imds
+            .urls(&ctx(&[("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE", "dual")]))
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("IPv4 or IPv6"), "{err}");
     }
 
     #[tokio::test]
