@@ -5,7 +5,9 @@
 use async_trait::async_trait;
 use aws_credential_types::Credentials;
 
-use super::container::task_metadata_region;
+use std::sync::Arc;
+
+use super::container::{TASK_METADATA_ENV, task_metadata_region};
 use super::{
     AwsEnvironment, AwsIdentitySource, ContainerCredentials, CredentialSlot, Ec2InstanceMetadata,
     check_region, region_from_env,
@@ -36,7 +38,8 @@ use crate::source::{SubjectTokenSource, TokenFile};
 /// expire.
 ///
 /// Region: `AWS_REGION`, then `AWS_DEFAULT_REGION` (empty counts as unset), then on ECS the
-/// task metadata (`ECS_CONTAINER_METADATA_URI_V4`, `AvailabilityZone`), then IMDS. IMDS, and so
+/// task metadata (`ECS_CONTAINER_METADATA_URI_V4`, `AvailabilityZone`; read once), then IMDS
+/// (cached). IMDS, and so
 /// the IMDSv2 session-token `PUT`, is only contacted for what nothing above provides; when
 /// both come from IMDS one session token serves both.
 ///
@@ -55,6 +58,8 @@ pub struct Aws1Source {
     imds: Ec2InstanceMetadata,
     container: ContainerCredentials,
     web_identity: CredentialSlot,
+    /// The ECS task's region, once read (a task does not move).
+    task_region: Arc<tokio::sync::OnceCell<String>>,
 }
 
 impl Aws1Source {
@@ -71,8 +76,8 @@ impl Aws1Source {
         &self.imds
     }
 
-    /// Forgets every cached credential and region (the web identity, container and IMDS
-    /// steps').
+    /// Forgets every cached credential and the IMDS region (the web identity, container and
+    /// IMDS steps'); the ECS task's region is kept.
     pub async fn clear_cache(&self) {
         self.web_identity.clear().await;
         self.container.clear_cache().await;
@@ -108,11 +113,20 @@ impl AwsIdentitySource for Aws1Source {
         if let Some((region, setting)) = region_from_env(ctx) {
             return check_region(region, setting);
         }
-        if let Some(region) = task_metadata_region(ctx).await {
+        if ctx.env().get_non_empty(TASK_METADATA_ENV).is_some() {
             tracing::debug!("aws1: region from the ECS task metadata");
-            return region.map_err(|e| {
-                e.context("AWS_REGION and AWS_DEFAULT_REGION are unset and ECS_CONTAINER_METADATA_URI_V4 is set, so the region was asked of the task metadata")
-            });
+            return self
+                .task_region
+                .get_or_try_init(|| async {
+                    task_metadata_region(ctx)
+                        .await
+                        .unwrap_or_else(|| Err(Error::config(TASK_METADATA_ENV, "is empty")))
+                })
+                .await
+                .cloned()
+                .map_err(|e| {
+                    e.context("AWS_REGION and AWS_DEFAULT_REGION are unset and ECS_CONTAINER_METADATA_URI_V4 is set, so the region was asked of the task metadata")
+                });
         }
         self.imds.region(ctx).await.map_err(|e| {
             e.context(
