@@ -107,6 +107,8 @@ pub enum Service {
     UrlSource,
     /// An executable-sourced subject token (`credential_source.executable`).
     Executable,
+    /// The GitHub Actions OIDC token endpoint (`ACTIONS_ID_TOKEN_REQUEST_URL`).
+    GitHubActions,
 }
 
 impl Service {
@@ -126,6 +128,7 @@ impl Service {
             Service::IamCredentials => "IAM Credentials",
             Service::UrlSource => "URL token source",
             Service::Executable => "executable token source",
+            Service::GitHubActions => "GitHub Actions OIDC token endpoint",
         }
     }
 }

@@ -24,13 +24,15 @@ use federated_credentials::http::RetryPolicy;
 use federated_credentials::source::aws::{
     AwsIdentitySource, ContainerCredentials, Ec2InstanceMetadata,
 };
-use federated_credentials::source::{GcpMetadataIdentityToken, SubjectTokenSource, UrlToken};
+use federated_credentials::source::{
+    GcpMetadataIdentityToken, GitHubActionsToken, SubjectTokenSource, UrlToken,
+};
 use federated_credentials::token::{AccessToken, SubjectToken, TokenType};
 use federated_credentials::{Error, ErrorKind, Service};
 use federated_credentials_testkit::{
     AWS_PROVIDER_AUDIENCE, Clouds, ContainerCredentialsEmulator, Ec2MetadataEmulator, Fault,
-    GcpMetadataEmulator, GoogleIdentity, GoogleStsEmulator, IamCredentialsEmulator, ProviderSpec,
-    ServiceAccountSpec,
+    GcpMetadataEmulator, GitHubActionsOidcEmulator, GoogleIdentity, GoogleStsEmulator,
+    IamCredentialsEmulator, ProviderSpec, ServiceAccountSpec,
 };
 use serde_json::json;
 
@@ -611,6 +613,62 @@ impl Upstream for UrlSource {
     }
 }
 
+/// The GitHub Actions OIDC token endpoint (`GitHubActionsToken`).
+struct GitHubActions {
+    actions: GitHubActionsOidcEmulator,
+}
+
+impl Upstream for GitHubActions {
+    const SERVICE: Service = Service::GitHubActions;
+    const STEP: &'static str = "fetching the subject token";
+
+    async fn start(offset: i64) -> Self {
+        let actions = GitHubActionsOidcEmulator::builder()
+            .clock(server_clock(offset))
+            .token_lifetime(Duration::from_secs(LIFETIME))
+            .start()
+            .await
+            .unwrap();
+        Self { actions }
+    }
+
+    fn push(&self, fault: Fault, times: usize) {
+        self.actions.push_fault_times(fault, times);
+    }
+
+    fn requests(&self) -> usize {
+        self.actions.request_count()
+    }
+
+    fn body_bytes_sent(&self) -> u64 {
+        self.actions.body_bytes_sent()
+    }
+
+    async fn call(
+        &self,
+        ctx: &Context,
+        limits: Limits,
+        base: Option<&str>,
+    ) -> Result<SystemTime, Error> {
+        let ctx = ctx.with_env(StaticEnv::from_pairs([
+            (
+                "ACTIONS_ID_TOKEN_REQUEST_URL".to_string(),
+                rebase(&self.actions.request_url(), base),
+            ),
+            (
+                "ACTIONS_ID_TOKEN_REQUEST_TOKEN".to_string(),
+                self.actions.request_token(),
+            ),
+        ]));
+        let token = GitHubActionsToken::new("matrix")
+            .attempt_timeout(limits.attempt_timeout)
+            .retry_policy(limits.retry)
+            .subject_token(&ctx)
+            .await?;
+        Ok(token.expires_at().expect("the JWT carries exp"))
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // The cases
 // ---------------------------------------------------------------------------------------
@@ -971,6 +1029,7 @@ matrix! {
     google_sts => GoogleSts,
     iam_credentials => IamCredentials,
     url_source => UrlSource,
+    github_actions => GitHubActions,
 }
 
 // ---------------------------------------------------------------------------------------

@@ -11,10 +11,12 @@ use federated_credentials::config::ExternalAccountConfig;
 use federated_credentials::context::{Context, InstantSleep, ManualClock, StaticEnv};
 use federated_credentials::google::ExternalAccountCredentials;
 use federated_credentials::source::aws::{AwsIdentitySource, ContainerCredentials};
-use federated_credentials::source::{GcpMetadataIdentityToken, SubjectTokenSource};
+use federated_credentials::source::{
+    GcpMetadataIdentityToken, GitHubActionsToken, SubjectTokenSource,
+};
 use federated_credentials_testkit::{
-    AWS_PROVIDER_AUDIENCE, Clouds, ContainerCredentialsEmulator, Fault, SERVICE_ACCOUNT,
-    StsErrorCode,
+    AWS_PROVIDER_AUDIENCE, Clouds, ContainerCredentialsEmulator, Fault, GitHubActionsOidcEmulator,
+    SERVICE_ACCOUNT, StsErrorCode,
 };
 use serde_json::json;
 
@@ -207,6 +209,27 @@ async fn no_secret_in_logs_debug_display_or_errors() {
     rendered.push_str(&error_chain(
         &source.credentials(&container_ctx).await.unwrap_err(),
     ));
+
+    // GitHub Actions: the job's request token and the OIDC token it buys.
+    let actions = GitHubActionsOidcEmulator::builder()
+        .clock(clock.clone())
+        .request_token("actions-request-token-value")
+        .start()
+        .await
+        .unwrap();
+    let job = container_ctx.with_env(StaticEnv::from_pairs(actions.env()));
+    let github = GitHubActionsToken::new("sts.amazonaws.com");
+    let jwt = github.subject_token(&job).await.unwrap();
+    secrets.extend([
+        "actions-request-token-value".to_string(),
+        jwt.token().expose_secret().to_string(),
+    ]);
+    rendered.push_str(&format!("{github:?} {jwt:?}"));
+    actions.push_fault(Fault::status_with_body(
+        401,
+        "bad credentials actions-request-token-value".to_string(),
+    ));
+    rendered.push_str(&error_chain(&github.subject_token(&job).await.unwrap_err()));
 
     drop(_guard);
     let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();

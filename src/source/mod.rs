@@ -41,6 +41,7 @@
 pub mod aws;
 mod gcp;
 mod generic;
+mod github;
 
 pub use aws::signed_request::{AwsSignedRequestToken, DEFAULT_REGIONAL_CRED_VERIFICATION_URL};
 pub use gcp::{DEFAULT_METADATA_HOST, GcpMetadataIdentityToken, IdTokenFormat};
@@ -48,6 +49,7 @@ pub use generic::{
     ALLOW_EXECUTABLES_ENV, ExecutableToken, FnTokenSource, StaticToken, TokenFile, TokenFormat,
     UrlToken,
 };
+pub use github::GitHubActionsToken;
 
 use std::fmt;
 use std::sync::Arc;

@@ -146,6 +146,7 @@ mod clouds;
 mod container_credentials;
 mod fault;
 mod gcp_metadata;
+mod github_actions;
 mod google_sts;
 mod iam_credentials;
 mod jwt;
@@ -170,6 +171,9 @@ pub use container_credentials::{
 };
 pub use fault::Fault;
 pub use gcp_metadata::{GcpMetadataEmulator, GcpMetadataEmulatorBuilder, ServiceAccount};
+pub use github_actions::{
+    GITHUB_ISSUER, GitHubActionsOidcEmulator, GitHubActionsOidcEmulatorBuilder,
+};
 pub use google_sts::{
     GoogleStsEmulator, GoogleStsEmulatorBuilder, IssuedFederatedToken, ProviderSpec,
 };

@@ -37,6 +37,8 @@ pub struct UrlToken {
     token_type: TokenType,
     /// Set by `attempt_timeout`/`retry_policy`; the rest comes from the context.
     call: CallSettings,
+    /// The service errors and call settings name (another one for sources built on this).
+    service: Service,
 }
 
 impl UrlToken {
@@ -48,7 +50,30 @@ impl UrlToken {
             format: TokenFormat::Text,
             token_type: TokenType::Jwt,
             call: CallSettings::new(),
+            service: Service::UrlSource,
         }
+    }
+
+    /// `text` with the values of our request headers (credentials, possibly) cut out, and the
+    /// credential of an `Authorization`-style value (`Bearer X`) on its own too: an endpoint
+    /// may echo what it was sent.
+    fn without_header_values(&self, mut text: String) -> String {
+        for (_, value) in &self.headers {
+            let value = value.trim();
+            let credential = value.split_once(' ').map_or(value, |(_, c)| c.trim());
+            for secret in [value, credential] {
+                if secret.len() >= 4 {
+                    text = text.replace(secret, "[redacted]");
+                }
+            }
+        }
+        text
+    }
+
+    /// Names `service` in errors and call settings (for sources built on this one).
+    pub(crate) fn for_service(mut self, service: Service) -> Self {
+        self.service = service;
+        self
     }
 
     /// Adds a request header (sent exactly as given).
@@ -100,7 +125,7 @@ impl UrlToken {
 
     fn request(&self, attempt_timeout: Duration) -> Result<HttpRequest, Error> {
         let mut request = HttpRequest::new(
-            Service::UrlSource,
+            self.service,
             "fetching the subject token",
             Method::GET,
             self.parsed_url()?,
@@ -130,25 +155,28 @@ impl UrlToken {
 #[async_trait]
 impl SubjectTokenSource for UrlToken {
     async fn subject_token(&self, ctx: &Context) -> Result<SubjectToken, Error> {
-        let call = ctx.resolve_call(Service::UrlSource, self.call);
+        let call = ctx.resolve_call(self.service, self.call);
         let request = self.request(call.attempt_timeout)?;
         let raw = send_with_retries(ctx, &call.retry, &request, |response, _| {
             if response.status != 200 {
                 return Err(response.error(
                     ErrorKind::Upstream,
-                    Service::UrlSource,
+                    self.service,
                     format!(
                         "{} answered HTTP {}: {}",
                         request.describe(),
                         response.status,
-                        sanitize_upstream_text(&response.body_text(), 200)
+                        self.without_header_values(sanitize_upstream_text(
+                            &response.body_text(),
+                            200
+                        ))
                     ),
                 ));
             }
             String::from_utf8(response.body).map_err(|_| {
                 Error::new(
                     ErrorKind::InvalidResponse,
-                    Service::UrlSource,
+                    self.service,
                     "the response is not UTF-8 text",
                 )
             })
@@ -157,14 +185,14 @@ impl SubjectTokenSource for UrlToken {
         let token = self.format.extract(&raw).map_err(|problem| {
             Error::new(
                 ErrorKind::InvalidResponse,
-                Service::UrlSource,
+                self.service,
                 format!("the response of {} {problem}", request.describe()),
             )
         })?;
         if token.is_empty() {
             return Err(Error::new(
                 ErrorKind::InvalidResponse,
-                Service::UrlSource,
+                self.service,
                 format!("{} returned an empty token", request.describe()),
             ));
         }
@@ -174,7 +202,7 @@ impl SubjectTokenSource for UrlToken {
             // than let Google STS reject it as an invalid grant.
             return Err(Error::new(
                 ErrorKind::InvalidResponse,
-                Service::UrlSource,
+                self.service,
                 format!(
                     "the response of {} is not a JWT (expected header.payload.signature); check credential_source.url, format and subject_token_type",
                     request.describe()
@@ -187,7 +215,7 @@ impl SubjectTokenSource for UrlToken {
             if exp <= now {
                 return Err(Error::new(
                         ErrorKind::Expired,
-                        Service::UrlSource,
+                        self.service,
                         format!(
                             "{} returned a token that expired at {} (now {}); check this machine's clock and the token issuer",
                             request.describe(),
