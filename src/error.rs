@@ -402,9 +402,35 @@ pub fn sanitize_upstream_text(text: &str, max_chars: usize) -> String {
     }
 }
 
+/// `text` with the credentials we sent cut out: each of `sent` (header values, tokens) and,
+/// for a `Scheme credential` value (`Bearer X`), the credential on its own. For error text
+/// built from an upstream body, which may echo what it was sent. Values under 4 characters
+/// are left alone (they would cut ordinary words).
+pub(crate) fn redact_sent<'a>(mut text: String, sent: impl IntoIterator<Item = &'a str>) -> String {
+    for value in sent {
+        let value = value.trim();
+        let credential = value.split_once(' ').map_or(value, |(_, c)| c.trim());
+        for secret in [value, credential] {
+            if secret.len() >= 4 {
+                text = text.replace(secret, "[redacted]");
+            }
+        }
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_we_sent_is_cut_out_of_echoed_text() {
+        let echoed = "denied: Bearer tok-123456 and tok-123456 again, key abc".to_string();
+        assert_eq!(
+            redact_sent(echoed, ["Bearer tok-123456", "abc"]),
+            "denied: [redacted] and [redacted] again, key abc"
+        );
+    }
 
     #[test]
     fn display_lists_upstream_details() {

@@ -22,7 +22,7 @@ use url::Url;
 use super::imds::parse::field;
 use super::{AwsIdentitySource, CredentialSlot, check_region, region_from_env};
 use crate::context::{CallSettings, Context};
-use crate::error::{Error, ErrorKind, Service, sanitize_upstream_text};
+use crate::error::{Error, ErrorKind, Service, redact_sent, sanitize_upstream_text};
 use crate::http::{HttpRequest, HttpResponse, RetryPolicy, send_with_retries};
 use crate::token::{format_rfc3339, parse_rfc3339};
 
@@ -340,15 +340,13 @@ fn endpoint_error(response: &HttpResponse, setting: &str, sent_token: Option<&st
         }
         _ => "",
     };
-    let mut detail = match (&code, message) {
+    let detail = match (&code, message) {
         (Some(code), Some(message)) => format!("{code}: {message}"),
         (Some(code), None) => code.clone(),
         (None, Some(message)) => message,
         (None, None) => sanitize_upstream_text(&response.body_text(), 200),
     };
-    if let Some(token) = sent_token.map(str::trim).filter(|t| !t.is_empty()) {
-        detail = detail.replace(token, "[redacted]");
-    }
+    let detail = redact_sent(detail, sent_token);
     let kind = if response.is_transient_status()
         || code.is_some()
         || matches!(response.status, 401 | 403 | 404)

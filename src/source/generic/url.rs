@@ -10,7 +10,7 @@ use url::Url;
 
 use super::TokenFormat;
 use crate::context::{CallSettings, Context};
-use crate::error::{Error, ErrorKind, Service, sanitize_upstream_text};
+use crate::error::{Error, ErrorKind, Service, redact_sent, sanitize_upstream_text};
 use crate::http::{HttpRequest, RetryPolicy, send_with_retries};
 use crate::source::SubjectTokenSource;
 use crate::token::{SubjectToken, TokenType, format_rfc3339};
@@ -54,25 +54,11 @@ impl UrlToken {
         }
     }
 
-    /// `text` with the values of our request headers (credentials, possibly) cut out, and the
-    /// credential of an `Authorization`-style value (`Bearer X`) on its own too: an endpoint
-    /// may echo what it was sent.
-    fn without_header_values(&self, mut text: String) -> String {
-        for (_, value) in &self.headers {
-            let value = value.trim();
-            let credential = value.split_once(' ').map_or(value, |(_, c)| c.trim());
-            for secret in [value, credential] {
-                if secret.len() >= 4 {
-                    text = text.replace(secret, "[redacted]");
-                }
-            }
-        }
-        text
-    }
-
-    /// Names `service` in errors and call settings (for sources built on this one).
-    pub(crate) fn for_service(mut self, service: Service) -> Self {
+    /// Names `service` in errors and call settings, with `call` as its own settings (for
+    /// sources built on this one).
+    pub(crate) fn for_service(mut self, service: Service, call: CallSettings) -> Self {
         self.service = service;
+        self.call = call;
         self
     }
 
@@ -166,10 +152,10 @@ impl SubjectTokenSource for UrlToken {
                         "{} answered HTTP {}: {}",
                         request.describe(),
                         response.status,
-                        self.without_header_values(sanitize_upstream_text(
-                            &response.body_text(),
-                            200
-                        ))
+                        redact_sent(
+                            sanitize_upstream_text(&response.body_text(), 200),
+                            self.headers.iter().map(|(_, v)| v.as_str())
+                        )
                     ),
                 ));
             }

@@ -93,16 +93,11 @@ impl GitHubActionsToken {
             url.query_pairs_mut()
                 .append_pair("audience", &self.audience);
         }
-        let mut source = UrlToken::new(url.as_str())
+        Ok(UrlToken::new(url.as_str())
             .header("authorization", format!("Bearer {}", bearer.trim()))
             .format(TokenFormat::json("value"))
             .token_type(TokenType::Jwt)
-            .for_service(Service::GitHubActions);
-        let call = ctx.resolve_call(Service::GitHubActions, self.call);
-        source = source
-            .attempt_timeout(call.attempt_timeout)
-            .retry_policy(call.retry);
-        Ok(source)
+            .for_service(Service::GitHubActions, self.call))
     }
 }
 
