@@ -1,6 +1,6 @@
 //! [`Clouds`]: all five emulators started and wired together in one line, with the environment
 //! and the credential configuration that point a workload at them. This is how to test code
-//! that uses this crate (or any client that honours the same variables) offline.
+//! that uses `federated-credentials` (or any client that honours the same variables) offline.
 
 use std::path::{Path, PathBuf};
 

@@ -1,5 +1,5 @@
-//! Loopback emulators of the cloud endpoints this crate talks to, for this crate's tests and
-//! for yours (feature `testkit`).
+//! Loopback emulators of the cloud endpoints `federated-credentials` talks to, for its tests
+//! and for yours (add this crate to `[dev-dependencies]`).
 //!
 //! Each emulator is a real HTTP/1.1 server on `127.0.0.1` with an ephemeral port, run by a task
 //! on the current tokio runtime and stopped when the emulator is dropped. They enforce what the
@@ -139,6 +139,8 @@
 //! })
 //! # }
 //! ```
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod aws_imds;
 mod aws_sts;
