@@ -24,7 +24,7 @@ use federated_credentials::source::{AwsSignedRequestToken, SubjectTokenSource};
 use federated_credentials::{ErrorKind, Service};
 use federated_credentials_testkit::{
     AWS_AUDIENCE, AWS_PROVIDER_AUDIENCE, CONTAINER_CREDENTIALS_PATH, Clouds,
-    ContainerCredentialsEmulator, RoleSpec,
+    ContainerCredentialsEmulator, Fault, RoleSpec,
 };
 
 const START: u64 = 1_800_000_000;
@@ -330,4 +330,80 @@ async fn lambda_keys_and_plain_ec2() {
         w.clouds.imds.credentials().access_key_id
     );
     assert_eq!(w.container.request_count(), 0);
+}
+
+/// The region step on ECS under the faults of the fault matrix that apply to a region (it has
+/// no expiry): transient failures are retried, everything else is an error that names the task
+/// metadata and says to set `AWS_REGION`, and none of them falls through to IMDS.
+#[tokio::test]
+async fn the_task_metadata_region_under_faults() {
+    let w =
+        World::with(ContainerCredentialsEmulator::builder().availability_zone("sa-east-1a")).await;
+    let env: Vec<_> = w
+        .ecs_env()
+        .into_iter()
+        .filter(|(k, _)| *k != "AWS_REGION")
+        .collect();
+    let other_host = format!(
+        "http://127.0.0.2:{}/task",
+        w.container.host().rsplit(':').next().unwrap()
+    );
+    let retried = [
+        Fault::status(500),
+        Fault::status(503),
+        Fault::Status {
+            status: 429,
+            body: String::new(),
+            headers: vec![("retry-after".into(), "1".into())],
+        },
+        Fault::CloseConnection,
+        Fault::ResetMidBody,
+        Fault::Truncated,
+    ];
+    for fault in retried {
+        let before = w.container.request_count();
+        w.container.push_fault(fault.clone());
+        let region = w.aws1().region(&w.ctx(&env)).await;
+        assert_eq!(region.unwrap(), "sa-east-1", "{fault:?}");
+        assert_eq!(w.container.request_count(), before + 2, "{fault:?}");
+    }
+    let refused = [
+        (Fault::status(404), "HTTP 404"),
+        (Fault::status(403), "HTTP 403"),
+        (Fault::Body("<html>gateway</html>".into()), "set AWS_REGION"),
+        (
+            Fault::Body("{\"AvailabilityZone\": 7}".into()),
+            "set AWS_REGION",
+        ),
+        (
+            Fault::Body("{\"AvailabilityZone\": \"nowhere\"}".into()),
+            "",
+        ),
+        (Fault::HugeBody { bytes: 64 << 20 }, ""),
+        (Fault::Redirect(other_host), ""),
+    ];
+    for (fault, says) in refused {
+        w.container.push_fault(fault.clone());
+        let err = w.aws1().region(&w.ctx(&env)).await.unwrap_err();
+        assert_eq!(
+            err.service(),
+            Service::AwsContainerCredentials,
+            "{fault:?}: {err}"
+        );
+        assert!(
+            !err.is_transient() || matches!(fault, Fault::HugeBody { .. }),
+            "{fault:?}: {err}"
+        );
+        assert!(err.to_string().contains(says), "{fault:?}: {err}");
+        assert_eq!(w.container.pending_faults(), 0, "{fault:?}");
+    }
+    assert!(
+        w.container.body_bytes_sent() < 16 << 20,
+        "the huge body was read to the end"
+    );
+    assert_eq!(
+        w.imds_requests(),
+        0,
+        "a failing task metadata fell through to IMDS"
+    );
 }

@@ -283,7 +283,16 @@ async fn fetch_task_region(ctx: &Context, base: &str) -> Result<String, Error> {
                 format!("the ECS task metadata ({TASK_METADATA_ENV}/task) has no AvailabilityZone; set AWS_REGION"),
             )
         })?;
-        super::imds::parse::region_from_placement(zone)
+        super::imds::parse::region_of_placement(zone).ok_or_else(|| {
+            Error::new(
+                ErrorKind::InvalidResponse,
+                Service::AwsContainerCredentials,
+                format!(
+                    "the ECS task metadata ({TASK_METADATA_ENV}/task) has AvailabilityZone `{}`, which is not an availability zone; set AWS_REGION",
+                    sanitize_upstream_text(zone, 64)
+                ),
+            )
+        })
     })
     .await
 }

@@ -55,6 +55,18 @@ mod sdk;
 pub(super) mod signed_request;
 
 pub use aws1::Aws1Source;
+
+/// The AWS SDKs' default credential chain (environment keys, web identity, container
+/// credentials, EC2 instance metadata) as an [`AwsIdentitySource`] of its own: another name for
+/// [`Aws1Source`], for code that wants the chain without an `external_account` file.
+///
+/// ```
+/// use federated_credentials::source::aws::AwsDefaultChain;
+///
+/// let chain = AwsDefaultChain::default();
+/// # let _ = chain;
+/// ```
+pub type AwsDefaultChain = Aws1Source;
 pub use container::{
     AUTHORIZATION_TOKEN_ENV, AUTHORIZATION_TOKEN_FILE_ENV, CONTAINER_HOST_ENV,
     ContainerCredentials, DEFAULT_CONTAINER_HOST, FULL_URI_ENV, RELATIVE_URI_ENV,

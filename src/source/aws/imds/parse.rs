@@ -88,7 +88,22 @@ pub(crate) fn parse_credentials(body: &[u8], role: &str) -> Result<Credentials, 
 /// `us-east-1`), where a blind strip of the last character would give a region with no STS
 /// endpoint.
 pub(crate) fn region_from_placement(body: &str) -> Result<String, Error> {
-    let value = body.trim();
+    region_of_placement(body).ok_or_else(|| {
+        Error::new(
+            ErrorKind::InvalidResponse,
+            Service::AwsImds,
+            format!(
+                "the region URL answered `{}`, which is neither an availability zone nor a region; check region_url (…/placement/availability-zone or …/placement/region)",
+                sanitize_upstream_text(body.trim(), 64)
+            ),
+        )
+    })
+}
+
+/// [`region_from_placement`] without the error: `None` when `value` is neither a zone nor a
+/// region (for callers that say in their own words where it came from).
+pub(crate) fn region_of_placement(value: &str) -> Option<String> {
+    let value = value.trim();
     let mut parts = Vec::new();
     let mut zone_suffix_ok = false;
     for part in value.split('-') {
@@ -103,20 +118,8 @@ pub(crate) fn region_from_placement(body: &str) -> Result<String, Error> {
             break;
         }
     }
-    let region = &parts.join("-");
-    let region = if zone_suffix_ok { region.as_str() } else { "" };
-    if is_region_name(region) {
-        Ok(region.to_string())
-    } else {
-        Err(Error::new(
-            ErrorKind::InvalidResponse,
-            Service::AwsImds,
-            format!(
-                "the region URL answered `{}`, which is neither an availability zone nor a region; check region_url (…/placement/availability-zone or …/placement/region)",
-                sanitize_upstream_text(value, 64)
-            ),
-        ))
-    }
+    let region = parts.join("-");
+    (zone_suffix_ok && is_region_name(&region)).then_some(region)
 }
 
 /// The role name from the `iam/security-credentials` listing: the first line, trimmed.
