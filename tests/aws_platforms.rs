@@ -18,12 +18,13 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use federated_credentials::config::ExternalAccountConfig;
 use federated_credentials::context::{Context, InstantSleep, ManualClock, StaticEnv};
+use federated_credentials::exchange::{AssumeRoleWithWebIdentity, Exchange};
 use federated_credentials::google::ExternalAccountCredentials;
 use federated_credentials::source::aws::{Aws1Source, AwsIdentitySource, Ec2InstanceMetadata};
-use federated_credentials::source::{AwsSignedRequestToken, SubjectTokenSource};
+use federated_credentials::source::{AwsSignedRequestToken, SubjectTokenSource, TokenFile};
 use federated_credentials::{ErrorKind, Service};
 use federated_credentials_testkit::{
-    AWS_AUDIENCE, AWS_PROVIDER_AUDIENCE, CONTAINER_CREDENTIALS_PATH, Clouds,
+    AWS_AUDIENCE, AWS_PROVIDER_AUDIENCE, AwsStsEmulator, CONTAINER_CREDENTIALS_PATH, Clouds,
     ContainerCredentialsEmulator, Fault, RoleSpec,
 };
 
@@ -330,6 +331,124 @@ async fn lambda_keys_and_plain_ec2() {
         w.clouds.imds.credentials().access_key_id
     );
     assert_eq!(w.container.request_count(), 0);
+}
+
+/// Requests per Google token refresh through the unchanged config file (with service-account
+/// impersonation), per platform: the numbers of docs/aws-to-gcp.md §3.4. Cold is a new
+/// process; steady is a refresh with the AWS credentials still cached.
+#[tokio::test]
+async fn requests_per_refresh_on_each_platform() {
+    // (platform, cold, steady): every upstream counted (IMDS, container endpoint, AWS STS,
+    // Google STS, IAM).
+    let expected = [
+        ("Lambda", 2, 2),
+        ("EKS IRSA", 3, 2),
+        ("ECS / Fargate / CodeBuild", 3, 2),
+        ("ECS without AWS_REGION", 4, 2),
+        ("EKS Pod Identity", 3, 2),
+        ("EC2", 6, 2),
+    ];
+    let mut measured = Vec::new();
+    for (platform, _, _) in expected {
+        let w = World::new().await;
+        let token_file = w.dir.path().join("irsa-token");
+        let role = w.clouds.aws_sts.role_arn("irsa-pod");
+        std::fs::write(
+            &token_file,
+            w.clouds
+                .gcp_metadata
+                .issue_identity_token(AWS_AUDIENCE, Duration::from_secs(3600)),
+        )
+        .unwrap();
+        // IRSA: Google STS must know the keys AWS STS will issue. Two emulators with one seed
+        // issue the same first keys: a probe tells them, the other serves the platform.
+        let seeded = || {
+            AwsStsEmulator::builder()
+                .clock(w.clock.clone())
+                .seed(7)
+                .role(RoleSpec::new(&role))
+                .start()
+        };
+        let probe = seeded().await.unwrap();
+        let irsa_sts = seeded().await.unwrap();
+        let first = AssumeRoleWithWebIdentity::new(&role)
+            .endpoint_url(probe.endpoint())
+            .exchange(
+                &w.ctx(&[]),
+                &TokenFile::text(&token_file)
+                    .subject_token(&w.ctx(&[]))
+                    .await
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let first = first.sdk_credentials();
+        w.clouds.google_sts.trust_aws_session_key(
+            first.access_key_id(),
+            first.secret_access_key(),
+            first.session_token().unwrap(),
+            irsa_sts.account_id(),
+        );
+        let env: Vec<(&str, String)> = match platform {
+            "Lambda" => {
+                let c = w.container.credentials();
+                vec![
+                    ("AWS_ACCESS_KEY_ID", c.access_key_id),
+                    ("AWS_SECRET_ACCESS_KEY", c.secret_access_key),
+                    ("AWS_SESSION_TOKEN", c.session_token),
+                    ("AWS_REGION", "eu-central-1".into()),
+                ]
+            }
+            "EKS IRSA" => vec![
+                ("AWS_ROLE_ARN", role.clone()),
+                (
+                    "AWS_WEB_IDENTITY_TOKEN_FILE",
+                    token_file.to_str().unwrap().to_string(),
+                ),
+                ("AWS_ENDPOINT_URL_STS", irsa_sts.endpoint()),
+                ("AWS_REGION", "us-east-2".into()),
+            ],
+            "ECS / Fargate / CodeBuild" => w.ecs_env(),
+            "ECS without AWS_REGION" => w
+                .ecs_env()
+                .into_iter()
+                .filter(|(k, _)| *k != "AWS_REGION")
+                .collect(),
+            "EKS Pod Identity" => vec![
+                (
+                    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                    w.container.credentials_url(),
+                ),
+                ("AWS_REGION", "us-west-2".into()),
+            ],
+            _ => vec![],
+        };
+        let path = w
+            .clouds
+            .write_external_account_config(w.dir.path())
+            .unwrap();
+        let creds = ExternalAccountCredentials::builder()
+            .context(w.ctx(&env))
+            .config(ExternalAccountConfig::from_file(&path).unwrap())
+            .build()
+            .unwrap();
+        let total = || {
+            w.clouds.imds.request_count()
+                + w.container.request_count()
+                + irsa_sts.request_count()
+                + w.clouds.google_sts.request_count()
+                + w.clouds.iam.request_count()
+        };
+        creds.access_token().await.unwrap();
+        let cold = total();
+        creds.cache().invalidate();
+        creds.access_token().await.unwrap();
+        measured.push((platform, cold, total() - cold));
+    }
+    for (platform, cold, steady) in &measured {
+        eprintln!("{platform}: {cold} cold, {steady} steady");
+    }
+    assert_eq!(measured, expected);
 }
 
 /// The region step on ECS under the faults of the fault matrix that apply to a region (it has
