@@ -485,6 +485,12 @@ pub(crate) fn default_call(service: Service) -> ResolvedCall {
             s(5),
             RetryPolicy::new(3).backoff(ms(100), s(1)).deadline(s(15)),
         ),
+        // Azure IMDS answers 404/410 while it updates or restarts: more patience than the
+        // other metadata servers (azure-identity retries those statuses too).
+        Service::AzureManagedIdentity => (
+            s(3),
+            RetryPolicy::new(5).backoff(ms(200), s(4)).deadline(s(30)),
+        ),
         // Google STS, IAM Credentials, and any service added later.
         _ => (
             s(10),
@@ -690,6 +696,7 @@ mod tests {
             (Service::IamCredentials, 10, 3, 30),
             (Service::UrlSource, 5, 3, 15),
             (Service::AwsContainerCredentials, 2, 3, 10),
+            (Service::AzureManagedIdentity, 3, 5, 30),
         ] {
             let r = plain.resolve_call(service, CallSettings::new());
             assert_eq!(r.attempt_timeout, secs(timeout), "{service}");

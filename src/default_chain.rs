@@ -8,7 +8,10 @@
 //! 3. the `AWS_PROFILE` profile of `~/.aws/config` (or `AWS_CONFIG_FILE`) when it has
 //!    `role_arn` and `web_identity_token_file`, or `federated_credentials_gcp_audience` (with
 //!    `federated_credentials_role_arn`); a profile with only part of either is an error;
-//! 4. on Google Cloud (detected as the reference clients do), the metadata server's token with
+//! 4. in a GitHub Actions job that may request tokens (`ACTIONS_ID_TOKEN_REQUEST_URL` and
+//!    `_TOKEN`, set by `permissions: id-token: write`), the job's OIDC token with audience
+//!    `sts.amazonaws.com` and `AWS_ROLE_ARN`;
+//! 5. on Google Cloud (detected as the reference clients do), the metadata server's token with
 //!    audience `sts.amazonaws.com` and `AWS_ROLE_ARN`.
 //!
 //! AWS → GCP ([`google_external_account`]): `GOOGLE_APPLICATION_CREDENTIALS`, then gcloud's
@@ -38,7 +41,7 @@ use crate::context::Context;
 use crate::error::{Error, ErrorKind, Service};
 use crate::google::ExternalAccountCredentials;
 use crate::http::HttpRequest;
-use crate::source::{GcpMetadataIdentityToken, TokenFile};
+use crate::source::{GcpMetadataIdentityToken, GitHubActionsToken, TokenFile};
 
 /// The audience used for the metadata server's token when nothing else says.
 pub const DEFAULT_AWS_AUDIENCE: &str = "sts.amazonaws.com";
@@ -98,6 +101,19 @@ pub async fn aws_web_identity(ctx: &Context) -> Result<WebIdentityProvider, Erro
         Err(e) if e.message().starts_with("profile ") => return Err(e),
         Err(e) => tracing::debug!(error = %e, "default chain: no AWS profile; skipped"),
     }
+    if GitHubActionsToken::is_available(ctx) {
+        tracing::debug!(
+            "default chain: in a GitHub Actions job with id-token: write; using the job's OIDC token with audience {DEFAULT_AWS_AUDIENCE}"
+        );
+        return WebIdentityProvider::builder()
+            .context(ctx.clone())
+            .configure_from_env()
+            .token_source(GitHubActionsToken::new(DEFAULT_AWS_AUDIENCE))
+            .build();
+    }
+    tracing::debug!(
+        "default chain: ACTIONS_ID_TOKEN_REQUEST_URL/_TOKEN are not set (not GitHub Actions, or no id-token: write); skipped"
+    );
     if is_on_gce(ctx).await {
         tracing::debug!(
             "default chain: running on Google Cloud; using the metadata server with audience {DEFAULT_AWS_AUDIENCE}"
@@ -109,11 +125,16 @@ pub async fn aws_web_identity(ctx: &Context) -> Result<WebIdentityProvider, Erro
             .build();
     }
     tracing::debug!("default chain: not on Google Cloud; skipped");
+    let github_hint = if ctx.env().get_non_empty("GITHUB_ACTIONS").is_some() {
+        " (this is a GitHub Actions job without a token: add `permissions: id-token: write` to the workflow or job)"
+    } else {
+        ""
+    };
     Err(Error::new(
         ErrorKind::NotAvailable,
         Service::Config,
         format!(
-            "no web identity found: set AWS_WEB_IDENTITY_TOKEN_FILE or {GCP_AUDIENCE_ENV} with AWS_ROLE_ARN, configure an AWS profile with role_arn and web_identity_token_file, or run on Google Cloud"
+            "no web identity found: set AWS_WEB_IDENTITY_TOKEN_FILE or {GCP_AUDIENCE_ENV} with AWS_ROLE_ARN, configure an AWS profile with role_arn and web_identity_token_file, run in a GitHub Actions job with id-token: write{github_hint}, or run on Google Cloud"
         ),
     ))
 }
@@ -318,6 +339,47 @@ mod tests {
         .await
         .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::NotAvailable);
+        assert!(
+            !err.message().contains("this is a GitHub Actions job"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn github_actions_comes_after_the_explicit_settings_and_before_google_cloud() {
+        let job = [
+            ("ACTIONS_ID_TOKEN_REQUEST_URL", "http://127.0.0.1:1/token"),
+            ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "request-token"),
+            ("GITHUB_ACTIONS", "true"),
+            ("AWS_ROLE_ARN", ROLE),
+            ("AWS_CONFIG_FILE", "/nonexistent"),
+        ];
+        let p = aws_web_identity(&ctx(&job)).await.unwrap();
+        assert!(format!("{p:?}").contains("github-actions"), "{p:?}");
+        // A self-hosted runner on GCE: the job's identity, not the VM's.
+        let mut on_gce = job.to_vec();
+        on_gce.push(("GCE_METADATA_HOST", "127.0.0.1:1"));
+        let p = aws_web_identity(&ctx(&on_gce)).await.unwrap();
+        assert!(format!("{p:?}").contains("github-actions"), "{p:?}");
+        // An explicit token file still wins.
+        let mut explicit = job.to_vec();
+        explicit.push(("AWS_WEB_IDENTITY_TOKEN_FILE", "/t"));
+        let p = aws_web_identity(&ctx(&explicit)).await.unwrap();
+        assert!(format!("{p:?}").contains("token-file"), "{p:?}");
+        // A job without id-token: write gets the permission hint.
+        let err = aws_web_identity(&ctx(&[
+            ("GITHUB_ACTIONS", "true"),
+            ("NO_GCE_CHECK", "true"),
+            ("AWS_ROLE_ARN", ROLE),
+            ("AWS_CONFIG_FILE", "/nonexistent"),
+        ]))
+        .await
+        .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotAvailable);
+        assert!(
+            err.message().contains("permissions: id-token: write"),
+            "{err}"
+        );
     }
 
     #[tokio::test]

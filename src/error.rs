@@ -109,6 +109,9 @@ pub enum Service {
     Executable,
     /// The GitHub Actions OIDC token endpoint (`ACTIONS_ID_TOKEN_REQUEST_URL`).
     GitHubActions,
+    /// An Azure managed identity endpoint (the instance metadata service, or App Service's
+    /// `IDENTITY_ENDPOINT`).
+    AzureManagedIdentity,
 }
 
 impl Service {
@@ -129,6 +132,7 @@ impl Service {
             Service::UrlSource => "URL token source",
             Service::Executable => "executable token source",
             Service::GitHubActions => "GitHub Actions OIDC token endpoint",
+            Service::AzureManagedIdentity => "Azure managed identity endpoint",
         }
     }
 }

@@ -391,6 +391,116 @@ async fn executable_output_feeds_an_executable_credential_source() {
     assert!(json["message"].as_str().unwrap().contains("/nonexistent"));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn source_github_actions_for_aws_and_for_google() {
+    use federated_credentials_testkit::{
+        GITHUB_ISSUER, GitHubActionsOidcEmulator, OidcProviderSpec,
+    };
+    let actions = GitHubActionsOidcEmulator::start().await.unwrap();
+    let sts = AwsStsEmulator::builder()
+        .oidc_provider(
+            OidcProviderSpec::new(GITHUB_ISSUER)
+                .client_id(AUDIENCE)
+                .trust(actions.identity()),
+        )
+        .start()
+        .await
+        .unwrap();
+    let role = sts.role_arn("github");
+    sts.add_role(RoleSpec::new(&role).oidc_principal(GITHUB_ISSUER));
+    let job_env = || -> Vec<(&'static str, String)> {
+        vec![
+            ("ACTIONS_ID_TOKEN_REQUEST_URL", actions.request_url()),
+            ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", actions.request_token()),
+        ]
+    };
+    // AWS: the default audience is sts.amazonaws.com, what the IAM OIDC provider lists.
+    let out = run(
+        vec![
+            s("aws"),
+            s("credential-process"),
+            s("--source"),
+            s("github-actions"),
+            s("--role-arn"),
+            role.clone(),
+            s("--sts-endpoint"),
+            sts.endpoint(),
+        ],
+        job_env(),
+    )
+    .await;
+    let json = success_json(&out);
+    assert_eq!(
+        json["AccessKeyId"],
+        sts.issued_credentials()[0].access_key_id.as_str()
+    );
+    assert_eq!(
+        actions.last_request().unwrap().query_param("audience"),
+        Some(AUDIENCE)
+    );
+
+    // Google: the pluggable-auth executable, asked with the pool's audience the client library
+    // passes in GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE.
+    let pool =
+        "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/gh/providers/gh";
+    let mut env = job_env();
+    env.push(("GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE", s(pool)));
+    let out = run(
+        vec![
+            s("google"),
+            s("executable-output"),
+            s("--source"),
+            s("github-actions"),
+        ],
+        env,
+    )
+    .await;
+    let json = success_json(&out);
+    assert_eq!(json["success"], true);
+    assert_eq!(
+        actions.last_request().unwrap().query_param("audience"),
+        Some(pool)
+    );
+
+    // Outside a job: the permission hint, in the protocol's JSON and on stderr.
+    let out = run(
+        vec![
+            s("google"),
+            s("executable-output"),
+            s("--source"),
+            s("github-actions"),
+            s("--audience"),
+            s("a"),
+        ],
+        vec![],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        json["message"]
+            .as_str()
+            .unwrap()
+            .contains("id-token: write"),
+        "{json}"
+    );
+    // --source file needs its file.
+    let out = run(
+        vec![
+            s("aws"),
+            s("credential-process"),
+            s("--source"),
+            s("file"),
+            s("--role-arn"),
+            role,
+        ],
+        vec![],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--token-file"));
+}
+
 /// Regression: in an image without CA certificates (distroless, `scratch`) building the
 /// default HTTP client panicked. The metadata server is plain http and must keep working; an
 /// https endpoint gets an ordinary error.

@@ -13,6 +13,7 @@
 //! Errors go to stderr as one line, with a non-zero exit status.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -23,7 +24,7 @@ use federated_credentials::context::Context;
 use federated_credentials::default_chain;
 use federated_credentials::google::ExternalAccountCredentials;
 use federated_credentials::source::{
-    GcpMetadataIdentityToken, IdTokenFormat, SubjectTokenSource, TokenFile,
+    GcpMetadataIdentityToken, GitHubActionsToken, IdTokenFormat, SubjectTokenSource, TokenFile,
 };
 use federated_credentials::token::{SubjectToken, TokenType};
 
@@ -64,15 +65,20 @@ enum AwsCommand {
 struct CredentialProcessArgs {
     /// Read the settings from this profile of AWS_CONFIG_FILE (default ~/.aws/config); the
     /// other options override it.
-    #[arg(long, value_name = "NAME", conflicts_with_all = ["audience", "token_file"])]
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["audience", "token_file", "source"])]
     profile: Option<String>,
     /// The IAM role to assume.
     #[arg(long, value_name = "ARN")]
     role_arn: Option<String>,
-    /// Get the web identity token from the GCE/GKE metadata server, for this audience.
+    /// Where the web identity token comes from (default: gcp-metadata with --audience, file
+    /// with --token-file, else the environment as the default chain reads it).
+    #[arg(long, value_enum, value_name = "SOURCE")]
+    source: Option<SourceArg>,
+    /// The audience asked of the source (default with --source: sts.amazonaws.com); alone,
+    /// it means --source gcp-metadata.
     #[arg(long, value_name = "AUD", conflicts_with = "token_file")]
     audience: Option<String>,
-    /// Read the web identity token from this file.
+    /// Read the web identity token from this file (--source file).
     #[arg(long, value_name = "PATH")]
     token_file: Option<String>,
     /// The role session name.
@@ -124,12 +130,66 @@ struct AccessTokenArgs {
 
 #[derive(Args)]
 struct ExecutableOutputArgs {
-    /// Get an identity token from the GCE/GKE metadata server with this audience.
+    /// Where the token comes from (default: gcp-metadata with --audience, file with
+    /// --token-file).
+    #[arg(long, value_enum, value_name = "SOURCE")]
+    source: Option<SourceArg>,
+    /// The audience asked of the source (default with --source: the
+    /// GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE the Google client library passes); alone, it means
+    /// --source gcp-metadata.
     #[arg(long, value_name = "AUD", conflicts_with = "token_file")]
     audience: Option<String>,
-    /// Or read the token from this file.
+    /// Read the token from this file (--source file).
     #[arg(long, value_name = "PATH")]
     token_file: Option<String>,
+}
+
+/// The token sources the commands can take their identity from.
+#[derive(Clone, Copy, ValueEnum)]
+enum SourceArg {
+    /// The GCE/GKE metadata server's identity token (`--audience`).
+    GcpMetadata,
+    /// A token file, re-read on each use (`--token-file`).
+    File,
+    /// The GitHub Actions job's OIDC token (needs `permissions: id-token: write`).
+    GithubActions,
+}
+
+/// The source the command line names, if it names one: `--source`, or the one `--audience`
+/// (metadata server) or `--token-file` implies. `default_audience` is used when a source that
+/// mints tokens gets no `--audience`.
+fn source_from_args(
+    source: Option<SourceArg>,
+    audience: Option<String>,
+    token_file: Option<String>,
+    default_audience: Option<String>,
+) -> Result<Option<Arc<dyn SubjectTokenSource>>, Error> {
+    let source = match (source, &audience, &token_file) {
+        (Some(s), _, _) => s,
+        (None, Some(_), _) => SourceArg::GcpMetadata,
+        (None, None, Some(_)) => SourceArg::File,
+        (None, None, None) => return Ok(None),
+    };
+    let audience = || {
+        audience
+            .clone()
+            .or(default_audience.clone())
+            .ok_or_else(|| {
+                Error::config(
+                    "--audience",
+                    "is required: the audience to ask the source for",
+                )
+            })
+    };
+    Ok(Some(match source {
+        SourceArg::GcpMetadata => Arc::new(GcpMetadataIdentityToken::new(audience()?)),
+        SourceArg::GithubActions => Arc::new(GitHubActionsToken::new(audience()?)),
+        SourceArg::File => {
+            let path = token_file
+                .ok_or_else(|| Error::config("--token-file", "is required with --source file"))?;
+            Arc::new(TokenFile::text(path).setting_name("--token-file"))
+        }
+    }))
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -262,18 +322,18 @@ async fn executable_output(args: ExecutableOutputArgs) -> Result<String, Error> 
             }
         },
     };
-    let result = match (args.audience, args.token_file) {
-        (Some(aud), None) => GcpMetadataIdentityToken::new(aud).subject_token(&ctx).await,
-        (None, Some(path)) => {
-            TokenFile::text(path)
-                .setting_name("--token-file")
-                .subject_token(&ctx)
-                .await
-        }
-        _ => Err(Error::config(
-            "--audience/--token-file",
-            "say where the token comes from: --audience AUD (GCE/GKE metadata server) or --token-file PATH",
+    let pool_audience = ctx
+        .env()
+        .get_non_empty("GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE")
+        .map(|a| a.trim().to_string());
+    let result = match source_from_args(args.source, args.audience, args.token_file, pool_audience)
+    {
+        Ok(Some(source)) => source.subject_token(&ctx).await,
+        Ok(None) => Err(Error::config(
+            "--source",
+            "say where the token comes from: --source gcp-metadata|github-actions [--audience AUD], --source file --token-file PATH",
         )),
+        Err(e) => Err(e),
     };
     let response = executable_response(&result, token_type);
     // Cache for the calling library when it asks for an output file.
@@ -349,10 +409,16 @@ fn provider_from_args(args: CredentialProcessArgs) -> Result<WebIdentityProvider
     ]
     .iter()
     .any(|v| env.env().get_non_empty(v).is_some());
-    if args.audience.is_none() && args.token_file.is_none() && !env_has_source {
+    let source = source_from_args(
+        args.source,
+        args.audience,
+        args.token_file,
+        Some(default_chain::DEFAULT_AWS_AUDIENCE.to_string()),
+    )?;
+    if source.is_none() && !env_has_source {
         return Err(Error::config(
-            "--audience/--token-file",
-            "say where the web identity token comes from: --audience AUD (GCE/GKE metadata server) or --token-file PATH",
+            "--source",
+            "say where the web identity token comes from: --source gcp-metadata|github-actions [--audience AUD], --source file --token-file PATH (or --audience AUD alone for the GCE/GKE metadata server)",
         ));
     }
     if args.role_arn.is_none() && env.env().get_non_empty("AWS_ROLE_ARN").is_none() {
@@ -361,10 +427,8 @@ fn provider_from_args(args: CredentialProcessArgs) -> Result<WebIdentityProvider
             "is required (or set AWS_ROLE_ARN)",
         ));
     }
-    if let Some(aud) = args.audience {
-        builder = builder.token_source(GcpMetadataIdentityToken::new(aud));
-    } else if let Some(path) = args.token_file {
-        builder = builder.token_source(TokenFile::text(path).setting_name("--token-file"));
+    if let Some(source) = source {
+        builder = builder.token_source(source);
     }
     if let Some(arn) = args.role_arn {
         builder = builder.role_arn(arn);

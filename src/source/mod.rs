@@ -11,6 +11,9 @@
 //! | [`ExecutableToken`] | a token printed by a program (`credential_source.executable`) |
 //! | [`StaticToken`] | a token you already have |
 //! | [`FnTokenSource`] | any async closure (Vault, SPIFFE, a test double) |
+//! | [`GitHubActionsToken`] | the OIDC token of a GitHub Actions job |
+//! | [`AzureManagedIdentityToken`] | an Azure managed identity's Entra token (IMDS, App Service) |
+//! | [`AzureWorkloadIdentityToken`] | an AKS pod's projected workload identity token |
 //! | [`AwsSignedRequestToken`] | a SigV4-signed `GetCallerIdentity` (`aws4_request`) for Google STS, from an [`aws::AwsIdentitySource`] |
 //!
 //! The AWS identities to sign with (environment, EC2 instance metadata, google-auth's
@@ -39,11 +42,17 @@
 // Grouped by where the identity comes from: `aws` (public: the AWS identity sources for
 // signing), `gcp`, and `generic` (anywhere); every source is re-exported here.
 pub mod aws;
+mod azure;
 mod gcp;
 mod generic;
 mod github;
 
 pub use aws::signed_request::{AwsSignedRequestToken, DEFAULT_REGIONAL_CRED_VERIFICATION_URL};
+pub use azure::{
+    AZURE_IMDS_ENDPOINT_ENV, AzureManagedIdentityToken, AzureWorkloadIdentityToken,
+    DEFAULT_AZURE_IMDS_ENDPOINT, FEDERATED_TOKEN_FILE_ENV, IDENTITY_ENDPOINT_ENV,
+    IDENTITY_HEADER_ENV, UserAssignedIdentity,
+};
 pub use gcp::{DEFAULT_METADATA_HOST, GcpMetadataIdentityToken, IdTokenFormat};
 pub use generic::{
     ALLOW_EXECUTABLES_ENV, ExecutableToken, FnTokenSource, StaticToken, TokenFile, TokenFormat,

@@ -136,6 +136,12 @@ impl GitHubActionsOidcEmulator {
         lock(&self.request_token).clone()
     }
 
+    /// The key tokens are signed with (for an IAM OIDC provider or a Google provider that
+    /// trusts this issuer).
+    pub fn identity(&self) -> GoogleIdentity {
+        self.server.handler().identity.clone()
+    }
+
     /// The two variables a job with `permissions: id-token: write` has.
     pub fn env(&self) -> Vec<(String, String)> {
         vec![

@@ -18,6 +18,14 @@
 //!   the [`GoogleStsEmulator`]s it trusts.
 //! - [`Ec2MetadataEmulator`]: the EC2 instance metadata service (IMDSv2 session tokens, the
 //!   v2-required/optional/v1-only modes, the hop-limit hang, placement, role credentials).
+//! - [`ContainerCredentialsEmulator`]: the ECS/EKS container-credentials endpoint and the ECS
+//!   task metadata.
+//! - [`GitHubActionsOidcEmulator`]: the GitHub Actions job's OIDC token endpoint.
+//! - [`AzureManagedIdentityEmulator`]: Azure managed identity tokens from the instance metadata
+//!   service and the App Service identity endpoint.
+//!
+//! The [`AwsStsEmulator`] also trusts other issuers through IAM OIDC providers
+//! ([`OidcProviderSpec`]), as GitHub Actions, EKS and Azure tokens reach AWS.
 //!
 //! [`Clouds`] starts all five at once, wired to trust each other, and hands out the environment
 //! and credential configuration that point a workload at them.
@@ -144,6 +152,7 @@
 
 mod aws_imds;
 mod aws_sts;
+mod azure_identity;
 mod clouds;
 mod container_credentials;
 mod fault;
@@ -161,7 +170,12 @@ mod timestamp;
 
 pub use aws_imds::{Ec2MetadataEmulator, Ec2MetadataEmulatorBuilder, ImdsCredentials, ImdsMode};
 pub use aws_sts::{
-    AwsStsEmulator, AwsStsEmulatorBuilder, IssuedCredentials, RoleSpec, StsErrorCode,
+    AwsStsEmulator, AwsStsEmulatorBuilder, IssuedCredentials, OidcProviderSpec, RoleSpec,
+    StsErrorCode,
+};
+pub use azure_identity::{
+    APP_SERVICE_TOKEN_PATH, AZURE_IMDS_TOKEN_PATH, AzureManagedIdentityEmulator,
+    AzureManagedIdentityEmulatorBuilder, ManagedIdentitySpec,
 };
 pub use clouds::{
     AWS_AUDIENCE, AWS_PROVIDER_AUDIENCE, Clouds, CloudsBuilder, OIDC_PROVIDER_AUDIENCE,

@@ -3,6 +3,7 @@
 //! issuer and expiry, applies the role's trust conditions, and answers with STS's XML.
 
 mod error;
+mod oidc_provider;
 mod params;
 mod response;
 mod role;
@@ -14,15 +15,17 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::{Map, Value};
 
 use self::error::StsError;
+use self::oidc_provider::issuer_host;
 use self::params::AssumeRoleCall;
 use self::role::parse_role_arn;
-use super::jwt::{GoogleIdentity, JwtError, decode_header};
+use super::jwt::{GoogleIdentity, JwtError, decode_header, decode_payload};
 use super::random::{BASE64, UPPER_ALPHANUMERIC, random_string};
 use super::request::RecordedRequest;
 use super::server::{Handler, Response, Scripted, Server, emulator_controls, lock};
 use federated_credentials::context::{Clock, SystemClock};
 
 pub use self::error::StsErrorCode;
+pub use self::oidc_provider::OidcProviderSpec;
 pub use self::role::RoleSpec;
 
 /// The issuers of Google ID tokens (Google documents both forms).
@@ -52,10 +55,12 @@ pub struct IssuedCredentials {
     pub assumed_role_arn: String,
     /// `SubjectFromWebIdentityToken`: the token's `sub`.
     pub subject: String,
-    /// `Audience`: the token's `azp` (the client id AWS matches `accounts.google.com:aud`
-    /// against), or its `aud` when it has no `azp`.
+    /// `Audience`: for Google, the token's `azp` (the client id AWS matches
+    /// `accounts.google.com:aud` against), or its `aud` when it has no `azp`; for an OIDC
+    /// provider, the `aud` value that is one of its client ids.
     pub audience: String,
-    /// `Provider`: `accounts.google.com`.
+    /// `Provider`: `accounts.google.com`, or the ARN of the IAM OIDC provider
+    /// (`arn:aws:iam::ACCOUNT:oidc-provider/HOST`).
     pub provider: String,
     /// The session duration (`DurationSeconds`, default one hour).
     pub duration: Duration,
@@ -93,6 +98,7 @@ pub struct AwsStsEmulatorBuilder {
     fractional_seconds: bool,
     account_id: String,
     roles: Vec<RoleSpec>,
+    oidc_providers: Vec<OidcProviderSpec>,
     seed: Option<u64>,
 }
 
@@ -104,6 +110,7 @@ impl Default for AwsStsEmulatorBuilder {
             fractional_seconds: false,
             account_id: "123456789012".to_owned(),
             roles: Vec::new(),
+            oidc_providers: Vec::new(),
             seed: None,
         }
     }
@@ -159,6 +166,14 @@ impl AwsStsEmulatorBuilder {
         self
     }
 
+    /// An IAM OIDC identity provider of the account (more can be added later with
+    /// [`AwsStsEmulator::add_oidc_provider`]): tokens from issuers other than Google are
+    /// accepted only through one.
+    pub fn oidc_provider(mut self, provider: OidcProviderSpec) -> Self {
+        self.oidc_providers.push(provider);
+        self
+    }
+
     /// Seeds the generator of access keys, secrets and session tokens, for reproducible
     /// credentials (default: a random seed). Request ids are always a counter.
     pub fn seed(mut self, seed: u64) -> Self {
@@ -177,6 +192,7 @@ impl AwsStsEmulatorBuilder {
             fractional_seconds: self.fractional_seconds,
             account_id: self.account_id,
             roles: Mutex::new(self.roles),
+            oidc_providers: Mutex::new(self.oidc_providers),
             issued: Mutex::new(Vec::new()),
             request_counter: AtomicU64::new(0),
             rng: Mutex::new(match self.seed {
@@ -276,6 +292,13 @@ impl AwsStsEmulator {
         roles.push(role);
     }
 
+    /// Adds an IAM OIDC identity provider, replacing any with the same URL.
+    pub fn add_oidc_provider(&self, provider: OidcProviderSpec) {
+        let mut providers = lock(&self.handler().oidc_providers);
+        providers.retain(|p| p.host() != provider.host());
+        providers.push(provider);
+    }
+
     /// Also trusts tokens signed by `identity` from now on.
     pub fn trust(&self, identity: GoogleIdentity) {
         lock(&self.handler().trusted).push(identity);
@@ -318,6 +341,19 @@ impl AwsStsEmulator {
     }
 }
 
+/// A token whose signature, audience and expiry checked out.
+#[derive(Debug)]
+struct Verified {
+    claims: Map<String, Value>,
+    /// The provider's host: `accounts.google.com`, or an OIDC provider's URL without scheme.
+    host: String,
+    /// The `Audience` of the answer.
+    audience: String,
+    /// `accounts.google.com`, or the OIDC provider's host (the answer's `Provider` is then the
+    /// provider's ARN in the role's account).
+    provider: String,
+}
+
 /// The STS service logic.
 #[derive(Debug)]
 struct StsHandler {
@@ -326,6 +362,7 @@ struct StsHandler {
     fractional_seconds: bool,
     account_id: String,
     roles: Mutex<Vec<RoleSpec>>,
+    oidc_providers: Mutex<Vec<OidcProviderSpec>>,
     issued: Mutex<Vec<IssuedCredentials>>,
     request_counter: AtomicU64,
     rng: Mutex<fastrand::Rng>,
@@ -368,13 +405,13 @@ impl StsHandler {
     ) -> Result<IssuedCredentials, StsError> {
         let call = params::parse(request)?;
         let now = self.clock.now();
-        let claims = self.verify_token(&call.web_identity_token, now)?;
+        let verified = self.verify_token(&call.web_identity_token, now)?;
         let role = lock(&self.roles)
             .iter()
             .find(|role| role.arn() == call.role_arn)
             .cloned()
             .ok_or_else(StsError::access_denied)?;
-        if !role.trusts(&claims) {
+        if !role.trusts(&verified.host, &verified.claims) {
             return Err(StsError::access_denied());
         }
         let duration = Duration::from_secs(call.duration_secs);
@@ -383,24 +420,45 @@ impl StsHandler {
                 "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
             ));
         }
-        let issued = self.issue(call, &role, &claims, now + duration, request_id);
+        let issued = self.issue(call, &role, &verified, now + duration, request_id);
         lock(&self.issued).push(issued.clone());
         Ok(issued)
     }
 
-    /// Checks signature, issuer and expiry; returns the claims.
-    fn verify_token(&self, token: &str, now: SystemTime) -> Result<Map<String, Value>, StsError> {
+    /// Finds the token's provider by its (unverified) issuer, then checks the signature with
+    /// that provider's keys, the audience (OIDC providers) and the expiry.
+    fn verify_token(&self, token: &str, now: SystemTime) -> Result<Verified, StsError> {
         let not_a_jwt =
             || StsError::invalid_token(StsErrorCode::InvalidIdentityToken.default_message());
         let header = decode_header(token).map_err(|_| not_a_jwt())?;
+        let unverified = decode_payload(token).map_err(|_| not_a_jwt())?;
+        let issuer = unverified
+            .get("iss")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let (keys, oidc) = if GOOGLE_ISSUERS.contains(&issuer.as_str()) {
+            (lock(&self.trusted).clone(), None)
+        } else {
+            let host = issuer_host(&issuer);
+            let provider = lock(&self.oidc_providers)
+                .iter()
+                .find(|p| !host.is_empty() && p.host() == host)
+                .cloned()
+                .ok_or_else(|| {
+                    StsError::invalid_token(format!(
+                        "No OpenIDConnect provider found in your account for {issuer}"
+                    ))
+                })?;
+            (provider.keys().to_vec(), Some(provider))
+        };
         let kid = header
             .get("kid")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        let identity = lock(&self.trusted)
-            .iter()
+        let identity = keys
+            .into_iter()
             .find(|identity| identity.kid() == kid)
-            .cloned()
             .ok_or_else(|| {
                 StsError::invalid_token(
                     "Couldn't retrieve verification key from your identity provider,  please reference AssumeRoleWithWebIdentity documentation for requirements",
@@ -412,16 +470,23 @@ impl StsHandler {
             }
             _ => not_a_jwt(),
         })?;
-
-        let issuer = claims
-            .get("iss")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        if !GOOGLE_ISSUERS.contains(&issuer) {
-            return Err(StsError::invalid_token(format!(
-                "No OpenIDConnect provider found in your account for {issuer}"
-            )));
-        }
+        let (host, audience, provider) = match &oidc {
+            None => {
+                let claim = |name: &str| claims.get(name).and_then(Value::as_str);
+                let audience = claim("azp").or(claim("aud")).unwrap_or_default().to_owned();
+                (
+                    GOOGLE_PROVIDER.to_owned(),
+                    audience,
+                    GOOGLE_PROVIDER.to_owned(),
+                )
+            }
+            Some(spec) => {
+                let audience = spec
+                    .accepted_audience(&claims)
+                    .ok_or_else(|| StsError::invalid_token("Incorrect token audience"))?;
+                (spec.host().to_owned(), audience, spec.host().to_owned())
+            }
+        };
         let exp = claims.get("exp").and_then(Value::as_u64).ok_or_else(|| {
             StsError::invalid_token("The web identity token has no valid exp claim")
         })?;
@@ -434,18 +499,23 @@ impl StsHandler {
                 ),
             ));
         }
-        Ok(claims)
+        Ok(Verified {
+            claims,
+            host,
+            audience,
+            provider,
+        })
     }
 
     fn issue(
         &self,
         call: AssumeRoleCall,
         role: &RoleSpec,
-        claims: &Map<String, Value>,
+        verified: &Verified,
         expiration: SystemTime,
         request_id: &str,
     ) -> IssuedCredentials {
-        let claim = |name: &str| claims.get(name).and_then(Value::as_str);
+        let claim = |name: &str| verified.claims.get(name).and_then(Value::as_str);
         let (partition, account) = parse_role_arn(&call.role_arn)
             .map(|arn| (arn.partition.to_owned(), arn.account.to_owned()))
             .unwrap_or_default();
@@ -462,8 +532,15 @@ impl StsHandler {
                 role.name()
             ),
             subject: claim("sub").unwrap_or_default().to_owned(),
-            audience: claim("azp").or(claim("aud")).unwrap_or_default().to_owned(),
-            provider: GOOGLE_PROVIDER.to_owned(),
+            audience: verified.audience.clone(),
+            provider: if verified.provider == GOOGLE_PROVIDER {
+                GOOGLE_PROVIDER.to_owned()
+            } else {
+                format!(
+                    "arn:{partition}:iam::{account}:oidc-provider/{}",
+                    verified.provider
+                )
+            },
             duration: Duration::from_secs(call.duration_secs),
             packed_policy_size: call.packed_policy_size,
             request_id: request_id.to_owned(),

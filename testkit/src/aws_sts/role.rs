@@ -1,11 +1,22 @@
-//! [`RoleSpec`]: an IAM role that the STS emulator lets Google identities assume, with its
-//! trust conditions modelled on the real `accounts.google.com` federation.
+//! [`RoleSpec`]: an IAM role that the STS emulator lets web identities assume, with its
+//! trust policy modelled on the real ones: the `accounts.google.com` federation (the default)
+//! or an IAM OIDC provider, and `StringEquals`/`StringLike` conditions on the token's claims.
 
 use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+use super::oidc_provider::{claim_values, issuer_host, string_like};
 use crate::random::{UPPER_ALPHANUMERIC, random_string};
+
+/// The federated principal of the trust policy of a role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Principal {
+    /// `accounts.google.com`.
+    Google,
+    /// `arn:aws:iam::ACCOUNT:oidc-provider/HOST`.
+    Oidc(String),
+}
 
 /// An IAM role whose trust policy allows `sts:AssumeRoleWithWebIdentity` for the federated
 /// principal `accounts.google.com`, optionally restricted by `StringEquals` conditions.
@@ -20,6 +31,21 @@ use crate::random::{UPPER_ALPHANUMERIC, random_string};
 ///
 /// Each condition key may list several values (any one matches); a role without conditions
 /// trusts every Google-signed token.
+///
+/// A role can instead trust an IAM OIDC provider ([`oidc_principal`](Self::oidc_principal),
+/// with the provider added to the emulator as an
+/// [`OidcProviderSpec`](crate::OidcProviderSpec)), with conditions on its claims
+/// ([`condition`](Self::condition), `HOST:CLAIM` compared `StringLike`), as a GitHub Actions
+/// role does:
+///
+/// ```
+/// use federated_credentials_testkit::RoleSpec;
+///
+/// let role = RoleSpec::new("arn:aws:iam::123456789012:role/deploy")
+///     .oidc_principal("https://token.actions.githubusercontent.com")
+///     .condition("token.actions.githubusercontent.com:aud", "sts.amazonaws.com")
+///     .condition("token.actions.githubusercontent.com:sub", "repo:octo-org/octo-repo:*");
+/// ```
 ///
 /// ```
 /// use federated_credentials_testkit::RoleSpec;
@@ -38,6 +64,8 @@ pub struct RoleSpec {
     aud: Vec<String>,
     oaud: Vec<String>,
     sub: Vec<String>,
+    principal: Principal,
+    conditions: Vec<(String, String)>,
 }
 
 impl RoleSpec {
@@ -50,7 +78,26 @@ impl RoleSpec {
             aud: Vec::new(),
             oaud: Vec::new(),
             sub: Vec::new(),
+            principal: Principal::Google,
+            conditions: Vec::new(),
         }
+    }
+
+    /// Trusts the IAM OIDC provider of issuer `url` (`https://HOST[/PATH]`) instead of
+    /// `accounts.google.com`: only tokens from that issuer may assume the role.
+    pub fn oidc_principal(mut self, url: impl AsRef<str>) -> Self {
+        self.principal = Principal::Oidc(issuer_host(url.as_ref()).to_owned());
+        self
+    }
+
+    /// Adds an allowed pattern for condition key `key` (`HOST:CLAIM`, e.g.
+    /// `token.actions.githubusercontent.com:sub`), compared `StringLike` (`*`, `?`) with
+    /// the token's claim `CLAIM` (any element of an array). Patterns of one key are
+    /// alternatives; different keys must all match. A key whose `HOST` is not the role's
+    /// principal never matches, as in IAM.
+    pub fn condition(mut self, key: impl Into<String>, pattern: impl Into<String>) -> Self {
+        self.conditions.push((key.into(), pattern.into()));
+        self
     }
 
     /// The role's `MaxSessionDuration` (IAM allows 1 to 12 hours); a `DurationSeconds` above it
@@ -95,8 +142,16 @@ impl RoleSpec {
         self.max_session_duration
     }
 
-    /// Whether the trust policy lets a token with these (verified) claims assume the role.
-    pub(crate) fn trusts(&self, claims: &Map<String, Value>) -> bool {
+    /// Whether the trust policy lets a token with these (verified) claims, from the provider
+    /// `host` (`accounts.google.com` or an IAM OIDC provider's), assume the role.
+    pub(crate) fn trusts(&self, host: &str, claims: &Map<String, Value>) -> bool {
+        let principal_host = match &self.principal {
+            Principal::Google => super::GOOGLE_PROVIDER,
+            Principal::Oidc(h) => h.as_str(),
+        };
+        if principal_host != host {
+            return false;
+        }
         let matches = |allowed: &[String], claim: &str| {
             allowed.is_empty()
                 || claims
@@ -104,7 +159,21 @@ impl RoleSpec {
                     .and_then(Value::as_str)
                     .is_some_and(|value| allowed.iter().any(|a| a == value))
         };
-        matches(&self.aud, "azp") && matches(&self.oaud, "aud") && matches(&self.sub, "sub")
+        let google =
+            matches(&self.aud, "azp") && matches(&self.oaud, "aud") && matches(&self.sub, "sub");
+        google
+            && self.conditions.iter().all(|(key, _)| {
+                let Some((prefix, claim)) = key.rsplit_once(':') else {
+                    return false;
+                };
+                let values = claim_values(claims, claim);
+                prefix == principal_host
+                    && self
+                        .conditions
+                        .iter()
+                        .filter(|(k, _)| k == key)
+                        .any(|(_, pattern)| values.iter().any(|v| string_like(pattern, v)))
+            })
     }
 
     /// The role's unique id, `AROA` and 17 characters, stable for a given ARN (IAM assigns a
@@ -168,16 +237,41 @@ mod tests {
         let role = RoleSpec::new("arn:aws:iam::123456789012:role/r")
             .google_aud("111")
             .google_oaud("my-audience");
-        assert!(role.trusts(&claims("my-audience", "111", "111")));
+        assert!(role.trusts("accounts.google.com", &claims("my-audience", "111", "111")));
         // aud and azp swapped: what a naive implementation would accept.
-        assert!(!role.trusts(&claims("111", "my-audience", "111")));
-        assert!(!role.trusts(&claims("my-audience", "222", "222")));
+        assert!(!role.trusts("accounts.google.com", &claims("111", "my-audience", "111")));
+        assert!(!role.trusts("accounts.google.com", &claims("my-audience", "222", "222")));
         let by_sub = RoleSpec::new("arn:aws:iam::123456789012:role/r")
             .google_sub("1")
             .google_sub("2");
-        assert!(by_sub.trusts(&claims("x", "y", "2")));
-        assert!(!by_sub.trusts(&claims("x", "y", "3")));
-        assert!(RoleSpec::new("arn").trusts(&Map::new()));
+        assert!(by_sub.trusts("accounts.google.com", &claims("x", "y", "2")));
+        assert!(!by_sub.trusts("accounts.google.com", &claims("x", "y", "3")));
+        assert!(RoleSpec::new("arn").trusts("accounts.google.com", &Map::new()));
+    }
+
+    #[test]
+    fn an_oidc_principal_trusts_only_its_provider_and_conditions() {
+        const GH: &str = "token.actions.githubusercontent.com";
+        let role = RoleSpec::new("arn:aws:iam::123456789012:role/deploy")
+            .oidc_principal("https://token.actions.githubusercontent.com/")
+            .condition(format!("{GH}:aud"), "sts.amazonaws.com")
+            .condition(format!("{GH}:sub"), "repo:octo-org/app:*")
+            .condition(format!("{GH}:sub"), "repo:octo-org/lib:ref:refs/heads/main");
+        let token = |sub: &str| claims("sts.amazonaws.com", "", sub);
+        assert!(role.trusts(GH, &token("repo:octo-org/app:ref:refs/heads/dev")));
+        assert!(role.trusts(GH, &token("repo:octo-org/lib:ref:refs/heads/main")));
+        assert!(!role.trusts(GH, &token("repo:octo-org/lib:ref:refs/heads/dev")));
+        assert!(!role.trusts(GH, &token("repo:evil-org/app:ref:refs/heads/main")));
+        assert!(!role.trusts(GH, &claims("other", "", "repo:octo-org/app:x")));
+        // Another provider, even with matching claims, is not the principal.
+        assert!(!role.trusts("accounts.google.com", &token("repo:octo-org/app:x")));
+        // And a Google role does not trust an OIDC provider.
+        assert!(!RoleSpec::new("arn").trusts(GH, &Map::new()));
+        // A condition key of another provider never matches.
+        let foreign = RoleSpec::new("arn")
+            .oidc_principal(GH)
+            .condition("accounts.google.com:sub", "*");
+        assert!(!foreign.trusts(GH, &token("x")));
     }
 
     #[test]

@@ -383,6 +383,110 @@ async fn trusts_the_metadata_emulator_tokens() {
     assert_error(&reply, 400, "InvalidIdentityToken");
 }
 
+/// A GitHub Actions token (the claims that matter here) for `aud`, signed by `identity`.
+fn github_token(identity: &GoogleIdentity, aud: &str, sub: &str) -> String {
+    identity.sign(&json!({
+        "iss": "https://token.actions.githubusercontent.com",
+        "aud": aud,
+        "sub": sub,
+        "repository": "octo-org/octo-repo",
+        "iat": T0_SECS,
+        "exp": T0_SECS + 300,
+    }))
+}
+
+#[tokio::test]
+async fn oidc_providers_are_trusted_only_as_configured() {
+    const GH: &str = "token.actions.githubusercontent.com";
+    let key = GoogleIdentity::generate();
+    let f = fixture_with(
+        AwsStsEmulator::builder().oidc_provider(
+            OidcProviderSpec::new("https://token.actions.githubusercontent.com")
+                .client_id(AUD)
+                .trust(key.clone()),
+        ),
+    )
+    .await;
+    let deploy = f.sts.role_arn("deploy");
+    f.sts.add_role(
+        RoleSpec::new(&deploy)
+            .oidc_principal(GH)
+            .condition(format!("{GH}:sub"), "repo:octo-org/octo-repo:*"),
+    );
+    let main = "repo:octo-org/octo-repo:ref:refs/heads/main";
+    let ok = f
+        .assume(&[
+            ("RoleArn", &deploy),
+            ("WebIdentityToken", &github_token(&key, AUD, main)),
+        ])
+        .await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert_eq!(
+        element(&ok.body, "Provider"),
+        Some("arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com")
+    );
+    assert_eq!(element(&ok.body, "Audience"), Some(AUD));
+    assert_eq!(element(&ok.body, "SubjectFromWebIdentityToken"), Some(main));
+
+    for (token, role, status, code, says) in [
+        // Another repository: the role's condition refuses it.
+        (
+            github_token(&key, AUD, "repo:evil-org/x:ref:refs/heads/main"),
+            &deploy,
+            403,
+            "AccessDenied",
+            "",
+        ),
+        // An audience the provider does not list.
+        (
+            github_token(&key, "api://AzureADTokenExchange", main),
+            &deploy,
+            400,
+            "InvalidIdentityToken",
+            "Incorrect token audience",
+        ),
+        // Signed with a key that is not in the provider's JWKS.
+        (
+            github_token(&GoogleIdentity::shared(), AUD, main),
+            &deploy,
+            400,
+            "InvalidIdentityToken",
+            "verification key",
+        ),
+        // The Google role does not trust GitHub, and the GitHub role does not trust Google.
+        (
+            github_token(&key, AUD, main),
+            &f.role_arn,
+            403,
+            "AccessDenied",
+            "",
+        ),
+        (token_with(json!({})), &deploy, 403, "AccessDenied", ""),
+    ] {
+        let reply = f
+            .assume(&[("RoleArn", role), ("WebIdentityToken", &token)])
+            .await;
+        assert_error(&reply, status, code);
+        assert!(reply.body.contains(says), "{}", reply.body);
+    }
+
+    // An issuer with no IAM OIDC provider in the account.
+    let unknown = GoogleIdentity::shared().sign(&json!({
+        "iss": "https://oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE",
+        "aud": AUD, "sub": "system:serviceaccount:ns:sa", "exp": T0_SECS + 300,
+    }));
+    let reply = f
+        .assume(&[("RoleArn", &deploy), ("WebIdentityToken", &unknown)])
+        .await;
+    assert_error(&reply, 400, "InvalidIdentityToken");
+    assert!(
+        reply.body.contains("No OpenIDConnect provider found in your account for https://oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE"),
+        "{}",
+        reply.body
+    );
+    assert_eq!(f.sts.issued_credentials().len(), 1);
+}
+
 /// A provider that gets its token for `sts.amazonaws.com` from `mds` and assumes `role_arn`.
 fn provider(
     mds: &GcpMetadataEmulator,
