@@ -485,11 +485,12 @@ pub(crate) fn default_call(service: Service) -> ResolvedCall {
             s(5),
             RetryPolicy::new(3).backoff(ms(100), s(1)).deadline(s(15)),
         ),
-        // Azure IMDS answers 404/410 while it updates or restarts: more patience than the
-        // other metadata servers (azure-identity retries those statuses too).
+        // Azure IMDS answers 404 while it updates and 410 for up to 70 s while it restarts
+        // (Microsoft's IMDS guidance; azure-identity 1.27.0 waits 75 s in all on a 410): more
+        // patience than the other metadata servers. A 410 asks for 15 s between attempts.
         Service::AzureManagedIdentity => (
             s(3),
-            RetryPolicy::new(5).backoff(ms(200), s(4)).deadline(s(30)),
+            RetryPolicy::new(6).backoff(ms(500), s(20)).deadline(s(75)),
         ),
         // Google STS, IAM Credentials, and any service added later.
         _ => (
@@ -696,7 +697,7 @@ mod tests {
             (Service::IamCredentials, 10, 3, 30),
             (Service::UrlSource, 5, 3, 15),
             (Service::AwsContainerCredentials, 2, 3, 10),
-            (Service::AzureManagedIdentity, 3, 5, 30),
+            (Service::AzureManagedIdentity, 3, 6, 75),
         ] {
             let r = plain.resolve_call(service, CallSettings::new());
             assert_eq!(r.attempt_timeout, secs(timeout), "{service}");

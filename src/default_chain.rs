@@ -11,7 +11,13 @@
 //! 4. in a GitHub Actions job that may request tokens (`ACTIONS_ID_TOKEN_REQUEST_URL` and
 //!    `_TOKEN`, set by `permissions: id-token: write`), the job's OIDC token with audience
 //!    `sts.amazonaws.com` and `AWS_ROLE_ARN`;
-//! 5. on Google Cloud (detected as the reference clients do), the metadata server's token with
+//! 5. in an AKS pod with Azure workload identity (`AZURE_FEDERATED_TOKEN_FILE`), that token
+//!    (audience `api://AzureADTokenExchange`, fixed by the webhook) and `AWS_ROLE_ARN`;
+//! 6. on Azure App Service/Functions (`IDENTITY_ENDPOINT` + `IDENTITY_HEADER`), or anywhere
+//!    [`AZURE_RESOURCE_ENV`] is set (an Azure VM: IMDS cannot be detected otherwise), the
+//!    managed identity's token for that resource (the user-assigned identity `AZURE_CLIENT_ID`
+//!    when set, as azure-identity does) and `AWS_ROLE_ARN`;
+//! 7. on Google Cloud (detected as the reference clients do), the metadata server's token with
 //!    audience `sts.amazonaws.com` and `AWS_ROLE_ARN`.
 //!
 //! AWS → GCP ([`google_external_account`]): `GOOGLE_APPLICATION_CREDENTIALS`, then gcloud's
@@ -41,10 +47,18 @@ use crate::context::Context;
 use crate::error::{Error, ErrorKind, Service};
 use crate::google::ExternalAccountCredentials;
 use crate::http::HttpRequest;
-use crate::source::{GcpMetadataIdentityToken, GitHubActionsToken, TokenFile};
+use crate::source::{
+    AzureManagedIdentityToken, AzureWorkloadIdentityToken, GcpMetadataIdentityToken,
+    GitHubActionsToken, TokenFile, UserAssignedIdentity,
+};
 
 /// The audience used for the metadata server's token when nothing else says.
 pub const DEFAULT_AWS_AUDIENCE: &str = "sts.amazonaws.com";
+
+/// The Entra resource (application id URI) to ask an Azure managed identity for, when the
+/// default chain uses one for AWS; setting it also opts an Azure VM in (IMDS has no variable
+/// to detect it by).
+pub const AZURE_RESOURCE_ENV: &str = "FEDERATED_CREDENTIALS_AZURE_RESOURCE";
 
 /// Builds the GCP → AWS provider from the first source in the chain that applies (see the
 /// [module docs](self)). Nothing is fetched until the provider is asked for credentials.
@@ -114,6 +128,40 @@ pub async fn aws_web_identity(ctx: &Context) -> Result<WebIdentityProvider, Erro
     tracing::debug!(
         "default chain: ACTIONS_ID_TOKEN_REQUEST_URL/_TOKEN are not set (not GitHub Actions, or no id-token: write); skipped"
     );
+    if AzureWorkloadIdentityToken::is_available(ctx) {
+        tracing::debug!(
+            "default chain: AZURE_FEDERATED_TOKEN_FILE is set (AKS workload identity); using that token"
+        );
+        return WebIdentityProvider::builder()
+            .context(ctx.clone())
+            .configure_from_env()
+            .token_source(AzureWorkloadIdentityToken::new())
+            .build();
+    }
+    tracing::debug!("default chain: AZURE_FEDERATED_TOKEN_FILE is not set; skipped");
+    let azure_resource = env.get_non_empty(AZURE_RESOURCE_ENV);
+    if AzureManagedIdentityToken::is_app_service(ctx) || azure_resource.is_some() {
+        let resource = azure_resource.ok_or_else(|| {
+            Error::config(
+                AZURE_RESOURCE_ENV,
+                "is required to use this App Service/Functions managed identity with AWS: set it to the application id URI that the IAM OIDC provider lists as its audience",
+            )
+        })?;
+        tracing::debug!(resource = %resource.trim(), "default chain: using the Azure managed identity");
+        let mut source = AzureManagedIdentityToken::new(resource.trim());
+        if let Some(client_id) = env.get_non_empty("AZURE_CLIENT_ID") {
+            source =
+                source.user_assigned(UserAssignedIdentity::ClientId(client_id.trim().to_string()));
+        }
+        return WebIdentityProvider::builder()
+            .context(ctx.clone())
+            .configure_from_env()
+            .token_source(source)
+            .build();
+    }
+    tracing::debug!(
+        "default chain: no Azure managed identity endpoint (IDENTITY_ENDPOINT/IDENTITY_HEADER) and no {AZURE_RESOURCE_ENV}; skipped"
+    );
     if is_on_gce(ctx).await {
         tracing::debug!(
             "default chain: running on Google Cloud; using the metadata server with audience {DEFAULT_AWS_AUDIENCE}"
@@ -134,7 +182,7 @@ pub async fn aws_web_identity(ctx: &Context) -> Result<WebIdentityProvider, Erro
         ErrorKind::NotAvailable,
         Service::Config,
         format!(
-            "no web identity found: set AWS_WEB_IDENTITY_TOKEN_FILE or {GCP_AUDIENCE_ENV} with AWS_ROLE_ARN, configure an AWS profile with role_arn and web_identity_token_file, run in a GitHub Actions job with id-token: write{github_hint}, or run on Google Cloud"
+            "no web identity found: set AWS_WEB_IDENTITY_TOKEN_FILE or {GCP_AUDIENCE_ENV} with AWS_ROLE_ARN, configure an AWS profile with role_arn and web_identity_token_file, run in a GitHub Actions job with id-token: write{github_hint}, in an AKS pod with workload identity, with an Azure managed identity and {AZURE_RESOURCE_ENV}, or on Google Cloud"
         ),
     ))
 }
@@ -380,6 +428,52 @@ mod tests {
             err.message().contains("permissions: id-token: write"),
             "{err}"
         );
+    }
+
+    #[tokio::test]
+    async fn azure_comes_after_github_and_before_google_cloud() {
+        let base = [
+            ("AWS_ROLE_ARN", ROLE),
+            ("AWS_CONFIG_FILE", "/nonexistent"),
+            ("GCE_METADATA_HOST", "127.0.0.1:1"),
+        ];
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut env = base.to_vec();
+            env.extend_from_slice(extra);
+            env
+        };
+        let aks = [(
+            "AZURE_FEDERATED_TOKEN_FILE",
+            "/var/run/secrets/azure/tokens/azure-identity-token",
+        )];
+        let p = aws_web_identity(&ctx(&with(&aks))).await.unwrap();
+        assert!(
+            format!("{p:?}").contains("azure-workload-identity"),
+            "{p:?}"
+        );
+        let app = [
+            ("IDENTITY_ENDPOINT", "http://127.0.0.1:41000/msi/token"),
+            ("IDENTITY_HEADER", "h"),
+        ];
+        let err = aws_web_identity(&ctx(&with(&app))).await.unwrap_err();
+        assert!(err.message().contains(AZURE_RESOURCE_ENV), "{err}");
+        let mut app_with_resource = app.to_vec();
+        app_with_resource.push((AZURE_RESOURCE_ENV, "api://aws"));
+        let p = aws_web_identity(&ctx(&with(&app_with_resource)))
+            .await
+            .unwrap();
+        assert!(format!("{p:?}").contains("azure-managed-identity"), "{p:?}");
+        let vm = [(AZURE_RESOURCE_ENV, "api://aws"), ("AZURE_CLIENT_ID", "c")];
+        let p = aws_web_identity(&ctx(&with(&vm))).await.unwrap();
+        assert!(format!("{p:?}").contains("azure-managed-identity"), "{p:?}");
+        // GitHub Actions comes first.
+        let mut both = aks.to_vec();
+        both.extend([
+            ("ACTIONS_ID_TOKEN_REQUEST_URL", "http://127.0.0.1:1/t"),
+            ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "r"),
+        ]);
+        let p = aws_web_identity(&ctx(&with(&both))).await.unwrap();
+        assert!(format!("{p:?}").contains("github-actions"), "{p:?}");
     }
 
     #[tokio::test]

@@ -501,6 +501,99 @@ async fn source_github_actions_for_aws_and_for_google() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--token-file"));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn source_azure_managed_and_workload_identity() {
+    use federated_credentials_testkit::{AzureManagedIdentityEmulator, OidcProviderSpec};
+    let azure = AzureManagedIdentityEmulator::start().await.unwrap();
+    let sts = AwsStsEmulator::builder()
+        .oidc_provider(
+            OidcProviderSpec::new(azure.issuer())
+                .client_id("api://aws-federation")
+                .trust(azure.identity()),
+        )
+        .start()
+        .await
+        .unwrap();
+    let role = sts.role_arn("azure");
+    sts.add_role(RoleSpec::new(&role).oidc_principal(azure.issuer()));
+    let aws = |source: &str| {
+        vec![
+            s("aws"),
+            s("credential-process"),
+            s("--source"),
+            s(source),
+            s("--role-arn"),
+            role.clone(),
+            s("--sts-endpoint"),
+            sts.endpoint(),
+        ]
+    };
+    // A VM: IMDS moved to the emulator, the resource from the environment.
+    let out = run(
+        aws("azure-managed-identity"),
+        vec![
+            ("AZURE_POD_IDENTITY_AUTHORITY_HOST", azure.imds_endpoint()),
+            (
+                "FEDERATED_CREDENTIALS_AZURE_RESOURCE",
+                s("api://aws-federation"),
+            ),
+        ],
+    )
+    .await;
+    let json = success_json(&out);
+    assert_eq!(
+        sts.credentials_for(json["AccessKeyId"].as_str().unwrap())
+            .unwrap()
+            .subject,
+        azure.system_assigned().unwrap().object_id
+    );
+    // Without a resource: says what to set, asks nobody.
+    let before = azure.request_count();
+    let out = run(
+        aws("azure-managed-identity"),
+        vec![("AZURE_POD_IDENTITY_AUTHORITY_HOST", azure.imds_endpoint())],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("FEDERATED_CREDENTIALS_AZURE_RESOURCE"));
+    assert_eq!(azure.request_count(), before);
+
+    // An AKS pod: the token file, for the Google executable source.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("azure-identity-token");
+    let token = azure.identity().sign(&serde_json::json!({
+        "iss": "https://oidc.example/aks/", "aud": "api://AzureADTokenExchange",
+        "sub": "system:serviceaccount:ns:sa", "exp": 4_102_444_800_u64,
+    }));
+    std::fs::write(&file, &token).unwrap();
+    let out = run(
+        vec![
+            s("google"),
+            s("executable-output"),
+            s("--source"),
+            s("azure-workload-identity"),
+        ],
+        vec![("AZURE_FEDERATED_TOKEN_FILE", file.display().to_string())],
+    )
+    .await;
+    let json = success_json(&out);
+    assert_eq!(json["id_token"], token.as_str());
+    let out = run(
+        vec![
+            s("google"),
+            s("executable-output"),
+            s("--source"),
+            s("azure-workload-identity"),
+            s("--audience"),
+            s("x"),
+        ],
+        vec![("AZURE_FEDERATED_TOKEN_FILE", file.display().to_string())],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("does not apply"));
+}
+
 /// Regression: in an image without CA certificates (distroless, `scratch`) building the
 /// default HTTP client panicked. The metadata server is plain http and must keep working; an
 /// https endpoint gets an ordinary error.

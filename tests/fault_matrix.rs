@@ -25,14 +25,15 @@ use federated_credentials::source::aws::{
     AwsIdentitySource, ContainerCredentials, Ec2InstanceMetadata,
 };
 use federated_credentials::source::{
-    GcpMetadataIdentityToken, GitHubActionsToken, SubjectTokenSource, UrlToken,
+    AzureManagedIdentityToken, GcpMetadataIdentityToken, GitHubActionsToken, SubjectTokenSource,
+    UrlToken,
 };
 use federated_credentials::token::{AccessToken, SubjectToken, TokenType};
 use federated_credentials::{Error, ErrorKind, Service};
 use federated_credentials_testkit::{
-    AWS_PROVIDER_AUDIENCE, Clouds, ContainerCredentialsEmulator, Ec2MetadataEmulator, Fault,
-    GcpMetadataEmulator, GitHubActionsOidcEmulator, GoogleIdentity, GoogleStsEmulator,
-    IamCredentialsEmulator, ProviderSpec, ServiceAccountSpec,
+    AWS_PROVIDER_AUDIENCE, AzureManagedIdentityEmulator, Clouds, ContainerCredentialsEmulator,
+    Ec2MetadataEmulator, Fault, GcpMetadataEmulator, GitHubActionsOidcEmulator, GoogleIdentity,
+    GoogleStsEmulator, IamCredentialsEmulator, ProviderSpec, ServiceAccountSpec,
 };
 use serde_json::json;
 
@@ -669,6 +670,58 @@ impl Upstream for GitHubActions {
     }
 }
 
+/// The Azure instance metadata service's managed identity endpoint
+/// (`AzureManagedIdentityToken`).
+struct AzureImds {
+    azure: AzureManagedIdentityEmulator,
+}
+
+impl Upstream for AzureImds {
+    const SERVICE: Service = Service::AzureManagedIdentity;
+    const STEP: &'static str = "managed identity token";
+    const EXPIRED_IS_TRANSIENT: bool = true;
+
+    async fn start(offset: i64) -> Self {
+        let azure = AzureManagedIdentityEmulator::builder()
+            .clock(server_clock(offset))
+            .token_lifetime(Duration::from_secs(LIFETIME))
+            .start()
+            .await
+            .unwrap();
+        Self { azure }
+    }
+
+    fn push(&self, fault: Fault, times: usize) {
+        self.azure.push_fault_times(fault, times);
+    }
+
+    fn requests(&self) -> usize {
+        self.azure.request_count()
+    }
+
+    fn body_bytes_sent(&self) -> u64 {
+        self.azure.body_bytes_sent()
+    }
+
+    async fn call(
+        &self,
+        ctx: &Context,
+        limits: Limits,
+        base: Option<&str>,
+    ) -> Result<SystemTime, Error> {
+        let ctx = ctx.with_env(StaticEnv::from_pairs([(
+            "AZURE_POD_IDENTITY_AUTHORITY_HOST".to_string(),
+            rebase(&self.azure.imds_endpoint(), base),
+        )]));
+        let token = AzureManagedIdentityToken::new("api://matrix")
+            .attempt_timeout(limits.attempt_timeout)
+            .retry_policy(limits.retry)
+            .subject_token(&ctx)
+            .await?;
+        Ok(token.expires_at().expect("the token expires"))
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // The cases
 // ---------------------------------------------------------------------------------------
@@ -1030,6 +1083,7 @@ matrix! {
     iam_credentials => IamCredentials,
     url_source => UrlSource,
     github_actions => GitHubActions,
+    azure_managed_identity => AzureImds,
 }
 
 // ---------------------------------------------------------------------------------------

@@ -12,11 +12,11 @@ use federated_credentials::context::{Context, InstantSleep, ManualClock, StaticE
 use federated_credentials::google::ExternalAccountCredentials;
 use federated_credentials::source::aws::{AwsIdentitySource, ContainerCredentials};
 use federated_credentials::source::{
-    GcpMetadataIdentityToken, GitHubActionsToken, SubjectTokenSource,
+    AzureManagedIdentityToken, GcpMetadataIdentityToken, GitHubActionsToken, SubjectTokenSource,
 };
 use federated_credentials_testkit::{
-    AWS_PROVIDER_AUDIENCE, Clouds, ContainerCredentialsEmulator, Fault, GitHubActionsOidcEmulator,
-    SERVICE_ACCOUNT, StsErrorCode,
+    AWS_PROVIDER_AUDIENCE, AzureManagedIdentityEmulator, Clouds, ContainerCredentialsEmulator,
+    Fault, GitHubActionsOidcEmulator, SERVICE_ACCOUNT, StsErrorCode,
 };
 use serde_json::json;
 
@@ -230,6 +230,34 @@ async fn no_secret_in_logs_debug_display_or_errors() {
         "bad credentials actions-request-token-value".to_string(),
     ));
     rendered.push_str(&error_chain(&github.subject_token(&job).await.unwrap_err()));
+
+    // Azure managed identity: App Service's identity header and the token it buys, also when
+    // the endpoint echoes the header in an error.
+    let azure = AzureManagedIdentityEmulator::builder()
+        .clock(clock.clone())
+        .identity_header("app-service-identity-header")
+        .start()
+        .await
+        .unwrap();
+    let app = container_ctx.with_env(StaticEnv::from_pairs(azure.app_service_env()));
+    let managed = AzureManagedIdentityToken::new("api://aws-federation");
+    let entra = managed.subject_token(&app).await.unwrap();
+    secrets.extend([
+        "app-service-identity-header".to_string(),
+        entra.token().expose_secret().to_string(),
+    ]);
+    rendered.push_str(&format!("{managed:?} {entra:?}"));
+    azure.push_fault(Fault::status_with_body(
+        400,
+        r#"{"statusCode":400,"message":"bad header app-service-identity-header"}"#.to_string(),
+    ));
+    rendered.push_str(&error_chain(
+        &managed.subject_token(&app).await.unwrap_err(),
+    ));
+    azure.push_fault(Fault::Body(entra.token().expose_secret().to_string()));
+    rendered.push_str(&error_chain(
+        &managed.subject_token(&app).await.unwrap_err(),
+    ));
 
     drop(_guard);
     let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();

@@ -24,7 +24,8 @@ use federated_credentials::context::Context;
 use federated_credentials::default_chain;
 use federated_credentials::google::ExternalAccountCredentials;
 use federated_credentials::source::{
-    GcpMetadataIdentityToken, GitHubActionsToken, IdTokenFormat, SubjectTokenSource, TokenFile,
+    AzureManagedIdentityToken, AzureWorkloadIdentityToken, GcpMetadataIdentityToken,
+    GitHubActionsToken, IdTokenFormat, SubjectTokenSource, TokenFile, UserAssignedIdentity,
 };
 use federated_credentials::token::{SubjectToken, TokenType};
 
@@ -153,6 +154,13 @@ enum SourceArg {
     File,
     /// The GitHub Actions job's OIDC token (needs `permissions: id-token: write`).
     GithubActions,
+    /// An Azure managed identity's token (IMDS, or App Service's IDENTITY_ENDPOINT) for the
+    /// resource `--audience` (default FEDERATED_CREDENTIALS_AZURE_RESOURCE); the
+    /// user-assigned identity AZURE_CLIENT_ID when set.
+    AzureManagedIdentity,
+    /// The AKS pod's projected token (AZURE_FEDERATED_TOKEN_FILE, re-read on each use; its
+    /// audience is set by the webhook).
+    AzureWorkloadIdentity,
 }
 
 /// The source the command line names, if it names one: `--source`, or the one `--audience`
@@ -170,6 +178,7 @@ fn source_from_args(
         (None, None, Some(_)) => SourceArg::File,
         (None, None, None) => return Ok(None),
     };
+    let given_audience = audience.clone();
     let audience = || {
         audience
             .clone()
@@ -181,9 +190,40 @@ fn source_from_args(
                 )
             })
     };
+    let env = Context::default();
+    let env = env.env();
     Ok(Some(match source {
         SourceArg::GcpMetadata => Arc::new(GcpMetadataIdentityToken::new(audience()?)),
         SourceArg::GithubActions => Arc::new(GitHubActionsToken::new(audience()?)),
+        SourceArg::AzureManagedIdentity => {
+            let resource = given_audience
+                .clone()
+                .or_else(|| {
+                    env.get_non_empty(default_chain::AZURE_RESOURCE_ENV)
+                        .map(|r| r.trim().to_string())
+                })
+                .ok_or_else(|| {
+                    Error::config(
+                        "--audience",
+                        "is required with --source azure-managed-identity (or set FEDERATED_CREDENTIALS_AZURE_RESOURCE): the Entra resource (application id URI) the token is for",
+                    )
+                })?;
+            let mut source = AzureManagedIdentityToken::new(resource);
+            if let Some(client_id) = env.get_non_empty("AZURE_CLIENT_ID") {
+                source = source
+                    .user_assigned(UserAssignedIdentity::ClientId(client_id.trim().to_string()));
+            }
+            Arc::new(source)
+        }
+        SourceArg::AzureWorkloadIdentity => {
+            if given_audience.is_some() {
+                return Err(Error::config(
+                    "--audience",
+                    "does not apply to --source azure-workload-identity: the AKS webhook sets the token's audience (api://AzureADTokenExchange)",
+                ));
+            }
+            Arc::new(AzureWorkloadIdentityToken::new())
+        }
         SourceArg::File => {
             let path = token_file
                 .ok_or_else(|| Error::config("--token-file", "is required with --source file"))?;
@@ -331,7 +371,7 @@ async fn executable_output(args: ExecutableOutputArgs) -> Result<String, Error> 
         Ok(Some(source)) => source.subject_token(&ctx).await,
         Ok(None) => Err(Error::config(
             "--source",
-            "say where the token comes from: --source gcp-metadata|github-actions [--audience AUD], --source file --token-file PATH",
+            "say where the token comes from: --source gcp-metadata|github-actions|azure-managed-identity [--audience AUD], --source azure-workload-identity, or --source file --token-file PATH",
         )),
         Err(e) => Err(e),
     };
@@ -418,7 +458,7 @@ fn provider_from_args(args: CredentialProcessArgs) -> Result<WebIdentityProvider
     if source.is_none() && !env_has_source {
         return Err(Error::config(
             "--source",
-            "say where the web identity token comes from: --source gcp-metadata|github-actions [--audience AUD], --source file --token-file PATH (or --audience AUD alone for the GCE/GKE metadata server)",
+            "say where the web identity token comes from: --source gcp-metadata|github-actions|azure-managed-identity [--audience AUD], --source azure-workload-identity, --source file --token-file PATH (or --audience AUD alone for the GCE/GKE metadata server)",
         ));
     }
     if args.role_arn.is_none() && env.env().get_non_empty("AWS_ROLE_ARN").is_none() {

@@ -299,7 +299,11 @@ impl Handler for IdentityHandler {
         };
         match shape {
             Shape::Imds => {
-                if request.header("metadata") != Some("true") {
+                // gcloud's `create-cred-config --azure` sends `Metadata: True`.
+                if !request
+                    .header("metadata")
+                    .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+                {
                     return error(
                         shape,
                         400,

@@ -41,6 +41,8 @@ pub const IDENTITY_HEADER_ENV: &str = "IDENTITY_HEADER";
 const IMDS_PATH: &str = "/metadata/identity/oauth2/token";
 const IMDS_API_VERSION: &str = "2018-02-01";
 const APP_SERVICE_API_VERSION: &str = "2019-08-01";
+/// The wait before retrying an IMDS 410 (IMDS answers 410 while it restarts, up to 70 s).
+const IMDS_RESTART_WAIT: Duration = Duration::from_secs(15);
 
 /// Which user-assigned managed identity to use; without one, the system-assigned identity
 /// (or the only user-assigned one).
@@ -346,6 +348,11 @@ impl AzureManagedIdentityToken {
             .with_transient(transient);
         if !code.is_empty() {
             err = err.with_upstream_code(sanitize_upstream_text(code, 64));
+        }
+        if endpoint == Endpoint::Imds && response.status == 410 && response.retry_after().is_none()
+        {
+            // IMDS is restarting (up to 70 s): wait for it rather than burn the attempts.
+            err = err.with_retry_after(IMDS_RESTART_WAIT);
         }
         err
     }

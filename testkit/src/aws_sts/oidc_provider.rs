@@ -53,8 +53,8 @@ impl OidcProviderSpec {
         self
     }
 
-    /// The issuer without its scheme or a trailing `/`: IAM's provider URL and the prefix of
-    /// its condition keys (`HOST:aud`, `HOST:sub`).
+    /// The issuer without its scheme: IAM's provider URL and the prefix of its condition keys
+    /// (`HOST:aud`, `HOST:sub`).
     pub fn host(&self) -> &str {
         &self.host
     }
@@ -71,14 +71,13 @@ impl OidcProviderSpec {
     }
 }
 
-/// `url` without `https://` (or `http://`) and without a trailing `/`.
+/// `url` without `https://` (or `http://`); a trailing `/` stays, as tokens must match the
+/// provider's URL exactly (Entra v1 tokens' `https://sts.windows.net/TENANT/` has one).
 pub(crate) fn issuer_host(url: &str) -> &str {
     let url = url.trim();
-    let url = url
-        .strip_prefix("https://")
+    url.strip_prefix("https://")
         .or_else(|| url.strip_prefix("http://"))
-        .unwrap_or(url);
-    url.trim_end_matches('/')
+        .unwrap_or(url)
 }
 
 /// The string values of `claim`: itself when a string, its string elements when an array.
@@ -166,7 +165,7 @@ mod tests {
     fn host_and_audiences() {
         let spec =
             OidcProviderSpec::new("https://issuer.example/tenant/").client_id("sts.amazonaws.com");
-        assert_eq!(spec.host(), "issuer.example/tenant");
+        assert_eq!(spec.host(), "issuer.example/tenant/");
         let claims = |aud: Value| json!({ "aud": aud }).as_object().unwrap().clone();
         assert_eq!(
             spec.accepted_audience(&claims(json!(["other", "sts.amazonaws.com"]))),

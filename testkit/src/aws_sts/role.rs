@@ -253,7 +253,7 @@ mod tests {
     fn an_oidc_principal_trusts_only_its_provider_and_conditions() {
         const GH: &str = "token.actions.githubusercontent.com";
         let role = RoleSpec::new("arn:aws:iam::123456789012:role/deploy")
-            .oidc_principal("https://token.actions.githubusercontent.com/")
+            .oidc_principal("https://token.actions.githubusercontent.com")
             .condition(format!("{GH}:aud"), "sts.amazonaws.com")
             .condition(format!("{GH}:sub"), "repo:octo-org/app:*")
             .condition(format!("{GH}:sub"), "repo:octo-org/lib:ref:refs/heads/main");

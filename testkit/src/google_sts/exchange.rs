@@ -205,6 +205,29 @@ fn verify_jwt(provider: &ProviderSpec, token: &str, now: SystemTime) -> Result<S
             .ok_or_else(|| invalid(JwtError::UnknownKey(kid.to_owned())))?;
         identity.verify(token).map_err(invalid)?
     };
+    if let Some(issuer) = provider.issuer() {
+        let iss = claims
+            .get("iss")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if iss != issuer {
+            return Err(OAuthError::invalid_grant(format!(
+                "The issuer in ID Token {iss} does not match the expected ID token issuer {issuer}."
+            )));
+        }
+        let allowed = provider.allowed_audiences();
+        let auds: Vec<&str> = match claims.get("aud") {
+            Some(Value::String(a)) => vec![a.as_str()],
+            Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        };
+        if !auds.iter().any(|a| allowed.iter().any(|b| b == a)) {
+            return Err(OAuthError::invalid_grant(format!(
+                "The audience in ID Token [{}] does not match the expected audience.",
+                auds.join(", ")
+            )));
+        }
+    }
     let exp = claims.get("exp").and_then(Value::as_u64).ok_or_else(|| {
         OAuthError::invalid_grant("Invalid subject token: it has no numeric exp claim.")
     })?;

@@ -72,6 +72,8 @@ pub struct ProviderSpec {
     audience: String,
     kind: ProviderKind,
     trusted: Vec<GoogleIdentity>,
+    issuer: Option<String>,
+    allowed_audiences: Vec<String>,
     accept_saml: bool,
     require_client_auth: bool,
 }
@@ -124,6 +126,8 @@ impl ProviderSpec {
             audience,
             kind,
             trusted: Vec::new(),
+            issuer: None,
+            allowed_audiences: Vec::new(),
             accept_saml: false,
             require_client_auth: false,
         }
@@ -133,6 +137,35 @@ impl ProviderSpec {
     /// another identity given the same way).
     pub fn trust(mut self, identity: GoogleIdentity) -> Self {
         self.trusted.push(identity);
+        self
+    }
+
+    /// The provider's issuer URI (`--issuer-uri`): JWT subject tokens must carry exactly this
+    /// `iss`, and one of their `aud` values must be an allowed audience
+    /// ([`allowed_audience`](Self::allowed_audience); by default the provider's full resource
+    /// name, with or without `https:`), as Google checks them. Without an issuer URI the
+    /// emulator checks neither.
+    ///
+    /// ```
+    /// use federated_credentials_testkit::{GoogleIdentity, ProviderSpec};
+    ///
+    /// let aks = ProviderSpec::oidc(
+    ///     "//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/aks",
+    /// )
+    /// .issuer_uri("https://eastus.oic.prod-aks.azure.com/TENANT/CLUSTER/")
+    /// .allowed_audience("api://AzureADTokenExchange")
+    /// .trust(GoogleIdentity::shared());
+    /// # let _ = aks;
+    /// ```
+    pub fn issuer_uri(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = Some(issuer.into());
+        self
+    }
+
+    /// Adds an allowed audience (`--allowed-audiences`), replacing the default one; checked
+    /// only with an [`issuer_uri`](Self::issuer_uri).
+    pub fn allowed_audience(mut self, audience: impl Into<String>) -> Self {
+        self.allowed_audiences.push(audience.into());
         self
     }
 
@@ -221,6 +254,20 @@ impl ProviderSpec {
 
     pub(super) fn trusted(&self) -> &[GoogleIdentity] {
         &self.trusted
+    }
+
+    pub(super) fn issuer(&self) -> Option<&str> {
+        self.issuer.as_deref()
+    }
+
+    /// The audiences a token must name one of: the configured ones, else the provider's
+    /// resource name with and without `https:`.
+    pub(super) fn allowed_audiences(&self) -> Vec<String> {
+        if self.allowed_audiences.is_empty() {
+            vec![self.audience.clone(), format!("https:{}", self.audience)]
+        } else {
+            self.allowed_audiences.clone()
+        }
     }
 
     pub(super) fn requires_client_auth(&self) -> bool {

@@ -1047,6 +1047,69 @@ async fn providers_as_the_credentials_see_them() {
         assert_eq!(credentials.access_token().await.is_ok(), accepted);
     }
 
+    // `issuer_uri`: the token's iss must be it, and its aud an allowed audience (by default
+    // the provider's name, with or without https:).
+    let aks = "https://eastus.oic.prod-aks.azure.com/tenant/cluster/";
+    let signer = GoogleIdentity::generate();
+    sts.add_provider(
+        ProviderSpec::oidc(OIDC)
+            .issuer_uri(aks)
+            .trust(signer.clone()),
+    );
+    for (iss, aud, accepted, says) in [
+        (aks, json!(format!("https:{OIDC}")), true, ""),
+        (aks, json!(["other", OIDC]), true, ""),
+        (
+            aks,
+            json!("api://AzureADTokenExchange"),
+            false,
+            "audience in ID Token",
+        ),
+        (
+            "https://evil.example/",
+            json!(OIDC),
+            false,
+            "issuer in ID Token",
+        ),
+    ] {
+        let token = signer.sign(
+            &json!({"iss": iss, "aud": aud, "sub": "system:serviceaccount:ns:sa", "exp": exp}),
+        );
+        let result = exchanging(&sts, OIDC, token)
+            .build()
+            .unwrap()
+            .access_token()
+            .await;
+        assert_eq!(result.is_ok(), accepted, "{iss} {aud}");
+        if let Err(err) = result {
+            assert_eq!(err.upstream_code(), Some("invalid_grant"));
+            assert!(err.to_string().contains(says), "{err}");
+        }
+    }
+    sts.add_provider(
+        ProviderSpec::oidc(OIDC)
+            .issuer_uri(aks)
+            .allowed_audience("api://AzureADTokenExchange")
+            .trust(signer.clone()),
+    );
+    let token = signer
+        .sign(&json!({"iss": aks, "aud": "api://AzureADTokenExchange", "sub": "s", "exp": exp}));
+    exchanging(&sts, OIDC, token)
+        .build()
+        .unwrap()
+        .access_token()
+        .await
+        .unwrap();
+    let token = signer.sign(&json!({"iss": aks, "aud": OIDC, "sub": "s", "exp": exp}));
+    assert!(
+        exchanging(&sts, OIDC, token)
+            .build()
+            .unwrap()
+            .access_token()
+            .await
+            .is_err()
+    );
+
     // A workforce pool exchange names the project to bill (or authenticates a client).
     let workforce = ProviderSpec::oidc(WORKFORCE);
     assert_eq!(workforce.audience(), WORKFORCE);
