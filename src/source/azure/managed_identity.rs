@@ -187,7 +187,7 @@ impl AzureManagedIdentityToken {
         }
         if identity_endpoint.is_none() && env.get_non_empty("MSI_ENDPOINT").is_some() {
             return Err(unsupported(
-                "MSI_ENDPOINT is set: this is Cloud Shell or a legacy App Service, whose",
+                "MSI_ENDPOINT is set: this is Cloud Shell, Azure ML or a legacy App Service, whose",
             ));
         }
         if self.resource.trim().is_empty() {
