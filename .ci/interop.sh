@@ -12,7 +12,10 @@
 # * botocore, the credential resolution of the AWS CLI and boto3
 #   (interop/tests/botocore_profile.rs, INTEROP_PYTHON): it reads the documented
 #   ~/.aws/config profile and runs our CLI (FEDERATED_CREDENTIALS_BIN, built here)
-#   as its credential_process.
+#   as its credential_process;
+# * azure-identity/MSAL, the reference managed identity client
+#   (interop/tests/azure_managed_identity.rs, INTEROP_PYTHON): the same requests as ours
+#   to the testkit's Azure emulator.
 #
 # A test whose tool is missing fails; FEDERATED_CREDENTIALS_SKIP_INTEROP=1 skips it.
 #
@@ -26,6 +29,9 @@ GOOGLE_AUTH_VERSION=2.63.0
 BOTOCORE_VERSION=1.44.8
 # boto3 (matching botocore) backs the AwsSecurityCredentialsSupplier of interop/tests/aws_container.rs.
 BOTO3_VERSION=1.44.8
+# azure-identity (managed identity requests through MSAL): interop/tests/azure_managed_identity.rs.
+AZURE_IDENTITY_VERSION=1.27.0
+MSAL_VERSION=1.39.0
 # google-auth's transport (google.auth.transport.requests); moto needs it too.
 REQUESTS_VERSION=2.34.2
 PYTHON="${PYTHON:-python3}"
@@ -52,11 +58,14 @@ if [[ "$(installed moto)" != "$MOTO_VERSION" || ! -x "$VENV/bin/moto_server" ||
     "$(installed google-auth)" != "$GOOGLE_AUTH_VERSION" ||
     "$(installed requests)" != "$REQUESTS_VERSION" ||
     "$(installed botocore)" != "$BOTOCORE_VERSION" ||
-    "$(installed boto3)" != "$BOTO3_VERSION" ]]; then
-    log "installing moto[server]==$MOTO_VERSION google-auth==$GOOGLE_AUTH_VERSION requests==$REQUESTS_VERSION botocore==$BOTOCORE_VERSION boto3==$BOTO3_VERSION"
+    "$(installed boto3)" != "$BOTO3_VERSION" ||
+    "$(installed azure-identity)" != "$AZURE_IDENTITY_VERSION" ||
+    "$(installed msal)" != "$MSAL_VERSION" ]]; then
+    log "installing moto[server]==$MOTO_VERSION google-auth==$GOOGLE_AUTH_VERSION requests==$REQUESTS_VERSION botocore==$BOTOCORE_VERSION boto3==$BOTO3_VERSION azure-identity==$AZURE_IDENTITY_VERSION msal==$MSAL_VERSION"
     PIP_NO_INPUT=1 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
         "moto[server]==$MOTO_VERSION" "google-auth==$GOOGLE_AUTH_VERSION" "requests==$REQUESTS_VERSION" \
-        "botocore==$BOTOCORE_VERSION" "boto3==$BOTO3_VERSION"
+        "botocore==$BOTOCORE_VERSION" "boto3==$BOTO3_VERSION" \
+        "azure-identity==$AZURE_IDENTITY_VERSION" "msal==$MSAL_VERSION"
 fi
 
 # --- the CLI, for botocore's credential_process --------------------------------

@@ -9,7 +9,8 @@
 //!   `object_id` or `msi_res_id`. `AZURE_POD_IDENTITY_AUTHORITY_HOST` replaces
 //!   `http://169.254.169.254` (MSAL's override, also how tests reach a loopback emulator).
 //! - App Service: `GET $IDENTITY_ENDPOINT?api-version=2019-08-01&resource=R` with
-//!   `X-IDENTITY-HEADER: $IDENTITY_HEADER`; a user-assigned identity by `client_id`,
+//!   `X-IDENTITY-HEADER: $IDENTITY_HEADER` (and `Metadata: true`, as MSAL sends); a
+//!   user-assigned identity by `client_id`,
 //!   `principal_id` or `mi_res_id`.
 //!
 //! Answers are JSON with `access_token` and `expires_on` (epoch seconds, sent as a string);
@@ -257,11 +258,14 @@ impl AzureManagedIdentityToken {
             call.attempt_timeout,
         )
         .direct();
+        // `Metadata: true` on both: MSAL 1.39.0 sends it to App Service too (Azure Automation's
+        // endpoint requires it; App Service ignores it).
+        let request = request.header("metadata", "true")?;
         let request = match (&endpoint, &secret) {
             (Endpoint::AppService, Some(secret)) => {
                 request.secret_header("x-identity-header", secret)?
             }
-            _ => request.header("metadata", "true")?,
+            _ => request,
         };
         Ok((request, endpoint, secret))
     }
@@ -495,7 +499,7 @@ mod tests {
             request.url.as_str(),
             "http://127.0.0.1:41000/msi/token?api-version=2019-08-01&resource=api%3A%2F%2Faws&mi_res_id=%2Fsubscriptions%2Fs%2Fid"
         );
-        assert!(request.headers.get("metadata").is_none());
+        assert_eq!(request.headers.get("metadata").unwrap(), "true");
         assert!(!format!("{request:?}").contains("header-secret"));
     }
 
