@@ -387,10 +387,15 @@ pub fn sanitize_upstream_text(text: &str, max_chars: usize) -> String {
     let mut out = Vec::new();
     for word in text.split_whitespace() {
         let looks_like_jwt = word.matches('.').count() >= 2 && word.starts_with("eyJ");
+        // Keys and tokens are random: they mix in digits or symbols. A long word of letters
+        // only is a name (AWS's `OutboundWebIdentityFederationDisabledException` has 47).
         let looks_like_opaque = word.len() >= 40
             && word
                 .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "+/=_-.".contains(c));
+                .all(|c| c.is_ascii_alphanumeric() || "+/=_-.".contains(c))
+            && word
+                .chars()
+                .any(|c| c.is_ascii_digit() || "+/=_-".contains(c));
         if looks_like_jwt || looks_like_opaque {
             out.push("[redacted]".to_string());
         } else {
@@ -469,6 +474,19 @@ mod tests {
     /// Regression (fuzz target imds_credentials_json, crash-4edec08b): an IMDS answer whose
     /// `Code` was 2.7 KB of text put all of it, twice, into the error (the code is shown by
     /// `Display` and `Debug`), unbounded and unsanitized.
+    #[test]
+    fn long_error_codes_are_names_not_secrets() {
+        let code = "OutboundWebIdentityFederationDisabledException";
+        assert_eq!(sanitize_upstream_text(code, 100), code);
+        let err = Error::new(ErrorKind::Upstream, Service::AwsSts, "x").with_upstream_code(code);
+        assert_eq!(err.upstream_code(), Some(code));
+        // A secret access key (letters, digits, `/`) still is one.
+        assert_eq!(
+            sanitize_upstream_text("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEYxyz", 100),
+            "[redacted]"
+        );
+    }
+
     #[test]
     fn upstream_codes_and_request_ids_are_bounded() {
         let long = "As:sumeRoddUnauaaehtznd\u{1689}eook ".repeat(100);

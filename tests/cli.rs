@@ -801,3 +801,94 @@ fn parse_rfc3339(text: &str) -> std::time::SystemTime {
         .unwrap()
         .into()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_web_identity_token_prints_the_outbound_token() {
+    use federated_credentials_testkit::CallerCredentials;
+    let sts = AwsStsEmulator::builder()
+        .outbound_web_identity_federation(true)
+        .start()
+        .await
+        .unwrap();
+    sts.allow_caller(CallerCredentials::role_session(
+        "ASIACLIOUTBOUND00001",
+        "cli/outbound/secret",
+        "cli-session-token",
+        "arn:aws:iam::123456789012:role/cli",
+        std::time::SystemTime::now() + Duration::from_secs(3600),
+    ));
+    let env = || {
+        vec![
+            ("AWS_ACCESS_KEY_ID", s("ASIACLIOUTBOUND00001")),
+            ("AWS_SECRET_ACCESS_KEY", s("cli/outbound/secret")),
+            ("AWS_SESSION_TOKEN", s("cli-session-token")),
+            ("AWS_REGION", s("us-west-2")),
+            ("AWS_ENDPOINT_URL_STS", sts.endpoint()),
+        ]
+    };
+    let out = run(
+        vec![
+            s("aws"),
+            s("web-identity-token"),
+            s("--audience"),
+            s("https://a.example"),
+            s("--audience"),
+            s("b"),
+            s("--signing-algorithm"),
+            s("ES384"),
+            s("--duration-seconds"),
+            s("900"),
+        ],
+        env(),
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let jwt = String::from_utf8(out.stdout).unwrap();
+    let claims = sts.verify_web_identity_token(jwt.trim()).unwrap();
+    assert_eq!(claims["sub"], "arn:aws:iam::123456789012:role/cli");
+    assert_eq!(claims["aud"], serde_json::json!(["https://a.example", "b"]));
+    let issued = &sts.issued_web_identity_tokens()[0];
+    assert_eq!(issued.signing_algorithm, "ES384");
+    assert_eq!(issued.duration, Duration::from_secs(900));
+
+    // As the Google executable source: the pool provider is the audience.
+    let mut with_pool = env();
+    with_pool.push((
+        "GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE",
+        s("//iam.googleapis.com/x"),
+    ));
+    let out = run(
+        vec![
+            s("google"),
+            s("executable-output"),
+            s("--source"),
+            s("aws-web-identity-token"),
+        ],
+        with_pool,
+    )
+    .await;
+    let json = success_json(&out);
+    let claims = sts
+        .verify_web_identity_token(json["id_token"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(claims["aud"], "//iam.googleapis.com/x");
+
+    // Disabled for the account: one line naming the fix, exit 1.
+    sts.set_outbound_web_identity_federation(false);
+    let out = run(
+        vec![s("aws"), s("web-identity-token"), s("--audience"), s("a")],
+        env(),
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("OutboundWebIdentityFederationDisabledException"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1);
+}

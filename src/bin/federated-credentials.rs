@@ -3,6 +3,8 @@
 //!
 //! - `aws credential-process`: AWS credentials in the `credential_process` JSON format, for
 //!   `~/.aws/config` (the AWS CLI, boto3 and every AWS SDK read it).
+//! - `aws web-identity-token`: an OIDC token for this machine's AWS identity from STS
+//!   `GetWebIdentityToken`.
 //! - `google id-token`: the metadata server's identity token, like
 //!   `gcloud auth print-identity-token` on a VM.
 //! - `google access-token`: a Google access token from an `external_account` configuration,
@@ -23,6 +25,9 @@ use federated_credentials::config::{AwsProfile, ExternalAccountConfig};
 use federated_credentials::context::Context;
 use federated_credentials::default_chain;
 use federated_credentials::google::ExternalAccountCredentials;
+use federated_credentials::source::aws::{
+    AwsDefaultChain, OutboundWebIdentityToken, SigningAlgorithm,
+};
 use federated_credentials::source::{
     AzureManagedIdentityToken, AzureWorkloadIdentityToken, GcpMetadataIdentityToken,
     GitHubActionsToken, IdTokenFormat, SubjectTokenSource, TokenFile, UserAssignedIdentity,
@@ -60,6 +65,38 @@ enum AwsCommand {
     /// AWS_ROLE_ARN, AWS_ROLE_SESSION_NAME, AWS_WEB_IDENTITY_TOKEN_FILE,
     /// FEDERATED_CREDENTIALS_GCP_AUDIENCE and AWS_REGION.
     CredentialProcess(CredentialProcessArgs),
+    /// Print an OIDC token for this machine's AWS identity from STS GetWebIdentityToken
+    /// (IAM outbound identity federation), like `aws sts get-web-identity-token`. The AWS
+    /// identity is the SDKs' chain: environment keys, web identity, container credentials,
+    /// EC2 instance metadata.
+    WebIdentityToken(WebIdentityTokenArgs),
+}
+
+#[derive(Args)]
+struct WebIdentityTokenArgs {
+    /// The token's audience (repeat for up to 10).
+    #[arg(long, value_name = "AUD", required = true)]
+    audience: Vec<String>,
+    /// How STS signs the token.
+    #[arg(long, value_enum, default_value = "RS256")]
+    signing_algorithm: AlgorithmArg,
+    /// The token's lifetime in seconds (60–3600; default 300), cut to the session's.
+    #[arg(long, value_name = "S")]
+    duration_seconds: Option<u64>,
+    /// The STS region (default: AWS_REGION, the ECS task, or IMDS).
+    #[arg(long, value_name = "R")]
+    region: Option<String>,
+    /// A fixed (regional) STS endpoint URL.
+    #[arg(long, value_name = "URL")]
+    sts_endpoint: Option<String>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum AlgorithmArg {
+    #[value(name = "RS256")]
+    Rs256,
+    #[value(name = "ES384")]
+    Es384,
 }
 
 #[derive(Args)]
@@ -161,6 +198,8 @@ enum SourceArg {
     /// The AKS pod's projected token (AZURE_FEDERATED_TOKEN_FILE, re-read on each use; its
     /// audience is set by the webhook).
     AzureWorkloadIdentity,
+    /// An OIDC token for this machine's AWS identity from STS GetWebIdentityToken (RS256).
+    AwsWebIdentityToken,
 }
 
 /// The source the command line names, if it names one: `--source`, or the one `--audience`
@@ -195,6 +234,10 @@ fn source_from_args(
     Ok(Some(match source {
         SourceArg::GcpMetadata => Arc::new(GcpMetadataIdentityToken::new(audience()?)),
         SourceArg::GithubActions => Arc::new(GitHubActionsToken::new(audience()?)),
+        SourceArg::AwsWebIdentityToken => Arc::new(OutboundWebIdentityToken::new(
+            AwsDefaultChain::default(),
+            audience()?,
+        )),
         SourceArg::AzureManagedIdentity => {
             let resource = given_audience
                 .clone()
@@ -281,6 +324,7 @@ fn main() -> ExitCode {
 async fn run(command: Command) -> Result<String, Error> {
     match command {
         Command::Aws(AwsCommand::CredentialProcess(args)) => credential_process(args).await,
+        Command::Aws(AwsCommand::WebIdentityToken(args)) => web_identity_token(args).await,
         Command::Google(GoogleCommand::IdToken(args)) => id_token(args).await,
         Command::Google(GoogleCommand::AccessToken(args)) => access_token(args).await,
         Command::Google(GoogleCommand::ExecutableOutput(args)) => executable_output(args).await,
@@ -371,7 +415,7 @@ async fn executable_output(args: ExecutableOutputArgs) -> Result<String, Error> 
         Ok(Some(source)) => source.subject_token(&ctx).await,
         Ok(None) => Err(Error::config(
             "--source",
-            "say where the token comes from: --source gcp-metadata|github-actions|azure-managed-identity [--audience AUD], --source azure-workload-identity, or --source file --token-file PATH",
+            "say where the token comes from: --source gcp-metadata|github-actions|azure-managed-identity|aws-web-identity-token [--audience AUD], --source azure-workload-identity, or --source file --token-file PATH",
         )),
         Err(e) => Err(e),
     };
@@ -486,6 +530,30 @@ fn provider_from_args(args: CredentialProcessArgs) -> Result<WebIdentityProvider
         builder = builder.configure_sts(|s| s.endpoint_url(url));
     }
     builder.build()
+}
+
+async fn web_identity_token(args: WebIdentityTokenArgs) -> Result<String, Error> {
+    let mut audiences = args.audience.into_iter();
+    let first = audiences.next().unwrap_or_default();
+    let mut source = audiences.fold(
+        OutboundWebIdentityToken::new(AwsDefaultChain::default(), first),
+        OutboundWebIdentityToken::audience,
+    );
+    source = source.signing_algorithm(match args.signing_algorithm {
+        AlgorithmArg::Rs256 => SigningAlgorithm::Rs256,
+        AlgorithmArg::Es384 => SigningAlgorithm::Es384,
+    });
+    if let Some(secs) = args.duration_seconds {
+        source = source.duration(Duration::from_secs(secs));
+    }
+    if let Some(region) = args.region {
+        source = source.region(region);
+    }
+    if let Some(url) = args.sts_endpoint {
+        source = source.endpoint_url(url);
+    }
+    let token = source.subject_token(&Context::default()).await?;
+    Ok(token.token().expose_secret().to_string())
 }
 
 async fn id_token(args: IdTokenArgs) -> Result<String, Error> {

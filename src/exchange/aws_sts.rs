@@ -575,58 +575,68 @@ impl AssumeRoleWithWebIdentity {
     }
 
     pub(crate) fn parse_error(&self, response: &HttpResponse) -> Error {
-        let header_request_id = response.header(REQUEST_ID_HEADER).map(str::to_owned);
-        let transient_status = response.is_transient_status();
-        let Some(doc) =
-            XmlLeaves::parse(&response.body).filter(|d| d.root() == Some("ErrorResponse"))
-        else {
-            let kind = if transient_status {
-                ErrorKind::Upstream
-            } else {
-                ErrorKind::InvalidResponse
-            };
-            let err = response.error(
-                kind,
-                Service::AwsSts,
-                format!(
-                    "AssumeRoleWithWebIdentity answered HTTP {} without an STS error document: {}",
-                    response.status,
-                    match sanitize_upstream_text(&response.body_text(), 200) {
-                        t if t.is_empty() => "(empty body)".to_string(),
-                        t => t,
-                    }
-                ),
-            );
-            return match header_request_id {
-                Some(id) => err.with_request_id(id),
-                None => err,
-            };
+        parse_sts_error(response, "AssumeRoleWithWebIdentity", |code| {
+            hint_for(code, &self.role_arn)
+        })
+    }
+}
+
+/// The error for a non-200 STS answer to `operation`: the `ErrorResponse` code and message
+/// with `hint` for the code, the request id, and whether it is worth retrying.
+pub(crate) fn parse_sts_error(
+    response: &HttpResponse,
+    operation: &str,
+    hint: impl Fn(&str) -> Option<String>,
+) -> Error {
+    let header_request_id = response.header(REQUEST_ID_HEADER).map(str::to_owned);
+    let transient_status = response.is_transient_status();
+    let Some(doc) = XmlLeaves::parse(&response.body).filter(|d| d.root() == Some("ErrorResponse"))
+    else {
+        let kind = if transient_status {
+            ErrorKind::Upstream
+        } else {
+            ErrorKind::InvalidResponse
         };
-        let code = doc
-            .get("ErrorResponse/Error/Code")
-            .unwrap_or("Unknown")
-            .to_string();
-        let message =
-            sanitize_upstream_text(doc.get("ErrorResponse/Error/Message").unwrap_or(""), 500);
-        let text = match (message.is_empty(), hint_for(&code, &self.role_arn)) {
-            (true, Some(h)) => h,
-            (false, Some(h)) => format!("{message}. {h}"),
-            (true, None) => "STS rejected the request".to_string(),
-            (false, None) => message,
-        };
-        let err = response
-            .error(ErrorKind::Upstream, Service::AwsSts, text)
-            .with_upstream_code(code.clone())
-            .with_transient(transient_status || TRANSIENT_CODES.contains(&code.as_str()));
-        match doc
-            .get("ErrorResponse/RequestId")
-            .or_else(|| doc.get("ErrorResponse/ResponseMetadata/RequestId"))
-            .map(str::to_owned)
-            .or(header_request_id)
-        {
+        let err = response.error(
+            kind,
+            Service::AwsSts,
+            format!(
+                "{operation} answered HTTP {} without an STS error document: {}",
+                response.status,
+                match sanitize_upstream_text(&response.body_text(), 200) {
+                    t if t.is_empty() => "(empty body)".to_string(),
+                    t => t,
+                }
+            ),
+        );
+        return match header_request_id {
             Some(id) => err.with_request_id(id),
             None => err,
-        }
+        };
+    };
+    let code = doc
+        .get("ErrorResponse/Error/Code")
+        .unwrap_or("Unknown")
+        .to_string();
+    let message = sanitize_upstream_text(doc.get("ErrorResponse/Error/Message").unwrap_or(""), 500);
+    let text = match (message.is_empty(), hint(&code)) {
+        (true, Some(h)) => h,
+        (false, Some(h)) => format!("{message}. {h}"),
+        (true, None) => "STS rejected the request".to_string(),
+        (false, None) => message,
+    };
+    let err = response
+        .error(ErrorKind::Upstream, Service::AwsSts, text)
+        .with_upstream_code(code.clone())
+        .with_transient(transient_status || TRANSIENT_CODES.contains(&code.as_str()));
+    match doc
+        .get("ErrorResponse/RequestId")
+        .or_else(|| doc.get("ErrorResponse/ResponseMetadata/RequestId"))
+        .map(str::to_owned)
+        .or(header_request_id)
+    {
+        Some(id) => err.with_request_id(id),
+        None => err,
     }
 }
 

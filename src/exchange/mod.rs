@@ -31,7 +31,7 @@
 //! # Ok::<(), federated_credentials::Error>(())
 //! ```
 
-mod aws_sts;
+pub(crate) mod aws_sts;
 mod custom;
 mod google_sts;
 pub(crate) mod impersonation;

@@ -14,6 +14,7 @@
 //! | [`GitHubActionsToken`] | the OIDC token of a GitHub Actions job |
 //! | [`AzureManagedIdentityToken`] | an Azure managed identity's Entra token (IMDS, App Service) |
 //! | [`AzureWorkloadIdentityToken`] | an AKS pod's projected workload identity token |
+//! | [`OutboundWebIdentityToken`] | an OIDC token for the AWS identity from STS `GetWebIdentityToken` |
 //! | [`AwsSignedRequestToken`] | a SigV4-signed `GetCallerIdentity` (`aws4_request`) for Google STS, from an [`aws::AwsIdentitySource`] |
 //!
 //! The AWS identities to sign with (environment, EC2 instance metadata, google-auth's
@@ -47,6 +48,7 @@ mod gcp;
 mod generic;
 mod github;
 
+pub use aws::OutboundWebIdentityToken;
 pub use aws::signed_request::{AwsSignedRequestToken, DEFAULT_REGIONAL_CRED_VERIFICATION_URL};
 pub use azure::{
     AZURE_IMDS_ENDPOINT_ENV, AzureManagedIdentityToken, AzureWorkloadIdentityToken,

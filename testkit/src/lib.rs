@@ -164,14 +164,15 @@ mod jwt;
 mod random;
 mod request;
 pub(crate) mod server;
+mod sigv4;
 #[cfg(test)]
 mod test_support;
 mod timestamp;
 
 pub use aws_imds::{Ec2MetadataEmulator, Ec2MetadataEmulatorBuilder, ImdsCredentials, ImdsMode};
 pub use aws_sts::{
-    AwsStsEmulator, AwsStsEmulatorBuilder, IssuedCredentials, OidcProviderSpec, RoleSpec,
-    StsErrorCode,
+    AwsStsEmulator, AwsStsEmulatorBuilder, CallerCredentials, IssuedCredentials,
+    IssuedWebIdentityToken, OidcProviderSpec, RoleSpec, StsErrorCode,
 };
 pub use azure_identity::{
     APP_SERVICE_TOKEN_PATH, AZURE_IMDS_TOKEN_PATH, AzureManagedIdentityEmulator,

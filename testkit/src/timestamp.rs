@@ -32,6 +32,16 @@ pub(crate) fn truncate(at: SystemTime, digits: u8) -> SystemTime {
     UNIX_EPOCH + Duration::new(since_epoch.as_secs(), nanos)
 }
 
+/// An `x-amz-date` (`YYYYMMDDTHHMMSSZ`, SigV4's basic ISO 8601), or `None`.
+pub(crate) fn parse_amz_date(value: &str) -> Option<SystemTime> {
+    let format = format_description!("[year][month][day]T[hour][minute][second]Z");
+    let at = time::PrimitiveDateTime::parse(value, format)
+        .ok()?
+        .assume_utc();
+    let secs = u64::try_from(at.unix_timestamp()).ok()?;
+    Some(UNIX_EPOCH + Duration::from_secs(secs))
+}
+
 fn since_epoch(at: SystemTime) -> Duration {
     at.duration_since(UNIX_EPOCH).unwrap_or_default()
 }

@@ -50,6 +50,7 @@ mod aws1;
 mod container;
 mod env;
 pub(crate) mod imds;
+mod outbound;
 mod sdk;
 /// The SigV4-signed `GetCallerIdentity` subject token (re-exported from `source`).
 pub(super) mod signed_request;
@@ -76,6 +77,7 @@ pub use imds::{
     DEFAULT_IMDS_ENDPOINT, DEFAULT_IMDS_IPV6_ENDPOINT, DEFAULT_SESSION_TOKEN_TTL,
     Ec2InstanceMetadata, Ec2InstanceMetadataBuilder,
 };
+pub use outbound::{DEFAULT_TOKEN_DURATION, OutboundWebIdentityToken, SigningAlgorithm};
 pub use sdk::{SdkCredentialsProvider, SdkCredentialsProviderBuilder};
 
 use std::fmt;

@@ -52,6 +52,20 @@ pub enum StsErrorCode {
     ServiceUnavailable,
     /// `InternalFailure` (500, `Receiver`). Retryable.
     InternalFailure,
+    /// `OutboundWebIdentityFederationDisabledException` (403): `GetWebIdentityToken` before
+    /// the account enabled outbound identity federation.
+    OutboundWebIdentityFederationDisabled,
+    /// `SessionDurationEscalationException` (403): the token would outlive the calling
+    /// session.
+    SessionDurationEscalation,
+    /// `JWTPayloadSizeExceededException` (400): too many or too large tags.
+    JwtPayloadSizeExceeded,
+    /// `InvalidClientTokenId` (403): an unknown access key or session token.
+    InvalidClientTokenId,
+    /// `SignatureDoesNotMatch` (403): the SigV4 signature does not verify.
+    SignatureDoesNotMatch,
+    /// `MissingAuthenticationToken` (403): a signed operation without a signature.
+    MissingAuthenticationToken,
 }
 
 impl StsErrorCode {
@@ -72,13 +86,28 @@ impl StsErrorCode {
             Self::MissingAction => "MissingAction",
             Self::ServiceUnavailable => "ServiceUnavailable",
             Self::InternalFailure => "InternalFailure",
+            Self::OutboundWebIdentityFederationDisabled => {
+                "OutboundWebIdentityFederationDisabledException"
+            }
+            Self::SessionDurationEscalation => "SessionDurationEscalationException",
+            Self::JwtPayloadSizeExceeded => "JWTPayloadSizeExceededException",
+            Self::InvalidClientTokenId => "InvalidClientTokenId",
+            Self::SignatureDoesNotMatch => "SignatureDoesNotMatch",
+            Self::MissingAuthenticationToken => "MissingAuthenticationToken",
         }
     }
 
     /// The HTTP status STS answers with.
     pub fn http_status(self) -> u16 {
         match self {
-            Self::IdpRejectedClaim | Self::AccessDenied | Self::RegionDisabled => 403,
+            Self::IdpRejectedClaim
+            | Self::AccessDenied
+            | Self::RegionDisabled
+            | Self::OutboundWebIdentityFederationDisabled
+            | Self::SessionDurationEscalation
+            | Self::InvalidClientTokenId
+            | Self::SignatureDoesNotMatch
+            | Self::MissingAuthenticationToken => 403,
             Self::ServiceUnavailable => 503,
             Self::InternalFailure => 500,
             _ => 400,
@@ -119,6 +148,20 @@ impl StsErrorCode {
             Self::MissingAction => "Missing Action",
             Self::ServiceUnavailable => "Service is unable to handle request.",
             Self::InternalFailure => "An internal error has occurred",
+            Self::OutboundWebIdentityFederationDisabled => {
+                "Outbound web identity federation is disabled for this account."
+            }
+            Self::SessionDurationEscalation => {
+                "The requested token duration would extend the session beyond its original expiration time."
+            }
+            Self::JwtPayloadSizeExceeded => {
+                "The requested token payload size exceeds the maximum allowed size."
+            }
+            Self::InvalidClientTokenId => "The security token included in the request is invalid.",
+            Self::SignatureDoesNotMatch => {
+                "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details."
+            }
+            Self::MissingAuthenticationToken => "Request is missing Authentication Token",
         }
     }
 }

@@ -4,11 +4,12 @@
 
 mod error;
 mod oidc_provider;
+mod outbound;
 mod params;
 mod response;
 mod role;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -16,6 +17,7 @@ use serde_json::{Map, Value};
 
 use self::error::StsError;
 use self::oidc_provider::issuer_host;
+use self::outbound::OutboundIssuer;
 use self::params::AssumeRoleCall;
 use self::role::parse_role_arn;
 use super::jwt::{GoogleIdentity, JwtError, decode_header, decode_payload};
@@ -26,6 +28,7 @@ use federated_credentials::context::{Clock, SystemClock};
 
 pub use self::error::StsErrorCode;
 pub use self::oidc_provider::OidcProviderSpec;
+pub use self::outbound::{CallerCredentials, IssuedWebIdentityToken};
 pub use self::role::RoleSpec;
 
 /// The issuers of Google ID tokens (Google documents both forms).
@@ -100,6 +103,9 @@ pub struct AwsStsEmulatorBuilder {
     roles: Vec<RoleSpec>,
     oidc_providers: Vec<OidcProviderSpec>,
     seed: Option<u64>,
+    outbound_enabled: bool,
+    outbound_identity: Option<GoogleIdentity>,
+    max_clock_skew: Duration,
 }
 
 impl Default for AwsStsEmulatorBuilder {
@@ -112,6 +118,9 @@ impl Default for AwsStsEmulatorBuilder {
             roles: Vec::new(),
             oidc_providers: Vec::new(),
             seed: None,
+            outbound_enabled: false,
+            outbound_identity: None,
+            max_clock_skew: outbound::MAX_SKEW,
         }
     }
 }
@@ -174,6 +183,27 @@ impl AwsStsEmulatorBuilder {
         self
     }
 
+    /// Enables IAM outbound identity federation for the account (off by default, as in AWS):
+    /// without it `GetWebIdentityToken` answers `OutboundWebIdentityFederationDisabledException`.
+    pub fn outbound_web_identity_federation(mut self, enabled: bool) -> Self {
+        self.outbound_enabled = enabled;
+        self
+    }
+
+    /// The RSA key of the account's outbound issuer (default [`GoogleIdentity::shared`]); the
+    /// ES384 key is generated on first use.
+    pub fn outbound_identity(mut self, identity: GoogleIdentity) -> Self {
+        self.outbound_identity = Some(identity);
+        self
+    }
+
+    /// How far a signed request's `x-amz-date` may be from the emulator's clock (default
+    /// 15 min, as AWS allows); larger for tests that skew the emulator's clock on purpose.
+    pub fn max_clock_skew(mut self, skew: Duration) -> Self {
+        self.max_clock_skew = skew;
+        self
+    }
+
     /// Seeds the generator of access keys, secrets and session tokens, for reproducible
     /// credentials (default: a random seed). Request ids are always a counter.
     pub fn seed(mut self, seed: u64) -> Self {
@@ -193,6 +223,14 @@ impl AwsStsEmulatorBuilder {
             account_id: self.account_id,
             roles: Mutex::new(self.roles),
             oidc_providers: Mutex::new(self.oidc_providers),
+            outbound: OutboundIssuer::new(
+                self.outbound_identity
+                    .unwrap_or_else(GoogleIdentity::shared),
+            ),
+            outbound_enabled: AtomicBool::new(self.outbound_enabled),
+            max_clock_skew: self.max_clock_skew,
+            callers: Mutex::new(Vec::new()),
+            issued_tokens: Mutex::new(Vec::new()),
             issued: Mutex::new(Vec::new()),
             request_counter: AtomicU64::new(0),
             rng: Mutex::new(match self.seed {
@@ -200,9 +238,9 @@ impl AwsStsEmulatorBuilder {
                 None => fastrand::Rng::new(),
             }),
         };
-        Ok(AwsStsEmulator {
-            server: Server::start(handler).await?,
-        })
+        let server = Server::start(handler).await?;
+        let _ = server.handler().outbound.url.set(server.base_url());
+        Ok(AwsStsEmulator { server })
     }
 }
 
@@ -292,6 +330,47 @@ impl AwsStsEmulator {
         roles.push(role);
     }
 
+    /// Lets these credentials call `GetWebIdentityToken` (credentials the emulator issued
+    /// through `AssumeRoleWithWebIdentity` always may).
+    pub fn allow_caller(&self, caller: CallerCredentials) {
+        lock(&self.handler().callers).push(caller);
+    }
+
+    /// Turns IAM outbound identity federation on or off.
+    pub fn set_outbound_web_identity_federation(&self, enabled: bool) {
+        self.handler()
+            .outbound_enabled
+            .store(enabled, Ordering::SeqCst);
+    }
+
+    /// The account's outbound issuer URL (this emulator's base URL; it serves
+    /// `/.well-known/openid-configuration` and `/.well-known/jwks.json`). AWS's look like
+    /// `https://ID.tokens.sts.global.api.aws`.
+    pub fn outbound_issuer(&self) -> String {
+        self.handler().outbound.issuer()
+    }
+
+    /// The outbound issuer's RSA key (RS256 tokens), e.g. for a Google pool provider's
+    /// [`ProviderSpec::trust`](crate::ProviderSpec::trust).
+    pub fn outbound_identity(&self) -> GoogleIdentity {
+        self.handler().outbound.rsa.clone()
+    }
+
+    /// The outbound issuer's JWKS (RSA and P-384 keys).
+    pub fn outbound_jwks(&self) -> Value {
+        self.handler().outbound.jwks()
+    }
+
+    /// Verifies a token from `GetWebIdentityToken` (RS256 or ES384); returns its claims.
+    pub fn verify_web_identity_token(&self, token: &str) -> Result<Map<String, Value>, JwtError> {
+        self.handler().outbound.verify(token)
+    }
+
+    /// Every token issued through `GetWebIdentityToken`, oldest first.
+    pub fn issued_web_identity_tokens(&self) -> Vec<IssuedWebIdentityToken> {
+        lock(&self.handler().issued_tokens).clone()
+    }
+
     /// Adds an IAM OIDC identity provider, replacing any with the same URL.
     pub fn add_oidc_provider(&self, provider: OidcProviderSpec) {
         let mut providers = lock(&self.handler().oidc_providers);
@@ -363,6 +442,11 @@ struct StsHandler {
     account_id: String,
     roles: Mutex<Vec<RoleSpec>>,
     oidc_providers: Mutex<Vec<OidcProviderSpec>>,
+    outbound: OutboundIssuer,
+    outbound_enabled: AtomicBool,
+    max_clock_skew: Duration,
+    callers: Mutex<Vec<CallerCredentials>>,
+    issued_tokens: Mutex<Vec<IssuedWebIdentityToken>>,
     issued: Mutex<Vec<IssuedCredentials>>,
     request_counter: AtomicU64,
     rng: Mutex<fastrand::Rng>,
@@ -373,7 +457,22 @@ impl Handler for StsHandler {
     const BODY_CONTENT_TYPE: &'static str = "text/xml";
 
     fn handle(&self, request: &RecordedRequest) -> Response {
+        if request.method == "GET" {
+            match request.path.as_str() {
+                "/.well-known/openid-configuration" => {
+                    return Response::json(200, &self.outbound.discovery());
+                }
+                "/.well-known/jwks.json" => return Response::json(200, &self.outbound.jwks()),
+                _ => {}
+            }
+        }
         let request_id = self.next_request_id();
+        if params::action(request).as_deref() == Some(params::GET_WEB_IDENTITY_TOKEN) {
+            return match self.get_web_identity_token(request) {
+                Ok(issued) => response::web_identity_token(&issued, &request_id),
+                Err(error) => response::error(&error, &request_id),
+            };
+        }
         match self.assume_role(request, &request_id) {
             Ok(issued) => response::success(&issued, &request_id, self.fractional_seconds),
             Err(error) => response::error(&error, &request_id),
@@ -396,6 +495,37 @@ impl StsHandler {
     fn next_request_id(&self) -> String {
         let n = self.request_counter.fetch_add(1, Ordering::SeqCst) + 1;
         format!("00000000-0000-4000-8000-{n:012x}")
+    }
+
+    /// `GetWebIdentityToken`: parameters, then the caller's signature, then the account
+    /// setting, then the token.
+    fn get_web_identity_token(
+        &self,
+        request: &RecordedRequest,
+    ) -> Result<IssuedWebIdentityToken, StsError> {
+        let call = params::parse_get_web_identity_token(request)?;
+        let now = self.clock.now();
+        let mut callers = lock(&self.callers).clone();
+        callers.extend(lock(&self.issued).iter().map(|c| {
+            CallerCredentials::role_session(
+                &c.access_key_id,
+                &c.secret_access_key,
+                &c.session_token,
+                &c.role_arn,
+                c.expiration,
+            )
+        }));
+        let (caller, region) = outbound::authenticate(request, &callers, now, self.max_clock_skew)?;
+        if !self.outbound_enabled.load(Ordering::SeqCst) {
+            let code = StsErrorCode::OutboundWebIdentityFederationDisabled;
+            return Err(StsError::new(code, code.default_message()));
+        }
+        let account = parse_role_arn(&caller.principal_arn)
+            .map(|arn| arn.account.to_owned())
+            .unwrap_or_else(|| self.account_id.clone());
+        let issued = self.outbound.issue(call, caller, &account, &region, now)?;
+        lock(&self.issued_tokens).push(issued.clone());
+        Ok(issued)
     }
 
     fn assume_role(

@@ -1,5 +1,6 @@
-//! Reading the awsQuery parameters of an `AssumeRoleWithWebIdentity` call (form body or query
-//! string) and enforcing the constraints of the STS API model, with STS's error messages.
+//! Reading the awsQuery parameters of an `AssumeRoleWithWebIdentity` or `GetWebIdentityToken`
+//! call (form body or query string) and enforcing the constraints of the STS API model, with
+//! STS's error messages.
 
 use super::error::{StsError, StsErrorCode};
 use super::role::parse_role_arn;
@@ -8,6 +9,15 @@ use crate::request::RecordedRequest;
 /// The only API version STS speaks.
 pub(crate) const API_VERSION: &str = "2011-06-15";
 const ACTION: &str = "AssumeRoleWithWebIdentity";
+/// The outbound token operation.
+pub(crate) const GET_WEB_IDENTITY_TOKEN: &str = "GetWebIdentityToken";
+/// Default and bounds of `GetWebIdentityToken`'s `DurationSeconds` (botocore 1.44.8 model).
+const TOKEN_DEFAULT_DURATION_SECS: u64 = 300;
+const TOKEN_MIN_DURATION_SECS: u64 = 60;
+const TOKEN_MAX_DURATION_SECS: u64 = 3600;
+/// Most audiences and tags per `GetWebIdentityToken` call.
+const MAX_AUDIENCES: usize = 10;
+const MAX_TAGS: usize = 50;
 /// Default and bounds of `DurationSeconds`.
 const DEFAULT_DURATION_SECS: u64 = 3600;
 const MIN_DURATION_SECS: u64 = 900;
@@ -30,6 +40,21 @@ pub(crate) struct AssumeRoleCall {
     pub(crate) packed_policy_size: Option<u64>,
 }
 
+/// A syntactically valid `GetWebIdentityToken` call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct WebIdentityTokenCall {
+    pub(crate) audiences: Vec<String>,
+    /// `RS256` or `ES384`.
+    pub(crate) signing_algorithm: String,
+    pub(crate) duration_secs: u64,
+    pub(crate) tags: Vec<(String, String)>,
+}
+
+/// The request's `Action`, from the query string or the form body.
+pub(crate) fn action(request: &RecordedRequest) -> Option<String> {
+    Params::of(request).get("Action").map(str::to_owned)
+}
+
 /// The request's parameters: the query string, then the body when it is a form.
 struct Params(Vec<(String, String)>);
 
@@ -47,6 +72,41 @@ impl Params {
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
+    }
+
+    /// `PREFIX.member.N` values ordered by N.
+    fn members(&self, prefix: &str) -> Vec<String> {
+        let mut members: Vec<(u32, String)> = self
+            .0
+            .iter()
+            .filter_map(|(k, v)| {
+                let n = k.strip_prefix(prefix)?.strip_prefix(".member.")?;
+                Some((n.parse().ok()?, v.clone()))
+            })
+            .collect();
+        members.sort_by_key(|(n, _)| *n);
+        members.into_iter().map(|(_, v)| v).collect()
+    }
+
+    /// `Tags.member.N.Key` / `.Value` pairs ordered by N (a missing half is empty).
+    fn tags(&self) -> Vec<(String, String)> {
+        let mut tags: std::collections::BTreeMap<u32, (String, String)> = Default::default();
+        for (k, v) in &self.0 {
+            let Some(rest) = k.strip_prefix("Tags.member.") else {
+                continue;
+            };
+            let Some((n, field)) = rest.split_once('.') else {
+                continue;
+            };
+            let Ok(n) = n.parse() else { continue };
+            let entry = tags.entry(n).or_default();
+            match field {
+                "Key" => entry.0 = v.clone(),
+                "Value" => entry.1 = v.clone(),
+                _ => {}
+            }
+        }
+        tags.into_values().collect()
     }
 
     /// `PolicyArns.member.N.arn` values ordered by N.
@@ -67,7 +127,7 @@ impl Params {
 /// Parses and validates a call; errors are what STS would answer.
 pub(crate) fn parse(request: &RecordedRequest) -> Result<AssumeRoleCall, StsError> {
     let params = Params::of(request);
-    check_operation(&params)?;
+    check_operation(&params, ACTION)?;
 
     let mut violations = Violations::default();
     let role_arn = violations.required("roleArn", params.get("RoleArn"), 20, 2048, true);
@@ -94,7 +154,11 @@ pub(crate) fn parse(request: &RecordedRequest) -> Result<AssumeRoleCall, StsErro
         20_000,
         false,
     );
-    let duration_secs = violations.duration(params.get("DurationSeconds"));
+    let duration_secs = violations.duration(
+        params.get("DurationSeconds"),
+        MIN_DURATION_SECS,
+        MAX_DURATION_SECS,
+    );
     let policy = params.get("Policy");
     if let Some(policy) = policy {
         violations.length("policy", policy, 1, 2048, true);
@@ -149,12 +213,85 @@ pub(crate) fn parse(request: &RecordedRequest) -> Result<AssumeRoleCall, StsErro
     })
 }
 
+/// Parses and validates a `GetWebIdentityToken` call; errors are what STS would answer.
+pub(crate) fn parse_get_web_identity_token(
+    request: &RecordedRequest,
+) -> Result<WebIdentityTokenCall, StsError> {
+    let params = Params::of(request);
+    check_operation(&params, GET_WEB_IDENTITY_TOKEN)?;
+    let mut violations = Violations::default();
+    let audiences = params.members("Audience");
+    if audiences.is_empty() {
+        violations.0.push(
+            "Value null at 'audience' failed to satisfy constraint: Member must not be null"
+                .to_owned(),
+        );
+    } else if audiences.len() > MAX_AUDIENCES {
+        violations.add(
+            "audience",
+            None,
+            &format!("Member must have length less than or equal to {MAX_AUDIENCES}"),
+        );
+    }
+    for (i, audience) in audiences.iter().enumerate() {
+        violations.length(
+            &format!("audience.{}.member", i + 1),
+            audience,
+            1,
+            1000,
+            true,
+        );
+    }
+    let algorithm = violations.required(
+        "signingAlgorithm",
+        params.get("SigningAlgorithm"),
+        5,
+        5,
+        true,
+    );
+    if let Some(a) = algorithm
+        && a.len() == 5
+        && a != "RS256"
+        && a != "ES384"
+    {
+        violations.add(
+            "signingAlgorithm",
+            Some(a),
+            "Member must satisfy enum value set: [RS256, ES384]",
+        );
+    }
+    let duration_secs = violations.duration(
+        params.get("DurationSeconds"),
+        TOKEN_MIN_DURATION_SECS,
+        TOKEN_MAX_DURATION_SECS,
+    );
+    let tags = params.tags();
+    if tags.len() > MAX_TAGS {
+        violations.add(
+            "tags",
+            None,
+            &format!("Member must have length less than or equal to {MAX_TAGS}"),
+        );
+    }
+    for (i, (key, value)) in tags.iter().enumerate() {
+        violations.length(&format!("tags.{}.member.key", i + 1), key, 1, 128, true);
+        violations.length(&format!("tags.{}.member.value", i + 1), value, 0, 256, true);
+    }
+    violations.into_result()?;
+    Ok(WebIdentityTokenCall {
+        audiences,
+        signing_algorithm: algorithm.unwrap_or_default().to_owned(),
+        duration_secs: duration_secs.unwrap_or(TOKEN_DEFAULT_DURATION_SECS),
+        tags,
+    })
+}
+
 /// `Action` must be this operation and `Version` the STS API version.
-fn check_operation(params: &Params) -> Result<(), StsError> {
+fn check_operation(params: &Params, expected: &str) -> Result<(), StsError> {
     let version = params.get("Version").unwrap_or("NO_VERSION_SPECIFIED");
     match params.get("Action") {
         None => Err(StsError::new(StsErrorCode::MissingAction, "Missing Action")),
-        Some(action) if action != ACTION || version != API_VERSION => Err(StsError::new(
+        Some(action) if action != expected || version != API_VERSION => Err(StsError::new(
             StsErrorCode::InvalidAction,
             format!("Could not find operation {action} for version {version}"),
         )),
@@ -241,13 +378,13 @@ impl Violations {
         }
     }
 
-    fn duration(&mut self, value: Option<&str>) -> Option<u64> {
+    fn duration(&mut self, value: Option<&str>, min: u64, max: u64) -> Option<u64> {
         let value = value?;
         let Ok(secs) = value.parse::<i64>() else {
             self.add("durationSeconds", Some(value), "Member must be an integer");
             return None;
         };
-        let (min, max) = (MIN_DURATION_SECS as i64, MAX_DURATION_SECS as i64);
+        let (min, max) = (min as i64, max as i64);
         if secs < min {
             let constraint = format!("Member must have value greater than or equal to {min}");
             self.add("durationSeconds", Some(value), &constraint);

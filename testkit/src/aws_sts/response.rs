@@ -3,8 +3,8 @@
 
 use std::time::SystemTime;
 
-use super::IssuedCredentials;
 use super::error::StsError;
+use super::{IssuedCredentials, IssuedWebIdentityToken};
 use crate::server::Response;
 use crate::timestamp;
 
@@ -50,6 +50,26 @@ pub(crate) fn success(issued: &IssuedCredentials, request_id: &str, fractional: 
         session_token = escape(&issued.session_token),
         expiration = timestamp::format_rfc3339(issued.expiration, expiration_digits(fractional)),
         subject = escape(&issued.subject),
+        request_id = escape(request_id),
+    );
+    Response::new(200, CONTENT_TYPE, body).with_header(REQUEST_ID_HEADER, request_id)
+}
+
+/// The `GetWebIdentityTokenResponse` for `issued`.
+pub(crate) fn web_identity_token(issued: &IssuedWebIdentityToken, request_id: &str) -> Response {
+    let body = format!(
+        r#"<GetWebIdentityTokenResponse xmlns="{NAMESPACE}">
+  <GetWebIdentityTokenResult>
+    <WebIdentityToken>{token}</WebIdentityToken>
+    <Expiration>{expiration}</Expiration>
+  </GetWebIdentityTokenResult>
+  <ResponseMetadata>
+    <RequestId>{request_id}</RequestId>
+  </ResponseMetadata>
+</GetWebIdentityTokenResponse>
+"#,
+        token = escape(&issued.token),
+        expiration = timestamp::format_rfc3339(issued.expiration, 0),
         request_id = escape(request_id),
     );
     Response::new(200, CONTENT_TYPE, body).with_header(REQUEST_ID_HEADER, request_id)

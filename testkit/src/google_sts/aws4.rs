@@ -11,8 +11,8 @@ use url::Url;
 
 use super::error::OAuthError;
 use super::provider::AwsKey;
-use super::sigv4::{Authorization, TERMINATOR, canonical_request};
 use crate::request::decode_form_value;
+use crate::sigv4::{Authorization, TERMINATOR, canonical_request};
 
 /// How far `x-amz-date` may be from the emulator clock, as AWS allows.
 const MAX_SKEW: Duration = Duration::from_secs(15 * 60);
@@ -126,9 +126,13 @@ impl SignedRequest {
                 ));
             }
         }
-        let canonical = canonical_request(&self.method, &url, &auth.signed_headers, |name| {
-            self.header(name)
-        })
+        let canonical = canonical_request(
+            &self.method,
+            &url,
+            &auth.signed_headers,
+            |name| self.header(name),
+            b"",
+        )
         .map_err(|missing| {
             OAuthError::aws(
                 "SignatureDoesNotMatch",

@@ -11,7 +11,6 @@ mod exchange;
 mod params;
 mod provider;
 mod registry;
-mod sigv4;
 #[cfg(test)]
 pub(crate) mod test_signer;
 

@@ -6,9 +6,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::{Value, json};
 
-use super::sigv4::tests::{AMZ_DATE, AUDIENCE, SECRET, TOKEN, URL};
 use super::test_signer::{Signer, Style, python_quote, sts_url};
 use super::*;
+use crate::sigv4::tests::{AMZ_DATE, AUDIENCE, SECRET, TOKEN, URL};
 use crate::test_support::{Reply, T0_SECS, at, client, clock, form, send};
 use crate::{Fault, GoogleIdentity};
 use federated_credentials::ErrorKind;

@@ -1,4 +1,5 @@
-//! AWS Signature Version 4 as the Google STS emulator re-verifies it: the `Authorization`
+//! AWS Signature Version 4 as the emulators re-verify it (Google STS for `aws4_request`
+//! subject tokens, AWS STS for `GetWebIdentityToken` calls): the `Authorization`
 //! header, the canonical request over exactly the headers that header lists, the string to sign
 //! and the HMAC-SHA256 key chain (AWS Signature Version 4).
 
@@ -8,26 +9,26 @@ use url::Url;
 /// The signing algorithm of every `aws4_request` subject token.
 const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 /// The last element of a SigV4 credential scope.
-pub(super) const TERMINATOR: &str = "aws4_request";
+pub(crate) const TERMINATOR: &str = "aws4_request";
 
 /// A parsed `Authorization: AWS4-HMAC-SHA256 Credential=AKID/DATE/REGION/SERVICE/aws4_request,
 /// SignedHeaders=a;b, Signature=hex` header.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Authorization {
-    pub(super) access_key_id: String,
+pub(crate) struct Authorization {
+    pub(crate) access_key_id: String,
     /// `YYYYMMDD`.
-    pub(super) date: String,
-    pub(super) region: String,
-    pub(super) service: String,
-    pub(super) terminator: String,
+    pub(crate) date: String,
+    pub(crate) region: String,
+    pub(crate) service: String,
+    pub(crate) terminator: String,
     /// Lower-case names, in the order listed.
-    pub(super) signed_headers: Vec<String>,
-    pub(super) signature: String,
+    pub(crate) signed_headers: Vec<String>,
+    pub(crate) signature: String,
 }
 
 impl Authorization {
     /// Parses the header value; `None` when it is not a complete SigV4 header.
-    pub(super) fn parse(value: &str) -> Option<Self> {
+    pub(crate) fn parse(value: &str) -> Option<Self> {
         let rest = value.trim().strip_prefix(ALGORITHM)?.strip_prefix(' ')?;
         let (mut credential, mut signed_headers, mut signature) = (None, None, None);
         for part in rest.split(',') {
@@ -66,7 +67,7 @@ impl Authorization {
     }
 
     /// `DATE/REGION/SERVICE/aws4_request`.
-    pub(super) fn scope(&self) -> String {
+    pub(crate) fn scope(&self) -> String {
         format!(
             "{}/{}/{}/{}",
             self.date, self.region, self.service, self.terminator
@@ -74,7 +75,7 @@ impl Authorization {
     }
 
     /// The signature the request should carry, given the secret key and the canonical request.
-    pub(super) fn expected_signature(
+    pub(crate) fn expected_signature(
         &self,
         secret: &str,
         amz_date: &str,
@@ -94,14 +95,15 @@ impl Authorization {
     }
 }
 
-/// The canonical request of a bodiless request: `method`, `url`, and the headers named in
-/// `signed_headers` (in that order) with the value `value_of` gives for each. Fails with the
+/// The canonical request: `method`, `url`, the headers named in `signed_headers` (in that
+/// order) with the value `value_of` gives for each, and the SHA-256 of `body`. Fails with the
 /// name of a signed header that has no value.
-pub(super) fn canonical_request<'a>(
+pub(crate) fn canonical_request<'a>(
     method: &str,
     url: &Url,
     signed_headers: &'a [String],
     value_of: impl Fn(&str) -> Option<String>,
+    body: &[u8],
 ) -> Result<String, &'a str> {
     let path = match url.path() {
         "" => "/",
@@ -118,9 +120,9 @@ pub(super) fn canonical_request<'a>(
         let value = value_of(name).ok_or(name.as_str())?;
         headers.push_str(&format!("{name}:{}\n", canonical_value(&value)));
     }
-    let empty_body = hex(digest::digest(&digest::SHA256, b"").as_ref());
+    let body_hash = hex(digest::digest(&digest::SHA256, body).as_ref());
     Ok(format!(
-        "{method}\n{path}\n{}\n{headers}\n{}\n{empty_body}",
+        "{method}\n{path}\n{}\n{headers}\n{}\n{body_hash}",
         query.join("&"),
         signed_headers.join(";")
     ))
@@ -153,7 +155,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 #[cfg(test)]
-pub(super) mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
@@ -200,7 +202,8 @@ pub(super) mod tests {
                 "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20200811/us-east-2/sts/aws4_request, SignedHeaders={signed}, Signature={expected}"
             );
             let auth = Authorization::parse(&value).unwrap();
-            let canonical = canonical_request("POST", &url, &auth.signed_headers, header).unwrap();
+            let canonical =
+                canonical_request("POST", &url, &auth.signed_headers, header, b"").unwrap();
             assert!(canonical.starts_with(
                 "POST\n/\nAction=GetCallerIdentity&Version=2011-06-15\nhost:sts.us-east-2.amazonaws.com\nx-amz-date:20200811T065522Z\n"
             ));
@@ -243,12 +246,22 @@ pub(super) mod tests {
     fn canonical_parts() {
         let url = Url::parse("https://sts.amazonaws.com/?b=x y&a=2&a=1&c=~*").unwrap();
         let signed = ["host".to_owned(), "x-amz-date".to_owned()];
-        let canonical = canonical_request("POST", &url, &signed, |name| {
-            (name == "host").then(|| "  sts.amazonaws.com   x ".to_owned())
-        });
+        let canonical = canonical_request(
+            "POST",
+            &url,
+            &signed,
+            |name| (name == "host").then(|| "  sts.amazonaws.com   x ".to_owned()),
+            b"",
+        );
         assert_eq!(canonical, Err("x-amz-date"));
-        let canonical =
-            canonical_request("POST", &url, &signed[..1], |_| Some("  a   b ".to_owned())).unwrap();
+        let canonical = canonical_request(
+            "POST",
+            &url,
+            &signed[..1],
+            |_| Some("  a   b ".to_owned()),
+            b"",
+        )
+        .unwrap();
         assert_eq!(
             canonical,
             "POST\n/\na=1&a=2&b=x%20y&c=~%2A\nhost:a b\n\nhost\ne3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
