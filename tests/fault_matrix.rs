@@ -22,7 +22,8 @@ use federated_credentials::exchange::{
 };
 use federated_credentials::http::RetryPolicy;
 use federated_credentials::source::aws::{
-    AwsIdentitySource, ContainerCredentials, Ec2InstanceMetadata,
+    AwsEnvironment, AwsIdentitySource, ContainerCredentials, Ec2InstanceMetadata,
+    OutboundWebIdentityToken,
 };
 use federated_credentials::source::{
     AzureManagedIdentityToken, GcpMetadataIdentityToken, GitHubActionsToken, SubjectTokenSource,
@@ -31,9 +32,10 @@ use federated_credentials::source::{
 use federated_credentials::token::{AccessToken, SubjectToken, TokenType};
 use federated_credentials::{Error, ErrorKind, Service};
 use federated_credentials_testkit::{
-    AWS_PROVIDER_AUDIENCE, AzureManagedIdentityEmulator, Clouds, ContainerCredentialsEmulator,
-    Ec2MetadataEmulator, Fault, GcpMetadataEmulator, GitHubActionsOidcEmulator, GoogleIdentity,
-    GoogleStsEmulator, IamCredentialsEmulator, ProviderSpec, ServiceAccountSpec,
+    AWS_PROVIDER_AUDIENCE, AwsStsEmulator, AzureManagedIdentityEmulator, CallerCredentials, Clouds,
+    ContainerCredentialsEmulator, Ec2MetadataEmulator, Fault, GcpMetadataEmulator,
+    GitHubActionsOidcEmulator, GoogleIdentity, GoogleStsEmulator, IamCredentialsEmulator,
+    ProviderSpec, ServiceAccountSpec,
 };
 use serde_json::json;
 
@@ -670,6 +672,74 @@ impl Upstream for GitHubActions {
     }
 }
 
+/// AWS STS `GetWebIdentityToken` (`OutboundWebIdentityToken`), signed with environment keys.
+struct OutboundSts {
+    sts: AwsStsEmulator,
+}
+
+const OUTBOUND_KEY: &str = "ASIAMATRIXOUTBOUND01";
+const OUTBOUND_SECRET: &str = "matrix/outbound/secret";
+
+impl Upstream for OutboundSts {
+    const SERVICE: Service = Service::AwsSts;
+    const STEP: &'static str = "GetWebIdentityToken";
+    const REQUEST_ID: bool = true;
+    const EXPIRED_IS_TRANSIENT: bool = true;
+
+    async fn start(offset: i64) -> Self {
+        let sts = AwsStsEmulator::builder()
+            .clock(server_clock(offset))
+            .outbound_web_identity_federation(true)
+            // The matrix skews the server's clock by hours on purpose.
+            .max_clock_skew(Duration::from_secs(4 * 3600))
+            .start()
+            .await
+            .unwrap();
+        sts.allow_caller(CallerCredentials::role_session(
+            OUTBOUND_KEY,
+            OUTBOUND_SECRET,
+            "matrix-session",
+            "arn:aws:iam::123456789012:role/matrix",
+            at(T0 + 100 * 3600),
+        ));
+        Self { sts }
+    }
+
+    fn push(&self, fault: Fault, times: usize) {
+        self.sts.push_fault_times(fault, times);
+    }
+
+    fn requests(&self) -> usize {
+        self.sts.request_count()
+    }
+
+    fn body_bytes_sent(&self) -> u64 {
+        self.sts.body_bytes_sent()
+    }
+
+    async fn call(
+        &self,
+        ctx: &Context,
+        limits: Limits,
+        base: Option<&str>,
+    ) -> Result<SystemTime, Error> {
+        let ctx = ctx.with_env(StaticEnv::from_pairs([
+            ("AWS_ACCESS_KEY_ID", OUTBOUND_KEY),
+            ("AWS_SECRET_ACCESS_KEY", OUTBOUND_SECRET),
+            ("AWS_SESSION_TOKEN", "matrix-session"),
+        ]));
+        let token = OutboundWebIdentityToken::new(AwsEnvironment::new(), "matrix")
+            .region("us-east-1")
+            .endpoint_url(rebase(&self.sts.endpoint(), base))
+            .duration(Duration::from_secs(LIFETIME))
+            .attempt_timeout(limits.attempt_timeout)
+            .retry_policy(limits.retry)
+            .subject_token(&ctx)
+            .await?;
+        Ok(token.expires_at().expect("the token expires"))
+    }
+}
+
 /// The Azure instance metadata service's managed identity endpoint
 /// (`AzureManagedIdentityToken`).
 struct AzureImds {
@@ -1084,6 +1154,7 @@ matrix! {
     url_source => UrlSource,
     github_actions => GitHubActions,
     azure_managed_identity => AzureImds,
+    aws_outbound_token => OutboundSts,
 }
 
 // ---------------------------------------------------------------------------------------

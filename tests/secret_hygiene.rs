@@ -10,13 +10,15 @@ use federated_credentials::aws::WebIdentityProvider;
 use federated_credentials::config::ExternalAccountConfig;
 use federated_credentials::context::{Context, InstantSleep, ManualClock, StaticEnv};
 use federated_credentials::google::ExternalAccountCredentials;
-use federated_credentials::source::aws::{AwsIdentitySource, ContainerCredentials};
+use federated_credentials::source::aws::{
+    AwsEnvironment, AwsIdentitySource, ContainerCredentials, OutboundWebIdentityToken,
+};
 use federated_credentials::source::{
     AzureManagedIdentityToken, GcpMetadataIdentityToken, GitHubActionsToken, SubjectTokenSource,
 };
 use federated_credentials_testkit::{
-    AWS_PROVIDER_AUDIENCE, AzureManagedIdentityEmulator, Clouds, ContainerCredentialsEmulator,
-    Fault, GitHubActionsOidcEmulator, SERVICE_ACCOUNT, StsErrorCode,
+    AWS_PROVIDER_AUDIENCE, AwsStsEmulator, AzureManagedIdentityEmulator, CallerCredentials, Clouds,
+    ContainerCredentialsEmulator, Fault, GitHubActionsOidcEmulator, SERVICE_ACCOUNT, StsErrorCode,
 };
 use serde_json::json;
 
@@ -257,6 +259,44 @@ async fn no_secret_in_logs_debug_display_or_errors() {
     azure.push_fault(Fault::Body(entra.token().expose_secret().to_string()));
     rendered.push_str(&error_chain(
         &managed.subject_token(&app).await.unwrap_err(),
+    ));
+
+    // AWS GetWebIdentityToken: the signing keys and the token STS signs, also when STS echoes
+    // the session token in an error.
+    let outbound_sts = AwsStsEmulator::builder()
+        .clock(clock.clone())
+        .outbound_web_identity_federation(true)
+        .start()
+        .await
+        .unwrap();
+    outbound_sts.allow_caller(CallerCredentials::role_session(
+        "ASIAHYGIENEOUTBOUND1",
+        "hygiene/outbound/secret/key",
+        "hygiene-outbound-session-token",
+        "arn:aws:iam::123456789012:role/hygiene",
+        UNIX_EPOCH + Duration::from_secs(4_000_000_000),
+    ));
+    let aws_ctx = container_ctx.with_env(StaticEnv::from_pairs([
+        ("AWS_ACCESS_KEY_ID", "ASIAHYGIENEOUTBOUND1"),
+        ("AWS_SECRET_ACCESS_KEY", "hygiene/outbound/secret/key"),
+        ("AWS_SESSION_TOKEN", "hygiene-outbound-session-token"),
+        ("AWS_REGION", "us-east-1"),
+    ]));
+    let outbound = OutboundWebIdentityToken::new(AwsEnvironment::new(), "aud")
+        .endpoint_url(outbound_sts.endpoint());
+    let jwt = outbound.subject_token(&aws_ctx).await.unwrap();
+    secrets.extend([
+        "hygiene/outbound/secret/key".to_string(),
+        "hygiene-outbound-session-token".to_string(),
+        jwt.token().expose_secret().to_string(),
+    ]);
+    rendered.push_str(&format!("{outbound:?} {jwt:?}"));
+    outbound_sts.push_fault(Fault::status_with_body(
+        403,
+        "<ErrorResponse><Error><Code>InvalidClientTokenId</Code><Message>bad token hygiene-outbound-session-token</Message></Error></ErrorResponse>".to_string(),
+    ));
+    rendered.push_str(&error_chain(
+        &outbound.subject_token(&aws_ctx).await.unwrap_err(),
     ));
 
     drop(_guard);

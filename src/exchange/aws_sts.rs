@@ -11,7 +11,7 @@ use url::Url;
 
 use super::Exchange;
 use crate::context::{CallSettings, Context};
-use crate::error::{Error, ErrorKind, Service, sanitize_upstream_text};
+use crate::error::{Error, ErrorKind, Service, redact_sent, sanitize_upstream_text};
 use crate::http::{HttpRequest, HttpResponse, RetryPolicy, send_with_retries};
 use crate::secret::SecretString;
 use crate::token::{Expiry, SubjectToken, format_rfc3339, parse_rfc3339};
@@ -575,17 +575,19 @@ impl AssumeRoleWithWebIdentity {
     }
 
     pub(crate) fn parse_error(&self, response: &HttpResponse) -> Error {
-        parse_sts_error(response, "AssumeRoleWithWebIdentity", |code| {
+        parse_sts_error(response, "AssumeRoleWithWebIdentity", &[], |code| {
             hint_for(code, &self.role_arn)
         })
     }
 }
 
 /// The error for a non-200 STS answer to `operation`: the `ErrorResponse` code and message
-/// with `hint` for the code, the request id, and whether it is worth retrying.
+/// with `hint` for the code, the request id, and whether it is worth retrying. Any of the
+/// `sent` values (credentials the request carried) that the answer echoes is cut out.
 pub(crate) fn parse_sts_error(
     response: &HttpResponse,
     operation: &str,
+    sent: &[&str],
     hint: impl Fn(&str) -> Option<String>,
 ) -> Error {
     let header_request_id = response.header(REQUEST_ID_HEADER).map(str::to_owned);
@@ -603,7 +605,10 @@ pub(crate) fn parse_sts_error(
             format!(
                 "{operation} answered HTTP {} without an STS error document: {}",
                 response.status,
-                match sanitize_upstream_text(&response.body_text(), 200) {
+                match redact_sent(
+                    sanitize_upstream_text(&response.body_text(), 200),
+                    sent.iter().copied()
+                ) {
                     t if t.is_empty() => "(empty body)".to_string(),
                     t => t,
                 }
@@ -618,7 +623,10 @@ pub(crate) fn parse_sts_error(
         .get("ErrorResponse/Error/Code")
         .unwrap_or("Unknown")
         .to_string();
-    let message = sanitize_upstream_text(doc.get("ErrorResponse/Error/Message").unwrap_or(""), 500);
+    let message = redact_sent(
+        sanitize_upstream_text(doc.get("ErrorResponse/Error/Message").unwrap_or(""), 500),
+        sent.iter().copied(),
+    );
     let text = match (message.is_empty(), hint(&code)) {
         (true, Some(h)) => h,
         (false, Some(h)) => format!("{message}. {h}"),

@@ -410,7 +410,16 @@ impl SubjectTokenSource for OutboundWebIdentityToken {
         tracing::debug!(identity = self.identity.name(), region = %region, duration_secs, "GetWebIdentityToken request");
         send_with_retries(ctx, &call.retry, &request, |response, requested_at| {
             if response.status != 200 {
-                return Err(parse_sts_error(&response, "GetWebIdentityToken", hint_for));
+                let sent = [
+                    credentials.secret_access_key(),
+                    credentials.session_token().unwrap_or_default(),
+                ];
+                return Err(parse_sts_error(
+                    &response,
+                    "GetWebIdentityToken",
+                    &sent,
+                    hint_for,
+                ));
             }
             self.parse_success(&response, requested_at)
         })
