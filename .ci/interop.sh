@@ -15,7 +15,9 @@
 #   as its credential_process;
 # * azure-identity/MSAL, the reference managed identity client
 #   (interop/tests/azure_managed_identity.rs, INTEROP_PYTHON): the same requests as ours
-#   to the testkit's Azure emulator.
+#   to the testkit's Azure emulator;
+# * boto3/botocore's GetWebIdentityToken (interop/tests/aws_outbound_token.rs): the
+#   testkit's AWS STS emulator verifies its SigV4 signature and ours (moto has no handler).
 #
 # A test whose tool is missing fails; FEDERATED_CREDENTIALS_SKIP_INTEROP=1 skips it.
 #

@@ -308,7 +308,7 @@ impl OutboundWebIdentityToken {
 /// The hint for an STS error code of this operation.
 fn hint_for(code: &str) -> Option<String> {
     Some(match code {
-        "OutboundWebIdentityFederationDisabledException" => "Outbound identity federation is off for this AWS account: enable it once (IAM console, Account settings, or `aws iam enable-outbound-web-identity-federation`), then read the account's issuer URL for the relying party".to_string(),
+        "OutboundWebIdentityFederationDisabledException" => "Outbound identity federation is off for this AWS account: enable it once (IAM console, Account settings, or `aws iam enable-outbound-web-identity-federation`); `aws iam get-outbound-web-identity-federation-info` then shows the account's issuer (IssuerIdentifier) for the relying party".to_string(),
         "SessionDurationEscalationException" => "The token would outlive the AWS session that asked for it; ask for a shorter duration (the crate already cuts it to the session's remaining lifetime, so the session's expiry is probably wrong)".to_string(),
         "JWTPayloadSizeExceededException" => "The token's claims are too large: pass fewer or shorter tags".to_string(),
         "AccessDenied" | "AccessDeniedException" => "The caller's policies must allow sts:GetWebIdentityToken (and sts:TagGetWebIdentityToken for tags)".to_string(),
