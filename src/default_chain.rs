@@ -20,6 +20,12 @@
 //! 7. on Google Cloud (detected as the reference clients do), the metadata server's token with
 //!    audience `sts.amazonaws.com` and `AWS_ROLE_ARN`.
 //!
+//! → Azure ([`entra`]): `AZURE_TENANT_ID` and `AZURE_CLIENT_ID`, and the assertion from the
+//! first that applies: the AKS workload identity file (`AZURE_FEDERATED_TOKEN_FILE`); a GitHub
+//! Actions job's token; on AWS (environment keys, web identity or container credentials
+//! configured) STS `GetWebIdentityToken`; on Google Cloud the metadata server's token. Each is
+//! asked for audience `api://AzureADTokenExchange`.
+//!
 //! AWS → GCP ([`google_external_account`]): `GOOGLE_APPLICATION_CREDENTIALS`, then gcloud's
 //! well-known file (`~/.config/gcloud/application_default_credentials.json`) when it holds an
 //! `external_account` configuration.
@@ -42,11 +48,15 @@ use reqwest::Method;
 use url::Url;
 
 use crate::aws::{GCP_AUDIENCE_ENV, WebIdentityProvider};
+use crate::azure::EntraCredentials;
 use crate::config::{AwsProfile, ExternalAccountConfig};
 use crate::context::Context;
 use crate::error::{Error, ErrorKind, Service};
 use crate::google::ExternalAccountCredentials;
 use crate::http::HttpRequest;
+use crate::source::aws::{
+    AwsDefaultChain, AwsEnvironment, ContainerCredentials, OutboundWebIdentityToken,
+};
 use crate::source::{
     AzureManagedIdentityToken, AzureWorkloadIdentityToken, GcpMetadataIdentityToken,
     GitHubActionsToken, TokenFile, UserAssignedIdentity,
@@ -184,6 +194,76 @@ pub async fn aws_web_identity(ctx: &Context) -> Result<WebIdentityProvider, Erro
         format!(
             "no web identity found: set AWS_WEB_IDENTITY_TOKEN_FILE or {GCP_AUDIENCE_ENV} with AWS_ROLE_ARN, configure an AWS profile with role_arn and web_identity_token_file, run in a GitHub Actions job with id-token: write{github_hint}, in an AKS pod with workload identity, with an Azure managed identity and {AZURE_RESOURCE_ENV}, or on Google Cloud"
         ),
+    ))
+}
+
+/// Entra credentials for `scope` from the environment (see the [module docs](self)): the
+/// tenant and client from `AZURE_TENANT_ID` and `AZURE_CLIENT_ID`, the assertion from the
+/// first identity found. Nothing is fetched until a token is asked for.
+///
+/// ```
+/// use federated_credentials::context::{Context, StaticEnv};
+/// use federated_credentials::default_chain::entra;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), federated_credentials::Error> {
+/// let pod = Context::builder()
+///     .env(StaticEnv::from_pairs([
+///         ("AZURE_TENANT_ID", "72f9a8bf-0000-4000-8000-00000000a2e1"),
+///         ("AZURE_CLIENT_ID", "0000c11d-0000-4000-8000-000000000001"),
+///         ("AZURE_FEDERATED_TOKEN_FILE", "/var/run/secrets/azure/tokens/azure-identity-token"),
+///     ]))
+///     .build();
+/// let credentials = entra(&pod, "https://storage.azure.com/.default").await?;
+/// # Ok(()) }
+/// ```
+pub async fn entra(ctx: &Context, scope: impl Into<String>) -> Result<EntraCredentials, Error> {
+    let builder = EntraCredentials::builder()
+        .context(ctx.clone())
+        .configure_from_env()
+        .scope(scope);
+    let audience = crate::exchange::AzureCloud::Public.assertion_audience();
+    if AzureWorkloadIdentityToken::is_available(ctx) {
+        tracing::debug!(
+            "default chain (Entra): AZURE_FEDERATED_TOKEN_FILE is set; using that token"
+        );
+        return builder
+            .token_source(AzureWorkloadIdentityToken::new())
+            .build();
+    }
+    if GitHubActionsToken::is_available(ctx) {
+        tracing::debug!("default chain (Entra): in a GitHub Actions job with id-token: write");
+        return builder
+            .token_source(GitHubActionsToken::new(audience))
+            .build();
+    }
+    let env = ctx.env();
+    let aws_configured = AwsEnvironment::has_credentials(ctx)
+        || ContainerCredentials::is_configured(ctx)
+        || (env.get_non_empty("AWS_ROLE_ARN").is_some()
+            && env.get_non_empty("AWS_WEB_IDENTITY_TOKEN_FILE").is_some());
+    if aws_configured {
+        tracing::debug!(
+            "default chain (Entra): an AWS identity is configured; using STS GetWebIdentityToken"
+        );
+        return builder
+            .token_source(OutboundWebIdentityToken::new(
+                AwsDefaultChain::default(),
+                audience,
+            ))
+            .build();
+    }
+    if is_on_gce(ctx).await {
+        tracing::debug!(
+            "default chain (Entra): on Google Cloud; using the metadata server's token"
+        );
+        return builder
+            .token_source(GcpMetadataIdentityToken::new(audience))
+            .build();
+    }
+    Err(Error::new(
+        ErrorKind::NotAvailable,
+        Service::Config,
+        "no identity to present to Entra: run in an AKS pod with workload identity, a GitHub Actions job with id-token: write, on AWS (with credentials the AWS SDKs find) or on Google Cloud, or build EntraCredentials with a token source",
     ))
 }
 

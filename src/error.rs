@@ -112,6 +112,8 @@ pub enum Service {
     /// An Azure managed identity endpoint (the instance metadata service, or App Service's
     /// `IDENTITY_ENDPOINT`).
     AzureManagedIdentity,
+    /// The Microsoft Entra ID token endpoint (`login.microsoftonline.com`).
+    Entra,
 }
 
 impl Service {
@@ -133,6 +135,7 @@ impl Service {
             Service::Executable => "executable token source",
             Service::GitHubActions => "GitHub Actions OIDC token endpoint",
             Service::AzureManagedIdentity => "Azure managed identity endpoint",
+            Service::Entra => "Microsoft Entra ID",
         }
     }
 }

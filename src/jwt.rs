@@ -36,6 +36,11 @@ pub struct UnverifiedClaims {
     pub exp: Option<u64>,
     /// Issued-at, seconds since the epoch.
     pub iat: Option<u64>,
+    /// Not-before, seconds since the epoch.
+    pub nbf: Option<u64>,
+    /// Audiences: the `aud` string, or the strings of an `aud` array (empty without one).
+    #[serde(default)]
+    pub aud: Vec<String>,
 }
 
 impl UnverifiedClaims {
@@ -85,6 +90,15 @@ pub fn decode_unverified(jwt: &str) -> Result<UnverifiedClaims, JwtShapeError> {
         email: string_claim(&value, "email"),
         exp: numeric_date(&value, "exp"),
         iat: numeric_date(&value, "iat"),
+        nbf: numeric_date(&value, "nbf"),
+        aud: match value.get("aud") {
+            Some(serde_json::Value::String(a)) => vec![a.clone()],
+            Some(serde_json::Value::Array(items)) => items
+                .iter()
+                .filter_map(|a| a.as_str().map(str::to_owned))
+                .collect(),
+            _ => Vec::new(),
+        },
     };
     if value.get("exp").is_some() && claims.exp.is_none() {
         return Err(JwtShapeError("JWT `exp` claim is not a number"));

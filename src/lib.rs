@@ -48,6 +48,7 @@
 #![forbid(unsafe_code)]
 
 pub mod aws;
+pub mod azure;
 pub mod cache;
 pub mod config;
 pub mod context;

@@ -892,3 +892,84 @@ async fn aws_web_identity_token_prints_the_outbound_token() {
     );
     assert_eq!(stderr.trim().lines().count(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn azure_access_token_from_the_default_chain_and_a_source() {
+    use federated_credentials_testkit::{EntraApplication, EntraEmulator, FederatedCredential};
+    let (mds, _sts, _) = world().await;
+    let sa = mds.default_service_account().unique_id.clone();
+    let client = "0000c11d-0000-4000-8000-000000000001";
+    let entra = EntraEmulator::builder()
+        .trust_issuer("https://accounts.google.com", mds.identity())
+        .application(
+            EntraApplication::new(client)
+                .federated_credential(FederatedCredential::new("https://accounts.google.com", &sa)),
+        )
+        .start()
+        .await
+        .unwrap();
+    let env = || {
+        vec![
+            ("AZURE_TENANT_ID", entra.tenant_id().to_string()),
+            ("AZURE_AUTHORITY_HOST", entra.authority_host()),
+            ("GCE_METADATA_HOST", mds.host()),
+        ]
+    };
+    // On a GCE VM the default chain uses the metadata server; the client id from the flag.
+    let out = run(
+        vec![
+            s("azure"),
+            s("access-token"),
+            s("--client-id"),
+            s(client),
+            s("--scope"),
+            s("https://vault.azure.net/.default"),
+            s("--format"),
+            s("json"),
+        ],
+        env(),
+    )
+    .await;
+    let json = success_json(&out);
+    assert_eq!(json["token_type"], "Bearer");
+    assert_eq!(
+        json["access_token"].as_str(),
+        Some(entra.issued_tokens()[0].access_token.as_str())
+    );
+    assert_eq!(
+        entra.issued_tokens()[0].scope,
+        "https://vault.azure.net/.default"
+    );
+    // An explicit source; a scope without /.default is refused with the fix, asking nobody.
+    let mut with_client = env();
+    with_client.push(("AZURE_CLIENT_ID", s(client)));
+    let out = run(
+        vec![
+            s("azure"),
+            s("access-token"),
+            s("--source"),
+            s("gcp-metadata"),
+        ],
+        with_client.clone(),
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let before = entra.request_count();
+    let out = run(
+        vec![
+            s("azure"),
+            s("access-token"),
+            s("--scope"),
+            s("https://vault.azure.net"),
+        ],
+        with_client,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("https://vault.azure.net/.default"));
+    assert_eq!(entra.request_count(), before);
+}

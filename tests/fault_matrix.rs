@@ -18,7 +18,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use federated_credentials::context::{Context, ManualClock, Sleep, SleepFuture, StaticEnv};
 use federated_credentials::exchange::{
-    AssumeRoleWithWebIdentity, Exchange, GoogleStsExchange, ServiceAccountImpersonation,
+    AssumeRoleWithWebIdentity, EntraTokenExchange, Exchange, GoogleStsExchange,
+    ServiceAccountImpersonation,
 };
 use federated_credentials::http::RetryPolicy;
 use federated_credentials::source::aws::{
@@ -33,9 +34,9 @@ use federated_credentials::token::{AccessToken, SubjectToken, TokenType};
 use federated_credentials::{Error, ErrorKind, Service};
 use federated_credentials_testkit::{
     AWS_PROVIDER_AUDIENCE, AwsStsEmulator, AzureManagedIdentityEmulator, CallerCredentials, Clouds,
-    ContainerCredentialsEmulator, Ec2MetadataEmulator, Fault, GcpMetadataEmulator,
-    GitHubActionsOidcEmulator, GoogleIdentity, GoogleStsEmulator, IamCredentialsEmulator,
-    ProviderSpec, ServiceAccountSpec,
+    ContainerCredentialsEmulator, Ec2MetadataEmulator, EntraApplication, EntraEmulator, Fault,
+    FederatedCredential, GcpMetadataEmulator, GitHubActionsOidcEmulator, GoogleIdentity,
+    GoogleStsEmulator, IamCredentialsEmulator, ProviderSpec, ServiceAccountSpec,
 };
 use serde_json::json;
 
@@ -740,6 +741,81 @@ impl Upstream for OutboundSts {
     }
 }
 
+/// The Microsoft Entra ID token endpoint (`EntraTokenExchange`), with an assertion its
+/// application trusts.
+struct Entra {
+    entra: EntraEmulator,
+    assertion: String,
+}
+
+const ENTRA_CLIENT: &str = "0000c11d-0000-4000-8000-000000000001";
+
+impl Upstream for Entra {
+    const SERVICE: Service = Service::Entra;
+    const STEP: &'static str = "Entra token request";
+    const RELATIVE_EXPIRY: bool = true;
+
+    async fn start(offset: i64) -> Self {
+        let server_now = T0.checked_add_signed(offset).unwrap();
+        let entra = EntraEmulator::builder()
+            .clock(server_clock(offset))
+            .token_lifetime(Duration::from_secs(LIFETIME - 1))
+            .trust_issuer("https://issuer.example.com", GoogleIdentity::shared())
+            .application(EntraApplication::new(ENTRA_CLIENT).federated_credential(
+                FederatedCredential::new("https://issuer.example.com", "workload"),
+            ))
+            .start()
+            .await
+            .unwrap();
+        let assertion = GoogleIdentity::shared().sign(&json!({
+            "iss": "https://issuer.example.com",
+            "sub": "workload",
+            "aud": "api://AzureADTokenExchange",
+            "iat": server_now,
+            "exp": server_now + 600,
+        }));
+        Self { entra, assertion }
+    }
+
+    fn push(&self, fault: Fault, times: usize) {
+        self.entra.push_fault_times(fault, times);
+    }
+
+    fn requests(&self) -> usize {
+        self.entra.request_count()
+    }
+
+    fn body_bytes_sent(&self) -> u64 {
+        self.entra.body_bytes_sent()
+    }
+
+    async fn call(
+        &self,
+        ctx: &Context,
+        limits: Limits,
+        base: Option<&str>,
+    ) -> Result<SystemTime, Error> {
+        let token = EntraTokenExchange::new(self.entra.tenant_id(), ENTRA_CLIENT)
+            .scope("https://storage.azure.com/.default")
+            .authority_host(rebase(&self.entra.authority_host(), base))
+            .attempt_timeout(limits.attempt_timeout)
+            .retry_policy(limits.retry)
+            .exchange(
+                ctx,
+                &SubjectToken::new(self.assertion.clone(), TokenType::Jwt),
+            )
+            .await?;
+        Ok(token.expires_at().expect("expires_in is sent"))
+    }
+
+    fn expired_body() -> Option<String> {
+        Some(
+            json!({"token_type": "Bearer", "expires_in": 0, "ext_expires_in": 0, "access_token": "eyJ0.already-expired"})
+                .to_string(),
+        )
+    }
+}
+
 /// The Azure instance metadata service's managed identity endpoint
 /// (`AzureManagedIdentityToken`).
 struct AzureImds {
@@ -1155,6 +1231,7 @@ matrix! {
     github_actions => GitHubActions,
     azure_managed_identity => AzureImds,
     aws_outbound_token => OutboundSts,
+    entra => Entra,
 }
 
 // ---------------------------------------------------------------------------------------

@@ -178,3 +178,50 @@ async fn a_job_assumes_an_aws_role_through_the_default_chain() {
     assert!(!refused.is_transient());
     assert_eq!(sts.issued_credentials().len(), 1);
 }
+
+/// The `external_account` file google-github-actions/auth writes for a job: a `url` source on
+/// the runtime's endpoint with the audience in the query, the request token as a bearer header
+/// and the JWT in the answer's `value`. The unchanged file works here too.
+#[tokio::test]
+async fn the_url_source_file_a_job_gets_works_unchanged() {
+    let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_800_000_000));
+    let clouds = Clouds::start_with_clock(clock.clone()).await.unwrap();
+    let actions = GitHubActionsOidcEmulator::builder()
+        .clock(clock.clone())
+        .request_token("job-request-token")
+        .start()
+        .await
+        .unwrap();
+    let audience = format!("https:{OIDC_PROVIDER_AUDIENCE}");
+    let config = serde_json::json!({
+        "type": "external_account",
+        "audience": OIDC_PROVIDER_AUDIENCE,
+        "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+        "token_url": clouds.google_sts.token_url(),
+        "credential_source": {
+            "url": format!("{}&audience={}", actions.request_url(), url::form_urlencoded::byte_serialize(audience.as_bytes()).collect::<String>()),
+            "headers": {"Authorization": "Bearer job-request-token"},
+            "format": {"type": "json", "subject_token_field_name": "value"}
+        }
+    });
+    let google = ExternalAccountCredentials::builder()
+        .context(
+            Context::builder()
+                .clock(clock.clone())
+                .env(StaticEnv::empty())
+                .sleep(InstantSleep)
+                .build(),
+        )
+        .config(federated_credentials::config::ExternalAccountConfig::from_value(&config).unwrap())
+        .build()
+        .unwrap();
+    google.access_token().await.unwrap();
+    assert_eq!(
+        actions.last_request().unwrap().query_param("audience"),
+        Some(audience.as_str())
+    );
+    assert_eq!(
+        clouds.google_sts.issued_tokens()[0].subject,
+        "repo:octo-org/octo-repo:ref:refs/heads/main"
+    );
+}

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
 
 use federated_credentials::aws::WebIdentityProvider;
+use federated_credentials::azure::EntraCredentials;
 use federated_credentials::config::ExternalAccountConfig;
 use federated_credentials::context::{Context, InstantSleep, ManualClock, StaticEnv};
 use federated_credentials::google::ExternalAccountCredentials;
@@ -18,7 +19,8 @@ use federated_credentials::source::{
 };
 use federated_credentials_testkit::{
     AWS_PROVIDER_AUDIENCE, AwsStsEmulator, AzureManagedIdentityEmulator, CallerCredentials, Clouds,
-    ContainerCredentialsEmulator, Fault, GitHubActionsOidcEmulator, SERVICE_ACCOUNT, StsErrorCode,
+    ContainerCredentialsEmulator, EntraApplication, EntraEmulator, Fault, FederatedCredential,
+    GITHUB_ISSUER, GitHubActionsOidcEmulator, SERVICE_ACCOUNT, StsErrorCode,
 };
 use serde_json::json;
 
@@ -298,6 +300,46 @@ async fn no_secret_in_logs_debug_display_or_errors() {
     rendered.push_str(&error_chain(
         &outbound.subject_token(&aws_ctx).await.unwrap_err(),
     ));
+
+    // Entra: the assertion and the access token it buys, also when Entra echoes the
+    // assertion in an error.
+    let entra = EntraEmulator::builder()
+        .clock(clock.clone())
+        .trust_issuer(GITHUB_ISSUER, actions.identity())
+        .application(
+            EntraApplication::new("0000c11d-0000-4000-8000-000000000001").federated_credential(
+                FederatedCredential::new(
+                    GITHUB_ISSUER,
+                    "repo:octo-org/octo-repo:ref:refs/heads/main",
+                ),
+            ),
+        )
+        .start()
+        .await
+        .unwrap();
+    let to_entra = EntraCredentials::builder()
+        .context(job.clone())
+        .token_source(GitHubActionsToken::new("api://AzureADTokenExchange"))
+        .tenant_id(entra.tenant_id())
+        .client_id("0000c11d-0000-4000-8000-000000000001")
+        .scope("https://storage.azure.com/.default")
+        .authority_host(entra.authority_host())
+        .build()
+        .unwrap();
+    let token = to_entra.access_token().await.unwrap();
+    let assertion = entra
+        .last_request()
+        .unwrap()
+        .form_param("client_assertion")
+        .unwrap();
+    secrets.extend([token.token().expose_secret().to_string(), assertion.clone()]);
+    rendered.push_str(&format!("{to_entra:?} {token:?}"));
+    entra.push_fault(Fault::status_with_body(
+        401,
+        serde_json::json!({"error": "invalid_client", "error_description": format!("AADSTS700027: bad assertion {assertion}"), "error_codes": [700027]}).to_string(),
+    ));
+    to_entra.cache().invalidate();
+    rendered.push_str(&error_chain(&to_entra.access_token().await.unwrap_err()));
 
     drop(_guard);
     let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();

@@ -8,6 +8,7 @@
 //! | [`GoogleStsExchange`] (Google STS) | any subject token → federated [`AccessToken`](crate::token::AccessToken) |
 //! | [`ServiceAccountImpersonation`] (IAM `generateAccessToken`) | access token → service-account access token |
 //! | [`GenerateIdToken`] (IAM `generateIdToken`) | access token → Google-signed ID token |
+//! | [`EntraTokenExchange`] (Microsoft Entra ID) | OIDC client assertion → Entra [`AccessToken`](crate::token::AccessToken) |
 //!
 //! The providers accept any implementation, so a caller can put their own broker in place of
 //! any step; [`FnExchange`] makes one from a closure.
@@ -33,12 +34,14 @@
 
 pub(crate) mod aws_sts;
 mod custom;
+mod entra;
 mod google_sts;
 pub(crate) mod impersonation;
 mod oauth;
 
 pub use aws_sts::{AssumeRoleWithWebIdentity, AwsCredentials};
 pub use custom::FnExchange;
+pub use entra::{AUTHORITY_HOST_ENV, AzureCloud, EntraTokenExchange, JWT_BEARER_ASSERTION};
 pub use google_sts::{
     CLOUD_PLATFORM_SCOPE, DEFAULT_TOKEN_URL, GoogleStsExchange, is_workforce_audience,
 };

@@ -85,6 +85,8 @@ pub(crate) struct OAuthErrorBody {
     pub(crate) error_uri: Option<String>,
     pub(crate) correlation_id: Option<String>,
     pub(crate) trace_id: Option<String>,
+    /// Entra's AADSTS numbers.
+    pub(crate) error_codes: Option<Vec<i64>>,
 }
 
 /// The error for a non-200 answer of a token endpoint. An OAuth error body becomes an

@@ -23,6 +23,8 @@
 //! - [`GitHubActionsOidcEmulator`]: the GitHub Actions job's OIDC token endpoint.
 //! - [`AzureManagedIdentityEmulator`]: Azure managed identity tokens from the instance metadata
 //!   service and the App Service identity endpoint.
+//! - [`EntraEmulator`]: the Microsoft Entra ID token endpoint with federated identity
+//!   credentials (client assertions from the other emulators' issuers).
 //!
 //! The [`AwsStsEmulator`] also trusts other issuers through IAM OIDC providers
 //! ([`OidcProviderSpec`]), as GitHub Actions, EKS and Azure tokens reach AWS.
@@ -155,6 +157,7 @@ mod aws_sts;
 mod azure_identity;
 mod clouds;
 mod container_credentials;
+mod entra;
 mod fault;
 mod gcp_metadata;
 mod github_actions;
@@ -185,6 +188,10 @@ pub use clouds::{
 pub use container_credentials::{
     CONTAINER_CREDENTIALS_PATH, ContainerCredentialsEmulator, ContainerCredentialsEmulatorBuilder,
     ContainerRoleCredentials, TASK_METADATA_PATH,
+};
+pub use entra::{
+    EntraApplication, EntraEmulator, EntraEmulatorBuilder, FederatedCredential, IssuedEntraToken,
+    MAX_FEDERATED_CREDENTIALS,
 };
 pub use fault::Fault;
 pub use gcp_metadata::{GcpMetadataEmulator, GcpMetadataEmulatorBuilder, ServiceAccount};
