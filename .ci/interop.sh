@@ -16,6 +16,9 @@
 # * azure-identity/MSAL, the reference managed identity client
 #   (interop/tests/azure_managed_identity.rs, INTEROP_PYTHON): the same requests as ours
 #   to the testkit's Azure emulator;
+# * azure-identity's ClientAssertionCredential (Python) and ours send the same Entra token
+#   request to the testkit's Entra emulator behind an https front; azure_identity (Rust) takes
+#   our ClientAssertion and azure_storage_blob our TokenCredential (interop/tests/azure_entra.rs);
 # * boto3/botocore's GetWebIdentityToken (interop/tests/aws_outbound_token.rs): the
 #   testkit's AWS STS emulator verifies its SigV4 signature and ours (moto has no handler).
 #

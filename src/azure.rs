@@ -66,6 +66,14 @@ pub struct EntraCredentials {
     cache: ProviderCache<AccessToken>,
     description: Arc<str>,
     exchange: EntraTokenExchange,
+    shared: Arc<Shared>,
+}
+
+/// What every scope set of one identity shares: where the assertion comes from.
+struct Shared {
+    ctx: Context,
+    source: Arc<dyn SubjectTokenSource>,
+    policy: CachePolicy,
 }
 
 impl std::fmt::Debug for EntraCredentials {
@@ -81,6 +89,14 @@ impl EntraCredentials {
     /// Starts a builder.
     pub fn builder() -> EntraCredentialsBuilder {
         EntraCredentialsBuilder::default()
+    }
+
+    /// Credentials for `scope` from the process environment, as azure-identity reads it:
+    /// `AZURE_TENANT_ID`, `AZURE_CLIENT_ID`, `AZURE_AUTHORITY_HOST`, and the assertion from the
+    /// first identity found (AKS token file, GitHub Actions, the AWS role, GCE metadata):
+    /// [`default_chain::entra`](crate::default_chain::entra) with the default context.
+    pub async fn from_env(scope: impl Into<String>) -> Result<EntraCredentials, Error> {
+        crate::default_chain::entra(&Context::default(), scope).await
     }
 
     /// A current access token: from the cache, or fetched (once, however many callers wait).
@@ -114,6 +130,60 @@ impl EntraCredentials {
     /// The cache, shared by clones.
     pub fn cache(&self) -> &ProviderCache<AccessToken> {
         &self.cache
+    }
+
+    /// The same identity (source, tenant, client id, authority, cache policy) for other
+    /// scopes, with a cache of its own: an Entra token is for one resource, so each scope set
+    /// needs its own token. The assertion source is shared, not copied.
+    ///
+    /// ```
+    /// # use federated_credentials::azure::EntraCredentials;
+    /// # use federated_credentials::source::StaticToken;
+    /// # use federated_credentials::token::TokenType;
+    /// # let storage = EntraCredentials::builder()
+    /// #     .token_source(StaticToken::new("eyJhbGciOi...", TokenType::Jwt))
+    /// #     .tenant_id("72f9a8bf-0000-4000-8000-00000000a2e1")
+    /// #     .client_id("0000c11d-0000-4000-8000-000000000001")
+    /// #     .scope("https://storage.azure.com/.default")
+    /// #     .build()?;
+    /// let vault = storage.with_scopes(["https://vault.azure.net/.default"])?;
+    /// assert_eq!(vault.scopes(), ["https://vault.azure.net/.default"]);
+    /// assert_eq!(vault.client_id(), storage.client_id());
+    /// # Ok::<(), federated_credentials::Error>(())
+    /// ```
+    pub fn with_scopes<I, S>(&self, scopes: I) -> Result<EntraCredentials, Error>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let exchange = self.exchange.clone().scopes(scopes);
+        exchange.validate(&self.shared.ctx)?;
+        Ok(EntraCredentials::assemble(exchange, self.shared.clone()))
+    }
+
+    /// Now, by the context's clock.
+    #[cfg_attr(not(feature = "azure"), allow(dead_code))]
+    pub(crate) fn now(&self) -> std::time::SystemTime {
+        self.shared.ctx.clock().now()
+    }
+
+    fn assemble(exchange: EntraTokenExchange, shared: Arc<Shared>) -> EntraCredentials {
+        let description: Arc<str> = format!("{} -> entra", shared.source.name()).into();
+        let fetch = EntraFetch {
+            ctx: shared.ctx.clone(),
+            source: shared.source.clone(),
+            exchange: exchange.clone(),
+        };
+        EntraCredentials {
+            cache: CredentialCache::new(
+                DynFetch::new(fetch),
+                shared.ctx.clock().clone(),
+                shared.policy,
+            ),
+            description,
+            exchange,
+            shared,
+        }
     }
 }
 
@@ -276,21 +346,11 @@ impl EntraCredentialsBuilder {
             exchange = f(exchange);
         }
         exchange.validate(&ctx)?;
-        let description: Arc<str> = format!("{} -> entra", source.name()).into();
-        let clock = ctx.clock().clone();
-        let fetch = EntraFetch {
+        let shared = Arc::new(Shared {
             ctx,
             source,
-            exchange: exchange.clone(),
-        };
-        Ok(EntraCredentials {
-            cache: CredentialCache::new(
-                DynFetch::new(fetch),
-                clock,
-                self.cache_policy.unwrap_or_else(CachePolicy::google_token),
-            ),
-            description,
-            exchange,
-        })
+            policy: self.cache_policy.unwrap_or_else(CachePolicy::google_token),
+        });
+        Ok(EntraCredentials::assemble(exchange, shared))
     }
 }

@@ -63,14 +63,16 @@ pub mod http;
 #[cfg(any(
     feature = "google-cloud-auth",
     feature = "gcloud-token",
-    feature = "gcp-auth"
+    feature = "gcp-auth",
+    feature = "azure"
 ))]
 #[cfg_attr(
     docsrs,
     doc(cfg(any(
         feature = "google-cloud-auth",
         feature = "gcloud-token",
-        feature = "gcp-auth"
+        feature = "gcp-auth",
+        feature = "azure"
     )))
 )]
 pub mod integrations;

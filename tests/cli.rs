@@ -698,50 +698,6 @@ async fn credential_process_reads_its_profile() {
     assert!(stderr.contains("profile `nope` not found"), "{stderr}");
 }
 
-/// A private CA and a TLS front on loopback (a `localhost` certificate it signed) that
-/// forwards every connection to `backend` (a plain-http emulator).
-async fn tls_front(backend: std::net::SocketAddr) -> (String, u16) {
-    use std::sync::Arc;
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, rcgen::KeyPair::generate().unwrap())
-        .unwrap();
-    let leaf_key = rcgen::KeyPair::generate().unwrap();
-    let leaf = rcgen::CertificateParams::new(vec!["localhost".to_string()])
-        .unwrap()
-        .signed_by(&leaf_key, &ca)
-        .unwrap();
-    let server = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::aws_lc_rs::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(
-        vec![leaf.der().clone()],
-        rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into()),
-    )
-    .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                let Ok(mut tls) = acceptor.accept(tcp).await else {
-                    return;
-                };
-                let Ok(mut plain) = tokio::net::TcpStream::connect(backend).await else {
-                    return;
-                };
-                let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
-            });
-        }
-    });
-    (ca.pem(), port)
-}
-
 /// `SSL_CERT_FILE` names the CA bundle to trust (with the platform verifier): an STS behind a
 /// private CA is refused without it and reached with it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -753,7 +709,10 @@ async fn ssl_cert_file_trusts_a_private_ca() {
         .trim_end_matches('/')
         .parse()
         .unwrap();
-    let (ca_pem, port) = tls_front(backend).await;
+    let front = federated_credentials_testkit::TlsFront::start(backend)
+        .await
+        .unwrap();
+    let (ca_pem, port) = (front.ca_pem().to_string(), front.local_addr().port());
     let dir = tempfile::tempdir().unwrap();
     let ca_file = dir.path().join("ca.pem");
     std::fs::write(&ca_file, ca_pem).unwrap();
@@ -972,4 +931,134 @@ async fn azure_access_token_from_the_default_chain_and_a_source() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("https://vault.azure.net/.default"));
     assert_eq!(entra.request_count(), before);
+}
+
+/// `azure access-token` with each other identity: an AWS role's outbound token, a GitHub
+/// Actions job's token, and a token file; each asked for (or carrying) the Entra audience.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn azure_access_token_from_aws_github_and_a_token_file() {
+    use federated_credentials_testkit::{
+        CallerCredentials, EntraApplication, EntraEmulator, FederatedCredential,
+        GitHubActionsOidcEmulator, GoogleIdentity,
+    };
+    let sts = AwsStsEmulator::builder()
+        .outbound_web_identity_federation(true)
+        .start()
+        .await
+        .unwrap();
+    let role = "arn:aws:iam::123456789012:role/to-azure";
+    sts.allow_caller(CallerCredentials::role_session(
+        "ASIACLITOAZURE000001",
+        "cli/azure/secret",
+        "cli-azure-session",
+        role,
+        std::time::SystemTime::now() + Duration::from_secs(3600),
+    ));
+    let actions = GitHubActionsOidcEmulator::builder().start().await.unwrap();
+    let cluster_issuer = "https://oidc.cluster.example/";
+    let cluster = GoogleIdentity::generate();
+    let github_subject = "repo:octo-org/octo-repo:ref:refs/heads/main";
+    let pod = "system:serviceaccount:payments:api";
+    let client = "0000c11d-0000-4000-8000-000000000001";
+    let entra = EntraEmulator::builder()
+        .trust_issuer(sts.outbound_issuer(), sts.outbound_identity())
+        .trust_issuer(
+            federated_credentials_testkit::GITHUB_ISSUER,
+            actions.identity(),
+        )
+        .trust_issuer(cluster_issuer, cluster.clone())
+        .application(
+            EntraApplication::new(client)
+                .federated_credential(FederatedCredential::new(sts.outbound_issuer(), role))
+                .federated_credential(FederatedCredential::new(
+                    federated_credentials_testkit::GITHUB_ISSUER,
+                    github_subject,
+                ))
+                .federated_credential(FederatedCredential::new(cluster_issuer, pod)),
+        )
+        .start()
+        .await
+        .unwrap();
+    let azure = || {
+        vec![
+            ("AZURE_TENANT_ID", entra.tenant_id().to_string()),
+            ("AZURE_CLIENT_ID", s(client)),
+            ("AZURE_AUTHORITY_HOST", entra.authority_host()),
+        ]
+    };
+    let access_token = |source: &str| {
+        vec![
+            s("azure"),
+            s("access-token"),
+            s("--scope"),
+            s("https://storage.azure.com/.default"),
+            s("--source"),
+            s(source),
+        ]
+    };
+
+    let mut aws = azure();
+    aws.extend([
+        ("AWS_ACCESS_KEY_ID", s("ASIACLITOAZURE000001")),
+        ("AWS_SECRET_ACCESS_KEY", s("cli/azure/secret")),
+        ("AWS_SESSION_TOKEN", s("cli-azure-session")),
+        ("AWS_REGION", s("us-west-2")),
+        ("AWS_ENDPOINT_URL_STS", sts.endpoint()),
+    ]);
+    let out = run(access_token("aws-web-identity-token"), aws).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        sts.issued_web_identity_tokens()[0].audiences,
+        ["api://AzureADTokenExchange"]
+    );
+
+    let mut github = azure();
+    github.extend([
+        ("ACTIONS_ID_TOKEN_REQUEST_URL", actions.request_url()),
+        ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", actions.request_token()),
+    ]);
+    let out = run(access_token("github-actions"), github).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        actions.last_request().unwrap().query_param("audience"),
+        Some("api://AzureADTokenExchange")
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("token");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    std::fs::write(
+        &file,
+        cluster.sign(&serde_json::json!({
+            "iss": cluster_issuer, "sub": pod, "aud": "api://AzureADTokenExchange",
+            "iat": now, "exp": now + 3600,
+        })),
+    )
+    .unwrap();
+    let mut args = access_token("file");
+    args.extend([s("--token-file"), file.to_str().unwrap().to_string()]);
+    let out = run(args, azure()).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let subjects: Vec<String> = entra
+        .issued_tokens()
+        .into_iter()
+        .map(|t| t.assertion_subject)
+        .collect();
+    assert_eq!(subjects, [role, github_subject, pod]);
 }

@@ -1,15 +1,18 @@
 //! Adapters that hand [`ExternalAccountCredentials`](crate::google::ExternalAccountCredentials)
-//! to other crates' credential traits, so Google Cloud clients built on them get their tokens
-//! through Workload Identity Federation. Each is behind its own cargo feature.
+//! and [`EntraCredentials`](crate::azure::EntraCredentials) to other crates' credential traits,
+//! so Google Cloud and Azure clients built on them get their tokens through workload identity
+//! federation. Each is behind its own cargo feature.
 //!
 //! | feature | module | implements |
 //! |---|---|---|
 //! | `google-cloud-auth` | [`google_cloud_auth`] | `google_cloud_auth::credentials::CredentialsProvider` (the official `google-cloud-*` clients) |
 //! | `gcloud-token` | [`gcloud_token`] | `token_source::TokenSource` and `TokenSourceProvider` (the `gcloud-*` community clients) |
 //! | `gcp-auth` | [`gcp_auth`] | `gcp_auth::TokenProvider` |
+//! | `azure` | [`azure_core`] | `azure_core::credentials::TokenCredential` (the Azure SDK for Rust clients), over [`EntraCredentials`](crate::azure::EntraCredentials) |
+//! | `azure-identity` | [`azure_identity`] | `azure_identity::ClientAssertion` (any of our sources as the assertion of its `ClientAssertionCredential`) |
 //!
 //! Every adapter is a thin, cheap-to-clone wrapper: the token cache stays in
-//! `ExternalAccountCredentials`, so clones and adapters over the same credentials share one
+//! `ExternalAccountCredentials` (or `EntraCredentials`), so clones and adapters over the same credentials share one
 //! cache, and errors keep their [`is_transient`](crate::Error::is_transient) flag (directly
 //! where the other crate has one, otherwise as the error's source).
 //!
@@ -35,6 +38,12 @@
 //! # Ok::<(), federated_credentials::Error>(())
 //! ```
 
+#[cfg(feature = "azure")]
+#[cfg_attr(docsrs, doc(cfg(feature = "azure")))]
+pub mod azure_core;
+#[cfg(feature = "azure-identity")]
+#[cfg_attr(docsrs, doc(cfg(feature = "azure-identity")))]
+pub mod azure_identity;
 #[cfg(any(feature = "google-cloud-auth", feature = "gcp-auth"))]
 mod derived;
 #[cfg(feature = "gcloud-token")]

@@ -171,6 +171,8 @@ mod sigv4;
 #[cfg(test)]
 mod test_support;
 mod timestamp;
+#[cfg(feature = "tls")]
+mod tls;
 
 pub use aws_imds::{Ec2MetadataEmulator, Ec2MetadataEmulatorBuilder, ImdsCredentials, ImdsMode};
 pub use aws_sts::{
@@ -207,3 +209,5 @@ pub use iam_credentials::{
 };
 pub use jwt::{GoogleIdentity, JwtError, decode_header, decode_payload};
 pub use request::RecordedRequest;
+#[cfg(feature = "tls")]
+pub use tls::TlsFront;
