@@ -55,6 +55,7 @@ pub mod context;
 pub mod default_chain;
 pub mod error;
 pub mod exchange;
+pub mod file_cache;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;

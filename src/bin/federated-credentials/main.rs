@@ -12,7 +12,11 @@
 //! - `google executable-output`: a pluggable-auth executable response, so any Google client
 //!   library can use our token sources through an `executable` credential_source.
 //!
-//! Errors go to stderr as one line, with a non-zero exit status.
+//! Errors go to stderr as one line, with a non-zero exit status. `aws credential-process` and
+//! `google access-token` keep their result between invocations ([`process_cache`]) unless
+//! given `--no-cache`.
+
+mod process_cache;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -33,7 +37,7 @@ use federated_credentials::source::{
     AzureManagedIdentityToken, AzureWorkloadIdentityToken, GcpMetadataIdentityToken,
     GitHubActionsToken, IdTokenFormat, SubjectTokenSource, TokenFile, UserAssignedIdentity,
 };
-use federated_credentials::token::{SubjectToken, TokenType};
+use federated_credentials::token::{AccessToken, SubjectToken, TokenType};
 
 #[derive(Parser)]
 #[command(
@@ -173,6 +177,10 @@ struct CredentialProcessArgs {
     /// A fixed STS endpoint URL.
     #[arg(long, value_name = "URL")]
     sts_endpoint: Option<String>,
+    /// Do not keep the credentials between invocations (by default they are, under
+    /// $XDG_CACHE_HOME/federated-credentials, and reused while more than 15 minutes are left).
+    #[arg(long)]
+    no_cache: bool,
 }
 
 #[derive(Subcommand)]
@@ -206,6 +214,10 @@ struct AccessTokenArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "token")]
     format: OutputFormat,
+    /// Do not keep the token between invocations (by default it is, under
+    /// $XDG_CACHE_HOME/federated-credentials, and reused while more than 225 s are left).
+    #[arg(long)]
+    no_cache: bool,
 }
 
 #[derive(Args)]
@@ -376,6 +388,13 @@ async fn run(command: Command) -> Result<String, Error> {
 
 async fn access_token(args: AccessTokenArgs) -> Result<String, Error> {
     let ctx = Context::default();
+    let config_path = match &args.credential_config {
+        Some(path) => Some(std::path::PathBuf::from(path)),
+        None => ctx
+            .env()
+            .get_non_empty("GOOGLE_APPLICATION_CREDENTIALS")
+            .map(|p| std::path::PathBuf::from(p.trim())),
+    };
     let config = match args.credential_config {
         Some(path) => ExternalAccountConfig::from_file(path)?,
         None => ExternalAccountConfig::from_env(&ctx)?,
@@ -386,7 +405,27 @@ async fn access_token(args: AccessTokenArgs) -> Result<String, Error> {
     if !args.scopes.is_empty() {
         builder = builder.scopes(args.scopes.iter().map(|s| s.trim().to_string()));
     }
-    let token = builder.build()?.access_token().await?;
+    let credentials = builder.build()?;
+    let fetch = || credentials.access_token();
+    let token = if args.no_cache {
+        fetch().await?
+    } else {
+        let now = ctx.now();
+        process_cache::cached(
+            &ctx,
+            process_cache::key_for("google access-token", &[config_path]),
+            process_cache::GOOGLE_MIN_REMAINING,
+            fetch,
+            |token| {
+                let expires_at = token
+                    .expires_at()
+                    .unwrap_or(now + federated_credentials::cache::NO_EXPIRY_LIFETIME);
+                (token.token().clone(), expires_at)
+            },
+            |cached| Arc::new(AccessToken::new(cached.value, Some(cached.expires_at))),
+        )
+        .await?
+    };
     Ok(match args.format {
         OutputFormat::Token => token.token().expose_secret().to_string(),
         OutputFormat::Json => token
@@ -489,15 +528,43 @@ async fn executable_output(args: ExecutableOutputArgs) -> Result<String, Error> 
 }
 
 async fn credential_process(args: CredentialProcessArgs) -> Result<String, Error> {
+    let ctx = Context::default();
+    let no_cache = args.no_cache;
     let provider = match args.profile.clone() {
         Some(name) => provider_from_profile(&name, args)?,
         None => provider_from_args(args)?,
     };
-    let creds = provider.credentials().await?;
-    Ok(creds
-        .to_credential_process_json()
-        .expose_secret()
-        .to_string())
+    let fetch = || async {
+        let creds = provider.credentials().await?;
+        Ok((creds.to_credential_process_json(), creds.expiration()))
+    };
+    let (json, _) = if no_cache {
+        fetch().await?
+    } else {
+        process_cache::cached(
+            &ctx,
+            process_cache::key_for("aws credential-process", &[aws_config_file(&ctx)]),
+            process_cache::AWS_MIN_REMAINING,
+            fetch,
+            |(json, expires_at)| (json.clone(), *expires_at),
+            |cached| (cached.value, cached.expires_at),
+        )
+        .await?
+    };
+    Ok(json.expose_secret().to_string())
+}
+
+/// The AWS config file profiles are read from: AWS_CONFIG_FILE, else ~/.aws/config.
+fn aws_config_file(ctx: &Context) -> Option<std::path::PathBuf> {
+    let env = ctx.env();
+    match env.get_non_empty("AWS_CONFIG_FILE") {
+        Some(path) => Some(std::path::PathBuf::from(path.trim())),
+        None => env.get_non_empty("HOME").map(|home| {
+            std::path::Path::new(home.trim())
+                .join(".aws")
+                .join("config")
+        }),
+    }
 }
 
 /// The provider a profile describes, with the command line's options over it.
