@@ -80,6 +80,9 @@ pub mod integrations;
 pub mod jwt;
 pub mod provider;
 pub mod secret;
+#[cfg(feature = "server")]
+#[cfg_attr(docsrs, doc(cfg(feature = "server")))]
+pub mod server;
 pub mod source;
 pub mod token;
 mod xml;

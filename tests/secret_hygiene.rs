@@ -341,6 +341,49 @@ async fn no_secret_in_logs_debug_display_or_errors() {
     to_entra.cache().invalidate();
     rendered.push_str(&error_chain(&to_entra.access_token().await.unwrap_err()));
 
+    // The aws serve broker: served, refused, and failing requests (with `provider`, GCP -> AWS).
+    #[cfg(feature = "server")]
+    {
+        use federated_credentials::server::{AuthToken, ContainerCredentialsServer};
+        let broker_token = "broker-auth-token-5e1f0a9d7c3b2e41";
+        secrets.push(broker_token.to_string());
+        sts.clear_faults();
+        provider.cache().invalidate();
+        let server = ContainerCredentialsServer::builder()
+            .provider(provider.clone())
+            .auth_token(AuthToken::fixed(broker_token))
+            .bind()
+            .await
+            .unwrap();
+        rendered.push_str(&format!("{server:?}"));
+        let url = server.full_uri();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let serving = tokio::spawn(server.run(async {
+            let _ = stopped.await;
+        }));
+        let client = reqwest::Client::new();
+        let ask = |token: &'static str| client.get(&url).header("Authorization", token).send();
+        let served = ask(broker_token).await.unwrap().text().await.unwrap();
+        let served: serde_json::Value = serde_json::from_str(&served).unwrap();
+        assert!(served.get("SecretAccessKey").is_some(), "{served}");
+        secrets.push(served["SecretAccessKey"].as_str().unwrap().to_string());
+        secrets.push(served["Token"].as_str().unwrap().to_string());
+        rendered.push_str(
+            &ask("broker-auth-token-5e1f0a9d7c3b2e42")
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap(),
+        );
+        sts.push_fault_times(Fault::status(503), 1000);
+        provider.cache().invalidate();
+        rendered.push_str(&ask(broker_token).await.unwrap().text().await.unwrap());
+        sts.clear_faults();
+        let _ = stop.send(());
+        serving.await.unwrap().unwrap();
+    }
+
     drop(_guard);
     let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
     assert!(

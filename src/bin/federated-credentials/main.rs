@@ -16,6 +16,7 @@
 //! `google access-token` keep their result between invocations ([`process_cache`]) unless
 //! given `--no-cache`.
 
+mod broker;
 mod process_cache;
 
 use std::process::ExitCode;
@@ -110,12 +111,22 @@ enum AwsCommand {
     /// or role_arn and web_identity_token_file. Otherwise unset options fall back to
     /// AWS_ROLE_ARN, AWS_ROLE_SESSION_NAME, AWS_WEB_IDENTITY_TOKEN_FILE,
     /// FEDERATED_CREDENTIALS_GCP_AUDIENCE and AWS_REGION.
-    CredentialProcess(CredentialProcessArgs),
+    CredentialProcess(CredentialProcessCommand),
     /// Print an OIDC token for this machine's AWS identity from STS GetWebIdentityToken
     /// (IAM outbound identity federation), like `aws sts get-web-identity-token`. The AWS
     /// identity is the SDKs' chain: environment keys, web identity, container credentials,
     /// EC2 instance metadata.
     WebIdentityToken(WebIdentityTokenArgs),
+    /// Serve the credentials over the ECS container-credentials protocol, so every process
+    /// on the host shares one cache: once the first credentials are fetched, prints
+    /// `export AWS_CONTAINER_CREDENTIALS_FULL_URI=…` and
+    /// `export AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=…` (for `eval`), then serves until
+    /// SIGTERM or SIGINT. Takes the identity options of credential-process.
+    Serve(broker::ServeArgs),
+    /// Run a command with the credentials served to it over the container-credentials
+    /// protocol by an in-process server (as `aws-vault exec --ecs-server`); exits with the
+    /// command's status. Takes the identity options of credential-process.
+    Exec(broker::ExecArgs),
 }
 
 #[derive(Args)]
@@ -146,7 +157,7 @@ enum AlgorithmArg {
 }
 
 #[derive(Args)]
-struct CredentialProcessArgs {
+pub(crate) struct CredentialProcessArgs {
     /// Read the settings from this profile of AWS_CONFIG_FILE (default ~/.aws/config); the
     /// other options override it.
     #[arg(long, value_name = "NAME", conflicts_with_all = ["audience", "token_file", "source"])]
@@ -177,6 +188,12 @@ struct CredentialProcessArgs {
     /// A fixed STS endpoint URL.
     #[arg(long, value_name = "URL")]
     sts_endpoint: Option<String>,
+}
+
+#[derive(Args)]
+struct CredentialProcessCommand {
+    #[command(flatten)]
+    identity: CredentialProcessArgs,
     /// Do not keep the credentials between invocations (by default they are, under
     /// $XDG_CACHE_HOME/federated-credentials, and reused while more than 15 minutes are left).
     #[arg(long)]
@@ -353,6 +370,11 @@ struct IdTokenArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    match cli.command {
+        Command::Aws(AwsCommand::Serve(args)) => return broker::serve_main(args),
+        Command::Aws(AwsCommand::Exec(args)) => return broker::exec_main(args),
+        _ => {}
+    }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -378,6 +400,11 @@ fn main() -> ExitCode {
 async fn run(command: Command) -> Result<String, Error> {
     match command {
         Command::Aws(AwsCommand::CredentialProcess(args)) => credential_process(args).await,
+        // main() runs these on a runtime of their own before getting here.
+        Command::Aws(AwsCommand::Serve(_) | AwsCommand::Exec(_)) => Err(Error::config(
+            "command",
+            "aws serve and aws exec run through their own entry point",
+        )),
         Command::Aws(AwsCommand::WebIdentityToken(args)) => web_identity_token(args).await,
         Command::Azure(AzureCommand::AccessToken(args)) => azure_access_token(args).await,
         Command::Google(GoogleCommand::IdToken(args)) => id_token(args).await,
@@ -527,13 +554,10 @@ async fn executable_output(args: ExecutableOutputArgs) -> Result<String, Error> 
     }
 }
 
-async fn credential_process(args: CredentialProcessArgs) -> Result<String, Error> {
+async fn credential_process(command: CredentialProcessCommand) -> Result<String, Error> {
     let ctx = Context::default();
-    let no_cache = args.no_cache;
-    let provider = match args.profile.clone() {
-        Some(name) => provider_from_profile(&name, args)?,
-        None => provider_from_args(args)?,
-    };
+    let no_cache = command.no_cache;
+    let provider = aws_provider(command.identity)?;
     let fetch = || async {
         let creds = provider.credentials().await?;
         Ok((creds.to_credential_process_json(), creds.expiration()))
@@ -552,6 +576,14 @@ async fn credential_process(args: CredentialProcessArgs) -> Result<String, Error
         .await?
     };
     Ok(json.expose_secret().to_string())
+}
+
+/// The provider the identity options describe (a profile, or flags and environment).
+pub(crate) fn aws_provider(args: CredentialProcessArgs) -> Result<WebIdentityProvider, Error> {
+    match args.profile.clone() {
+        Some(name) => provider_from_profile(&name, args),
+        None => provider_from_args(args),
+    }
 }
 
 /// The AWS config file profiles are read from: AWS_CONFIG_FILE, else ~/.aws/config.

@@ -1,0 +1,291 @@
+//! `aws serve` and `aws exec`: the CLI side of [`federated_credentials::server`]. A thin
+//! wrapper: the provider comes from the same options as `aws credential-process`, the server
+//! is the library's.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+use federated_credentials::Error;
+use federated_credentials::context::Context;
+use federated_credentials::server::{AuthToken, ContainerCredentialsServer};
+
+use crate::{CredentialProcessArgs, aws_provider};
+
+#[derive(Args)]
+pub(crate) struct ServeArgs {
+    #[command(flatten)]
+    identity: CredentialProcessArgs,
+    /// The address to listen on. Another than loopback is served with a warning: any host
+    /// that reaches it can ask, with the token.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+    /// The file holding the token callers present (created with 32 random bytes, mode 0600,
+    /// when absent; re-read when it changes). Default:
+    /// $XDG_RUNTIME_DIR/federated-credentials/aws-container-token, else under
+    /// $XDG_CACHE_HOME or ~/.cache.
+    #[arg(long, value_name = "PATH")]
+    auth_token_file: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub(crate) struct ExecArgs {
+    #[command(flatten)]
+    identity: CredentialProcessArgs,
+    /// The command and its arguments (after `--`).
+    #[arg(required = true, last = true, value_name = "CMD")]
+    command: Vec<std::ffi::OsString>,
+}
+
+/// Variables that would make the child's SDK pick another identity over the container
+/// endpoint (the SDKs read them first), removed from its environment.
+const SHADOWING_VARIABLES: &[&str] = &[
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+];
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
+}
+
+fn fail(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("federated-credentials: error: {message}");
+    ExitCode::FAILURE
+}
+
+/// The default token file: under XDG_RUNTIME_DIR (a per-user tmpfs), else the cache dir.
+fn default_token_file(ctx: &Context) -> Result<PathBuf, Error> {
+    let env = ctx.env();
+    let base = env
+        .get_non_empty("XDG_RUNTIME_DIR")
+        .filter(|d| std::path::Path::new(d.trim()).is_absolute())
+        .map(|d| PathBuf::from(d.trim()))
+        .or_else(|| {
+            env.get_non_empty("XDG_CACHE_HOME")
+                .filter(|d| std::path::Path::new(d.trim()).is_absolute())
+                .map(|d| PathBuf::from(d.trim()))
+        })
+        .or_else(|| {
+            env.get_non_empty("HOME")
+                .map(|h| std::path::Path::new(h.trim()).join(".cache"))
+        })
+        .ok_or_else(|| {
+            Error::config(
+                "--auth-token-file",
+                "is required when neither XDG_RUNTIME_DIR, XDG_CACHE_HOME nor HOME is set",
+            )
+        })?;
+    Ok(base
+        .join("federated-credentials")
+        .join("aws-container-token"))
+}
+
+/// Shell-quoted for `eval`: single quotes, with `'` as `'\''`.
+fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+/// Completes on SIGTERM or SIGINT.
+async fn termination() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Fetches the first credentials (a misconfiguration fails here, before anything is
+/// printed), then binds the server.
+async fn start(
+    identity: CredentialProcessArgs,
+    listen: SocketAddr,
+    token: AuthToken,
+) -> Result<ContainerCredentialsServer, String> {
+    let provider = aws_provider(identity).map_err(|e| e.to_string())?;
+    provider
+        .cache()
+        .prefetch()
+        .await
+        .map_err(|e| e.to_string())?;
+    ContainerCredentialsServer::builder()
+        .provider(provider)
+        .auth_token(token)
+        .listen(listen)
+        .bind()
+        .await
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))
+}
+
+pub(crate) fn serve_main(args: ServeArgs) -> ExitCode {
+    let runtime = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => return fail(e),
+    };
+    runtime.block_on(async move {
+        let ctx = Context::default();
+        let path = match args.auth_token_file {
+            Some(p) => p,
+            None => match default_token_file(&ctx) {
+                Ok(p) => p,
+                Err(e) => return fail(e),
+            },
+        };
+        let token = match AuthToken::from_file(&path) {
+            Ok(t) => t,
+            Err(e) => return fail(format!("auth token file {}: {e}", path.display())),
+        };
+        let server = match start(args.identity, args.listen, token).await {
+            Ok(s) => s,
+            Err(e) => return fail(e),
+        };
+        println!(
+            "export AWS_CONTAINER_CREDENTIALS_FULL_URI={}\nexport AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE={}",
+            shell_quote(&server.full_uri()),
+            shell_quote(&path.display().to_string())
+        );
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        eprintln!(
+            "federated-credentials: serving AWS credentials on {} until SIGTERM or SIGINT",
+            server.full_uri()
+        );
+        match server.run(termination()).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(e),
+        }
+    })
+}
+
+pub(crate) fn exec_main(args: ExecArgs) -> ExitCode {
+    let runtime = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => return fail(e),
+    };
+    runtime.block_on(async move {
+        // The token lives in a private directory of this run, removed afterwards.
+        let dir = match tempfile_dir() {
+            Ok(d) => d,
+            Err(e) => {
+                return fail(format!(
+                    "cannot create a private directory for the token: {e}"
+                ));
+            }
+        };
+        let path = dir.join("token");
+        let outcome = async {
+            let token = AuthToken::from_file(&path).map_err(|e| e.to_string())?;
+            let server = start(args.identity, SocketAddr::from(([127, 0, 0, 1], 0)), token).await?;
+            let uri = server.full_uri();
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let serving = tokio::spawn(server.run(async {
+                let _ = stopped.await;
+            }));
+            let (program, rest) = args
+                .command
+                .split_first()
+                .ok_or_else(|| "no command given after --".to_string())?;
+            let mut child = tokio::process::Command::new(program);
+            child
+                .args(rest)
+                .env("AWS_CONTAINER_CREDENTIALS_FULL_URI", &uri)
+                .env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", &path);
+            for var in SHADOWING_VARIABLES {
+                child.env_remove(var);
+            }
+            let status = child
+                .status()
+                .await
+                .map_err(|e| format!("cannot run {}: {e}", program.to_string_lossy()))?;
+            let _ = stop.send(());
+            let _ = serving.await;
+            Ok::<_, String>(status)
+        }
+        .await;
+        let _ = std::fs::remove_dir_all(&dir);
+        match outcome {
+            Ok(status) => exit_code_of(status),
+            Err(e) => fail(e),
+        }
+    })
+}
+
+/// The child's status as ours: its code, or 128 + the signal that ended it (as shells do).
+fn exit_code_of(status: std::process::ExitStatus) -> ExitCode {
+    if let Some(code) = status.code() {
+        return ExitCode::from(u8::try_from(code).unwrap_or(1));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        if let Some(signal) = status.signal() {
+            return ExitCode::from(u8::try_from(128 + signal).unwrap_or(1));
+        }
+    }
+    ExitCode::FAILURE
+}
+
+/// A new directory only this user can enter, under XDG_RUNTIME_DIR or the temp directory.
+fn tempfile_dir() -> std::io::Result<PathBuf> {
+    let base = std::env::var_os("XDG_RUNTIME_DIR")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .unwrap_or_else(std::env::temp_dir);
+    let mut builder = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    for _ in 0..8 {
+        let dir = base.join(format!(
+            "federated-credentials-exec-{}-{:016x}",
+            std::process::id(),
+            fastrand_u64()
+        ));
+        match builder.create(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::other("no free directory name"))
+}
+
+fn fastrand_u64() -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one(std::time::SystemTime::now())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_quoting_survives_quotes() {
+        assert_eq!(shell_quote("/a b/c"), "'/a b/c'");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+    }
+}
