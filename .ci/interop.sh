@@ -19,6 +19,8 @@
 # * azure-identity's ClientAssertionCredential (Python) and ours send the same Entra token
 #   request to the testkit's Entra emulator behind an https front; azure_identity (Rust) takes
 #   our ClientAssertion and azure_storage_blob our TokenCredential (interop/tests/azure_entra.rs);
+# * the aws serve broker (interop/tests/aws_broker.rs): aws-config's default chain and 24
+#   boto3 sessions get its credentials through AWS_CONTAINER_CREDENTIALS_FULL_URI;
 # * boto3/botocore's GetWebIdentityToken (interop/tests/aws_outbound_token.rs): the
 #   testkit's AWS STS emulator verifies its SigV4 signature and ours (moto has no handler).
 #
