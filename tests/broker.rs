@@ -349,4 +349,45 @@ sys.exit(7)
             w.sts.issued_credentials()[0].access_key_id
         );
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn google_serve_metadata_prints_exports_and_serves_tokens() {
+        let clouds = federated_credentials_testkit::Clouds::start()
+            .await
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let config = clouds.write_external_account_config(dir.path()).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_federated-credentials"))
+            .env_clear()
+            .env("GOOGLE_APPLICATION_CREDENTIALS", &config)
+            .args(["google", "serve-metadata", "--project-id", "p1"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = lines.next().unwrap().unwrap();
+        let second = lines.next().unwrap().unwrap();
+        let host = first
+            .strip_prefix("export GCE_METADATA_HOST=")
+            .unwrap_or_else(|| panic!("{first}"))
+            .trim_matches('\'');
+        assert_eq!(second, format!("export GCE_METADATA_IP='{host}'"));
+        let response = reqwest::Client::new()
+            .get(format!(
+                "http://{host}/computeMetadata/v1/instance/service-accounts/default/token"
+            ))
+            .header("Metadata-Flavor", "Google")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        let json: serde_json::Value = response.json().await.unwrap();
+        let issued = clouds.iam.issued_access_tokens();
+        assert_eq!(json["access_token"], issued[0].access_token.as_str());
+        rustix_kill(child.id());
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{:?}", out.status);
+        assert!(!String::from_utf8_lossy(&out.stderr).contains(&issued[0].access_token));
+    }
 }

@@ -384,6 +384,80 @@ async fn no_secret_in_logs_debug_display_or_errors() {
         serving.await.unwrap().unwrap();
     }
 
+    // The serve-metadata broker (AWS -> GCP with impersonation): tokens served, a failing IAM
+    // echoing the federated token, refusals.
+    #[cfg(feature = "server")]
+    {
+        use federated_credentials::server::MetadataServer;
+        let server = MetadataServer::builder()
+            .context(
+                Context::builder()
+                    .clock(clock.clone())
+                    .env(StaticEnv::empty())
+                    .sleep(InstantSleep)
+                    .build(),
+            )
+            .config(ExternalAccountConfig::from_value(&config).unwrap())
+            .bind()
+            .await
+            .unwrap();
+        rendered.push_str(&format!("{server:?}"));
+        let base = format!("http://{}", server.host());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let serving = tokio::spawn(server.run(async {
+            let _ = stopped.await;
+        }));
+        let client = reqwest::Client::new();
+        let path = "/computeMetadata/v1/instance/service-accounts/default";
+        let ask = |p: String| {
+            client
+                .get(format!("{base}{p}"))
+                .header("Metadata-Flavor", "Google")
+                .send()
+        };
+        let served = ask(format!("{path}/token"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let served: serde_json::Value = serde_json::from_str(&served).unwrap();
+        secrets.push(served["access_token"].as_str().unwrap().to_string());
+        let id = ask(format!("{path}/identity?audience=https://app.example"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(id.starts_with("ey"), "{id}");
+        secrets.push(id);
+        let federated = gsts.issued_tokens().last().unwrap().access_token.clone();
+        secrets.push(federated.clone());
+        iam.push_rpc_error(401, "UNAUTHENTICATED", &format!("bad bearer {federated}"));
+        rendered.push_str(
+            &ask(format!(
+                "{path}/token?scopes=https://www.googleapis.com/auth/other"
+            ))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        );
+        rendered.push_str(
+            &client
+                .get(format!("{base}{path}/token"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap(),
+        );
+        let _ = stop.send(());
+        serving.await.unwrap().unwrap();
+    }
+
     drop(_guard);
     let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
     assert!(

@@ -1,7 +1,7 @@
 //! Shared helpers of the interop tests (`tests/moto.rs`, `tests/google_auth.rs`,
 //! `tests/botocore_profile.rs`, `tests/aws_container.rs`, `tests/aws_web_identity.rs`,
 //! `tests/azure_managed_identity.rs`, `tests/aws_outbound_token.rs`, `tests/azure_entra.rs`,
-//! `tests/aws_broker.rs`, `tests/google_cloud_storage.rs`); run
+//! `tests/aws_broker.rs`, `tests/google_metadata.rs`, `tests/google_cloud_storage.rs`); run
 //! them with `.ci/interop.sh`, which installs the tools and sets the variables they read.
 
 /// Set to `1` to skip the interop tests whose tool is missing instead of failing them.

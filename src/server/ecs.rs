@@ -18,10 +18,9 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use tokio::net::TcpListener;
 
-use super::http::{Body, Handler, StatusCounts, error, json, respond, serve};
+use super::http::{Body, Handler, StatusCounts, error, json, render_cache_metrics, respond, serve};
 use super::{AuthToken, ServerOptions};
 use crate::aws::WebIdentityProvider;
-use crate::cache::CacheMetrics;
 
 /// The path credentials are served on.
 pub const CREDENTIALS_PATH: &str = "/credentials";
@@ -225,31 +224,6 @@ impl EcsHandler {
         self.counts.render("federated_credentials_server", &mut out);
         respond(StatusCode::OK, "text/plain; version=0.0.4", out)
     }
-}
-
-/// The cache's counters in the Prometheus text format.
-fn render_cache_metrics(m: &CacheMetrics, out: &mut String) {
-    use std::fmt::Write;
-    let unix = |t: Option<SystemTime>| {
-        t.and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_secs())
-    };
-    let p = "federated_credentials_cache";
-    let _ = write!(
-        out,
-        "# HELP {p}_fetches_total Upstream fetches completed.\n# TYPE {p}_fetches_total counter\n{p}_fetches_total {}\n\
-         # HELP {p}_fetch_failures_total Upstream fetches that failed.\n# TYPE {p}_fetch_failures_total counter\n{p}_fetch_failures_total {}\n\
-         # HELP {p}_served_stale_total Reads served from a credential whose refresh had failed.\n# TYPE {p}_served_stale_total counter\n{p}_served_stale_total {}\n\
-         # HELP {p}_refresh_failing Whether refreshes are failing now.\n# TYPE {p}_refresh_failing gauge\n{p}_refresh_failing {}\n\
-         # HELP {p}_expiry_timestamp_seconds When the cached credential expires (0: none).\n# TYPE {p}_expiry_timestamp_seconds gauge\n{p}_expiry_timestamp_seconds {}\n\
-         # HELP {p}_last_refresh_timestamp_seconds When the last fetch succeeded (0: never).\n# TYPE {p}_last_refresh_timestamp_seconds gauge\n{p}_last_refresh_timestamp_seconds {}\n",
-        m.fetches,
-        m.failures,
-        m.served_stale,
-        u8::from(m.refresh_failing),
-        unix(m.expires_at),
-        unix(m.last_refresh),
-    );
 }
 
 #[async_trait]

@@ -4,6 +4,15 @@
 //! * [`ContainerCredentialsServer`]: the ECS/EKS container-credentials protocol
 //!   (`AWS_CONTAINER_CREDENTIALS_FULL_URI` + `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE`), which
 //!   the AWS CLI, boto3 and every AWS SDK read, in front of a [`WebIdentityProvider`].
+//! * [`MetadataServer`]: the GCE metadata protocol (`GCE_METADATA_HOST`), which every Google
+//!   client library falls back to, in front of an `external_account` configuration. What it
+//!   serves: `/` and `/computeMetadata/v1/` listings; under
+//!   `instance/service-accounts/{default,EMAIL}/`: `token` (`?scopes=`), `identity`
+//!   (`?audience=&format=`, through IAM `generateIdToken` when the configuration impersonates
+//!   a service account), `email`, `scopes`, `aliases`, `?recursive=true`; `project/project-id`,
+//!   `project/numeric-project-id`, `universe/universe-domain`. As the real server it requires
+//!   `Metadata-Flavor: Google`, refuses `X-Forwarded-For` and unknown `Host` headers (DNS
+//!   rebinding), and marks every answer `Metadata-Flavor: Google`.
 //!
 //! What every server here does: binds loopback unless told otherwise; answers from the cache
 //! (a request never waits on the upstream longer than [`ServerOptions::upstream_wait`]);
@@ -18,10 +27,12 @@
 
 mod auth;
 mod ecs;
+mod gce;
 mod http;
 
 pub use auth::AuthToken;
 pub use ecs::{CREDENTIALS_PATH, ContainerCredentialsServer, ContainerCredentialsServerBuilder};
+pub use gce::{MAX_CACHED_SETS, MetadataServer, MetadataServerBuilder};
 
 use std::time::Duration;
 

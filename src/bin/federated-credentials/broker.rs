@@ -8,8 +8,9 @@ use std::process::ExitCode;
 
 use clap::Args;
 use federated_credentials::Error;
+use federated_credentials::config::ExternalAccountConfig;
 use federated_credentials::context::Context;
-use federated_credentials::server::{AuthToken, ContainerCredentialsServer};
+use federated_credentials::server::{AuthToken, ContainerCredentialsServer, MetadataServer};
 
 use crate::{CredentialProcessArgs, aws_provider};
 
@@ -27,6 +28,26 @@ pub(crate) struct ServeArgs {
     /// $XDG_CACHE_HOME or ~/.cache.
     #[arg(long, value_name = "PATH")]
     auth_token_file: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub(crate) struct ServeMetadataArgs {
+    /// The external_account JSON (default: GOOGLE_APPLICATION_CREDENTIALS).
+    #[arg(long, value_name = "PATH")]
+    credential_config: Option<PathBuf>,
+    /// The address to listen on. Another than loopback is served with a warning.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+    /// project/project-id (default: the configuration's quota_project_id).
+    #[arg(long, value_name = "ID")]
+    project_id: Option<String>,
+    /// project/numeric-project-id (default: the number in the pool provider's audience).
+    #[arg(long, value_name = "N")]
+    numeric_project_id: Option<String>,
+    /// The service account email served (default: the impersonated one; else
+    /// PROJECT_ID.svc.id.goog, as GKE for a federated principal).
+    #[arg(long, value_name = "EMAIL")]
+    email: Option<String>,
 }
 
 #[derive(Args)]
@@ -174,6 +195,59 @@ pub(crate) fn serve_main(args: ServeArgs) -> ExitCode {
         eprintln!(
             "federated-credentials: serving AWS credentials on {} until SIGTERM or SIGINT",
             server.full_uri()
+        );
+        match server.run(termination()).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(e),
+        }
+    })
+}
+
+pub(crate) fn serve_metadata_main(args: ServeMetadataArgs) -> ExitCode {
+    let runtime = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => return fail(e),
+    };
+    runtime.block_on(async move {
+        let ctx = Context::default();
+        let config = match &args.credential_config {
+            Some(path) => ExternalAccountConfig::from_file(path),
+            None => ExternalAccountConfig::from_env(&ctx),
+        };
+        let config = match config {
+            Ok(c) => c,
+            Err(e) => return fail(e),
+        };
+        let mut builder = MetadataServer::builder()
+            .context(ctx)
+            .config(config)
+            .listen(args.listen);
+        if let Some(p) = args.project_id {
+            builder = builder.project_id(p);
+        }
+        if let Some(n) = args.numeric_project_id {
+            builder = builder.numeric_project_id(n);
+        }
+        if let Some(e) = args.email {
+            builder = builder.email(e);
+        }
+        let server = match builder.bind().await {
+            Ok(s) => s,
+            Err(e) => return fail(e),
+        };
+        if let Err(e) = server.prefetch().await {
+            return fail(e);
+        }
+        let host = server.host();
+        println!(
+            "export GCE_METADATA_HOST={}\nexport GCE_METADATA_IP={}",
+            shell_quote(&host),
+            shell_quote(&host)
+        );
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        eprintln!(
+            "federated-credentials: serving Google tokens on http://{host} until SIGTERM or SIGINT; any local process can read them, as on a VM"
         );
         match server.run(termination()).await {
             Ok(()) => ExitCode::SUCCESS,

@@ -210,6 +210,12 @@ enum GoogleCommand {
     /// Print a pluggable-auth executable response (version 1) with an OIDC token from one of
     /// our sources, for an `executable` credential_source of any Google client library.
     ExecutableOutput(ExecutableOutputArgs),
+    /// Serve tokens from an external_account configuration over the GCE metadata protocol,
+    /// so every Google client library on the host uses them: once the first token is
+    /// fetched, prints `export GCE_METADATA_HOST=…` and `export GCE_METADATA_IP=…` (for
+    /// `eval`), then serves until SIGTERM or SIGINT. Any local process can read the tokens,
+    /// as on a real VM.
+    ServeMetadata(broker::ServeMetadataArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -373,6 +379,9 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Aws(AwsCommand::Serve(args)) => return broker::serve_main(args),
         Command::Aws(AwsCommand::Exec(args)) => return broker::exec_main(args),
+        Command::Google(GoogleCommand::ServeMetadata(args)) => {
+            return broker::serve_metadata_main(args);
+        }
         _ => {}
     }
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -401,9 +410,10 @@ async fn run(command: Command) -> Result<String, Error> {
     match command {
         Command::Aws(AwsCommand::CredentialProcess(args)) => credential_process(args).await,
         // main() runs these on a runtime of their own before getting here.
-        Command::Aws(AwsCommand::Serve(_) | AwsCommand::Exec(_)) => Err(Error::config(
+        Command::Aws(AwsCommand::Serve(_) | AwsCommand::Exec(_))
+        | Command::Google(GoogleCommand::ServeMetadata(_)) => Err(Error::config(
             "command",
-            "aws serve and aws exec run through their own entry point",
+            "the servers run through their own entry point",
         )),
         Command::Aws(AwsCommand::WebIdentityToken(args)) => web_identity_token(args).await,
         Command::Azure(AzureCommand::AccessToken(args)) => azure_access_token(args).await,
