@@ -24,7 +24,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::context::Context;
+use crate::context::{Env, Sleep};
 use crate::secret::{SecretString, write_secret_file};
 
 /// The directory name under `$XDG_CACHE_HOME` (else `~/.cache`).
@@ -111,8 +111,7 @@ impl FileCache {
     /// specification requires), else `$HOME/.cache/federated-credentials`, created 0700.
     /// `Ok(None)` when neither variable is set (no home: nowhere to keep a cache); `Err` with
     /// why when the directory cannot be made or is not safe to use.
-    pub fn in_default_dir(ctx: &Context) -> Result<Option<FileCache>, String> {
-        let env = ctx.env();
+    pub fn in_default_dir(env: &dyn Env) -> Result<Option<FileCache>, String> {
         let base = match env.get_non_empty("XDG_CACHE_HOME") {
             Some(x) if Path::new(x.trim()).is_absolute() => PathBuf::from(x.trim()),
             _ => match env.get_non_empty("HOME") {
@@ -201,10 +200,15 @@ impl FileCache {
         write_secret_file(&self.entry_path(key), &json)
     }
 
-    /// Locks `key`'s lock file, waiting (polling every 20 ms with the context's sleep) up to
+    /// Locks `key`'s lock file, waiting (polling every 20 ms with `sleep`) up to
     /// `timeout` while another process holds it. `None` when it could not be had in time (go
     /// on without it: the lock only saves upstream calls, it does not guard correctness).
-    pub async fn lock(&self, ctx: &Context, key: &CacheKey, timeout: Duration) -> Option<FileLock> {
+    pub async fn lock(
+        &self,
+        sleep: &dyn Sleep,
+        key: &CacheKey,
+        timeout: Duration,
+    ) -> Option<FileLock> {
         let path = self.dir.join(format!("{}.lock", key.as_str()));
         let mut options = std::fs::OpenOptions::new();
         options.read(true).write(true).create(true).truncate(false);
@@ -217,7 +221,7 @@ impl FileCache {
             match file.try_lock() {
                 Ok(()) => return Some(FileLock { _file: file }),
                 Err(std::fs::TryLockError::WouldBlock) if waited < timeout => {
-                    ctx.sleeper().sleep(step).await;
+                    sleep.sleep(step).await;
                     waited += step;
                 }
                 Err(_) => return None,
@@ -430,9 +434,7 @@ mod tests {
     #[tokio::test]
     async fn the_lock_is_exclusive_until_dropped() {
         let (_d, cache) = cache();
-        let ctx = Context::builder()
-            .sleep(crate::context::InstantSleep)
-            .build();
+        let ctx = crate::context::InstantSleep;
         let key = CacheKey::new(["k"]);
         let held = cache
             .lock(&ctx, &key, Duration::from_secs(1))

@@ -3,12 +3,14 @@
 //! simulation plot to `docs/fleet-simulation.svg`.
 //!
 //! ```text
+//! cargo build --release --features cli --bin federated-credentials   # item 7
 //! cargo run --release -p federated-credentials-perf
 //! ```
 //!
 //! Set `PERF_QUICK=1` for shorter criterion measurements, and `PERF_ONLY=1,5` to run only
 //! some items.
 
+mod broker;
 mod fleet;
 mod peers;
 mod warm;
@@ -74,8 +76,13 @@ fn main() {
         eprintln!("== 5. cold fetch latency");
         rows.extend(peers::cold_fetch(&rt));
     }
+    if wanted("7") {
+        eprintln!("== 7. brokers: aws serve throughput, cached credential-process");
+        rows.extend(rt.block_on(broker::serve_throughput()));
+        rows.extend(rt.block_on(broker::cached_credential_process()));
+    }
     drop(rt);
-    if wanted("6") {
+    if wanted("6") || wanted("7") {
         eprintln!("== 6. fleet simulation");
         rows.extend(fleet::run());
     }

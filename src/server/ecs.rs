@@ -18,7 +18,9 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use tokio::net::TcpListener;
 
-use super::http::{Body, Handler, StatusCounts, error, json, render_cache_metrics, respond, serve};
+use super::http::{
+    Body, Handler, StatusCounts, bind, error, json, render_cache_metrics, respond, serve,
+};
 use super::{AuthToken, ServerOptions};
 use crate::aws::WebIdentityProvider;
 
@@ -132,18 +134,7 @@ impl ContainerCredentialsServerBuilder {
         let token = self
             .token
             .ok_or_else(|| missing("an auth token (.auth_token())"))?;
-        let listen = self
-            .listen
-            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
-        if !listen.ip().is_loopback() {
-            tracing::warn!(
-                target: "federated_credentials::server",
-                %listen,
-                "serving AWS credentials on a non-loopback address: any host that reaches it can ask for them with the token"
-            );
-        }
-        let listener = TcpListener::bind(listen).await?;
-        let addr = listener.local_addr()?;
+        let (listener, addr) = bind(self.listen, "AWS credentials (with the token)").await?;
         Ok(ContainerCredentialsServer {
             listener,
             addr,

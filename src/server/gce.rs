@@ -29,7 +29,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use tokio::net::TcpListener;
 
 use super::ServerOptions;
-use super::http::{Body, Handler, StatusCounts, render_cache_metrics, respond, serve};
+use super::http::{Body, Handler, StatusCounts, bind, render_cache_metrics, respond, serve};
 use crate::config::ExternalAccountConfig;
 use crate::context::Context;
 use crate::error::Error;
@@ -184,20 +184,9 @@ impl MetadataServerBuilder {
             .service_account_impersonation_url
             .as_deref()
             .and_then(|u| u.split_once("/projects/").map(|(b, _)| b.to_string()));
-        let listen = self
-            .listen
-            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
-        if !listen.ip().is_loopback() {
-            tracing::warn!(
-                target: "federated_credentials::server",
-                %listen,
-                "serving Google tokens on a non-loopback address: any host that reaches it can ask for them"
-            );
-        }
-        let io =
-            |e: std::io::Error| Error::config("listen", format!("cannot listen on {listen}: {e}"));
-        let listener = TcpListener::bind(listen).await.map_err(io)?;
-        let addr = listener.local_addr().map_err(io)?;
+        let (listener, addr) = bind(self.listen, "Google tokens").await.map_err(|e| {
+            Error::config("listen", format!("cannot listen on {:?}: {e}", self.listen))
+        })?;
         let scopes_key = scope_key(base.scopes().iter().map(String::as_str));
         let options = self.options.unwrap_or(ServerOptions {
             upstream_wait: Duration::from_secs(10),

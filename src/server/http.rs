@@ -110,6 +110,25 @@ pub(crate) fn error(status: StatusCode, code: &str, message: &str) -> Response<B
     )
 }
 
+/// Binds `listen` (default `127.0.0.1:0`); a non-loopback address is logged at WARN, saying
+/// who could then ask for `what`.
+pub(crate) async fn bind(
+    listen: Option<std::net::SocketAddr>,
+    what: &str,
+) -> std::io::Result<(TcpListener, std::net::SocketAddr)> {
+    let listen = listen.unwrap_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+    if !listen.ip().is_loopback() {
+        tracing::warn!(
+            target: "federated_credentials::server",
+            %listen,
+            "serving {what} on a non-loopback address: any host that reaches it can ask for them"
+        );
+    }
+    let listener = TcpListener::bind(listen).await?;
+    let addr = listener.local_addr()?;
+    Ok((listener, addr))
+}
+
 /// Serves `listener` with `handler` until `shutdown` completes, then waits up to the grace
 /// period for open requests.
 pub(crate) async fn serve<H: Handler>(

@@ -28,7 +28,7 @@ use federated_credentials::Error;
 use federated_credentials::aws::WebIdentityProvider;
 use federated_credentials::azure::EntraCredentials;
 use federated_credentials::config::{AwsProfile, ExternalAccountConfig};
-use federated_credentials::context::Context;
+use federated_credentials::context::{Context, Env, ProcessEnv};
 use federated_credentials::default_chain;
 use federated_credentials::google::ExternalAccountCredentials;
 use federated_credentials::source::aws::{
@@ -39,6 +39,7 @@ use federated_credentials::source::{
     GitHubActionsToken, IdTokenFormat, SubjectTokenSource, TokenFile, UserAssignedIdentity,
 };
 use federated_credentials::token::{AccessToken, SubjectToken, TokenType};
+use std::time::SystemTime;
 
 #[derive(Parser)]
 #[command(
@@ -424,32 +425,32 @@ async fn run(command: Command) -> Result<String, Error> {
 }
 
 async fn access_token(args: AccessTokenArgs) -> Result<String, Error> {
-    let ctx = Context::default();
+    // Nothing is built before the cache is read: a hit costs no HTTP client and no parsing.
     let config_path = match &args.credential_config {
         Some(path) => Some(std::path::PathBuf::from(path)),
-        None => ctx
-            .env()
+        None => ProcessEnv
             .get_non_empty("GOOGLE_APPLICATION_CREDENTIALS")
             .map(|p| std::path::PathBuf::from(p.trim())),
     };
-    let config = match args.credential_config {
-        Some(path) => ExternalAccountConfig::from_file(path)?,
-        None => ExternalAccountConfig::from_env(&ctx)?,
+    let fetch = || async {
+        let ctx = Context::default();
+        let config = match &args.credential_config {
+            Some(path) => ExternalAccountConfig::from_file(path)?,
+            None => ExternalAccountConfig::from_env(&ctx)?,
+        };
+        let mut builder = ExternalAccountCredentials::builder()
+            .context(ctx)
+            .config(config);
+        if !args.scopes.is_empty() {
+            builder = builder.scopes(args.scopes.iter().map(|s| s.trim().to_string()));
+        }
+        builder.build()?.access_token().await
     };
-    let mut builder = ExternalAccountCredentials::builder()
-        .context(ctx.clone())
-        .config(config);
-    if !args.scopes.is_empty() {
-        builder = builder.scopes(args.scopes.iter().map(|s| s.trim().to_string()));
-    }
-    let credentials = builder.build()?;
-    let fetch = || credentials.access_token();
     let token = if args.no_cache {
         fetch().await?
     } else {
-        let now = ctx.now();
+        let now = SystemTime::now();
         process_cache::cached(
-            &ctx,
             process_cache::key_for("google access-token", &[config_path]),
             process_cache::GOOGLE_MIN_REMAINING,
             fetch,
@@ -466,7 +467,7 @@ async fn access_token(args: AccessTokenArgs) -> Result<String, Error> {
     Ok(match args.format {
         OutputFormat::Token => token.token().expose_secret().to_string(),
         OutputFormat::Json => token
-            .to_token_response_json(ctx.now())
+            .to_token_response_json(SystemTime::now())
             .expose_secret()
             .to_string(),
     })
@@ -565,19 +566,17 @@ async fn executable_output(args: ExecutableOutputArgs) -> Result<String, Error> 
 }
 
 async fn credential_process(command: CredentialProcessCommand) -> Result<String, Error> {
-    let ctx = Context::default();
     let no_cache = command.no_cache;
-    let provider = aws_provider(command.identity)?;
+    // The provider (and its HTTP client) is built on a miss only.
     let fetch = || async {
-        let creds = provider.credentials().await?;
+        let creds = aws_provider(command.identity)?.credentials().await?;
         Ok((creds.to_credential_process_json(), creds.expiration()))
     };
     let (json, _) = if no_cache {
         fetch().await?
     } else {
         process_cache::cached(
-            &ctx,
-            process_cache::key_for("aws credential-process", &[aws_config_file(&ctx)]),
+            process_cache::key_for("aws credential-process", &[aws_config_file(&ProcessEnv)]),
             process_cache::AWS_MIN_REMAINING,
             fetch,
             |(json, expires_at)| (json.clone(), *expires_at),
@@ -597,8 +596,7 @@ pub(crate) fn aws_provider(args: CredentialProcessArgs) -> Result<WebIdentityPro
 }
 
 /// The AWS config file profiles are read from: AWS_CONFIG_FILE, else ~/.aws/config.
-fn aws_config_file(ctx: &Context) -> Option<std::path::PathBuf> {
-    let env = ctx.env();
+fn aws_config_file(env: &dyn Env) -> Option<std::path::PathBuf> {
     match env.get_non_empty("AWS_CONFIG_FILE") {
         Some(path) => Some(std::path::PathBuf::from(path.trim())),
         None => env.get_non_empty("HOME").map(|home| {

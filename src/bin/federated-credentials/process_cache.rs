@@ -12,7 +12,7 @@ use std::future::Future;
 use std::time::{Duration, SystemTime};
 
 use federated_credentials::Error;
-use federated_credentials::context::Context;
+use federated_credentials::context::{ProcessEnv, TokioSleep};
 use federated_credentials::file_cache::{CacheKey, CachedValue, FileCache, Lookup};
 use federated_credentials::secret::SecretString;
 
@@ -103,9 +103,8 @@ pub fn key_for(command: &str, files: &[Option<std::path::PathBuf>]) -> CacheKey 
 /// `fetch` through the file cache: a cached value with more than `min_remaining` left, else
 /// (holding the key's lock, so concurrent invocations fetch once) a fresh one, stored.
 /// Warnings (an ignored file, a cache that cannot be used) go to stderr; none stops the
-/// command.
+/// command. The hit path builds nothing (no HTTP client, no provider): `fetch` does, on a miss.
 pub async fn cached<T, Fut>(
-    ctx: &Context,
     key: CacheKey,
     min_remaining: Duration,
     fetch: impl FnOnce() -> Fut,
@@ -115,7 +114,7 @@ pub async fn cached<T, Fut>(
 where
     Fut: Future<Output = Result<T, Error>>,
 {
-    let cache = match FileCache::in_default_dir(ctx) {
+    let cache = match FileCache::in_default_dir(&ProcessEnv) {
         Ok(Some(cache)) => cache,
         Ok(None) => return fetch().await,
         Err(why) => {
@@ -123,7 +122,7 @@ where
             return fetch().await;
         }
     };
-    let look = |cache: &FileCache| match cache.read(&key, ctx.now(), min_remaining) {
+    let look = |cache: &FileCache| match cache.read(&key, SystemTime::now(), min_remaining) {
         Lookup::Hit(value) => Some(value),
         Lookup::Miss => None,
         Lookup::Ignored(why) => {
@@ -134,7 +133,7 @@ where
     if let Some(value) = look(&cache) {
         return Ok(load(value));
     }
-    let _lock = cache.lock(ctx, &key, LOCK_WAIT).await;
+    let _lock = cache.lock(&TokioSleep, &key, LOCK_WAIT).await;
     // Whoever held the lock may have fetched it.
     if _lock.is_some()
         && let Some(value) = look(&cache)
