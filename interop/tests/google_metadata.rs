@@ -1,7 +1,8 @@
 //! The `google serve-metadata` broker (`server::MetadataServer`) against google-auth (Python),
 //! pointed at it only by `GCE_METADATA_HOST`/`GCE_METADATA_IP`: `compute_engine.Credentials`,
 //! `google.auth.default()` (which pings the server to decide it is on GCE) and
-//! `compute_engine.IDTokenCredentials` get the tokens our AWS → GCP configuration produces.
+//! `compute_engine.IDTokenCredentials` get the tokens our AWS → GCP configuration produces;
+//! so do google-cloud-auth 1.x's metadata-server credentials (Rust).
 //! Run with `.ci/interop.sh` (`INTEROP_PYTHON`: a venv with the pinned google-auth).
 
 use std::process::Command;
@@ -97,6 +98,18 @@ async fn google_auth_uses_the_metadata_broker_as_a_gce_metadata_server() {
         "google-auth {} used the metadata broker: compute_engine, default(), IDTokenCredentials",
         json["google_auth"]
     );
+
+    // google-cloud-auth 1.x (Rust): its metadata-server credentials, pointed at the broker.
+    let mds = google_cloud_auth::credentials::mds::Builder::default()
+        .with_endpoint(format!("http://{host}"))
+        .build_access_token_credentials()
+        .unwrap();
+    let token = mds.access_token().await.unwrap();
+    assert!(
+        token.token == clouds.iam.issued_access_tokens()[0].access_token,
+        "google-cloud-auth got the broker's cached token"
+    );
+    assert_eq!(clouds.iam.issued_access_tokens().len(), 1);
     let _ = stop.send(());
     serving.await.unwrap().unwrap();
 }
