@@ -282,6 +282,8 @@ struct Inner<F: Fetch> {
     failing: AtomicBool,
     timer_started: AtomicBool,
     shutdown: tokio::sync::watch::Sender<()>,
+    /// Bumped after every successful fetch, for [`Refreshes`].
+    refreshed: tokio::sync::watch::Sender<u64>,
 }
 
 /// A cache in front of a [`Fetch`]. Cloning shares the cache.
@@ -372,6 +374,7 @@ impl<F: Fetch> CredentialCache<F> {
     /// Nothing is fetched until the first [`get`](Self::get) or [`prefetch`](Self::prefetch).
     pub fn new(fetcher: F, clock: Arc<dyn Clock>, policy: CachePolicy) -> Self {
         let (shutdown, _) = tokio::sync::watch::channel(());
+        let (refreshed, _) = tokio::sync::watch::channel(0);
         Self {
             inner: Arc::new(Inner {
                 fetcher,
@@ -389,6 +392,7 @@ impl<F: Fetch> CredentialCache<F> {
                 failing: AtomicBool::new(false),
                 timer_started: AtomicBool::new(false),
                 shutdown,
+                refreshed,
             }),
         }
     }
@@ -431,6 +435,37 @@ impl<F: Fetch> CredentialCache<F> {
         self.inner.current.store(None);
     }
 
+    /// Puts a credential obtained elsewhere (one an earlier run kept on disk) in the cache
+    /// as if it had just been fetched, unless a usable one is cached already: reads get it
+    /// and its refresh is scheduled by the policy like a fetched one's. Returns whether it was
+    /// taken. A credential already past its expiry (less its buffer) is an
+    /// [`ErrorKind::Expired`] error and leaves the cache as it was. Counts as no fetch.
+    pub fn seed(&self, credential: F::Credential) -> Result<bool, Error> {
+        let inner = &self.inner;
+        let entry = inner.entry_for(credential)?;
+        let _guard = match inner.refresh_lock.try_lock() {
+            Ok(guard) => guard,
+            // A fetch is in progress: what it brings is fresher.
+            Err(_) => return Ok(false),
+        };
+        if inner.usable_now(inner.clock.now()).is_some() {
+            return Ok(false);
+        }
+        inner.current.store(Some(Arc::new(entry)));
+        Inner::ensure_timer(inner);
+        Ok(true)
+    }
+
+    /// A stream of the credentials this cache fetches from now on, one per successful fetch
+    /// (background refreshes included): for keeping a copy elsewhere, such as a file a
+    /// restarted server seeds itself from. It ends when the cache is dropped.
+    pub fn refreshes(&self) -> Refreshes<F> {
+        Refreshes {
+            changes: self.inner.refreshed.subscribe(),
+            cache: Arc::downgrade(&self.inner),
+        }
+    }
+
     /// How many fetches have completed, successful or not.
     pub fn completed_fetches(&self) -> u64 {
         self.inner.completed_fetches.load(Ordering::Acquire)
@@ -452,6 +487,33 @@ impl<F: Fetch> CredentialCache<F> {
             expires_at: entry.as_ref().and_then(|e| e.credential.expires_at()),
             refresh_failing: inner.failing.load(Ordering::Acquire),
         }
+    }
+}
+
+/// The credentials a cache fetches, one per successful fetch ([`CredentialCache::refreshes`]).
+/// Holds no strong reference: the cache is dropped as if it did not exist.
+pub struct Refreshes<F: Fetch> {
+    changes: tokio::sync::watch::Receiver<u64>,
+    cache: Weak<Inner<F>>,
+}
+
+impl<F: Fetch> Refreshes<F> {
+    /// Waits for the next successful fetch and returns its credential; `None` once the cache
+    /// is dropped. Fetches that succeed while the caller is busy elsewhere are folded into
+    /// one: the newest credential is returned.
+    pub async fn next(&mut self) -> Option<Arc<F::Credential>> {
+        self.changes.changed().await.ok()?;
+        let inner = self.cache.upgrade()?;
+        let entry = inner.current.load_full()?;
+        Some(entry.credential.clone())
+    }
+}
+
+impl<F: Fetch> std::fmt::Debug for Refreshes<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Refreshes")
+            .field("cache_alive", &(self.cache.strong_count() > 0))
+            .finish()
     }
 }
 
@@ -525,6 +587,7 @@ impl<F: Fetch> Inner<F> {
                     "credential refreshed"
                 );
                 self.current.store(Some(Arc::new(entry)));
+                self.refreshed.send_modify(|n| *n += 1);
                 *self.last_error.lock().expect("not poisoned") = None;
                 if self.failing.swap(false, Ordering::AcqRel) {
                     tracing::info!("credential refresh recovered");
@@ -800,6 +863,95 @@ mod tests {
             assert_eq!(h.cache.get().await.unwrap().id, a.id);
         }
         assert_eq!(h.calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_seeded_credential_is_served_without_a_fetch_and_refreshed_on_schedule() {
+        let clock = ManualClock::new(UNIX_EPOCH + HOUR);
+        let h = harness(
+            Arc::new(clock.clone()),
+            Some(HOUR),
+            Duration::ZERO,
+            CachePolicy::aws_sts().jitter(Duration::ZERO),
+        );
+        let seeded = Cred {
+            id: 99,
+            expires_at: Some(clock.now() + Duration::from_secs(40 * 60)),
+        };
+        assert!(h.cache.seed(seeded).unwrap());
+        assert_eq!(h.cache.get().await.unwrap().id, 99);
+        assert_eq!(h.calls.load(Ordering::SeqCst), 0);
+        assert_eq!(h.cache.completed_fetches(), 0, "a seed is no fetch");
+        // A usable credential is cached: a second seed is not taken.
+        let other = Cred {
+            id: 98,
+            expires_at: Some(clock.now() + HOUR),
+        };
+        assert!(!h.cache.seed(other).unwrap());
+        assert_eq!(h.cache.get().await.unwrap().id, 99);
+        // Refreshed 5 minutes (the window) before its expiry, like a fetched one.
+        clock.advance(Duration::from_secs(35 * 60 + 1));
+        h.cache.get().await.unwrap();
+        for _ in 0..100 {
+            if h.calls.load(Ordering::SeqCst) == 1 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(h.calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn an_expired_seed_is_refused_and_changes_nothing() {
+        let clock = ManualClock::new(UNIX_EPOCH + HOUR);
+        let h = harness(
+            Arc::new(clock.clone()),
+            Some(HOUR),
+            Duration::ZERO,
+            CachePolicy::aws_sts(),
+        );
+        let stale = Cred {
+            id: 7,
+            expires_at: Some(clock.now() - Duration::from_secs(1)),
+        };
+        let err = h.cache.seed(stale).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Expired);
+        assert_eq!(h.cache.get().await.unwrap().id, 1, "fetched, not the seed");
+    }
+
+    #[tokio::test]
+    async fn refreshes_reports_each_fetched_credential_and_ends_with_the_cache() {
+        let clock = ManualClock::new(UNIX_EPOCH + HOUR);
+        let h = harness(
+            Arc::new(clock.clone()),
+            Some(HOUR),
+            Duration::ZERO,
+            CachePolicy::aws_sts(),
+        );
+        let mut refreshes = h.cache.refreshes();
+        let seeded = Cred {
+            id: 50,
+            expires_at: Some(clock.now() + HOUR),
+        };
+        h.cache.seed(seeded).unwrap();
+        h.cache.invalidate();
+        h.cache.get().await.unwrap();
+        assert_eq!(
+            refreshes.next().await.unwrap().id,
+            1,
+            "the fetch, not the seed"
+        );
+        h.cache.invalidate();
+        h.cache.get().await.unwrap();
+        h.cache.invalidate();
+        h.cache.get().await.unwrap();
+        assert_eq!(
+            refreshes.next().await.unwrap().id,
+            3,
+            "folded into the newest"
+        );
+        drop(h);
+        assert!(refreshes.next().await.is_none());
     }
 
     /// A manual clock whose cheap reading runs `ahead` of its precise one, counting both.

@@ -8,7 +8,10 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use federated_credentials::aws::WebIdentityProvider;
 use federated_credentials::context::{Context, InstantSleep, ManualClock, StaticEnv};
-use federated_credentials::server::{AuthToken, ContainerCredentialsServer};
+use federated_credentials::file_cache::{CacheKey, FileCache};
+use federated_credentials::server::{
+    AuthToken, ContainerCredentialsServer, ContainerCredentialsServerBuilder,
+};
 use federated_credentials::source::GcpMetadataIdentityToken;
 use federated_credentials::source::aws::{AwsIdentitySource, ContainerCredentials};
 use federated_credentials_testkit::{AwsStsEmulator, Fault, GcpMetadataEmulator, RoleSpec};
@@ -49,6 +52,21 @@ impl World {
     }
 
     fn provider(&self) -> WebIdentityProvider {
+        self.provider_for(&self.role)
+    }
+
+    /// A second role with the same trust, for the per-request role tests.
+    fn second_role(&self) -> String {
+        let role = self.sts.role_arn("broker-b");
+        self.sts.add_role(
+            RoleSpec::new(&role)
+                .google_aud(&self.mds.default_service_account().unique_id)
+                .google_oaud(AUDIENCE),
+        );
+        role
+    }
+
+    fn provider_for(&self, role: &str) -> WebIdentityProvider {
         let mut ctx = Context::builder()
             .env(StaticEnv::from_pairs([(
                 "GCE_METADATA_HOST",
@@ -61,14 +79,23 @@ impl World {
         WebIdentityProvider::builder()
             .context(ctx.build())
             .token_source(GcpMetadataIdentityToken::new(AUDIENCE))
-            .role_arn(&self.role)
+            .role_arn(role)
             .configure_sts(|s| s.endpoint_url(self.sts.endpoint()))
             .build()
             .unwrap()
     }
 
     async fn server(&self) -> (String, tokio::sync::oneshot::Sender<()>) {
-        let server = ContainerCredentialsServer::builder()
+        self.start(ContainerCredentialsServer::builder()).await
+    }
+
+    /// Binds `builder` with this world's provider and token and runs it until the sender is
+    /// dropped or used.
+    async fn start(
+        &self,
+        builder: ContainerCredentialsServerBuilder,
+    ) -> (String, tokio::sync::oneshot::Sender<()>) {
+        let server = builder
             .provider(self.provider())
             .auth_token(AuthToken::fixed(TOKEN))
             .bind()
@@ -232,6 +259,163 @@ async fn an_outage_is_served_stale_then_a_503_says_what_fails() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_request_roles_are_served_from_their_own_cache_for_the_allow_list_only() {
+    let w = World::new(None).await;
+    let role_b = w.second_role();
+    let (base, _stop) = w
+        .start(ContainerCredentialsServer::builder().role(&role_b, w.provider_for(&role_b)))
+        .await;
+    let role_url = format!("{base}/role-arn/{role_b}");
+
+    assert_eq!(get(&role_url, None).await.0, 401);
+    let (status, body, _) = get(&role_url, Some("wrong")).await;
+    assert_eq!(status, 403);
+    assert!(body.get("AccessKeyId").is_none());
+    assert!(w.sts.issued_credentials().is_empty());
+
+    let (status, b, text) = get(&role_url, Some(TOKEN)).await;
+    assert_eq!(status, 200, "{text}");
+    assert!(
+        b["RoleArn"]
+            .as_str()
+            .unwrap()
+            .contains(":assumed-role/broker-b/"),
+        "{}",
+        b["RoleArn"]
+    );
+    // The ARN percent-encoded (as a client quoting the path would send it) is the same role,
+    // from the same cache.
+    let encoded = role_b.replace(':', "%3A").replace('/', "%2F");
+    let (status, again, _) = get(&format!("{base}/role-arn/{encoded}"), Some(TOKEN)).await;
+    assert_eq!(status, 200);
+    assert_eq!(again["AccessKeyId"], b["AccessKeyId"]);
+    // The default role is another cache.
+    let (status, default, _) = get(&format!("{base}/credentials"), Some(TOKEN)).await;
+    assert_eq!(status, 200);
+    assert!(
+        default["RoleArn"]
+            .as_str()
+            .unwrap()
+            .contains(":assumed-role/broker/")
+    );
+    assert_ne!(default["AccessKeyId"], b["AccessKeyId"]);
+    assert_eq!(w.sts.issued_credentials().len(), 2, "one fetch per role");
+
+    // A role off the list is refused by name, and nothing is asked of STS for it; the
+    // default role's ARN is not on the per-request list either.
+    for other in [w.sts.role_arn("admin"), w.role.clone()] {
+        let (status, body, text) = get(&format!("{base}/role-arn/{other}"), Some(TOKEN)).await;
+        assert_eq!(status, 403, "{text}");
+        assert_eq!(body["code"], "RoleNotAllowed");
+        assert!(body["message"].as_str().unwrap().contains(&other), "{text}");
+        assert!(body.get("AccessKeyId").is_none());
+    }
+    assert_eq!(w.sts.issued_credentials().len(), 2);
+}
+
+#[tokio::test]
+async fn per_request_roles_are_off_unless_given_and_must_be_role_arns() {
+    let w = World::new(None).await;
+    let (base, _stop) = w.server().await;
+    let (status, body, text) = get(&format!("{base}/role-arn/{}", w.role), Some(TOKEN)).await;
+    assert_eq!(status, 404, "{text}");
+    assert!(body["message"].as_str().unwrap().contains("off"), "{text}");
+    // Unauthenticated callers learn nothing, not even that the feature is off.
+    assert_eq!(get(&format!("{base}/role-arn/x"), None).await.0, 401);
+
+    for bad in ["", "admin", "arn:aws:iam::1:role/a b"] {
+        let err = ContainerCredentialsServer::builder()
+            .provider(w.provider())
+            .auth_token(AuthToken::fixed(TOKEN))
+            .role(bad, w.provider())
+            .bind()
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("is not a role ARN"), "{err}");
+    }
+    let err = ContainerCredentialsServer::builder()
+        .provider(w.provider())
+        .auth_token(AuthToken::fixed(TOKEN))
+        .role(&w.role, w.provider())
+        .role(&w.role, w.provider())
+        .bind()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("twice"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_server_serves_its_persisted_credentials_without_sts() {
+    let w = World::new(None).await;
+    let role_b = w.second_role();
+    let dir = tempfile::tempdir().unwrap();
+    let files = FileCache::open(dir.path().join("cache")).unwrap();
+    let key = CacheKey::new(["broker test", w.role.as_str()]);
+    let persisted = || {
+        ContainerCredentialsServer::builder()
+            .persist(files.clone(), key.clone())
+            .role(&role_b, w.provider_for(&role_b))
+    };
+
+    let (base, stop) = w.start(persisted()).await;
+    let (_, first, _) = get(&format!("{base}/credentials"), Some(TOKEN)).await;
+    let (_, first_b, _) = get(&format!("{base}/role-arn/{role_b}"), Some(TOKEN)).await;
+    assert_eq!(w.sts.issued_credentials().len(), 2);
+    // Written by the server's keeper task: wait for both entries (no sleep for correctness:
+    // the loop only polls for the files).
+    let entries = || {
+        std::fs::read_dir(files.dir())
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+            .count()
+    };
+    for _ in 0..500 {
+        if entries() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(entries(), 2, "one entry per role");
+    use std::os::unix::fs::PermissionsExt;
+    for entry in std::fs::read_dir(files.dir()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|x| x == "json") {
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{}", path.display());
+        }
+    }
+    let _ = stop.send(());
+
+    // Restarted while STS is down: both roles are served from the files, STS is not asked.
+    w.sts.push_fault_times(Fault::status(503), 10_000);
+    let before = w.sts.requests().len();
+    let (base, _stop) = w.start(persisted()).await;
+    let (status, again, text) = get(&format!("{base}/credentials"), Some(TOKEN)).await;
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(again, first);
+    let (status, again_b, _) = get(&format!("{base}/role-arn/{role_b}"), Some(TOKEN)).await;
+    assert_eq!(status, 200);
+    assert_eq!(again_b, first_b);
+    assert_eq!(
+        w.sts.requests().len(),
+        before,
+        "no STS request after the restart"
+    );
+
+    // Another key (another identity) does not read these entries.
+    let (base, _stop) = w
+        .start(
+            ContainerCredentialsServer::builder().persist(files.clone(), CacheKey::new(["other"])),
+        )
+        .await;
+    assert_eq!(
+        get(&format!("{base}/credentials"), Some(TOKEN)).await.0,
+        503
+    );
+}
+
 #[cfg(feature = "cli")]
 mod cli {
     use std::io::{BufRead, BufReader};
@@ -271,16 +455,7 @@ mod cli {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut exports = std::collections::HashMap::new();
-        for _ in 0..2 {
-            let line = lines.next().unwrap().unwrap();
-            let (name, value) = line
-                .strip_prefix("export ")
-                .and_then(|l| l.split_once('='))
-                .unwrap_or_else(|| panic!("not an export line: {line}"));
-            exports.insert(name.to_string(), value.trim_matches('\'').to_string());
-        }
+        let exports = exports(&mut child);
         let uri = exports["AWS_CONTAINER_CREDENTIALS_FULL_URI"].clone();
         let token_file =
             std::path::PathBuf::from(&exports["AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"]);
@@ -305,6 +480,128 @@ mod cli {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!stderr.contains(&token));
         assert!(!stderr.contains(&w.sts.issued_credentials()[0].secret_access_key));
+    }
+
+    /// The two `export NAME='VALUE'` lines a server prints once it is ready.
+    fn exports(child: &mut std::process::Child) -> std::collections::HashMap<String, String> {
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut exports = std::collections::HashMap::new();
+        for _ in 0..2 {
+            let line = lines.next().unwrap().unwrap();
+            let (name, value) = line
+                .strip_prefix("export ")
+                .and_then(|l| l.split_once('='))
+                .unwrap_or_else(|| panic!("not an export line: {line}"));
+            exports.insert(name.to_string(), value.trim_matches('\'').to_string());
+        }
+        exports
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn aws_serve_serves_allowed_roles_and_restarts_from_its_cache_without_sts() {
+        let w = World::new(None).await;
+        let role_b = w.second_role();
+        let home = tempfile::tempdir().unwrap();
+        let run = |listen: &str, extra: &[&str]| {
+            command(&w, home.path())
+                .arg("serve")
+                .args(identity(&w))
+                .args(["--allow-role-arn", &role_b, "--listen", listen])
+                .args(extra)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let mut child = run("127.0.0.1:0", &[]);
+        let first = exports(&mut child);
+        let token =
+            std::fs::read_to_string(&first["AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"]).unwrap();
+        let base = first["AWS_CONTAINER_CREDENTIALS_FULL_URI"]
+            .trim_end_matches("/credentials")
+            .to_string();
+        let (status, a, _) = get(&format!("{base}/credentials"), Some(&token)).await;
+        assert_eq!(status, 200);
+        let (status, b, text) = get(&format!("{base}/role-arn/{role_b}"), Some(&token)).await;
+        assert_eq!(status, 200, "{text}");
+        assert!(
+            b["RoleArn"]
+                .as_str()
+                .unwrap()
+                .contains(":assumed-role/broker-b/")
+        );
+        let (status, _, _) = get(
+            &format!("{base}/role-arn/{}", w.sts.role_arn("x")),
+            Some(&token),
+        )
+        .await;
+        assert_eq!(status, 403);
+        assert_eq!(
+            w.sts.issued_credentials().len(),
+            2,
+            "both roles fetched at startup, once"
+        );
+        // The entries are written by a task of the server: wait for both before stopping it.
+        let cache_dir = home.path().join(".cache/federated-credentials");
+        for _ in 0..500 {
+            let n = std::fs::read_dir(&cache_dir)
+                .map(|d| {
+                    d.filter_map(Result::ok)
+                        .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+                        .count()
+                })
+                .unwrap_or(0);
+            if n >= 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        rustix_kill(child.id());
+        assert!(child.wait().unwrap().success());
+
+        // STS is down. Restarted on another (explicit) port: ready at once, from the
+        // persisted copies.
+        w.sts.push_fault_times(Fault::status(503), 10_000);
+        let before = w.sts.requests().len();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut child = run(&format!("127.0.0.1:{port}"), &[]);
+        let second = exports(&mut child);
+        let base = second["AWS_CONTAINER_CREDENTIALS_FULL_URI"]
+            .trim_end_matches("/credentials")
+            .to_string();
+        assert_eq!(get(&format!("{base}/credentials"), Some(&token)).await.1, a);
+        assert_eq!(
+            get(&format!("{base}/role-arn/{role_b}"), Some(&token))
+                .await
+                .1,
+            b
+        );
+        assert_eq!(
+            w.sts.requests().len(),
+            before,
+            "the restart asked STS nothing"
+        );
+        rustix_kill(child.id());
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !stderr.contains(a["SecretAccessKey"].as_str().unwrap()),
+            "{stderr}"
+        );
+
+        // --no-cache: nothing persisted is used, so with STS down it cannot start, and says why.
+        let out = run("127.0.0.1:0", &["--no-cache"])
+            .wait_with_output()
+            .unwrap();
+        assert!(!out.status.success());
+        assert!(out.stdout.is_empty(), "no export lines");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("STS") || stderr.contains("sts"), "{stderr}");
     }
 
     fn rustix_kill(pid: u32) {

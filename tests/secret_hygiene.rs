@@ -349,14 +349,35 @@ async fn no_secret_in_logs_debug_display_or_errors() {
         secrets.push(broker_token.to_string());
         sts.clear_faults();
         provider.cache().invalidate();
+        // Persisted, with a planted entry that is not credentials (its warning must not
+        // quote it), and one per-request role.
+        use federated_credentials::file_cache::{CacheKey, FileCache};
+        let persisted = tempfile::tempdir().unwrap();
+        let files = FileCache::open(persisted.path().join("cache")).unwrap();
+        let key = CacheKey::new(["secret hygiene"]);
+        let planted = "planted-secret-access-key-0c9d7e";
+        secrets.push(planted.to_string());
+        files
+            .write(
+                &key,
+                &federated_credentials::secret::SecretString::new(format!(
+                    r#"{{"AccessKeyId":"A","SecretAccessKey":"{planted}","Expiration":"soon","RoleArn":"r"}}"#
+                )),
+                std::time::SystemTime::now() + std::time::Duration::from_secs(3600),
+            )
+            .unwrap();
+        let other_role = "arn:aws:iam::123456789012:role/other";
         let server = ContainerCredentialsServer::builder()
             .provider(provider.clone())
+            .role(other_role, provider.clone())
+            .persist(files, key)
             .auth_token(AuthToken::fixed(broker_token))
             .bind()
             .await
             .unwrap();
         rendered.push_str(&format!("{server:?}"));
         let url = server.full_uri();
+        let role_url = server.role_uri(other_role);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let serving = tokio::spawn(server.run(async {
             let _ = stopped.await;
@@ -370,6 +391,28 @@ async fn no_secret_in_logs_debug_display_or_errors() {
         secrets.push(served["Token"].as_str().unwrap().to_string());
         rendered.push_str(
             &ask("broker-auth-token-5e1f0a9d7c3b2e42")
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap(),
+        );
+        let get_role = |path: String| {
+            client
+                .get(path)
+                .header("Authorization", broker_token)
+                .send()
+        };
+        let role_served = get_role(role_url.clone())
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let role_served: serde_json::Value = serde_json::from_str(&role_served).unwrap();
+        secrets.push(role_served["SecretAccessKey"].as_str().unwrap().to_string());
+        rendered.push_str(
+            &get_role(format!("{role_url}-not-allowed"))
                 .await
                 .unwrap()
                 .text()

@@ -159,6 +159,47 @@ impl AwsCredentials {
         SecretString::new(out.to_string())
     }
 
+    /// Reads what [`to_container_credentials_json`](Self::to_container_credentials_json)
+    /// wrote (a copy kept on disk by an earlier run): `AccessKeyId`, `SecretAccessKey`,
+    /// `Token` (empty: none), `Expiration`, `RoleArn`. The fields only STS reports are `None`,
+    /// as with [`new`](Self::new). Anything else is an
+    /// [`InvalidResponse`](ErrorKind::InvalidResponse) error that quotes none of the text.
+    pub fn from_container_credentials_json(json: &str) -> Result<Self, Error> {
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct Stored {
+            access_key_id: String,
+            secret_access_key: String,
+            #[serde(default)]
+            token: String,
+            expiration: String,
+            role_arn: String,
+        }
+        let invalid = |what: &str| {
+            Error::new(
+                ErrorKind::InvalidResponse,
+                Service::AwsCredentials,
+                format!("stored AWS credentials {what}; delete the copy and fetch new ones"),
+            )
+        };
+        // serde's message can quote a value: never show it.
+        let stored: Stored = serde_json::from_str(json).map_err(|_| {
+            invalid("are not container-credentials JSON (AccessKeyId, SecretAccessKey, Token, Expiration, RoleArn)")
+        })?;
+        if stored.access_key_id.is_empty() || stored.secret_access_key.is_empty() {
+            return Err(invalid("have an empty AccessKeyId or SecretAccessKey"));
+        }
+        let expiration = parse_rfc3339(&stored.expiration)
+            .ok_or_else(|| invalid("have an Expiration that is not an RFC 3339 time"))?;
+        Ok(Self::new(
+            stored.access_key_id,
+            stored.secret_access_key,
+            Some(stored.token).filter(|t| !t.is_empty()),
+            expiration,
+            stored.role_arn,
+        ))
+    }
+
     /// Builds credentials by hand (for custom exchanges and tests). The account id is
     /// taken from `assumed_role_arn` when it is an ARN; the fields only STS reports
     /// ([`subject`](Self::subject), [`request_id`](Self::request_id), …) are `None`.
@@ -816,6 +857,13 @@ mod tests {
                 "AccountId": "123456789012",
             })
         );
+        let back = AwsCredentials::from_container_credentials_json(
+            creds.to_container_credentials_json().expose_secret(),
+        )
+        .unwrap();
+        assert_eq!(back.sdk_credentials(), creds.sdk_credentials());
+        assert_eq!(back.assumed_role_arn(), creds.assumed_role_arn());
+        assert_eq!(back.account_id(), Some("123456789012"));
         let debug = format!("{:?}", creds.to_container_credentials_json());
         assert!(!debug.contains("secret-access-key-value"), "{debug}");
         // No account in a non-ARN role: the field is left out, not empty.
@@ -824,6 +872,28 @@ mod tests {
             serde_json::from_str(bare.to_credential_process_json().expose_secret()).unwrap();
         assert_eq!(process.get("AccountId"), None);
         assert_eq!(process["SessionToken"], "");
+    }
+
+    #[test]
+    fn stored_credentials_that_do_not_parse_are_errors_that_quote_nothing() {
+        for bad in [
+            "",
+            "not json",
+            r#"{"AccessKeyId":"A","Token":"t","Expiration":"2027-01-15T08:00:00Z","RoleArn":"r"}"#,
+            r#"{"AccessKeyId":"A","SecretAccessKey":"hush-secret","Expiration":"soon","RoleArn":"r"}"#,
+            r#"{"AccessKeyId":"","SecretAccessKey":"hush-secret","Expiration":"2027-01-15T08:00:00Z","RoleArn":"r"}"#,
+            r#"{"AccessKeyId":"A","SecretAccessKey":7,"Expiration":"2027-01-15T08:00:00Z","RoleArn":"r"}"#,
+        ] {
+            let err = AwsCredentials::from_container_credentials_json(bad).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidResponse, "{bad}");
+            assert!(!err.to_string().contains("hush-secret"), "{err}");
+            assert!(err.to_string().contains("delete the copy"), "{err}");
+        }
+        let no_token = AwsCredentials::from_container_credentials_json(
+            r#"{"AccessKeyId":"AKID","SecretAccessKey":"s","Token":"","Expiration":"2027-01-15T08:00:00Z","RoleArn":"arn:aws:sts::123456789012:assumed-role/a/b"}"#,
+        )
+        .unwrap();
+        assert_eq!(no_token.sdk_credentials().session_token(), None);
     }
 
     fn ctx(pairs: &[(&str, &str)]) -> Context {

@@ -55,11 +55,13 @@ fn read_token(path: &Path) -> std::io::Result<SecretString> {
     {
         use std::os::unix::fs::MetadataExt;
         let meta = std::fs::metadata(path)?;
-        if meta.mode() & 0o077 != 0 {
+        // The owner's group may read it (how a token is shared with the users meant to get
+        // the credentials); nobody else may, and the group may not change it.
+        if meta.mode() & 0o037 != 0 {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::PermissionDenied,
                 format!(
-                    "{} has mode {:o}: other users could read the token; run `chmod 600` on it",
+                    "{} has mode {:o}: other users could read or change the token; run `chmod 600` on it (or 640 to share it with its group)",
                     path.display(),
                     meta.mode() & 0o777
                 ),
@@ -99,7 +101,8 @@ impl AuthToken {
 
     /// The token in `path`, re-read whenever the file changes (checked at most once a
     /// second). When the file does not exist it is created with 32 random bytes (hex), mode
-    /// 0600, atomically. A file others can read is refused.
+    /// 0600, atomically. A file others can read, or its group can change, is refused (group
+    /// read, 0640, is how a token is shared with the users meant to get the credentials).
     pub fn from_file(path: impl Into<PathBuf>) -> std::io::Result<AuthToken> {
         let path = path.into();
         if !path.exists() {
@@ -207,6 +210,13 @@ mod tests {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         let err = AuthToken::from_file(&path).unwrap_err();
         assert!(err.to_string().contains("chmod 600"), "{err}");
+        for loose in [0o604, 0o660, 0o620] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(loose)).unwrap();
+            assert!(AuthToken::from_file(&path).is_err(), "{loose:o}");
+        }
+        // Readable by the owner's group: how the token is shared on purpose.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        assert!(AuthToken::from_file(&path).unwrap().matches(b"abc"));
         std::fs::write(&path, "  \n").unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         assert!(AuthToken::from_file(&path).is_err());

@@ -8,10 +8,19 @@
 //! missing token → 401, a wrong one → 403, each `{"code","message"}` and no credential; a
 //! credential that cannot be had within [`ServerOptions::upstream_wait`] → 503 saying what is
 //! failing; other paths 404, other methods 405.
+//!
+//! Per-request roles (off unless roles are given): `GET /role-arn/<ARN>` (the ARN as is, or
+//! percent-encoded) answers that role's credentials from its own cache, for the roles on the
+//! server's allow-list only; another role is a 403 that names it.
+//!
+//! Persistence (optional): every credential fetched is also written to a [`FileCache`] entry,
+//! and a server started again reads it back, so a restart costs no STS call while the copy
+//! has more than [`PERSISTED_MIN_REMAINING`] left.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use hyper::body::Incoming;
@@ -23,9 +32,20 @@ use super::http::{
 };
 use super::{AuthToken, ServerOptions};
 use crate::aws::WebIdentityProvider;
+use crate::error::sanitize_upstream_text;
+use crate::exchange::AwsCredentials;
+use crate::file_cache::{CacheKey, FileCache, Lookup};
 
 /// The path credentials are served on.
 pub const CREDENTIALS_PATH: &str = "/credentials";
+
+/// The prefix of the per-request role paths: `GET /role-arn/<ARN>`.
+pub const ROLE_ARN_PATH_PREFIX: &str = "/role-arn/";
+
+/// A persisted credential is served again after a restart only while more than this is left
+/// (15 min: botocore 1.44.8 refreshes container credentials that close to expiry,
+/// `_DEFAULT_ADVISORY_REFRESH_TIMEOUT`, so one with less would be asked for again at once).
+pub const PERSISTED_MIN_REMAINING: Duration = Duration::from_secs(15 * 60);
 
 /// The container-credentials endpoint in front of a provider: `GET /credentials` with
 /// `Authorization: <token>` answers the provider's cached credentials as the ECS agent does
@@ -61,8 +81,10 @@ pub struct ContainerCredentialsServer {
 #[must_use]
 pub struct ContainerCredentialsServerBuilder {
     provider: Option<WebIdentityProvider>,
+    roles: Vec<(String, WebIdentityProvider)>,
     token: Option<AuthToken>,
     listen: Option<SocketAddr>,
+    persist: Option<(FileCache, CacheKey)>,
     options: ServerOptions,
 }
 
@@ -82,6 +104,12 @@ impl ContainerCredentialsServer {
         format!("http://{}{CREDENTIALS_PATH}", self.addr)
     }
 
+    /// `http://ADDR/role-arn/<ARN>`: the `AWS_CONTAINER_CREDENTIALS_FULL_URI` of one role of
+    /// the allow-list ([`ContainerCredentialsServerBuilder::role`]).
+    pub fn role_uri(&self, role_arn: &str) -> String {
+        format!("http://{}{ROLE_ARN_PATH_PREFIX}{role_arn}", self.addr)
+    }
+
     /// The token callers must present.
     pub fn auth_token(&self) -> &AuthToken {
         &self.handler.token
@@ -90,7 +118,85 @@ impl ContainerCredentialsServer {
     /// Serves until `shutdown` completes, then lets open requests finish (up to
     /// [`ServerOptions::shutdown_grace`]).
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) -> std::io::Result<()> {
-        serve(self.listener, self.handler, self.options, shutdown).await
+        let keepers: Vec<_> = match &self.handler.persist {
+            Some((cache, key)) => self
+                .handler
+                .providers()
+                .map(|(role, provider)| {
+                    tokio::spawn(keep_persisted(
+                        provider.clone(),
+                        cache.clone(),
+                        role_key(key, role),
+                    ))
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        let served = serve(self.listener, self.handler, self.options, shutdown).await;
+        for keeper in keepers {
+            keeper.abort();
+        }
+        served
+    }
+}
+
+/// The file entry of one role: the server's key for the default role, a key derived from it
+/// and the ARN for the others.
+fn role_key(key: &CacheKey, role: Option<&str>) -> CacheKey {
+    match role {
+        None => key.clone(),
+        Some(arn) => CacheKey::new([key.as_str(), "role-arn", arn]),
+    }
+}
+
+/// Seeds `provider`'s cache from its file entry, if one is there with more than
+/// [`PERSISTED_MIN_REMAINING`] left. What cannot be used is logged and left for the next
+/// write to replace.
+fn seed_from_file(provider: &WebIdentityProvider, cache: &FileCache, key: &CacheKey) {
+    let value = match cache.read(key, SystemTime::now(), PERSISTED_MIN_REMAINING) {
+        Lookup::Hit(value) => value,
+        Lookup::Miss => return,
+        Lookup::Ignored(why) => {
+            tracing::warn!("not using the persisted AWS credentials: {why}");
+            return;
+        }
+    };
+    let seeded = AwsCredentials::from_container_credentials_json(value.value.expose_secret())
+        .and_then(|credentials| provider.cache().seed(credentials));
+    match seeded {
+        Ok(true) => tracing::info!(
+            dir = %cache.dir().display(),
+            "serving the persisted AWS credentials until their refresh"
+        ),
+        Ok(false) => {}
+        Err(e) => tracing::warn!("not using the persisted AWS credentials: {e}"),
+    }
+}
+
+/// Writes `provider`'s current credential, then every one it fetches, to its file entry.
+async fn keep_persisted(provider: WebIdentityProvider, cache: FileCache, key: CacheKey) {
+    let mut refreshes = provider.cache().refreshes();
+    // What is cached now (fetched at startup, or just seeded); nothing is fetched for it.
+    let mut current = match provider.cache().metrics().expires_at {
+        Some(_) => provider.cache().get().await.ok(),
+        None => refreshes.next().await,
+    };
+    while let Some(credentials) = current.take() {
+        let (cache, key) = (cache.clone(), key.clone());
+        let written = tokio::task::spawn_blocking(move || {
+            cache.write(
+                &key,
+                &credentials.to_container_credentials_json(),
+                credentials.expiration(),
+            )
+        })
+        .await;
+        match written {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!("could not persist the AWS credentials: {e}"),
+            Err(_) => return,
+        }
+        current = refreshes.next().await;
     }
 }
 
@@ -98,6 +204,24 @@ impl ContainerCredentialsServerBuilder {
     /// The provider whose cache is served (required).
     pub fn provider(mut self, provider: WebIdentityProvider) -> Self {
         self.provider = Some(provider);
+        self
+    }
+
+    /// Adds `role_arn` to the allow-list of per-request roles: `GET /role-arn/<role_arn>`
+    /// answers `provider`'s credentials (a provider for that role, with a cache of its own).
+    /// Without any, per-request roles are off and those paths are 404s.
+    pub fn role(mut self, role_arn: impl Into<String>, provider: WebIdentityProvider) -> Self {
+        self.roles.push((role_arn.into(), provider));
+        self
+    }
+
+    /// Keeps every credential fetched in `cache` under `key` (one entry per role, derived
+    /// from it), and starts from what is there: a restarted server serves the persisted
+    /// credentials without an STS call while more than [`PERSISTED_MIN_REMAINING`] is left.
+    /// The key must hash everything that determines the credentials (source, role, session,
+    /// endpoint), as [`CacheKey`] says.
+    pub fn persist(mut self, cache: FileCache, key: CacheKey) -> Self {
+        self.persist = Some((cache, key));
         self
     }
 
@@ -134,16 +258,43 @@ impl ContainerCredentialsServerBuilder {
         let token = self
             .token
             .ok_or_else(|| missing("an auth token (.auth_token())"))?;
+        let mut roles = HashMap::with_capacity(self.roles.len());
+        for (arn, role_provider) in self.roles {
+            if !arn.starts_with("arn:") || arn.chars().any(|c| c.is_whitespace() || c.is_control())
+            {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!(
+                        "per-request role `{}` is not a role ARN (arn:aws:iam::ACCOUNT:role/NAME)",
+                        sanitize_upstream_text(&arn, 200)
+                    ),
+                ));
+            }
+            if roles.insert(arn.clone(), role_provider).is_some() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!("per-request role {arn} is on the allow-list twice"),
+                ));
+            }
+        }
+        let handler = EcsHandler {
+            provider,
+            roles,
+            token,
+            persist: self.persist,
+            options: self.options,
+            counts: StatusCounts::default(),
+        };
+        if let Some((cache, key)) = &handler.persist {
+            for (role, provider) in handler.providers() {
+                seed_from_file(provider, cache, &role_key(key, role));
+            }
+        }
         let (listener, addr) = bind(self.listen, "AWS credentials (with the token)").await?;
         Ok(ContainerCredentialsServer {
             listener,
             addr,
-            handler: Arc::new(EcsHandler {
-                provider,
-                token,
-                options: self.options,
-                counts: StatusCounts::default(),
-            }),
+            handler: Arc::new(handler),
             options: self.options,
         })
     }
@@ -152,28 +303,66 @@ impl ContainerCredentialsServerBuilder {
 #[derive(Debug)]
 struct EcsHandler {
     provider: WebIdentityProvider,
+    /// The per-request roles, by ARN.
+    roles: HashMap<String, WebIdentityProvider>,
     token: AuthToken,
+    persist: Option<(FileCache, CacheKey)>,
     options: ServerOptions,
     counts: StatusCounts,
 }
 
 impl EcsHandler {
-    async fn credentials(&self, request: &Request<Incoming>) -> Response<Body> {
+    /// The default provider (`None`) and the per-request ones (their ARN).
+    fn providers(&self) -> impl Iterator<Item = (Option<&str>, &WebIdentityProvider)> {
+        std::iter::once((None, &self.provider))
+            .chain(self.roles.iter().map(|(arn, p)| (Some(arn.as_str()), p)))
+    }
+
+    /// `None` when the request carries this server's token, else the 401 or 403.
+    fn refuse(&self, request: &Request<Incoming>) -> Option<Response<Body>> {
         let Some(presented) = request.headers().get(hyper::header::AUTHORIZATION) else {
-            return error(
+            return Some(error(
                 StatusCode::UNAUTHORIZED,
                 "Unauthorized",
                 "no Authorization header: set AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE to the server's token file",
-            );
+            ));
         };
         if !self.token.matches(presented.as_bytes()) {
-            return error(
+            return Some(error(
                 StatusCode::FORBIDDEN,
                 "Forbidden",
                 "the Authorization token is not this server's: use the token file it printed",
+            ));
+        }
+        None
+    }
+
+    /// `GET /role-arn/<ARN>` (`encoded`: what follows the prefix).
+    async fn role_credentials(&self, encoded: &str) -> Response<Body> {
+        if self.roles.is_empty() {
+            return error(
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                "per-request roles are off on this server: credentials are served on /credentials",
             );
         }
-        match tokio::time::timeout(self.options.upstream_wait, self.provider.credentials()).await {
+        let arn = percent_encoding::percent_decode_str(encoded).decode_utf8_lossy();
+        match self.roles.get(arn.as_ref()) {
+            Some(provider) => self.credentials(provider).await,
+            None => error(
+                StatusCode::FORBIDDEN,
+                "RoleNotAllowed",
+                &format!(
+                    "role `{}` is not on this server's allow-list of per-request roles; add it there (aws serve --allow-role-arn) or ask for one of the {} it serves",
+                    sanitize_upstream_text(&arn, 200),
+                    self.roles.len()
+                ),
+            ),
+        }
+    }
+
+    async fn credentials(&self, provider: &WebIdentityProvider) -> Response<Body> {
+        match tokio::time::timeout(self.options.upstream_wait, provider.credentials()).await {
             Ok(Ok(credentials)) => json(
                 StatusCode::OK,
                 credentials
@@ -227,8 +416,17 @@ impl Handler for EcsHandler {
                 "only GET is served",
             );
         }
-        match request.uri().path() {
-            CREDENTIALS_PATH => self.credentials(&request).await,
+        let path = request.uri().path();
+        if path == CREDENTIALS_PATH || path.starts_with(ROLE_ARN_PATH_PREFIX) {
+            if let Some(refused) = self.refuse(&request) {
+                return refused;
+            }
+            return match path.strip_prefix(ROLE_ARN_PATH_PREFIX) {
+                Some(arn) => self.role_credentials(arn).await,
+                None => self.credentials(&self.provider).await,
+            };
+        }
+        match path {
             "/healthz" => json(StatusCode::OK, r#"{"status":"ok"}"#),
             "/readyz" => self.ready(),
             "/metrics" => self.metrics(),

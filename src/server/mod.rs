@@ -3,7 +3,9 @@
 //!
 //! * [`ContainerCredentialsServer`]: the ECS/EKS container-credentials protocol
 //!   (`AWS_CONTAINER_CREDENTIALS_FULL_URI` + `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE`), which
-//!   the AWS CLI, boto3 and every AWS SDK read, in front of a [`WebIdentityProvider`].
+//!   the AWS CLI, boto3 and every AWS SDK read, in front of a [`WebIdentityProvider`]; with
+//!   an allow-list of per-request roles (`/role-arn/<ARN>`), and optionally persisted so a
+//!   restart costs no STS call.
 //! * [`MetadataServer`]: the GCE metadata protocol (`GCE_METADATA_HOST`), which every Google
 //!   client library falls back to, in front of an `external_account` configuration. What it
 //!   serves: `/` and `/computeMetadata/v1/` listings; under
@@ -31,7 +33,10 @@ mod gce;
 mod http;
 
 pub use auth::AuthToken;
-pub use ecs::{CREDENTIALS_PATH, ContainerCredentialsServer, ContainerCredentialsServerBuilder};
+pub use ecs::{
+    CREDENTIALS_PATH, ContainerCredentialsServer, ContainerCredentialsServerBuilder,
+    PERSISTED_MIN_REMAINING, ROLE_ARN_PATH_PREFIX,
+};
 pub use gce::{MAX_CACHED_SETS, MetadataServer, MetadataServerBuilder};
 
 use std::time::Duration;

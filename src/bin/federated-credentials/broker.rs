@@ -9,10 +9,11 @@ use std::process::ExitCode;
 use clap::Args;
 use federated_credentials::Error;
 use federated_credentials::config::ExternalAccountConfig;
-use federated_credentials::context::Context;
+use federated_credentials::context::{Context, ProcessEnv};
+use federated_credentials::file_cache::FileCache;
 use federated_credentials::server::{AuthToken, ContainerCredentialsServer, MetadataServer};
 
-use crate::{CredentialProcessArgs, aws_provider};
+use crate::{CredentialProcessArgs, aws_config_file, aws_provider, process_cache};
 
 #[derive(Args)]
 pub(crate) struct ServeArgs {
@@ -28,6 +29,15 @@ pub(crate) struct ServeArgs {
     /// $XDG_CACHE_HOME or ~/.cache.
     #[arg(long, value_name = "PATH")]
     auth_token_file: Option<PathBuf>,
+    /// Also serve this role on /role-arn/ARN (repeat for more): each is assumed with the same
+    /// identity and kept in a cache of its own. Roles not listed are refused.
+    #[arg(long, value_name = "ARN")]
+    allow_role_arn: Vec<String>,
+    /// Do not keep the credentials on disk (by default they are, under
+    /// $XDG_CACHE_HOME/federated-credentials, and a restarted server serves them again while
+    /// more than 15 minutes are left).
+    #[arg(long)]
+    no_cache: bool,
 }
 
 #[derive(Args)]
@@ -57,6 +67,10 @@ pub(crate) struct ExecArgs {
     /// The command and its arguments (after `--`).
     #[arg(required = true, last = true, value_name = "CMD")]
     command: Vec<std::ffi::OsString>,
+    /// Do not keep the credentials on disk (by default they are, as for credential-process,
+    /// so the next run starts without an STS call).
+    #[arg(long)]
+    no_cache: bool,
 }
 
 /// Variables that would make the child's SDK pick another identity over the container
@@ -141,26 +155,59 @@ async fn termination() {
     }
 }
 
-/// Fetches the first credentials (a misconfiguration fails here, before anything is
-/// printed), then binds the server.
+/// The server `aws serve` and `aws exec` run: the identity's provider, one per allowed role,
+/// persisted unless `no_cache` (`command` names the key's entry); binds, then fetches the
+/// first credentials of each (a misconfiguration fails here, before anything is printed;
+/// after a restart the persisted ones need no fetch).
 async fn start(
     identity: CredentialProcessArgs,
+    allowed_roles: Vec<String>,
     listen: SocketAddr,
     token: AuthToken,
+    persist_as: Option<&str>,
 ) -> Result<ContainerCredentialsServer, String> {
-    let provider = aws_provider(identity).map_err(|e| e.to_string())?;
-    provider
-        .cache()
-        .prefetch()
-        .await
-        .map_err(|e| e.to_string())?;
-    ContainerCredentialsServer::builder()
+    let provider = aws_provider(identity.clone()).map_err(|e| e.to_string())?;
+    let mut warm = vec![provider.clone()];
+    let mut builder = ContainerCredentialsServer::builder()
         .provider(provider)
         .auth_token(token)
-        .listen(listen)
+        .listen(listen);
+    for arn in allowed_roles {
+        let mut for_role = identity.clone();
+        for_role.role_arn = Some(arn.clone());
+        let role_provider =
+            aws_provider(for_role).map_err(|e| format!("--allow-role-arn {arn}: {e}"))?;
+        warm.push(role_provider.clone());
+        builder = builder.role(arn, role_provider);
+    }
+    if let Some(command) = persist_as {
+        match FileCache::in_default_dir(&ProcessEnv) {
+            Ok(Some(cache)) => {
+                let key = process_cache::key_for(
+                    command,
+                    process_cache::SERVER_OPTIONS,
+                    &[aws_config_file(&ProcessEnv)],
+                );
+                builder = builder.persist(cache, key);
+            }
+            Ok(None) => {}
+            Err(why) => {
+                eprintln!("federated-credentials: warning: not keeping credentials on disk: {why}")
+            }
+        }
+    }
+    let server = builder
         .bind()
         .await
-        .map_err(|e| format!("cannot listen on {listen}: {e}"))
+        .map_err(|e| format!("cannot serve on {listen}: {e}"))?;
+    for provider in warm {
+        provider
+            .cache()
+            .prefetch()
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(server)
 }
 
 pub(crate) fn serve_main(args: ServeArgs) -> ExitCode {
@@ -181,7 +228,16 @@ pub(crate) fn serve_main(args: ServeArgs) -> ExitCode {
             Ok(t) => t,
             Err(e) => return fail(format!("auth token file {}: {e}", path.display())),
         };
-        let server = match start(args.identity, args.listen, token).await {
+        let persist = (!args.no_cache).then_some("aws serve");
+        let server = match start(
+            args.identity,
+            args.allow_role_arn,
+            args.listen,
+            token,
+            persist,
+        )
+        .await
+        {
             Ok(s) => s,
             Err(e) => return fail(e),
         };
@@ -274,7 +330,14 @@ pub(crate) fn exec_main(args: ExecArgs) -> ExitCode {
         let path = dir.join("token");
         let outcome = async {
             let token = AuthToken::from_file(&path).map_err(|e| e.to_string())?;
-            let server = start(args.identity, SocketAddr::from(([127, 0, 0, 1], 0)), token).await?;
+            let server = start(
+                args.identity,
+                Vec::new(),
+                SocketAddr::from(([127, 0, 0, 1], 0)),
+                token,
+                (!args.no_cache).then_some("aws exec"),
+            )
+            .await?;
             let uri = server.full_uri();
             let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
             let serving = tokio::spawn(server.run(async {

@@ -157,7 +157,7 @@ enum AlgorithmArg {
     Es384,
 }
 
-#[derive(Args)]
+#[derive(Args, Clone)]
 pub(crate) struct CredentialProcessArgs {
     /// Read the settings from this profile of AWS_CONFIG_FILE (default ~/.aws/config); the
     /// other options override it.
@@ -451,7 +451,11 @@ async fn access_token(args: AccessTokenArgs) -> Result<String, Error> {
     } else {
         let now = SystemTime::now();
         process_cache::cached(
-            process_cache::key_for("google access-token", &[config_path]),
+            process_cache::key_for(
+                "google access-token",
+                process_cache::OUTPUT_OPTIONS,
+                &[config_path],
+            ),
             process_cache::GOOGLE_MIN_REMAINING,
             fetch,
             |token| {
@@ -576,7 +580,11 @@ async fn credential_process(command: CredentialProcessCommand) -> Result<String,
         fetch().await?
     } else {
         process_cache::cached(
-            process_cache::key_for("aws credential-process", &[aws_config_file(&ProcessEnv)]),
+            process_cache::key_for(
+                "aws credential-process",
+                process_cache::OUTPUT_OPTIONS,
+                &[aws_config_file(&ProcessEnv)],
+            ),
             process_cache::AWS_MIN_REMAINING,
             fetch,
             |(json, expires_at)| (json.clone(), *expires_at),
@@ -596,7 +604,7 @@ pub(crate) fn aws_provider(args: CredentialProcessArgs) -> Result<WebIdentityPro
 }
 
 /// The AWS config file profiles are read from: AWS_CONFIG_FILE, else ~/.aws/config.
-fn aws_config_file(env: &dyn Env) -> Option<std::path::PathBuf> {
+pub(crate) fn aws_config_file(env: &dyn Env) -> Option<std::path::PathBuf> {
     match env.get_non_empty("AWS_CONFIG_FILE") {
         Some(path) => Some(std::path::PathBuf::from(path.trim())),
         None => env.get_non_empty("HOME").map(|home| {

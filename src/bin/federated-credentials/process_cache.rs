@@ -50,11 +50,19 @@ pub const NO_CACHE_FLAG: &str = "--no-cache";
 
 /// Options (with a value) that change how the credential is printed, not which: not part of
 /// the key, so `--format json` is served from what `--format token` stored.
-const OUTPUT_OPTIONS: &[&str] = &["--format"];
+pub const OUTPUT_OPTIONS: &[&str] = &["--format"];
 
-/// The arguments that determine the credential: all but [`NO_CACHE_FLAG`] and
-/// [`OUTPUT_OPTIONS`] (as `--format json` or `--format=json`).
-fn key_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Vec<Vec<u8>> {
+/// Options (with a value) of the servers that change where and to whom they serve, not what:
+/// not part of the key, so a server restarted on another port finds its entry.
+pub const SERVER_OPTIONS: &[&str] = &["--listen", "--auth-token-file", "--allow-role-arn"];
+
+/// The arguments that determine the credential: all but [`NO_CACHE_FLAG`], the options in
+/// `not_in_key` with their values (as `--format json` or `--format=json`), and anything
+/// after `--` (the command `aws exec` runs).
+fn key_args(
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+    not_in_key: &[&str],
+) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     let mut skip_value = false;
     for arg in args {
@@ -62,10 +70,13 @@ fn key_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Vec<Vec<u8>> 
             continue;
         }
         let text = arg.to_string_lossy();
+        if text == "--" {
+            break;
+        }
         if text == NO_CACHE_FLAG {
             continue;
         }
-        if let Some(option) = OUTPUT_OPTIONS
+        if let Some(option) = not_in_key
             .iter()
             .find(|o| text == **o || text.starts_with(&format!("{o}=")))
         {
@@ -77,11 +88,16 @@ fn key_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Vec<Vec<u8>> 
     out
 }
 
-/// The key for this invocation: `command`, the process's arguments, the environment by
-/// [`KEY_ENV_PREFIXES`], and the contents of `files` (a missing file counts as empty).
-pub fn key_for(command: &str, files: &[Option<std::path::PathBuf>]) -> CacheKey {
+/// The key for this invocation: `command`, the process's arguments (less `not_in_key`, see
+/// [`key_args`]), the environment by [`KEY_ENV_PREFIXES`], and the contents of `files` (a
+/// missing file counts as empty).
+pub fn key_for(
+    command: &str,
+    not_in_key: &[&str],
+    files: &[Option<std::path::PathBuf>],
+) -> CacheKey {
     let mut parts: Vec<Vec<u8>> = vec![command.as_bytes().to_vec()];
-    parts.extend(key_args(std::env::args_os().skip(1)));
+    parts.extend(key_args(std::env::args_os().skip(1), not_in_key));
     let mut env: Vec<(String, String)> = std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.to_string_lossy().into_owned())))
         .filter(|(k, _)| KEY_ENV_PREFIXES.iter().any(|p| k.starts_with(p)))
@@ -160,7 +176,7 @@ mod tests {
     use super::*;
 
     fn args(a: &[&str]) -> Vec<Vec<u8>> {
-        key_args(a.iter().map(std::ffi::OsString::from))
+        key_args(a.iter().map(std::ffi::OsString::from), OUTPUT_OPTIONS)
     }
 
     #[test]
@@ -189,5 +205,30 @@ mod tests {
             plain
         );
         assert_ne!(args(&["google", "access-token", "--scopes", "b"]), plain);
+    }
+
+    #[test]
+    fn where_a_server_listens_and_what_exec_runs_are_not_in_the_key() {
+        let serve = |a: &[&str]| key_args(a.iter().map(std::ffi::OsString::from), SERVER_OPTIONS);
+        let plain = serve(&["aws", "serve", "--role-arn", "r"]);
+        assert_eq!(
+            serve(&[
+                "aws",
+                "serve",
+                "--listen",
+                "127.0.0.1:9000",
+                "--role-arn",
+                "r",
+                "--auth-token-file=/t",
+                "--allow-role-arn",
+                "x"
+            ]),
+            plain
+        );
+        assert_eq!(
+            serve(&["aws", "serve", "--role-arn", "r", "--", "env"]),
+            plain
+        );
+        assert_ne!(serve(&["aws", "serve", "--role-arn", "q"]), plain);
     }
 }
