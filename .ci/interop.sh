@@ -20,7 +20,8 @@
 #   request to the testkit's Entra emulator behind an https front; azure_identity (Rust) takes
 #   our ClientAssertion and azure_storage_blob our TokenCredential (interop/tests/azure_entra.rs);
 # * the aws serve broker (interop/tests/aws_broker.rs): aws-config's default chain and 24
-#   boto3 sessions get its credentials through AWS_CONTAINER_CREDENTIALS_FULL_URI;
+#   boto3 sessions get its credentials through AWS_CONTAINER_CREDENTIALS_FULL_URI and use
+#   them against moto with SigV4 and IAM policies checked (the broker's role is moto's);
 # * the google serve-metadata broker (interop/tests/google_metadata.rs): google-auth's
 #   compute_engine credentials, default() and IDTokenCredentials use it as the metadata server;
 # * boto3/botocore's GetWebIdentityToken (interop/tests/aws_outbound_token.rs): the
