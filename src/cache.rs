@@ -7,13 +7,16 @@
 //!   read that finds the credential due also starts one. Callers keep getting the current
 //!   credential meanwhile.
 //! - **Fleet spreading**: each cache draws its jitter fraction once, when it is created, and
-//!   keeps it, so its refresh period is stable and different from its neighbours': a fleet
-//!   started (or recovered from an outage) in the same second drifts apart a little more
-//!   with every refresh instead of refreshing in waves. The fractions come from a
-//!   golden-ratio (Weyl) sequence with a random start per process, so the caches of one
-//!   process (one per tenant, role or audience) are spread evenly over the jitter range
-//!   rather than clumping as independent random draws do; separate processes stay
-//!   independent.
+//!   keeps it, so its refresh period is stable and different from its neighbours'. A fetch
+//!   made with nothing usable cached (a start, or a recovery after the credential expired:
+//!   the moments a whole fleet fetches in the same second) is refreshed the first time at a
+//!   point between [`COLD_START_MIN_FRACTION`] and all of the usual time-to-refresh, again
+//!   drawn once per cache, so a fleet started or recovered together is spread over its whole
+//!   refresh period at once instead of refreshing in waves (at the cost of that one early
+//!   refresh). The jitter fractions come from a golden-ratio (Weyl) sequence with a random
+//!   start per process, so the caches of one process (one per tenant, role or audience) are
+//!   spread evenly rather than clumping as independent random draws do; separate processes
+//!   stay independent.
 //! - **Short-lived credentials** (lifetime under twice `window + jitter`): refreshed between
 //!   50 % and 75 % of their lifetime (jittered the same way), never handed out within
 //!   `min(buffer, lifetime / 4)` of expiry.
@@ -233,19 +236,52 @@ impl CachePolicy {
     }
 }
 
-/// A jitter fraction in `[0, 1)`: the next element of a golden-ratio (Weyl) sequence that
-/// starts at a random point per process. Any run of consecutive draws is spread evenly over
-/// the interval, so many caches in one process do not clump; processes stay independent.
-fn jitter_fraction() -> f64 {
-    use std::sync::OnceLock;
-    static START: OnceLock<u64> = OnceLock::new();
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    // 2^64 / golden ratio, odd: consecutive multiples are maximally spread modulo 2^64.
-    const STEP: u64 = 0x9E37_79B9_7F4A_7C15;
-    let start = *START.get_or_init(|| fastrand::u64(..));
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let x = start.wrapping_add(n.wrapping_mul(STEP));
-    (x >> 11) as f64 / (1u64 << 53) as f64
+/// The first refresh after a cold fetch (nothing usable was cached: a start, or a recovery
+/// after the credential expired) comes at least this fraction of the usual time-to-refresh
+/// after the fetch; where in between is drawn once per cache (see the [module docs](self)).
+pub const COLD_START_MIN_FRACTION: f64 = 0.1;
+
+/// Where one cache sits in the fleet: two fractions in `[0, 1)`, drawn once when it is
+/// created.
+///
+/// `jitter` is the next element of a golden-ratio (Weyl) sequence that starts at a random
+/// point per process: any run of consecutive draws is spread evenly over the interval, so
+/// many caches in one process do not clump; processes stay independent. `start` is
+/// `r − jitter (mod 1)` with `r` random per process: independent of `jitter` across
+/// processes, and within one process a decreasing function of it (one wrap-around), so the
+/// first refresh `(usual time-to-refresh) × (MIN + (1 − MIN) × start)` of caches that fetched
+/// together is itself a smooth, evenly spread function of their jitter, with no two
+/// refresh waves folding onto one another. (Measured in the perf crate's fleet model, item 6:
+/// a second independent low-discrepancy coordinate clumps in-process fleets instead.)
+#[derive(Debug, Clone, Copy)]
+struct Spread {
+    /// How far into the jitter range this cache refreshes, every time.
+    jitter: f64,
+    /// How far between [`COLD_START_MIN_FRACTION`] and the usual refresh time the first
+    /// refresh after a cold fetch comes.
+    start: f64,
+}
+
+impl Spread {
+    fn draw() -> Spread {
+        use std::sync::OnceLock;
+        static PROCESS: OnceLock<(u64, u64)> = OnceLock::new();
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let (first, offset) = *PROCESS.get_or_init(|| (fastrand::u64(..), fastrand::u64(..)));
+        Spread::nth(first, offset, NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// The `n`th spread of a process whose sequence starts at `first`, with offset `offset`.
+    fn nth(first: u64, offset: u64, n: u64) -> Spread {
+        // 2^64 / golden ratio, odd: consecutive multiples are maximally spread modulo 2^64.
+        const STEP: u64 = 0x9E37_79B9_7F4A_7C15;
+        let jitter = first.wrapping_add(n.wrapping_mul(STEP));
+        let unit = |x: u64| (x >> 11) as f64 / (1u64 << 53) as f64;
+        Spread {
+            jitter: unit(jitter),
+            start: unit(offset.wrapping_sub(jitter)),
+        }
+    }
 }
 
 struct Entry<C> {
@@ -268,8 +304,8 @@ struct Inner<F: Fetch> {
     fetcher: F,
     clock: Arc<dyn Clock>,
     policy: CachePolicy,
-    /// This cache's jitter fraction in `[0, 1)`, drawn once.
-    jitter_fraction: f64,
+    /// This cache's place in the fleet, drawn once.
+    spread: Spread,
     current: ArcSwapOption<Entry<F::Credential>>,
     refresh_lock: tokio::sync::Mutex<()>,
     completed_fetches: AtomicU64,
@@ -380,7 +416,7 @@ impl<F: Fetch> CredentialCache<F> {
                 fetcher,
                 clock,
                 policy,
-                jitter_fraction: jitter_fraction(),
+                spread: Spread::draw(),
                 current: ArcSwapOption::const_empty(),
                 refresh_lock: tokio::sync::Mutex::new(()),
                 completed_fetches: AtomicU64::new(0),
@@ -442,7 +478,8 @@ impl<F: Fetch> CredentialCache<F> {
     /// [`ErrorKind::Expired`] error and leaves the cache as it was. Counts as no fetch.
     pub fn seed(&self, credential: F::Credential) -> Result<bool, Error> {
         let inner = &self.inner;
-        let entry = inner.entry_for(credential)?;
+        // Not a cold start: the copy comes with the schedule of the run that fetched it.
+        let entry = inner.entry_for(credential, false)?;
         let _guard = match inner.refresh_lock.try_lock() {
             Ok(guard) => guard,
             // A fetch is in progress: what it brings is fresher.
@@ -566,7 +603,12 @@ impl<F: Fetch> Inner<F> {
     /// Fetches and stores. Must be called with `refresh_lock` held.
     async fn fetch_and_store(self: &Arc<Self>) -> Result<Arc<F::Credential>, Error> {
         let started = std::time::Instant::now();
-        let result = self.fetcher.fetch().await.and_then(|c| self.entry_for(c));
+        let cold = self.usable_now(self.clock.now()).is_none();
+        let result = self
+            .fetcher
+            .fetch()
+            .await
+            .and_then(|c| self.entry_for(c, cold));
         let n = self.completed_fetches.fetch_add(1, Ordering::AcqRel) + 1;
         match result {
             Ok(entry) => {
@@ -604,10 +646,16 @@ impl<F: Fetch> Inner<F> {
         }
     }
 
-    fn entry_for(&self, credential: F::Credential) -> Result<Entry<F::Credential>, Error> {
+    /// The entry for a credential fetched now. `cold`: nothing usable was cached (a start or
+    /// a recovery after expiry), when a whole fleet may be fetching in the same second.
+    fn entry_for(
+        &self,
+        credential: F::Credential,
+        cold: bool,
+    ) -> Result<Entry<F::Credential>, Error> {
         let now = self.clock.now();
         let p = &self.policy;
-        let u = self.jitter_fraction;
+        let u = self.spread.jitter;
         let Some(expires_at) = credential.expires_at() else {
             // Refetched like any other, but never served past the assumed lifetime.
             let every = p.no_expiry_refresh.min(p.no_expiry_lifetime / 2);
@@ -635,7 +683,17 @@ impl<F: Fetch> Inner<F> {
         }
         let lead = p.window + p.jitter.mul_f64(u);
         let refresh_at = if p.window + p.jitter <= lifetime / 2 {
-            expires_at - lead
+            let usual = expires_at - lead;
+            if cold && !p.jitter.is_zero() {
+                // A fleet that fetched together would otherwise first refresh together,
+                // within the jitter range; spread over the whole time-to-refresh instead.
+                let wait = remaining(usual, now);
+                let fraction =
+                    COLD_START_MIN_FRACTION + (1.0 - COLD_START_MIN_FRACTION) * self.spread.start;
+                now + wait.mul_f64(fraction)
+            } else {
+                usual
+            }
         } else {
             // Short-lived: the window does not fit; refresh between half and three quarters
             // of the lifetime, which leaves at least a quarter of it as margin.
@@ -1221,10 +1279,94 @@ mod tests {
             CachePolicy::aws_sts(),
         );
         assert_eq!(h.cache.get().await.unwrap().id, 1);
-        // window 5 min + jitter < 20 min: refreshed by 55 min at the latest
+        // window 5 min + jitter < 20 min: refreshed by 55 min at the latest (the first time
+        // perhaps much earlier: a cold start is spread)
         tokio::time::sleep(Duration::from_secs(55 * 60 + 1)).await;
+        let calls = h.calls.load(Ordering::SeqCst);
+        assert!(calls >= 2, "{calls}");
+        assert_eq!(h.cache.get().await.unwrap().id, calls);
+    }
+
+    /// The refresh time of what is cached, as an offset from `since`.
+    fn refresh_in(cache: &CredentialCache<Counting>, since: SystemTime) -> Duration {
+        let entry = cache.inner.current.load_full().unwrap();
+        entry.refresh_at.duration_since(since).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_cold_fetch_is_refreshed_the_first_time_anywhere_in_its_refresh_period() {
+        let clock = ManualClock::new(UNIX_EPOCH + HOUR);
+        let policy = CachePolicy::aws_sts();
+        let h = harness(Arc::new(clock.clone()), Some(HOUR), Duration::ZERO, policy);
+        let start = h.cache.inner.spread.start;
+        let usual =
+            HOUR - policy.window() - policy.jitter_range().mul_f64(h.cache.inner.spread.jitter);
+        let spread = |wait: Duration| {
+            wait.mul_f64(COLD_START_MIN_FRACTION + (1.0 - COLD_START_MIN_FRACTION) * start)
+        };
+        let t0 = clock.now();
+        h.cache.get().await.unwrap();
+        let first = refresh_in(&h.cache, t0);
+        assert!(
+            first.abs_diff(spread(usual)) < Duration::from_millis(1),
+            "{first:?} vs {:?}",
+            spread(usual)
+        );
+        assert!(first >= usual.mul_f64(COLD_START_MIN_FRACTION) && first <= usual);
+
+        // A refresh with the credential still usable is not cold: the usual schedule.
+        clock.set(t0 + first);
+        h.cache.get().await.unwrap();
+        for _ in 0..100 {
+            if h.calls.load(Ordering::SeqCst) == 2 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
         assert_eq!(h.calls.load(Ordering::SeqCst), 2);
-        assert_eq!(h.cache.get().await.unwrap().id, 2);
+        let t1 = clock.now();
+        assert!(refresh_in(&h.cache, t1).abs_diff(usual) < Duration::from_millis(1));
+
+        // Recovering after the credential expired is cold again: spread.
+        clock.set(t1 + HOUR);
+        let t2 = clock.now();
+        h.cache.get().await.unwrap();
+        assert!(refresh_in(&h.cache, t2).abs_diff(spread(usual)) < Duration::from_millis(1));
+
+        // Without jitter nothing is spread.
+        let h = harness(
+            Arc::new(clock.clone()),
+            Some(HOUR),
+            Duration::ZERO,
+            policy.jitter(Duration::ZERO),
+        );
+        h.cache.get().await.unwrap();
+        assert_eq!(refresh_in(&h.cache, t2), HOUR - policy.window());
+    }
+
+    #[test]
+    fn spreads_of_one_process_are_even_and_start_falls_as_jitter_rises() {
+        let (first, offset) = (fastrand::u64(..), fastrand::u64(..));
+        let draws: Vec<Spread> = (0..1000).map(|n| Spread::nth(first, offset, n)).collect();
+        // Even: every tenth of [0, 1) holds 100 +- 2 of 1,000 consecutive jitter fractions
+        // (independent draws would stray by about 10).
+        for tenth in 0..10 {
+            let lo = tenth as f64 / 10.0;
+            let n = draws
+                .iter()
+                .filter(|d| d.jitter >= lo && d.jitter < lo + 0.1)
+                .count();
+            assert!((98..=102).contains(&n), "{n} in [{lo}, {lo} + 0.1)");
+        }
+        // start = r - jitter (mod 1): the sum is the same for every cache of the process.
+        let r = (draws[0].jitter + draws[0].start).fract();
+        for d in &draws {
+            let sum = (d.jitter + d.start).fract();
+            assert!(
+                (sum - r).abs() < 1e-9 || (sum - r).abs() > 1.0 - 1e-9,
+                "{d:?}"
+            );
+        }
     }
 
     #[tokio::test(start_paused = true)]

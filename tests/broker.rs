@@ -10,7 +10,7 @@ use federated_credentials::aws::WebIdentityProvider;
 use federated_credentials::context::{Context, InstantSleep, ManualClock, StaticEnv};
 use federated_credentials::file_cache::{CacheKey, FileCache};
 use federated_credentials::server::{
-    AuthToken, ContainerCredentialsServer, ContainerCredentialsServerBuilder,
+    AuthToken, ContainerCredentialsServer, ContainerCredentialsServerBuilder, ServerOptions,
 };
 use federated_credentials::source::GcpMetadataIdentityToken;
 use federated_credentials::source::aws::{AwsIdentitySource, ContainerCredentials};
@@ -414,6 +414,104 @@ async fn a_restarted_server_serves_its_persisted_credentials_without_sts() {
         get(&format!("{base}/credentials"), Some(TOKEN)).await.0,
         503
     );
+}
+
+/// Reads from `stream` until the server closes it (or `limit` passes: then the test fails),
+/// returning what it sent.
+async fn read_until_closed(stream: &mut tokio::net::TcpStream, limit: Duration) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Err(_) => panic!(
+                "the server kept the connection open for {limit:?}; it sent: {}",
+                String::from_utf8_lossy(&out)
+            ),
+            Ok(Ok(0)) | Ok(Err(_)) => return String::from_utf8_lossy(&out).into_owned(),
+            Ok(Ok(n)) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_clients_are_cut_off_and_the_server_keeps_serving() {
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpStream;
+
+    let w = World::new(None).await;
+    let mut options = ServerOptions::default();
+    options.header_read_timeout = Duration::from_secs(1);
+    options.max_connections = 3;
+    let (base, _stop) = w
+        .start(ContainerCredentialsServer::builder().options(options))
+        .await;
+    let addr = base.trim_start_matches("http://").to_string();
+    let url = format!("{base}/credentials");
+    let limit = Duration::from_secs(10);
+
+    // Not HTTP: a 400, and the connection closed.
+    let mut garbage = TcpStream::connect(&addr).await.unwrap();
+    garbage
+        .write_all(b"\x16\x03\x01 hello\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = read_until_closed(&mut garbage, limit).await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+
+    // A request head over the limit (16 KiB): refused, no credential.
+    let mut big = TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "GET /credentials HTTP/1.1\r\nHost: x\r\nAuthorization: {TOKEN}\r\nX-Pad: {}\r\n\r\n",
+        "a".repeat(64 * 1024)
+    );
+    let _ = big.write_all(head.as_bytes()).await;
+    let answer = read_until_closed(&mut big, limit).await;
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 431"),
+        "{answer}"
+    );
+    assert!(!answer.contains("AccessKeyId"));
+
+    // Slowloris: half a request head, then nothing. Cut off after the head timeout.
+    let mut slow = TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(b"GET /credentials HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let answer = read_until_closed(&mut slow, limit).await;
+    assert!(!answer.contains("AccessKeyId"), "{answer}");
+
+    // An idle keep-alive connection does not hold its slot for ever either.
+    let mut idle = TcpStream::connect(&addr).await.unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = read_until_closed(&mut idle, limit).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+
+    // The connection limit: with 3 connections held open, a 4th is closed at once with
+    // nothing sent (and counted); once they are cut off (the head timeout), new ones are
+    // served.
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let mut c = TcpStream::connect(&addr).await.unwrap();
+        c.write_all(b"GET /heal").await.unwrap();
+        held.push(c);
+    }
+    let mut fourth = TcpStream::connect(&addr).await.unwrap();
+    assert_eq!(read_until_closed(&mut fourth, limit).await, "");
+    for mut c in held {
+        read_until_closed(&mut c, limit).await;
+    }
+    let (_, _, metrics) = get(&format!("{base}/metrics"), None).await;
+    assert!(
+        metrics.contains("federated_credentials_server_refused_connections_total 1"),
+        "{metrics}"
+    );
+    let (status, body, _) = get(&url, Some(TOKEN)).await;
+    assert_eq!(status, 200);
+    assert!(body.get("AccessKeyId").is_some());
 }
 
 #[cfg(feature = "cli")]
