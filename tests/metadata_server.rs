@@ -231,3 +231,102 @@ async fn without_impersonation_identity_tokens_are_a_clear_404() {
         w.clouds.google_sts.issued_tokens()[0].access_token.as_str()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_server_serves_its_persisted_tokens_without_sts() {
+    use federated_credentials::file_cache::{CacheKey, FileCache};
+
+    let clouds = Clouds::start().await.unwrap();
+    let config =
+        ExternalAccountConfig::from_json(&clouds.external_account_config().to_string()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let files = FileCache::open(dir.path().join("cache")).unwrap();
+    let key = CacheKey::new(["metadata server restart"]);
+    let run = |persist: Option<CacheKey>| {
+        let mut builder = MetadataServer::builder()
+            .config(config.clone())
+            .project_id("emulated-project");
+        if let Some(key) = persist {
+            builder = builder.persist(files.clone(), key);
+        }
+        async move {
+            let server = builder.bind().await.unwrap();
+            server.prefetch().await.unwrap();
+            let base = format!("http://{}", server.host());
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            tokio::spawn(server.run(async {
+                let _ = stopped.await;
+            }));
+            (base, stop)
+        }
+    };
+    let ask = |base: String, path: String| async move {
+        let response = reqwest::Client::new()
+            .get(format!("{base}{path}"))
+            .header("Metadata-Flavor", "Google")
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    };
+    let token_of = |body: &str| {
+        serde_json::from_str::<serde_json::Value>(body).unwrap()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+
+    let (base, stop) = run(Some(key.clone())).await;
+    let (status, first) = ask(base.clone(), format!("{SA_PATH}/token")).await;
+    assert_eq!(status, 200);
+    let (status, _) = ask(
+        base,
+        format!("{SA_PATH}/identity?audience=https://a.example"),
+    )
+    .await;
+    assert_eq!(status, 200, "the federated token is fetched for identity");
+    // Both entries (the configured scopes' token, the federated one) are written by the
+    // server's tasks: wait for them (polling for the files, not sleeping for correctness).
+    let entries = || {
+        std::fs::read_dir(files.dir())
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    for _ in 0..500 {
+        if entries() >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(entries(), 2);
+    let _ = stop.send(());
+
+    // Restarted: the same token, and no Google STS request at all (identity tokens for a new
+    // audience go to IAM with the persisted federated token).
+    let sts_before = clouds.google_sts.request_count();
+    let (base, _stop) = run(Some(key.clone())).await;
+    let (status, again) = ask(base.clone(), format!("{SA_PATH}/token")).await;
+    assert_eq!(status, 200);
+    assert_eq!(token_of(&again), token_of(&first));
+    let (status, _) = ask(
+        base,
+        format!("{SA_PATH}/identity?audience=https://b.example"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        clouds.google_sts.request_count(),
+        sts_before,
+        "no STS exchange after the restart"
+    );
+
+    // Without persistence a restart exchanges again.
+    let (base, _stop) = run(None).await;
+    let (status, _) = ask(base, format!("{SA_PATH}/token")).await;
+    assert_eq!(status, 200);
+    assert!(clouds.google_sts.request_count() > sts_before);
+}

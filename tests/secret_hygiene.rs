@@ -431,8 +431,25 @@ async fn no_secret_in_logs_debug_display_or_errors() {
     // echoing the federated token, refusals.
     #[cfg(feature = "server")]
     {
+        use federated_credentials::file_cache::{CacheKey, FileCache};
         use federated_credentials::server::MetadataServer;
+        // Persisted, with a planted entry that is not a token (its warning must not quote it).
+        let persisted = tempfile::tempdir().unwrap();
+        let files = FileCache::open(persisted.path().join("cache")).unwrap();
+        let key = CacheKey::new(["secret hygiene, metadata"]);
+        let planted = "planted-google-token-9f8e7d6c5b";
+        secrets.push(planted.to_string());
+        files
+            .write(
+                &key,
+                &federated_credentials::secret::SecretString::new(format!(
+                    r#"{{"token":"{planted}"}}"#
+                )),
+                std::time::SystemTime::now() + std::time::Duration::from_secs(3600),
+            )
+            .unwrap();
         let server = MetadataServer::builder()
+            .persist(files, key)
             .context(
                 Context::builder()
                     .clock(clock.clone())

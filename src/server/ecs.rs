@@ -15,12 +15,12 @@
 //!
 //! Persistence (optional): every credential fetched is also written to a [`FileCache`] entry,
 //! and a server started again reads it back, so a restart costs no STS call while the copy
-//! has more than [`PERSISTED_MIN_REMAINING`] left.
+//! has more than [`PERSISTED_MIN_REMAINING`](super::PERSISTED_MIN_REMAINING) left.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use async_trait::async_trait;
 use hyper::body::Incoming;
@@ -30,22 +30,17 @@ use tokio::net::TcpListener;
 use super::http::{
     Body, Handler, StatusCounts, bind, error, json, render_cache_metrics, respond, serve,
 };
+use super::persist::{entry_key, keep_persisted, seed_from_file};
 use super::{AuthToken, ServerOptions};
 use crate::aws::WebIdentityProvider;
 use crate::error::sanitize_upstream_text;
-use crate::exchange::AwsCredentials;
-use crate::file_cache::{CacheKey, FileCache, Lookup};
+use crate::file_cache::{CacheKey, FileCache};
 
 /// The path credentials are served on.
 pub const CREDENTIALS_PATH: &str = "/credentials";
 
 /// The prefix of the per-request role paths: `GET /role-arn/<ARN>`.
 pub const ROLE_ARN_PATH_PREFIX: &str = "/role-arn/";
-
-/// A persisted credential is served again after a restart only while more than this is left
-/// (15 min: botocore 1.44.8 refreshes container credentials that close to expiry,
-/// `_DEFAULT_ADVISORY_REFRESH_TIMEOUT`, so one with less would be asked for again at once).
-pub const PERSISTED_MIN_REMAINING: Duration = Duration::from_secs(15 * 60);
 
 /// The container-credentials endpoint in front of a provider: `GET /credentials` with
 /// `Authorization: <token>` answers the provider's cached credentials as the ECS agent does
@@ -124,9 +119,9 @@ impl ContainerCredentialsServer {
                 .providers()
                 .map(|(role, provider)| {
                     tokio::spawn(keep_persisted(
-                        provider.clone(),
+                        provider.cache().clone(),
                         cache.clone(),
-                        role_key(key, role),
+                        entry_key(key, role),
                     ))
                 })
                 .collect(),
@@ -137,66 +132,6 @@ impl ContainerCredentialsServer {
             keeper.abort();
         }
         served
-    }
-}
-
-/// The file entry of one role: the server's key for the default role, a key derived from it
-/// and the ARN for the others.
-fn role_key(key: &CacheKey, role: Option<&str>) -> CacheKey {
-    match role {
-        None => key.clone(),
-        Some(arn) => CacheKey::new([key.as_str(), "role-arn", arn]),
-    }
-}
-
-/// Seeds `provider`'s cache from its file entry, if one is there with more than
-/// [`PERSISTED_MIN_REMAINING`] left. What cannot be used is logged and left for the next
-/// write to replace.
-fn seed_from_file(provider: &WebIdentityProvider, cache: &FileCache, key: &CacheKey) {
-    let value = match cache.read(key, SystemTime::now(), PERSISTED_MIN_REMAINING) {
-        Lookup::Hit(value) => value,
-        Lookup::Miss => return,
-        Lookup::Ignored(why) => {
-            tracing::warn!("not using the persisted AWS credentials: {why}");
-            return;
-        }
-    };
-    let seeded = AwsCredentials::from_container_credentials_json(value.value.expose_secret())
-        .and_then(|credentials| provider.cache().seed(credentials));
-    match seeded {
-        Ok(true) => tracing::info!(
-            dir = %cache.dir().display(),
-            "serving the persisted AWS credentials until their refresh"
-        ),
-        Ok(false) => {}
-        Err(e) => tracing::warn!("not using the persisted AWS credentials: {e}"),
-    }
-}
-
-/// Writes `provider`'s current credential, then every one it fetches, to its file entry.
-async fn keep_persisted(provider: WebIdentityProvider, cache: FileCache, key: CacheKey) {
-    let mut refreshes = provider.cache().refreshes();
-    // What is cached now (fetched at startup, or just seeded); nothing is fetched for it.
-    let mut current = match provider.cache().metrics().expires_at {
-        Some(_) => provider.cache().get().await.ok(),
-        None => refreshes.next().await,
-    };
-    while let Some(credentials) = current.take() {
-        let (cache, key) = (cache.clone(), key.clone());
-        let written = tokio::task::spawn_blocking(move || {
-            cache.write(
-                &key,
-                &credentials.to_container_credentials_json(),
-                credentials.expiration(),
-            )
-        })
-        .await;
-        match written {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::warn!("could not persist the AWS credentials: {e}"),
-            Err(_) => return,
-        }
-        current = refreshes.next().await;
     }
 }
 
@@ -217,7 +152,7 @@ impl ContainerCredentialsServerBuilder {
 
     /// Keeps every credential fetched in `cache` under `key` (one entry per role, derived
     /// from it), and starts from what is there: a restarted server serves the persisted
-    /// credentials without an STS call while more than [`PERSISTED_MIN_REMAINING`] is left.
+    /// credentials without an STS call while more than [`PERSISTED_MIN_REMAINING`](super::PERSISTED_MIN_REMAINING) is left.
     /// The key must hash everything that determines the credentials (source, role, session,
     /// endpoint), as [`CacheKey`] says.
     pub fn persist(mut self, cache: FileCache, key: CacheKey) -> Self {
@@ -287,7 +222,7 @@ impl ContainerCredentialsServerBuilder {
         };
         if let Some((cache, key)) = &handler.persist {
             for (role, provider) in handler.providers() {
-                seed_from_file(provider, cache, &role_key(key, role));
+                seed_from_file(provider.cache(), cache, &entry_key(key, role));
             }
         }
         let (listener, addr) = bind(self.listen, "AWS credentials (with the token)").await?;

@@ -30,11 +30,14 @@ use tokio::net::TcpListener;
 
 use super::ServerOptions;
 use super::http::{Body, Handler, StatusCounts, bind, render_cache_metrics, respond, serve};
+use super::persist::{entry_key, keep_persisted, seed_from_file};
 use crate::config::ExternalAccountConfig;
 use crate::context::Context;
 use crate::error::Error;
 use crate::exchange::GenerateIdToken;
+use crate::file_cache::{CacheKey, FileCache};
 use crate::google::ExternalAccountCredentials;
+use crate::provider::ProviderCache;
 use crate::source::SubjectTokenSource;
 use crate::token::{AccessToken, SubjectToken};
 
@@ -64,6 +67,7 @@ pub struct MetadataServerBuilder {
     project_id: Option<String>,
     numeric_project_id: Option<String>,
     email: Option<String>,
+    persist: Option<(FileCache, CacheKey)>,
     options: Option<ServerOptions>,
 }
 
@@ -91,7 +95,25 @@ impl MetadataServer {
 
     /// Serves until `shutdown` completes, then lets open requests finish.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) -> std::io::Result<()> {
-        serve(self.listener, self.handler, self.options, shutdown).await
+        let keepers: Vec<_> = match &self.handler.persist {
+            Some((files, key)) => self
+                .handler
+                .persisted_caches()
+                .map(|(label, cache)| {
+                    tokio::spawn(keep_persisted(
+                        cache.clone(),
+                        files.clone(),
+                        entry_key(key, label),
+                    ))
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        let served = serve(self.listener, self.handler, self.options, shutdown).await;
+        for keeper in keepers {
+            keeper.abort();
+        }
+        served
     }
 }
 
@@ -131,6 +153,17 @@ impl MetadataServerBuilder {
     /// `PROJECT_ID.svc.id.goog` as GKE answers for a federated principal, else `default`).
     pub fn email(mut self, email: impl Into<String>) -> Self {
         self.email = Some(email.into());
+        self
+    }
+
+    /// Keeps the token of the configured scopes (and the federated token `identity` is asked
+    /// with) in `files` under `key` and entries derived from it, and starts from what is
+    /// there: a restarted server serves them without an STS or IAM call while more than
+    /// [`PERSISTED_MIN_REMAINING`](super::PERSISTED_MIN_REMAINING) is left. Tokens for other
+    /// scopes and identity tokens are not kept. The key must hash everything that determines
+    /// the tokens (the configuration's contents, above all), as [`CacheKey`] says.
+    pub fn persist(mut self, files: FileCache, key: CacheKey) -> Self {
+        self.persist = Some((files, key));
         self
     }
 
@@ -192,26 +225,33 @@ impl MetadataServerBuilder {
             upstream_wait: Duration::from_secs(10),
             ..ServerOptions::default()
         });
+        let handler = GceHandler {
+            ctx,
+            config,
+            base,
+            federated,
+            scopes_key,
+            by_scopes: ArcSwap::from_pointee(HashMap::new()),
+            id_tokens: Mutex::new(HashMap::new()),
+            adding: Mutex::new(()),
+            project_id,
+            numeric_project_id,
+            email,
+            iam_base,
+            addr,
+            upstream_wait: options.upstream_wait,
+            persist: self.persist,
+            counts: StatusCounts::default(),
+        };
+        if let Some((files, key)) = &handler.persist {
+            for (label, cache) in handler.persisted_caches() {
+                seed_from_file(cache, files, &entry_key(key, label));
+            }
+        }
         Ok(MetadataServer {
             listener,
             addr,
-            handler: Arc::new(GceHandler {
-                ctx,
-                config,
-                base,
-                federated,
-                scopes_key,
-                by_scopes: ArcSwap::from_pointee(HashMap::new()),
-                id_tokens: Mutex::new(HashMap::new()),
-                adding: Mutex::new(()),
-                project_id,
-                numeric_project_id,
-                email,
-                iam_base,
-                addr,
-                upstream_wait: options.upstream_wait,
-                counts: StatusCounts::default(),
-            }),
+            handler: Arc::new(handler),
             options,
         })
     }
@@ -253,7 +293,21 @@ struct GceHandler {
     iam_base: Option<String>,
     addr: SocketAddr,
     upstream_wait: Duration,
+    persist: Option<(FileCache, CacheKey)>,
     counts: StatusCounts,
+}
+
+impl GceHandler {
+    /// The caches kept on disk with [`MetadataServerBuilder::persist`], by entry label.
+    fn persisted_caches(
+        &self,
+    ) -> impl Iterator<Item = (Option<&'static str>, &ProviderCache<AccessToken>)> {
+        std::iter::once((None, self.base.cache())).chain(
+            self.federated
+                .iter()
+                .map(|f| (Some("federated"), f.cache())),
+        )
+    }
 }
 
 fn text(status: StatusCode, body: impl Into<bytes::Bytes>) -> Response<Body> {

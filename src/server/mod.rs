@@ -31,13 +31,15 @@ mod auth;
 mod ecs;
 mod gce;
 mod http;
+mod persist;
 
 pub use auth::AuthToken;
 pub use ecs::{
     CREDENTIALS_PATH, ContainerCredentialsServer, ContainerCredentialsServerBuilder,
-    PERSISTED_MIN_REMAINING, ROLE_ARN_PATH_PREFIX,
+    ROLE_ARN_PATH_PREFIX,
 };
 pub use gce::{MAX_CACHED_SETS, MetadataServer, MetadataServerBuilder};
+pub use persist::PERSISTED_MIN_REMAINING;
 
 use std::time::Duration;
 

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use clap::Args;
 use federated_credentials::Error;
 use federated_credentials::config::ExternalAccountConfig;
-use federated_credentials::context::{Context, ProcessEnv};
+use federated_credentials::context::{Context, Env, ProcessEnv};
 use federated_credentials::file_cache::FileCache;
 use federated_credentials::server::{AuthToken, ContainerCredentialsServer, MetadataServer};
 
@@ -58,6 +58,11 @@ pub(crate) struct ServeMetadataArgs {
     /// PROJECT_ID.svc.id.goog, as GKE for a federated principal).
     #[arg(long, value_name = "EMAIL")]
     email: Option<String>,
+    /// Do not keep the tokens on disk (by default the configured scopes' token is kept under
+    /// $XDG_CACHE_HOME/federated-credentials, and a restarted server serves it again while
+    /// more than 15 minutes are left).
+    #[arg(long)]
+    no_cache: bool,
 }
 
 #[derive(Args)]
@@ -152,6 +157,27 @@ async fn termination() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Where a server keeps its credentials: the credential_process cache directory, under a key
+/// for `command` (`None`: not kept) over its arguments (less where and to whom it serves),
+/// the environment and `config_file`'s contents.
+fn persisted(
+    command: Option<&str>,
+    config_file: Option<PathBuf>,
+) -> Option<(FileCache, federated_credentials::file_cache::CacheKey)> {
+    let command = command?;
+    match FileCache::in_default_dir(&ProcessEnv) {
+        Ok(Some(files)) => Some((
+            files,
+            process_cache::key_for(command, process_cache::SERVER_OPTIONS, &[config_file]),
+        )),
+        Ok(None) => None,
+        Err(why) => {
+            eprintln!("federated-credentials: warning: not keeping credentials on disk: {why}");
+            None
+        }
     }
 }
 
@@ -286,6 +312,17 @@ pub(crate) fn serve_metadata_main(args: ServeMetadataArgs) -> ExitCode {
         }
         if let Some(e) = args.email {
             builder = builder.email(e);
+        }
+        let config_file = args.credential_config.clone().or_else(|| {
+            ProcessEnv
+                .get_non_empty("GOOGLE_APPLICATION_CREDENTIALS")
+                .map(|p| PathBuf::from(p.trim()))
+        });
+        if let Some((files, key)) = persisted(
+            (!args.no_cache).then_some("google serve-metadata"),
+            config_file,
+        ) {
+            builder = builder.persist(files, key);
         }
         let server = match builder.bind().await {
             Ok(s) => s,
