@@ -883,6 +883,20 @@ mod tests {
         fail: Arc<AtomicBool>,
     }
 
+    impl Harness {
+        /// Lets a spawned background refresh run until `n` fetches were made (it is on this
+        /// runtime: yielding is enough), then checks there are exactly `n`.
+        async fn settle_at(&self, n: usize) {
+            for _ in 0..100 {
+                if self.calls.load(Ordering::SeqCst) >= n {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+            assert_eq!(self.calls.load(Ordering::SeqCst), n);
+        }
+    }
+
     fn harness(
         clock: Arc<dyn Clock>,
         lifetime: Option<Duration>,
@@ -907,15 +921,20 @@ mod tests {
 
     const HOUR: Duration = Duration::from_secs(3600);
 
-    #[tokio::test]
-    async fn warm_reads_do_not_fetch() {
-        let clock = ManualClock::new(UNIX_EPOCH + HOUR);
-        let h = harness(
+    /// The common case: one-hour credentials, no fetch delay, the AWS policy, on `clock`.
+    fn hourly(clock: &ManualClock) -> Harness {
+        harness(
             Arc::new(clock.clone()),
             Some(HOUR),
             Duration::ZERO,
             CachePolicy::aws_sts(),
-        );
+        )
+    }
+
+    #[tokio::test]
+    async fn warm_reads_do_not_fetch() {
+        let clock = ManualClock::new(UNIX_EPOCH + HOUR);
+        let h = hourly(&clock);
         let a = h.cache.get().await.unwrap();
         for _ in 0..100 {
             assert_eq!(h.cache.get().await.unwrap().id, a.id);
@@ -950,24 +969,13 @@ mod tests {
         // Refreshed 5 minutes (the window) before its expiry, like a fetched one.
         clock.advance(Duration::from_secs(35 * 60 + 1));
         h.cache.get().await.unwrap();
-        for _ in 0..100 {
-            if h.calls.load(Ordering::SeqCst) == 1 {
-                break;
-            }
-            tokio::task::yield_now().await;
-        }
-        assert_eq!(h.calls.load(Ordering::SeqCst), 1);
+        h.settle_at(1).await;
     }
 
     #[tokio::test]
     async fn an_expired_seed_is_refused_and_changes_nothing() {
         let clock = ManualClock::new(UNIX_EPOCH + HOUR);
-        let h = harness(
-            Arc::new(clock.clone()),
-            Some(HOUR),
-            Duration::ZERO,
-            CachePolicy::aws_sts(),
-        );
+        let h = hourly(&clock);
         let stale = Cred {
             id: 7,
             expires_at: Some(clock.now() - Duration::from_secs(1)),
@@ -980,12 +988,7 @@ mod tests {
     #[tokio::test]
     async fn refreshes_reports_each_fetched_credential_and_ends_with_the_cache() {
         let clock = ManualClock::new(UNIX_EPOCH + HOUR);
-        let h = harness(
-            Arc::new(clock.clone()),
-            Some(HOUR),
-            Duration::ZERO,
-            CachePolicy::aws_sts(),
-        );
+        let h = hourly(&clock);
         let mut refreshes = h.cache.refreshes();
         let seeded = Cred {
             id: 50,
@@ -1126,12 +1129,7 @@ mod tests {
     #[tokio::test]
     async fn never_returns_expired_even_after_clock_jump() {
         let clock = ManualClock::new(UNIX_EPOCH + HOUR);
-        let h = harness(
-            Arc::new(clock.clone()),
-            Some(HOUR),
-            Duration::ZERO,
-            CachePolicy::aws_sts(),
-        );
+        let h = hourly(&clock);
         assert_eq!(h.cache.get().await.unwrap().id, 1);
         // the host sleeps through expiry: no timer fired, the read must refetch
         clock.advance(2 * HOUR);
@@ -1148,12 +1146,7 @@ mod tests {
     #[tokio::test]
     async fn within_buffer_counts_as_expired() {
         let clock = ManualClock::new(UNIX_EPOCH + HOUR);
-        let h = harness(
-            Arc::new(clock.clone()),
-            Some(HOUR),
-            Duration::ZERO,
-            CachePolicy::aws_sts(),
-        );
+        let h = hourly(&clock);
         h.cache.get().await.unwrap();
         clock.advance(HOUR - Duration::from_secs(10)); // 10 s left < 15 s buffer
         h.fail.store(true, Ordering::SeqCst);
@@ -1317,13 +1310,7 @@ mod tests {
         // A refresh with the credential still usable is not cold: the usual schedule.
         clock.set(t0 + first);
         h.cache.get().await.unwrap();
-        for _ in 0..100 {
-            if h.calls.load(Ordering::SeqCst) == 2 {
-                break;
-            }
-            tokio::task::yield_now().await;
-        }
-        assert_eq!(h.calls.load(Ordering::SeqCst), 2);
+        h.settle_at(2).await;
         let t1 = clock.now();
         assert!(refresh_in(&h.cache, t1).abs_diff(usual) < Duration::from_millis(1));
 
@@ -1479,12 +1466,7 @@ mod tests {
     fn works_without_a_runtime_for_warm_reads() {
         use std::future::Future;
         let clock = ManualClock::new(UNIX_EPOCH + HOUR);
-        let h = harness(
-            Arc::new(clock.clone()),
-            Some(HOUR),
-            Duration::ZERO,
-            CachePolicy::aws_sts(),
-        );
+        let h = hourly(&clock);
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

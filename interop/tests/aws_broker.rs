@@ -18,7 +18,6 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::ProvideCredentials;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata};
-use aws_sdk_s3::primitives::ByteStream;
 use federated_credentials::aws::WebIdentityProvider;
 use federated_credentials::context::{Context, StaticEnv};
 use federated_credentials::server::{AuthToken, ContainerCredentialsServer};
@@ -63,14 +62,6 @@ async fn default_chain_config(moto: &Moto) -> SdkConfig {
         .retry_config(RetryConfig::disabled())
         .load()
         .await
-}
-
-fn s3_client(conf: &SdkConfig) -> aws_sdk_s3::Client {
-    aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(conf)
-            .force_path_style(true)
-            .build(),
-    )
 }
 
 #[test]
@@ -181,18 +172,13 @@ fn aws_config_and_boto3_use_the_brokers_credentials_against_moto_with_sigv4_chec
             .unwrap_or_else(|e| panic!("GetCallerIdentity: {}", DisplayErrorContext(&e)));
         assert_eq!(identity.arn(), Some(assumed.as_str()));
         let s3 = s3_client(&config);
-        s3.create_bucket()
-            .bucket(&bucket)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("CreateBucket: {}", DisplayErrorContext(&e)));
-        s3.put_object()
-            .bucket(&bucket)
-            .key("from-aws-config")
-            .body(ByteStream::from_static(b"aws-config via the broker"))
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("PutObject: {}", DisplayErrorContext(&e)));
+        create_bucket_and_put(
+            &s3,
+            &bucket,
+            "from-aws-config",
+            b"aws-config via the broker",
+        )
+        .await;
 
         // The checks are on: the same key with a wrong secret is refused.
         let secret = resolved.secret_access_key();

@@ -87,14 +87,6 @@ async fn sdk_config(moto: &Moto, credentials: impl ProvideCredentials + 'static)
         .await
 }
 
-fn s3_client(conf: &SdkConfig) -> aws_sdk_s3::Client {
-    aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(conf)
-            .force_path_style(true)
-            .build(),
-    )
-}
-
 fn assumed_role_arn(role_arn: &str) -> String {
     let role_name = role_arn.rsplit('/').next().expect("role name");
     format!("arn:aws:sts::{ACCOUNT}:assumed-role/{role_name}/{SESSION}")
@@ -154,18 +146,13 @@ async fn provider_credentials_work_for_sts_and_s3() {
     assert_eq!(identity.account(), Some(ACCOUNT));
 
     let s3 = s3_client(&conf);
-    s3.create_bucket()
-        .bucket(&bucket)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("CreateBucket: {}", DisplayErrorContext(&e)));
-    s3.put_object()
-        .bucket(&bucket)
-        .key("hello.txt")
-        .body(ByteStream::from_static(b"hello from federated-credentials"))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("PutObject: {}", DisplayErrorContext(&e)));
+    create_bucket_and_put(
+        &s3,
+        &bucket,
+        "hello.txt",
+        b"hello from federated-credentials",
+    )
+    .await;
     let listed = s3
         .list_objects_v2()
         .bucket(&bucket)

@@ -30,10 +30,11 @@ use tokio::net::TcpListener;
 use super::http::{
     Body, Handler, StatusCounts, bind, error, json, render_cache_metrics, respond, serve,
 };
-use super::persist::{entry_key, keep_persisted, seed_from_file};
+use super::persist::{Keepers, Labelled, seed_all};
 use super::{AuthToken, ServerOptions};
 use crate::aws::WebIdentityProvider;
 use crate::error::sanitize_upstream_text;
+use crate::exchange::AwsCredentials;
 use crate::file_cache::{CacheKey, FileCache};
 
 /// The path credentials are served on.
@@ -113,25 +114,11 @@ impl ContainerCredentialsServer {
     /// Serves until `shutdown` completes, then lets open requests finish (up to
     /// [`ServerOptions::shutdown_grace`]).
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) -> std::io::Result<()> {
-        let keepers: Vec<_> = match &self.handler.persist {
-            Some((cache, key)) => self
-                .handler
-                .providers()
-                .map(|(role, provider)| {
-                    tokio::spawn(keep_persisted(
-                        provider.cache().clone(),
-                        cache.clone(),
-                        entry_key(key, role),
-                    ))
-                })
-                .collect(),
-            None => Vec::new(),
-        };
-        let served = serve(self.listener, self.handler, self.options, shutdown).await;
-        for keeper in keepers {
-            keeper.abort();
-        }
-        served
+        let _keepers = Keepers::spawn(
+            self.handler.persist.as_ref(),
+            self.handler.persisted_caches(),
+        );
+        serve(self.listener, self.handler, self.options, shutdown).await
     }
 }
 
@@ -220,11 +207,7 @@ impl ContainerCredentialsServerBuilder {
             options: self.options,
             counts: StatusCounts::default(),
         };
-        if let Some((cache, key)) = &handler.persist {
-            for (role, provider) in handler.providers() {
-                seed_from_file(provider.cache(), cache, &entry_key(key, role));
-            }
-        }
+        seed_all(handler.persist.as_ref(), handler.persisted_caches());
         let (listener, addr) = bind(self.listen, "AWS credentials (with the token)").await?;
         Ok(ContainerCredentialsServer {
             listener,
@@ -247,10 +230,13 @@ struct EcsHandler {
 }
 
 impl EcsHandler {
-    /// The default provider (`None`) and the per-request ones (their ARN).
-    fn providers(&self) -> impl Iterator<Item = (Option<&str>, &WebIdentityProvider)> {
-        std::iter::once((None, &self.provider))
-            .chain(self.roles.iter().map(|(arn, p)| (Some(arn.as_str()), p)))
+    /// The caches of the default provider (`None`) and of the per-request ones (their ARN).
+    fn persisted_caches(&self) -> impl Iterator<Item = Labelled<'_, AwsCredentials>> {
+        std::iter::once((None, self.provider.cache())).chain(
+            self.roles
+                .iter()
+                .map(|(arn, p)| (Some(arn.as_str()), p.cache())),
+        )
     }
 
     /// `None` when the request carries this server's token, else the 401 or 403.

@@ -30,14 +30,13 @@ use tokio::net::TcpListener;
 
 use super::ServerOptions;
 use super::http::{Body, Handler, StatusCounts, bind, render_cache_metrics, respond, serve};
-use super::persist::{entry_key, keep_persisted, seed_from_file};
+use super::persist::{Keepers, Labelled, seed_all};
 use crate::config::ExternalAccountConfig;
 use crate::context::Context;
 use crate::error::Error;
 use crate::exchange::GenerateIdToken;
 use crate::file_cache::{CacheKey, FileCache};
 use crate::google::ExternalAccountCredentials;
-use crate::provider::ProviderCache;
 use crate::source::SubjectTokenSource;
 use crate::token::{AccessToken, SubjectToken};
 
@@ -95,25 +94,11 @@ impl MetadataServer {
 
     /// Serves until `shutdown` completes, then lets open requests finish.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) -> std::io::Result<()> {
-        let keepers: Vec<_> = match &self.handler.persist {
-            Some((files, key)) => self
-                .handler
-                .persisted_caches()
-                .map(|(label, cache)| {
-                    tokio::spawn(keep_persisted(
-                        cache.clone(),
-                        files.clone(),
-                        entry_key(key, label),
-                    ))
-                })
-                .collect(),
-            None => Vec::new(),
-        };
-        let served = serve(self.listener, self.handler, self.options, shutdown).await;
-        for keeper in keepers {
-            keeper.abort();
-        }
-        served
+        let _keepers = Keepers::spawn(
+            self.handler.persist.as_ref(),
+            self.handler.persisted_caches(),
+        );
+        serve(self.listener, self.handler, self.options, shutdown).await
     }
 }
 
@@ -243,11 +228,7 @@ impl MetadataServerBuilder {
             persist: self.persist,
             counts: StatusCounts::default(),
         };
-        if let Some((files, key)) = &handler.persist {
-            for (label, cache) in handler.persisted_caches() {
-                seed_from_file(cache, files, &entry_key(key, label));
-            }
-        }
+        seed_all(handler.persist.as_ref(), handler.persisted_caches());
         Ok(MetadataServer {
             listener,
             addr,
@@ -299,9 +280,7 @@ struct GceHandler {
 
 impl GceHandler {
     /// The caches kept on disk with [`MetadataServerBuilder::persist`], by entry label.
-    fn persisted_caches(
-        &self,
-    ) -> impl Iterator<Item = (Option<&'static str>, &ProviderCache<AccessToken>)> {
+    fn persisted_caches(&self) -> impl Iterator<Item = Labelled<'_, AccessToken>> {
         std::iter::once((None, self.base.cache())).chain(
             self.federated
                 .iter()

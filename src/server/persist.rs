@@ -77,6 +77,57 @@ impl Stored for AccessToken {
     }
 }
 
+/// A server's persisted caches, each with its entry label (`None`: the main one).
+pub(crate) type Labelled<'a, C> = (Option<&'a str>, &'a ProviderCache<C>);
+
+/// Seeds each of `caches` from its entry under `persist` (nothing when `None`).
+pub(crate) fn seed_all<'a, C: Stored>(
+    persist: Option<&(FileCache, CacheKey)>,
+    caches: impl Iterator<Item = Labelled<'a, C>>,
+) {
+    if let Some((files, key)) = persist {
+        for (label, cache) in caches {
+            seed_from_file(cache, files, &entry_key(key, label));
+        }
+    }
+}
+
+/// The tasks keeping a server's caches on disk ([`keep_persisted`]); aborted when dropped, so
+/// they end with the server's `run`.
+#[derive(Debug, Default)]
+pub(crate) struct Keepers(Vec<tokio::task::JoinHandle<()>>);
+
+impl Keepers {
+    /// A keeper for each of `caches` under `persist` (none when `None`).
+    pub(crate) fn spawn<'a, C: Stored>(
+        persist: Option<&(FileCache, CacheKey)>,
+        caches: impl Iterator<Item = Labelled<'a, C>>,
+    ) -> Keepers {
+        let Some((files, key)) = persist else {
+            return Keepers::default();
+        };
+        Keepers(
+            caches
+                .map(|(label, cache)| {
+                    tokio::spawn(keep_persisted(
+                        cache.clone(),
+                        files.clone(),
+                        entry_key(key, label),
+                    ))
+                })
+                .collect(),
+        )
+    }
+}
+
+impl Drop for Keepers {
+    fn drop(&mut self) {
+        for keeper in &self.0 {
+            keeper.abort();
+        }
+    }
+}
+
 /// The entry of one of a server's caches: `key` itself for the main one (`None`), a key
 /// derived from it and `label` for the others.
 pub(crate) fn entry_key(key: &CacheKey, label: Option<&str>) -> CacheKey {

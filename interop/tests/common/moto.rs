@@ -149,3 +149,35 @@ impl Moto {
         arn
     }
 }
+
+/// An S3 client for moto: its endpoint (from `conf`) with path-style addressing.
+pub fn s3_client(conf: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(conf)
+            .force_path_style(true)
+            .build(),
+    )
+}
+
+/// Creates `bucket` and puts `body` under `key` in it; a refusal fails the test with the SDK's
+/// whole error.
+pub async fn create_bucket_and_put(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    body: &'static [u8],
+) {
+    use aws_sdk_s3::error::DisplayErrorContext;
+    s3.create_bucket()
+        .bucket(bucket)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("CreateBucket: {}", DisplayErrorContext(&e)));
+    s3.put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(aws_sdk_s3::primitives::ByteStream::from_static(body))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("PutObject: {}", DisplayErrorContext(&e)));
+}
