@@ -206,21 +206,8 @@ async fn start(
         warm.push(role_provider.clone());
         builder = builder.role(arn, role_provider);
     }
-    if let Some(command) = persist_as {
-        match FileCache::in_default_dir(&ProcessEnv) {
-            Ok(Some(cache)) => {
-                let key = process_cache::key_for(
-                    command,
-                    process_cache::SERVER_OPTIONS,
-                    &[aws_config_file(&ProcessEnv)],
-                );
-                builder = builder.persist(cache, key);
-            }
-            Ok(None) => {}
-            Err(why) => {
-                eprintln!("federated-credentials: warning: not keeping credentials on disk: {why}")
-            }
-        }
+    if let Some((files, key)) = persisted(persist_as, aws_config_file(&ProcessEnv)) {
+        builder = builder.persist(files, key);
     }
     let server = builder
         .bind()
