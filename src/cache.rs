@@ -503,6 +503,11 @@ impl<F: Fetch> CredentialCache<F> {
         }
     }
 
+    /// The usable credential cached now, if any, without fetching or starting a refresh.
+    pub fn cached(&self) -> Option<Arc<F::Credential>> {
+        self.inner.usable_now(self.inner.clock.now())
+    }
+
     /// How many fetches have completed, successful or not.
     pub fn completed_fetches(&self) -> u64 {
         self.inner.completed_fetches.load(Ordering::Acquire)
@@ -539,10 +544,14 @@ impl<F: Fetch> Refreshes<F> {
     /// is dropped. Fetches that succeed while the caller is busy elsewhere are folded into
     /// one: the newest credential is returned.
     pub async fn next(&mut self) -> Option<Arc<F::Credential>> {
-        self.changes.changed().await.ok()?;
-        let inner = self.cache.upgrade()?;
-        let entry = inner.current.load_full()?;
-        Some(entry.credential.clone())
+        loop {
+            self.changes.changed().await.ok()?;
+            let inner = self.cache.upgrade()?;
+            // Invalidated since that fetch: wait for the next one.
+            if let Some(entry) = inner.current.load_full() {
+                return Some(entry.credential.clone());
+            }
+        }
     }
 }
 
@@ -1011,6 +1020,26 @@ mod tests {
             3,
             "folded into the newest"
         );
+        // A fetch, then an invalidation before the stream is read: the stream goes on to
+        // the next fetch, it does not end.
+        h.cache.invalidate();
+        h.cache.get().await.unwrap();
+        h.cache.invalidate();
+        assert!(h.cache.cached().is_none());
+        let next = tokio::spawn(async move {
+            let id = refreshes.next().await.map(|c| c.id);
+            (id, refreshes)
+        });
+        tokio::task::yield_now().await;
+        assert_eq!(h.cache.get().await.unwrap().id, 5);
+        let (id, mut refreshes) = next.await.unwrap();
+        assert_eq!(id, Some(5));
+        assert_eq!(
+            h.cache.cached().unwrap().id,
+            5,
+            "cached() reads without fetching"
+        );
+        assert_eq!(h.calls.load(Ordering::SeqCst), 5);
         drop(h);
         assert!(refreshes.next().await.is_none());
     }

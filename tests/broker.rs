@@ -301,6 +301,13 @@ async fn per_request_roles_are_served_from_their_own_cache_for_the_allow_list_on
     );
     assert_ne!(default["AccessKeyId"], b["AccessKeyId"]);
     assert_eq!(w.sts.issued_credentials().len(), 2, "one fetch per role");
+    let (_, _, metrics) = get(&format!("{base}/metrics"), None).await;
+    for line in [
+        "federated_credentials_cache_fetches_total 1".to_string(),
+        format!("federated_credentials_cache_fetches_total{{role=\"{role_b}\"}} 1"),
+    ] {
+        assert!(metrics.contains(&line), "{line} in\n{metrics}");
+    }
 
     // A role off the list is refused by name, and nothing is asked of STS for it; the
     // default role's ARN is not on the per-request list either.

@@ -117,6 +117,21 @@ impl AuthToken {
             write_secret_file(&path, token.expose_secret().as_bytes())?;
         }
         let token = read_token(&path)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            if let Ok(meta) = std::fs::metadata(&path)
+                && meta.mode() & 0o040 != 0
+            {
+                tracing::warn!(
+                    target: "federated_credentials::server",
+                    path = %path.display(),
+                    gid = meta.gid(),
+                    "the token file is readable by its group: every member of group {} can get the credentials; chmod 600 it unless that group holds only the users meant to",
+                    meta.gid()
+                );
+            }
+        }
         let mtime = modified(&path);
         Ok(AuthToken::with(Some(path), token, mtime))
     }

@@ -230,7 +230,8 @@ struct EcsHandler {
 }
 
 impl EcsHandler {
-    /// The caches of the default provider (`None`) and of the per-request ones (their ARN).
+    /// The caches of the default provider (`None`) and of the per-request ones (their ARN):
+    /// what is persisted and reported in `/metrics`.
     fn persisted_caches(&self) -> impl Iterator<Item = Labelled<'_, AwsCredentials>> {
         std::iter::once((None, self.provider.cache())).chain(
             self.roles
@@ -321,7 +322,11 @@ impl EcsHandler {
 
     fn metrics(&self) -> Response<Body> {
         let mut out = String::with_capacity(2048);
-        render_cache_metrics(&self.provider.cache().metrics(), &mut out);
+        let caches: Vec<_> = self
+            .persisted_caches()
+            .map(|(role, cache)| (role, cache.metrics()))
+            .collect();
+        render_cache_metrics(&caches, &mut out);
         self.counts.render("federated_credentials_server", &mut out);
         respond(StatusCode::OK, "text/plain; version=0.0.4", out)
     }

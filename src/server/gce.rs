@@ -535,7 +535,7 @@ impl Handler for GceHandler {
                 },
                 "/metrics" => {
                     let mut out = String::with_capacity(2048);
-                    render_cache_metrics(&self.base.cache().metrics(), &mut out);
+                    render_cache_metrics(&[(None, self.base.cache().metrics())], &mut out);
                     self.counts.render("federated_credentials_server", &mut out);
                     flavored(respond(StatusCode::OK, "text/plain; version=0.0.4", out))
                 }

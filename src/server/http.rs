@@ -190,27 +190,116 @@ pub(crate) async fn serve<H: Handler>(
     Ok(())
 }
 
-/// The cache's counters in the Prometheus text format.
-pub(crate) fn render_cache_metrics(m: &CacheMetrics, out: &mut String) {
+/// The counters of `caches` in the Prometheus text format: one series per cache, labelled
+/// `role="…"` when it has a label (the per-request roles), unlabelled for the main one.
+pub(crate) fn render_cache_metrics(caches: &[(Option<&str>, CacheMetrics)], out: &mut String) {
     use std::fmt::Write;
-    let unix = |t: Option<std::time::SystemTime>| {
-        t.and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_secs())
-    };
+    type Value = fn(&CacheMetrics) -> u64;
+    let families: [(&str, &str, &str, Value); 6] = [
+        (
+            "fetches_total",
+            "counter",
+            "Upstream fetches completed.",
+            |m| m.fetches,
+        ),
+        (
+            "fetch_failures_total",
+            "counter",
+            "Upstream fetches that failed.",
+            |m| m.failures,
+        ),
+        (
+            "served_stale_total",
+            "counter",
+            "Reads served from a credential whose refresh had failed.",
+            |m| m.served_stale,
+        ),
+        (
+            "refresh_failing",
+            "gauge",
+            "Whether refreshes are failing now.",
+            |m| u64::from(m.refresh_failing),
+        ),
+        (
+            "expiry_timestamp_seconds",
+            "gauge",
+            "When the cached credential expires (0: none).",
+            |m| unix_seconds(m.expires_at),
+        ),
+        (
+            "last_refresh_timestamp_seconds",
+            "gauge",
+            "When the last fetch succeeded (0: never).",
+            |m| unix_seconds(m.last_refresh),
+        ),
+    ];
     let p = "federated_credentials_cache";
-    let _ = write!(
-        out,
-        "# HELP {p}_fetches_total Upstream fetches completed.\n# TYPE {p}_fetches_total counter\n{p}_fetches_total {}\n\
-         # HELP {p}_fetch_failures_total Upstream fetches that failed.\n# TYPE {p}_fetch_failures_total counter\n{p}_fetch_failures_total {}\n\
-         # HELP {p}_served_stale_total Reads served from a credential whose refresh had failed.\n# TYPE {p}_served_stale_total counter\n{p}_served_stale_total {}\n\
-         # HELP {p}_refresh_failing Whether refreshes are failing now.\n# TYPE {p}_refresh_failing gauge\n{p}_refresh_failing {}\n\
-         # HELP {p}_expiry_timestamp_seconds When the cached credential expires (0: none).\n# TYPE {p}_expiry_timestamp_seconds gauge\n{p}_expiry_timestamp_seconds {}\n\
-         # HELP {p}_last_refresh_timestamp_seconds When the last fetch succeeded (0: never).\n# TYPE {p}_last_refresh_timestamp_seconds gauge\n{p}_last_refresh_timestamp_seconds {}\n",
-        m.fetches,
-        m.failures,
-        m.served_stale,
-        u8::from(m.refresh_failing),
-        unix(m.expires_at),
-        unix(m.last_refresh),
-    );
+    for (name, kind, help, value) in families {
+        let _ = writeln!(out, "# HELP {p}_{name} {help}\n# TYPE {p}_{name} {kind}");
+        for (label, metrics) in caches {
+            let _ = match label {
+                None => writeln!(out, "{p}_{name} {}", value(metrics)),
+                Some(role) => writeln!(
+                    out,
+                    "{p}_{name}{{role=\"{}\"}} {}",
+                    label_value(role),
+                    value(metrics)
+                ),
+            };
+        }
+    }
+}
+
+/// Seconds since the Unix epoch, 0 for none.
+fn unix_seconds(t: Option<std::time::SystemTime>) -> u64 {
+    t.and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs())
+}
+
+/// A Prometheus label value: backslash, double quote and line feed escaped.
+fn label_value(text: &str) -> String {
+    text.replace('\\', r"\\")
+        .replace('"', r#"\""#)
+        .replace('\n', r"\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_have_one_help_per_family_and_a_labelled_series_per_role() {
+        let main = CacheMetrics {
+            fetches: 3,
+            ..CacheMetrics::default()
+        };
+        let role = CacheMetrics {
+            fetches: 1,
+            refresh_failing: true,
+            ..CacheMetrics::default()
+        };
+        let mut out = String::new();
+        render_cache_metrics(&[(None, main), (Some("arn:a\"b\\c\nd"), role)], &mut out);
+        assert_eq!(
+            out.matches("# HELP federated_credentials_cache_fetches_total")
+                .count(),
+            1
+        );
+        assert!(
+            out.contains("\nfederated_credentials_cache_fetches_total 3\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains(r#"federated_credentials_cache_fetches_total{role="arn:a\"b\\c\nd"} 1"#),
+            "{out}"
+        );
+        assert!(
+            out.contains(r#"federated_credentials_cache_refresh_failing{role="arn:a\"b\\c\nd"} 1"#)
+        );
+        assert_eq!(
+            out.lines().count(),
+            6 * 4,
+            "HELP, TYPE and two series per family"
+        );
+    }
 }

@@ -173,8 +173,8 @@ pub(crate) async fn keep_persisted<C: Stored>(
     key: CacheKey,
 ) {
     let mut refreshes = cache.refreshes();
-    let mut current = match cache.metrics().expires_at {
-        Some(_) => cache.get().await.ok(),
+    let mut current = match cache.cached() {
+        Some(credential) => Some(credential),
         None => refreshes.next().await,
     };
     while let Some(credential) = current.take() {
