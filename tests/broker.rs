@@ -423,6 +423,63 @@ async fn a_restarted_server_serves_its_persisted_credentials_without_sts() {
     );
 }
 
+/// Every way STS can fail, behind the broker with nothing cached: each request is answered
+/// within `upstream_wait` (1 s) plus slack, with a 503 JSON error and no credential, and the
+/// broker serves again once STS recovers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_sts_fault_is_a_prompt_503_and_the_broker_recovers() {
+    let faults = [
+        ("HTTP 500", Fault::status(500)),
+        ("HTTP 503", Fault::status(503)),
+        ("HTTP 429", Fault::too_many_requests(Duration::ZERO)),
+        ("HTTP 400, no STS document", Fault::status(400)),
+        (
+            "HTTP 403 HTML",
+            Fault::status_with_body(403, "<html>denied</html>"),
+        ),
+        (
+            "HTTP 200 HTML",
+            Fault::status_with_body(200, "<html>portal</html>"),
+        ),
+        ("connection closed", Fault::CloseConnection),
+        ("hang", Fault::Hang),
+        ("slow answer", Fault::Delay(Duration::from_secs(3))),
+        ("dripped body", Fault::drip(Duration::from_millis(200))),
+        ("huge body", Fault::huge_body(64 * 1024 * 1024)),
+    ];
+    for (name, fault) in faults {
+        let w = World::new(None).await;
+        w.sts.push_fault_times(fault, 10_000);
+        let (base, _stop) = w.server().await;
+        let url = format!("{base}/credentials");
+        let started = std::time::Instant::now();
+        let (status, body, text) = get(&url, Some(TOKEN)).await;
+        let took = started.elapsed();
+        assert_eq!(status, 503, "{name}: {text}");
+        assert_eq!(body["code"], "CredentialsUnavailable", "{name}: {text}");
+        assert!(body.get("AccessKeyId").is_none(), "{name}");
+        assert!(
+            took < Duration::from_millis(2500),
+            "{name}: answered after {took:?}"
+        );
+
+        // STS recovers: the broker serves again (once the fetch in flight, if it hangs,
+        // reaches its attempt timeout).
+        w.sts.clear_faults();
+        let mut served = false;
+        for _ in 0..60 {
+            let (status, body, _) = get(&url, Some(TOKEN)).await;
+            if status == 200 {
+                assert!(body.get("AccessKeyId").is_some(), "{name}");
+                served = true;
+                break;
+            }
+            assert_eq!(status, 503, "{name}");
+        }
+        assert!(served, "{name}: not served after STS recovered");
+    }
+}
+
 /// Reads from `stream` until the server closes it (or `limit` passes: then the test fails),
 /// returning what it sent.
 async fn read_until_closed(stream: &mut tokio::net::TcpStream, limit: Duration) -> String {
