@@ -139,9 +139,10 @@ impl ContainerCredentialsServerBuilder {
 
     /// Keeps every credential fetched in `cache` under `key` (one entry per role, derived
     /// from it), and starts from what is there: a restarted server serves the persisted
-    /// credentials without an STS call while more than [`PERSISTED_MIN_REMAINING`](super::PERSISTED_MIN_REMAINING) is left.
-    /// The key must hash everything that determines the credentials (source, role, session,
-    /// endpoint), as [`CacheKey`] says.
+    /// credentials without an STS call while more than
+    /// [`PERSISTED_MIN_REMAINING`](super::PERSISTED_MIN_REMAINING) is left. The key must hash
+    /// everything that determines the credentials (source, role, session, endpoint), as
+    /// [`CacheKey`] says.
     pub fn persist(mut self, cache: FileCache, key: CacheKey) -> Self {
         self.persist = Some((cache, key));
         self
