@@ -44,6 +44,30 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
     }
 }
 
+/// A file cache holding one unexpired entry with `value` (a server's persisted copy that is
+/// not what it should be), its directory, and the entry's key.
+#[cfg(feature = "server")]
+fn planted_entry(
+    value: &str,
+) -> (
+    tempfile::TempDir,
+    federated_credentials::file_cache::FileCache,
+    federated_credentials::file_cache::CacheKey,
+) {
+    use federated_credentials::file_cache::{CacheKey, FileCache};
+    let dir = tempfile::tempdir().unwrap();
+    let files = FileCache::open(dir.path().join("cache")).unwrap();
+    let key = CacheKey::new([value]);
+    files
+        .write(
+            &key,
+            &federated_credentials::secret::SecretString::new(value),
+            std::time::SystemTime::now() + std::time::Duration::from_secs(3600),
+        )
+        .unwrap();
+    (dir, files, key)
+}
+
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = format!("{e} | {e:?}");
     let mut source = e.source();
@@ -351,21 +375,11 @@ async fn no_secret_in_logs_debug_display_or_errors() {
         provider.cache().invalidate();
         // Persisted, with a planted entry that is not credentials (its warning must not
         // quote it), and one per-request role.
-        use federated_credentials::file_cache::{CacheKey, FileCache};
-        let persisted = tempfile::tempdir().unwrap();
-        let files = FileCache::open(persisted.path().join("cache")).unwrap();
-        let key = CacheKey::new(["secret hygiene"]);
         let planted = "planted-secret-access-key-0c9d7e";
         secrets.push(planted.to_string());
-        files
-            .write(
-                &key,
-                &federated_credentials::secret::SecretString::new(format!(
-                    r#"{{"AccessKeyId":"A","SecretAccessKey":"{planted}","Expiration":"soon","RoleArn":"r"}}"#
-                )),
-                std::time::SystemTime::now() + std::time::Duration::from_secs(3600),
-            )
-            .unwrap();
+        let (_persisted, files, key) = planted_entry(&format!(
+            r#"{{"AccessKeyId":"A","SecretAccessKey":"{planted}","Expiration":"soon","RoleArn":"r"}}"#
+        ));
         let other_role = "arn:aws:iam::123456789012:role/other";
         let server = ContainerCredentialsServer::builder()
             .provider(provider.clone())
@@ -431,23 +445,11 @@ async fn no_secret_in_logs_debug_display_or_errors() {
     // echoing the federated token, refusals.
     #[cfg(feature = "server")]
     {
-        use federated_credentials::file_cache::{CacheKey, FileCache};
         use federated_credentials::server::MetadataServer;
         // Persisted, with a planted entry that is not a token (its warning must not quote it).
-        let persisted = tempfile::tempdir().unwrap();
-        let files = FileCache::open(persisted.path().join("cache")).unwrap();
-        let key = CacheKey::new(["secret hygiene, metadata"]);
         let planted = "planted-google-token-9f8e7d6c5b";
         secrets.push(planted.to_string());
-        files
-            .write(
-                &key,
-                &federated_credentials::secret::SecretString::new(format!(
-                    r#"{{"token":"{planted}"}}"#
-                )),
-                std::time::SystemTime::now() + std::time::Duration::from_secs(3600),
-            )
-            .unwrap();
+        let (_persisted, files, key) = planted_entry(&format!(r#"{{"token":"{planted}"}}"#));
         let server = MetadataServer::builder()
             .persist(files, key)
             .context(

@@ -9,11 +9,13 @@ use std::process::ExitCode;
 use clap::Args;
 use federated_credentials::Error;
 use federated_credentials::config::ExternalAccountConfig;
-use federated_credentials::context::{Context, Env, ProcessEnv};
+use federated_credentials::context::{Context, ProcessEnv};
 use federated_credentials::file_cache::FileCache;
 use federated_credentials::server::{AuthToken, ContainerCredentialsServer, MetadataServer};
 
-use crate::{CredentialProcessArgs, aws_config_file, aws_provider, process_cache};
+use crate::{
+    CredentialProcessArgs, aws_config_file, aws_provider, credential_config_path, process_cache,
+};
 
 #[derive(Args)]
 pub(crate) struct ServeArgs {
@@ -300,14 +302,9 @@ pub(crate) fn serve_metadata_main(args: ServeMetadataArgs) -> ExitCode {
         if let Some(e) = args.email {
             builder = builder.email(e);
         }
-        let config_file = args.credential_config.clone().or_else(|| {
-            ProcessEnv
-                .get_non_empty("GOOGLE_APPLICATION_CREDENTIALS")
-                .map(|p| PathBuf::from(p.trim()))
-        });
         if let Some((files, key)) = persisted(
             (!args.no_cache).then_some("google serve-metadata"),
-            config_file,
+            credential_config_path(args.credential_config.as_deref()),
         ) {
             builder = builder.persist(files, key);
         }

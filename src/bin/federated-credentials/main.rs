@@ -19,6 +19,7 @@
 mod broker;
 mod process_cache;
 
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -426,12 +427,7 @@ async fn run(command: Command) -> Result<String, Error> {
 
 async fn access_token(args: AccessTokenArgs) -> Result<String, Error> {
     // Nothing is built before the cache is read: a hit costs no HTTP client and no parsing.
-    let config_path = match &args.credential_config {
-        Some(path) => Some(std::path::PathBuf::from(path)),
-        None => ProcessEnv
-            .get_non_empty("GOOGLE_APPLICATION_CREDENTIALS")
-            .map(|p| std::path::PathBuf::from(p.trim())),
-    };
+    let config_path = credential_config_path(args.credential_config.as_deref().map(Path::new));
     let fetch = || async {
         let ctx = Context::default();
         let config = match &args.credential_config {
@@ -600,6 +596,17 @@ pub(crate) fn aws_provider(args: CredentialProcessArgs) -> Result<WebIdentityPro
     match args.profile.clone() {
         Some(name) => provider_from_profile(&name, args),
         None => provider_from_args(args),
+    }
+}
+
+/// The external_account file a Google command reads: `--credential-config`, else
+/// GOOGLE_APPLICATION_CREDENTIALS.
+pub(crate) fn credential_config_path(flag: Option<&Path>) -> Option<std::path::PathBuf> {
+    match flag {
+        Some(path) => Some(path.to_path_buf()),
+        None => ProcessEnv
+            .get_non_empty("GOOGLE_APPLICATION_CREDENTIALS")
+            .map(|p| std::path::PathBuf::from(p.trim())),
     }
 }
 
